@@ -1,0 +1,62 @@
+"""create_app: the one factory that the command line, the tests and the benchmarks all use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.config import GatewayConfig
+from gateway.keys import CONFIG, DEVICES, RESOURCES, SESSIONS, WSDLS
+from gateway.mapping.spec import load_mappings
+from gateway.sessions import SessionStore
+from gateway.soap.device import DeviceClient
+from gateway.soap.wsdl import Wsdls, load_wsdls
+from gateway.web.handlers import routes
+from gateway.web.problems import MAX_BODY_BYTES, problems
+
+# wsdl/ and mappings/ sit beside the package, in the checkout that `pip install -e .` points at.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+WSDL_DIR = PROJECT_DIR / "wsdl"
+MAPPINGS_DIR = PROJECT_DIR / "mappings"
+
+
+_parsed: dict[Path, Wsdls] = {}
+
+
+async def shared_wsdls(wsdl_dir: Path) -> Wsdls:
+    """The WSDLs of a folder, parsed once per process (in a worker thread) and then shared."""
+    if wsdl_dir not in _parsed:
+        _parsed[wsdl_dir] = await load_wsdls(wsdl_dir)
+    return _parsed[wsdl_dir]
+
+
+async def _devices(app: web.Application) -> AsyncIterator[None]:
+    """One DeviceClient (one connection pool) per configured device, closed on shutdown."""
+    config = app[CONFIG]
+    app[DEVICES] = {
+        d.name: DeviceClient(d, app[WSDLS], config.device_timeout) for d in config.devices
+    }
+    yield
+    for device in app[DEVICES].values():
+        await device.close()
+
+
+async def create_app(
+    config: GatewayConfig, wsdl_dir: Path = WSDL_DIR, mappings_dir: Path = MAPPINGS_DIR
+) -> web.Application:
+    """Build the gateway: WSDLs parsed, mapping files checked against them, routes from those."""
+    wsdls = await shared_wsdls(wsdl_dir)
+    resources = load_mappings(mappings_dir, wsdls)
+
+    app = web.Application(middlewares=[problems], client_max_size=MAX_BODY_BYTES)
+    app[CONFIG] = config
+    app[WSDLS] = wsdls
+    app[RESOURCES] = resources
+    app[SESSIONS] = SessionStore(
+        config.session_idle_timeout, config.session_max_age, config.max_sessions
+    )
+    app.cleanup_ctx.append(_devices)
+    app.add_routes(routes(resources))
+    return app

@@ -1,0 +1,153 @@
+"""The onvif-gateway command: serve, demo, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.config import DeviceConfig, GatewayConfig, load_config
+from gateway.errors import StartupError
+from gateway.simulator import DEMO_USERS, SimulatedDevice, create_simulator_app, device_path
+
+LOOPBACK = "127.0.0.1"
+log = logging.getLogger("gateway")
+
+
+async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving an app; returns its runner and the port it really got (port 0 picks one)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner, int(runner.addresses[0][1])
+
+
+async def _until_stopped(runners: Sequence[web.AppRunner]) -> None:
+    """Wait for Ctrl-C or SIGTERM, then stop every runner, last started first."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+async def serve(config: GatewayConfig) -> None:
+    """Run the gateway as gateway.ini says."""
+    runner, port = await _start(await create_app(config), config.host, config.port)
+    log.info("gateway serving on http://%s:%d for %d device(s)", config.host, port,
+             len(config.devices))
+    await _until_stopped([runner])
+
+
+def _simulated_devices(count: int, clock_skew: float, latency_ms: float) -> list[SimulatedDevice]:
+    return [
+        SimulatedDevice(index=i, clock_skew=clock_skew, latency=latency_ms / 1000)
+        for i in range(1, count + 1)
+    ]
+
+
+async def simulate(port: int, devices: list[SimulatedDevice]) -> None:
+    """Serve simulated ONVIF devices on loopback and print their addresses."""
+    runner, port = await _start(create_simulator_app(devices), LOOPBACK, port)
+    print(f"{len(devices)} simulated ONVIF device(s) on http://{LOOPBACK}:{port}", flush=True)
+    for device in devices[:10]:
+        print(f"  http://{LOOPBACK}:{port}{device_path(device.index)}", flush=True)
+    if len(devices) > 10:
+        print(f"  ... up to http://{LOOPBACK}:{port}{device_path(devices[-1].index)}", flush=True)
+    await _until_stopped([runner])
+
+
+DEMO_BANNER = """\
+ONVIF gateway demo: the gateway in front of a simulated ONVIF device, both on loopback.
+
+  gateway   {gateway}
+  device    {device}  (simulated)
+  users     {users}
+
+Try it (in another terminal):
+
+  TOKEN=$(curl -s -X PUT {gateway}/login -H 'Content-Type: application/json' \\
+      -d '{{"username": "admin", "password": "admin"}}' \\
+      | python3 -c 'import json, sys; print(json.load(sys.stdin)["sessionToken"])')
+  curl -s {gateway}/device-information -H "Authorization: Bearer $TOKEN"
+
+Ctrl-C stops it."""
+
+
+async def demo(port: int) -> None:
+    """The gateway and one simulated device in one process, ready to try."""
+    sim_runner, sim_port = await _start(create_simulator_app(_simulated_devices(1, 0, 0)),
+                                        LOOPBACK, 0)
+    device_url = f"http://{LOOPBACK}:{sim_port}{device_path(1)}"
+    config = GatewayConfig(
+        devices=(DeviceConfig(name="demo", url=device_url, default=True),),
+        host=LOOPBACK, port=port,
+    )
+    try:
+        runner, port = await _start(await create_app(config), LOOPBACK, port)
+    except BaseException:
+        await sim_runner.cleanup()
+        raise
+    users = ", ".join(f"{name}/{user.password} ({user.level})" for name, user in DEMO_USERS.items())
+    print(DEMO_BANNER.format(gateway=f"http://{LOOPBACK}:{port}", device=device_url, users=users),
+          flush=True)
+    await _until_stopped([sim_runner, runner])
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="onvif-gateway", description="A JSON REST gateway for ONVIF devices."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="run the gateway as gateway.ini says")
+    serve_cmd.add_argument("-c", "--config", type=Path, default=Path("gateway.ini"),
+                           help="the configuration file (default: gateway.ini)")
+
+    demo_cmd = commands.add_parser("demo", help="the gateway and a simulated device, on loopback")
+    demo_cmd.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
+
+    sim_cmd = commands.add_parser("simulate", help="simulated ONVIF devices alone, on loopback")
+    sim_cmd.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sim_cmd.add_argument("--devices", type=int, default=1, help="how many devices (default 1)")
+    sim_cmd.add_argument("--clock-skew", type=float, default=0.0, metavar="SECONDS",
+                         help="how far the devices' clocks are ahead (negative: behind)")
+    sim_cmd.add_argument("--latency", type=float, default=0.0, metavar="MS",
+                         help="wait this long before every answer")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the onvif-gateway command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "serve":
+            asyncio.run(serve(load_config(args.config)))
+        elif args.command == "demo":
+            asyncio.run(demo(args.port))
+        else:
+            if args.devices < 1 or args.latency < 0:
+                print("onvif-gateway: --devices must be >= 1 and --latency >= 0", file=sys.stderr)
+                return 2
+            asyncio.run(simulate(args.port, _simulated_devices(
+                args.devices, args.clock_skew, args.latency)))
+    except (StartupError, OSError) as exc:
+        print(f"onvif-gateway: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,166 @@
+"""gateway.ini: reading it, checking every key and value, and the typed settings that come out."""
+
+from __future__ import annotations
+
+import configparser
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.errors import ConfigError
+
+DEVICE_PREFIX = "device:"
+DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """One ONVIF device the gateway fronts."""
+
+    name: str
+    url: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Everything the gateway needs to start; built from gateway.ini or by the demo."""
+
+    devices: tuple[DeviceConfig, ...]
+    host: str = "127.0.0.1"
+    port: int = 8080
+    session_idle_timeout: float = 900.0
+    session_max_age: float = 8 * 3600.0
+    max_sessions: int = 10_000
+    device_timeout: float = 10.0
+    state_dir: Path = Path("state")
+
+    @property
+    def default_device(self) -> DeviceConfig:
+        """The device the seed's bare paths serve: the one marked default, or the only one."""
+        marked = [d for d in self.devices if d.default]
+        return marked[0] if marked else self.devices[0]
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be greater than 0")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be greater than 0")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise ValueError("must be a port number, 0 to 65535")
+    return number
+
+
+def _boolean(value: str) -> bool:
+    states = configparser.ConfigParser.BOOLEAN_STATES
+    if value.lower() not in states:
+        raise ValueError("must be yes or no")
+    return states[value.lower()]
+
+
+def _device_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL of the device service")
+    return value
+
+
+GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
+    "host": str,
+    "port": _port,
+    "session_idle_timeout": _positive_float,
+    "session_max_age": _positive_float,
+    "max_sessions": _positive_int,
+    "device_timeout": _positive_float,
+    "state_dir": Path,
+}
+DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
+    "url": _device_url,
+    "username": str,
+    "password": str,
+    "default": _boolean,
+}
+
+
+def _read_section(
+    name: str, section: configparser.SectionProxy, keys: dict[str, Callable[[str], Any]]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, raw in section.items():
+        if key not in keys:
+            known = ", ".join(keys)
+            raise ConfigError(f"[{name}] unknown key {key!r} (known keys: {known})")
+        try:
+            values[key] = keys[key](raw.strip())
+        except ValueError as exc:
+            raise ConfigError(f"[{name}] {key} = {raw!r}: {exc}") from None
+    return values
+
+
+def parse_config(text: str, base_dir: Path) -> GatewayConfig:
+    """Build the settings from the text of a gateway.ini; relative paths are taken from base_dir."""
+    parser = configparser.ConfigParser(interpolation=None, default_section="\0none")
+    try:
+        parser.read_string(text)
+    except configparser.Error as exc:
+        raise ConfigError(f"gateway.ini is not a valid INI file: {exc}") from None
+
+    settings: dict[str, Any] = {}
+    devices: list[DeviceConfig] = []
+    for name in parser.sections():
+        if name == "gateway":
+            settings = _read_section(name, parser[name], GATEWAY_KEYS)
+        elif name.startswith(DEVICE_PREFIX):
+            device_name = name[len(DEVICE_PREFIX) :]
+            if not DEVICE_NAME.match(device_name):
+                raise ConfigError(
+                    f"[{name}] a device name is 1 to 64 letters, digits, '.', '_' or '-'"
+                )
+            values = _read_section(name, parser[name], DEVICE_KEYS)
+            if "url" not in values:
+                raise ConfigError(f"[{name}] url is missing (the device's ONVIF service URL)")
+            if ("username" in values) != ("password" in values):
+                raise ConfigError(f"[{name}] username and password go together")
+            devices.append(DeviceConfig(name=device_name, **values))
+        else:
+            raise ConfigError(f"unknown section [{name}] (known: [gateway], [device:NAME])")
+
+    if not devices:
+        raise ConfigError("no [device:NAME] section: the gateway needs at least one device")
+    if sum(d.default for d in devices) > 1:
+        raise ConfigError("more than one device has default = yes")
+    if len(devices) > 1 and not any(d.default for d in devices):
+        raise ConfigError("several devices: mark the one the bare paths serve with default = yes")
+    if settings.get("session_idle_timeout", 0) > settings.get("session_max_age", float("inf")):
+        raise ConfigError("[gateway] session_idle_timeout is longer than session_max_age")
+
+    state_dir = settings.pop("state_dir", Path("state"))
+    return GatewayConfig(
+        devices=tuple(devices), state_dir=base_dir / state_dir, **settings
+    )
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and check gateway.ini at path."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_config(text, path.parent)

@@ -1,0 +1,171 @@
+"""The gateway's exceptions, in one tree.
+
+    GatewayError                    anything the gateway reports to a client (has an HTTP status)
+    ├── BadRequest           400    the request is wrong; names the JSON field when there is one
+    ├── Unauthorized         401    no session, or the credentials were refused at login
+    ├── Forbidden            403    a valid session without the rights for this
+    ├── NotFound             404    no such resource
+    ├── MethodNotAllowed     405
+    ├── PayloadTooLarge      413
+    ├── UnsupportedMediaType 415
+    └── DeviceError                 something went wrong on the way to, or at, an ONVIF device
+        ├── DeviceFault      4xx/5xx  a SOAP fault from the device (status from its subcodes)
+        ├── DeviceUnreachable  502  connection refused, reset, DNS, TLS...
+        ├── DeviceBadReply     502  the device answered, but not with a usable SOAP message
+        └── DeviceTimeout      504  the device did not answer in time
+
+    StartupError                    the gateway cannot start: nothing is served
+    ├── ConfigError                 a bad gateway.ini (names the section and key)
+    ├── MappingError                a bad mapping file (names the file and the path in it)
+    └── WsdlError                   a WSDL that cannot be loaded (or wants the network)
+
+Lower-layer errors (zeep, aiohttp, lxml) are translated in one place, `gateway.soap.device`, and the
+HTTP side renders every GatewayError as application/problem+json in `gateway.web.problems`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ONVIF_ERROR_NS = "http://www.onvif.org/ver10/error"
+
+
+class GatewayError(Exception):
+    """An error the client is told about, as an RFC 9457 problem."""
+
+    status = 500
+    title = "Internal error"
+    slug = "internal-error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = {key: value for key, value in extra.items() if value is not None}
+
+
+class BadRequest(GatewayError):
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+    def __init__(self, detail: str, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, field=field, **extra)
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+class NotFound(GatewayError):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    title = "Method not allowed"
+    slug = "method-not-allowed"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    title = "Payload too large"
+    slug = "payload-too-large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
+class DeviceError(GatewayError):
+    """Base for what happens between the gateway and a device; always names the device."""
+
+    status = 502
+    title = "Device error"
+    slug = "device-error"
+
+    def __init__(self, detail: str, device: str, **extra: Any) -> None:
+        super().__init__(detail, device=device, **extra)
+        self.device = device
+
+
+# ONVIF fault subcodes (ter:*) and the HTTP status each means to a REST client (DESIGN.md, Errors).
+FAULT_STATUS: dict[str, int] = {
+    "NotAuthorized": 403,
+    "InvalidArgVal": 400,
+    "InvalidArgs": 400,
+    "NoConfig": 404,
+    "NoProfile": 404,
+    "NoVideoSource": 404,
+    "ProfileExists": 409,
+    "DeletionOfFixedProfile": 409,
+    "MaxNVTProfiles": 409,
+    "ConfigurationConflict": 409,
+    "ActionNotSupported": 501,
+}
+
+
+class DeviceFault(DeviceError):
+    """The device answered with a SOAP fault; `subcodes` are local names of the ter: subcodes."""
+
+    title = "Device fault"
+    slug = "device-fault"
+
+    def __init__(
+        self, detail: str, device: str, code: str | None, subcodes: list[str]
+    ) -> None:
+        super().__init__(detail, device, fault_code=code, fault_subcodes=subcodes)
+        self.code = code
+        self.subcodes = subcodes
+        # The most specific subcode that we know decides; a Receiver fault we do not know is the
+        # device's own failure (502), a Sender fault we do not know is a bad request (400).
+        statuses = [FAULT_STATUS[s] for s in reversed(subcodes) if s in FAULT_STATUS]
+        if statuses:
+            self.status = statuses[0]
+        else:
+            self.status = 400 if code == "Sender" else 502
+
+
+class DeviceUnreachable(DeviceError):
+    status = 502
+    title = "Device unreachable"
+    slug = "device-unreachable"
+
+
+class DeviceBadReply(DeviceError):
+    status = 502
+    title = "Bad reply from device"
+    slug = "device-bad-reply"
+
+
+class DeviceTimeout(DeviceError):
+    status = 504
+    title = "Device timeout"
+    slug = "device-timeout"
+
+
+class StartupError(Exception):
+    """The gateway cannot start; the message says what to fix."""
+
+
+class ConfigError(StartupError):
+    pass
+
+
+class MappingError(StartupError):
+    pass
+
+
+class WsdlError(StartupError):
+    pass

@@ -1,0 +1,17 @@
+"""The typed keys of the gateway's application state, all in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.config import GatewayConfig
+from gateway.mapping.spec import Resource
+from gateway.sessions import SessionStore
+from gateway.soap.device import DeviceClient
+from gateway.soap.wsdl import Wsdls
+
+CONFIG = web.AppKey("config", GatewayConfig)
+WSDLS = web.AppKey("wsdls", Wsdls)
+RESOURCES = web.AppKey("resources", list[Resource])
+DEVICES = web.AppKey("devices", dict[str, DeviceClient])
+SESSIONS = web.AppKey("sessions", SessionStore)

@@ -1,0 +1,226 @@
+"""The gateway's link to one ONVIF device: its connection, clock offset, service addresses, calls.
+
+This is the one place where zeep, aiohttp and lxml errors become the gateway's own DeviceError
+subclasses (see gateway.errors), most specific first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import zeep
+from lxml.etree import XMLSyntaxError
+from zeep.exceptions import Error as ZeepError
+from zeep.exceptions import Fault, TransportError
+from zeep.helpers import serialize_object
+from zeep.proxy import AsyncServiceProxy
+
+from gateway.config import DeviceConfig
+from gateway.errors import (
+    DeviceBadReply,
+    DeviceError,
+    DeviceFault,
+    DeviceTimeout,
+    DeviceUnreachable,
+)
+from gateway.soap.transport import AiohttpTransport, ReplyTooLarge
+from gateway.soap.wsdl import SERVICES, ZEEP_SETTINGS, Wsdls
+from gateway.soap.wsse import DeviceClockToken
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An ONVIF user's name and password; the password is never shown in a repr."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+def output_fields(wsdls: Wsdls, service: str, operation: str) -> list[str]:
+    """Names of the child elements of an operation's response element."""
+    body = wsdls.binding(service).get(operation).output.body
+    return [name for name, _ in body.type.elements]
+
+
+class DeviceClient:
+    """Calls one device's ONVIF services over a single connection pool of its own."""
+
+    def __init__(self, config: DeviceConfig, wsdls: Wsdls, timeout: float) -> None:
+        self.config = config
+        self.name = config.name
+        self._wsdls = wsdls
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+        self._clock_offset: timedelta | None = None
+        self._addresses: dict[str, str] | None = None
+        self._prepare_lock = asyncio.Lock()
+
+    @property
+    def clock_offset(self) -> timedelta | None:
+        """How far the device clock is ahead of ours, once it has been read."""
+        return self._clock_offset
+
+    async def close(self) -> None:
+        """Close the device's connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(
+        self, service: str, operation: str, credentials: Credentials | None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Call an operation and return its response element as plain data (dicts and lists)."""
+        await self._prepare()
+        address = await self._address(service)
+        return await self._send(service, operation, address, credentials, kwargs)
+
+    async def _prepare(self) -> None:
+        """Read the device clock once, before the first signed call (GetSystemDateAndTime)."""
+        if self._clock_offset is not None:
+            return
+        async with self._prepare_lock:
+            if self._clock_offset is None:
+                self._clock_offset = await self._read_clock_offset()
+
+    async def _read_clock_offset(self) -> timedelta:
+        sent = datetime.now(UTC)
+        reply = await self._send("device", "GetSystemDateAndTime", self.config.url, None, {})
+        received = datetime.now(UTC)
+        utc = (reply.get("SystemDateAndTime") or {}).get("UTCDateTime")
+        if not utc:
+            # Some devices only report local time; without a UTC clock we sign with ours.
+            log.warning("device %s reports no UTC time; assuming its clock is right", self.name)
+            return timedelta(0)
+        date, time = utc["Date"], utc["Time"]
+        device_now = datetime(
+            date["Year"], date["Month"], date["Day"],
+            time["Hour"], time["Minute"], time["Second"], tzinfo=UTC,
+        )
+        offset = device_now - (sent + (received - sent) / 2)
+        log.debug("device %s clock offset %.1f s", self.name, offset.total_seconds())
+        return offset
+
+    async def _address(self, service: str) -> str:
+        """The service's address on this device: from GetServices, or GetCapabilities."""
+        if service == "device":
+            return self.config.url
+        if self._addresses is None:
+            self._addresses = await self._read_addresses()
+        try:
+            return self._addresses[service]
+        except KeyError:
+            raise DeviceFault(
+                f"the device does not offer the {service} service",
+                self.name, "Receiver", ["ActionNotSupported"],
+            ) from None
+
+    async def _read_addresses(self) -> dict[str, str]:
+        credentials = self._service_credentials()
+        by_namespace: dict[str, str] = {}
+        try:
+            reply = await self.call("device", "GetServices", credentials, IncludeCapability=False)
+            by_namespace = {s["Namespace"]: s["XAddr"] for s in reply.get("Service") or []}
+        except DeviceFault:
+            # Older (Profile S only) devices lack GetServices; GetCapabilities names Media at least.
+            reply = await self.call("device", "GetCapabilities", credentials, Category=["All"])
+            media = (reply.get("Capabilities") or {}).get("Media") or {}
+            if media.get("XAddr"):
+                by_namespace[SERVICES["media"].namespace] = media["XAddr"]
+        return {
+            name: self._on_device_host(by_namespace[service.namespace])
+            for name, service in SERVICES.items()
+            if service.namespace in by_namespace
+        }
+
+    def _on_device_host(self, xaddr: str) -> str:
+        """Keep the path of a service address, but on the host and port gateway.ini names.
+
+        Devices behind NAT or with several interfaces report addresses we cannot reach, and a
+        device must never be able to point the gateway at another host.
+        """
+        ours, theirs = urlsplit(self.config.url), urlsplit(xaddr)
+        return urlunsplit((ours.scheme, ours.netloc, theirs.path, theirs.query, ""))
+
+    def _service_credentials(self) -> Credentials | None:
+        if self.config.username is None or self.config.password is None:
+            return None
+        return Credentials(self.config.username, self.config.password)
+
+    def _http(self) -> AiohttpTransport:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                connector=aiohttp.TCPConnector(limit=8),
+            )
+        return AiohttpTransport(self._session)
+
+    async def _send(
+        self,
+        service: str,
+        operation: str,
+        address: str,
+        credentials: Credentials | None,
+        kwargs: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        token = None
+        if credentials is not None:
+            offset = self._clock_offset or timedelta(0)
+            token = DeviceClockToken(credentials.username, credentials.password, offset)
+        client = zeep.Client(
+            self._wsdls.documents[service], wsse=token, transport=self._http(),
+            settings=ZEEP_SETTINGS,
+        )
+        proxy = AsyncServiceProxy(client, self._wsdls.binding(service), address=address)
+        try:
+            result = await proxy[operation](**kwargs)
+        except Exception as exc:
+            mapped = self._translate(exc, operation)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        return self._as_response(service, operation, result)
+
+    def _as_response(self, service: str, operation: str, result: Any) -> dict[str, Any]:
+        """The response element as a dict, undoing zeep's unwrapping of one-child responses."""
+        data = serialize_object(result, dict)
+        names = output_fields(self._wsdls, service, operation)
+        if len(names) == 1 and not (isinstance(data, dict) and names[0] in data):
+            return {names[0]: data}
+        return data if isinstance(data, dict) else {}
+
+    def _translate(self, exc: Exception, operation: str) -> Exception:
+        """Map a lower-layer error to a DeviceError, most specific first."""
+        where = f"{operation} on device {self.name}"
+        if isinstance(exc, DeviceError):
+            return exc
+        if isinstance(exc, Fault):
+            code = exc.code.rpartition(":")[2] if exc.code else None
+            subcodes = [getattr(s, "localname", str(s)) for s in exc.subcodes or []]
+            reason = exc.message or "no reason given"
+            return DeviceFault(f"{where} failed: {reason}", self.name, code, subcodes)
+        if isinstance(exc, TimeoutError):
+            return DeviceTimeout(
+                f"{where}: no answer within {self._timeout:g} s", self.name
+            )
+        if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.InvalidURL):
+            return DeviceUnreachable(f"{where}: cannot connect ({_describe(exc)})", self.name)
+        if isinstance(exc, TransportError):
+            return DeviceBadReply(
+                f"{where}: HTTP {exc.status_code} without a SOAP answer", self.name
+            )
+        if isinstance(exc, ReplyTooLarge | XMLSyntaxError | ZeepError | aiohttp.ClientError):
+            return DeviceBadReply(f"{where}: unusable answer ({_describe(exc)})", self.name)
+        return exc
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,53 @@
+"""zeep's transport, carried by one aiohttp client session per device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from lxml import etree
+from multidict import CIMultiDictProxy
+from zeep.transports import Transport
+
+# A device answer larger than this is not a configuration reply; refuse it rather than buffer it.
+MAX_REPLY_BYTES = 4 * 1024 * 1024
+
+
+class ReplyTooLarge(Exception):
+    """The device sent more than MAX_REPLY_BYTES."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The parts of an HTTP answer zeep's SOAP binding reads (it expects a requests.Response)."""
+
+    status_code: int
+    headers: CIMultiDictProxy[str]
+    content: bytes
+    encoding: str | None
+
+
+class AiohttpTransport(Transport):  # type: ignore[misc]
+    """Posts SOAP envelopes over the device's own aiohttp session; never loads documents."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        # zeep's Transport.__init__ builds a requests session we never use: skip it on purpose.
+        self.session = session
+        self.logger = None
+        self.cache = None
+
+    def load(self, url: str) -> bytes:
+        raise RuntimeError("WSDLs are parsed once at start-up; a device transport loads nothing")
+
+    async def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> Reply:
+        message = etree.tostring(envelope, encoding="utf-8", xml_declaration=True)
+        async with self.session.post(address, data=message, headers=headers) as response:
+            if (response.content_length or 0) > MAX_REPLY_BYTES:
+                raise ReplyTooLarge(f"{response.content_length} bytes")
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise ReplyTooLarge(f"more than {MAX_REPLY_BYTES} bytes")
+            return Reply(response.status, response.headers, bytes(body), response.charset)

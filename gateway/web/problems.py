@@ -1,0 +1,76 @@
+"""The one place errors become HTTP answers: application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.errors import (
+    GatewayError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+# Every request body the API takes is a small JSON object; anything bigger is refused with 413.
+MAX_BODY_BYTES = 64 * 1024
+
+
+def problem_body(error: GatewayError, instance: str) -> dict[str, Any]:
+    """The RFC 9457 members of an error, plus its extension members (device, field, fault codes)."""
+    return {
+        "type": f"urn:onvif-gateway:problem:{error.slug}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": instance,
+        **error.extra,
+    }
+
+
+def _from_http(exc: web.HTTPException, request: web.Request) -> GatewayError:
+    """aiohttp's own refusals (no route, wrong method, body too big) as gateway errors."""
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFound(f"no resource at {request.path}")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return MethodNotAllowed(
+            f"{request.method} is not allowed on {request.path}; use {allowed}", allow=allowed
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    error = GatewayError(exc.reason)
+    error.status, error.title = exc.status, exc.reason
+    return error
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every error as application/problem+json; handlers only raise."""
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        error = exc
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = _from_http(exc, request)
+    except Exception:
+        # A bug, not a device problem: keep the traceback in the log, give the client no internals.
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        error = GatewayError("the gateway failed unexpectedly; the error is in its log")
+    headers = {}
+    if isinstance(error, MethodNotAllowed):
+        headers["Allow"] = error.extra["allow"]
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="onvif-gateway"'
+    return web.json_response(
+        problem_body(error, request.path), status=error.status,
+        content_type=PROBLEM_JSON, headers=headers,
+    )
