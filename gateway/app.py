@@ -43,12 +43,10 @@ async def _devices(app: web.Application) -> AsyncIterator[None]:
         await device.close()
 
 
-async def create_app(
-    config: GatewayConfig, wsdl_dir: Path = WSDL_DIR, mappings_dir: Path = MAPPINGS_DIR
-) -> web.Application:
+async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Application:
     """Build the gateway: WSDLs parsed, mapping files checked against them, routes from those."""
     wsdls = await shared_wsdls(wsdl_dir)
-    resources = load_mappings(mappings_dir, wsdls)
+    resources = load_mappings(config.mappings_dir or MAPPINGS_DIR, wsdls)
 
     app = web.Application(middlewares=[problems], client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config

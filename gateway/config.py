@@ -39,6 +39,8 @@ class GatewayConfig:
     max_sessions: int = 10_000
     device_timeout: float = 10.0
     state_dir: Path = Path("state")
+    # None: the mapping files that come with the gateway
+    mappings_dir: Path | None = None
 
     @property
     def default_device(self) -> DeviceConfig:
@@ -90,6 +92,7 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "max_sessions": _positive_int,
     "device_timeout": _positive_float,
     "state_dir": Path,
+    "mappings_dir": Path,
 }
 DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
     "url": _device_url,
@@ -151,10 +154,12 @@ def parse_config(text: str, base_dir: Path) -> GatewayConfig:
     if settings.get("session_idle_timeout", 0) > settings.get("session_max_age", float("inf")):
         raise ConfigError("[gateway] session_idle_timeout is longer than session_max_age")
 
-    state_dir = settings.pop("state_dir", Path("state"))
-    return GatewayConfig(
-        devices=tuple(devices), state_dir=base_dir / state_dir, **settings
-    )
+    # Paths in the file are relative to the file, not to wherever the gateway was started.
+    for key in ("state_dir", "mappings_dir"):
+        if key in settings:
+            settings[key] = base_dir / settings[key]
+    settings.setdefault("state_dir", base_dir / "state")
+    return GatewayConfig(devices=tuple(devices), **settings)
 
 
 def load_config(path: Path) -> GatewayConfig:

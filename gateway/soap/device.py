@@ -59,7 +59,7 @@ class DeviceClient:
         self.name = config.name
         self._wsdls = wsdls
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._transport: AiohttpTransport | None = None
         self._clock_offset: timedelta | None = None
         self._addresses: dict[str, str] | None = None
         self._prepare_lock = asyncio.Lock()
@@ -71,9 +71,9 @@ class DeviceClient:
 
     async def close(self) -> None:
         """Close the device's connection pool."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._transport is not None:
+            await self._transport.session.close()
+            self._transport = None
 
     async def call(
         self, service: str, operation: str, credentials: Credentials | None, **kwargs: Any
@@ -156,12 +156,13 @@ class DeviceClient:
         return Credentials(self.config.username, self.config.password)
 
     def _http(self) -> AiohttpTransport:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
+        """The device's transport, made on first use (an aiohttp session needs a running loop)."""
+        if self._transport is None:
+            self._transport = AiohttpTransport(aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 connector=aiohttp.TCPConnector(limit=8),
-            )
-        return AiohttpTransport(self._session)
+            ))
+        return self._transport
 
     async def _send(
         self,

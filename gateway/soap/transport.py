@@ -32,10 +32,11 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
     """Posts SOAP envelopes over the device's own aiohttp session; never loads documents."""
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
-        # zeep's Transport.__init__ builds a requests session we never use: skip it on purpose.
+        # zeep's Transport.__init__ builds a requests session we never use: skip it on purpose,
+        # and tell its __del__ there is no such session to close.
         self.session = session
-        self.logger = None
         self.cache = None
+        self._close_session = False
 
     def load(self, url: str) -> bytes:
         raise RuntimeError("WSDLs are parsed once at start-up; a device transport loads nothing")

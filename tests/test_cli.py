@@ -1,0 +1,114 @@
+"""The onvif-gateway command, run as a user runs it: a real process, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def start(*args: str, until: str) -> tuple[asyncio.subprocess.Process, str]:
+    """Start `onvif-gateway ARGS` and read its output up to a line containing `until`."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", *args, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    output = ""
+    assert process.stdout is not None
+    while until not in output:
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
+        assert line, f"exited early: {output}"
+        output += line.decode()
+    return process, output
+
+
+async def stop(process: asyncio.subprocess.Process) -> int:
+    process.send_signal(signal.SIGINT)
+    return await asyncio.wait_for(process.wait(), timeout=30)
+
+
+async def test_demo_prints_what_to_do_and_serves_it():
+    port = free_port()
+    started = time.monotonic()
+    process, banner = await start("demo", "--port", str(port), until="Ctrl-C stops it")
+    try:
+        gateway = f"http://127.0.0.1:{port}"
+        assert gateway in banner
+        assert "admin/admin (Administrator)" in banner
+        assert "operator/operator (Operator)" in banner
+        assert "user/user (User)" in banner
+        assert f"curl -s -X PUT {gateway}/login" in banner
+        print(f"demo ready in {time.monotonic() - started:.2f} s")
+        async with aiohttp.ClientSession() as http:
+            async with http.put(f"{gateway}/login",
+                                json={"username": "user", "password": "user"}) as response:
+                token = (await response.json())["sessionToken"]
+            async with http.get(f"{gateway}/device-information",
+                                headers={"Authorization": f"Bearer {token}"}) as response:
+                assert response.status == 200
+                assert (await response.json())["manufacturer"] == "RidgeRun"
+    finally:
+        assert await stop(process) == 0
+
+
+async def test_demo_banner_curl_commands_work():
+    """The banner's ready-to-paste shell commands, pasted into a shell."""
+    port = free_port()
+    process, banner = await start("demo", "--port", str(port), until="Ctrl-C stops it")
+    try:
+        commands = banner.split("Try it (in another terminal):")[1].split("Ctrl-C")[0]
+        shell = await asyncio.create_subprocess_exec(
+            "bash", "-c", "set -e\n" + commands, stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(shell.communicate(), timeout=60)
+        assert shell.returncode == 0
+        assert b'"serial_number": "123"' in out
+    finally:
+        await stop(process)
+
+
+async def test_simulate_then_serve_with_a_config(tmp_path):
+    sim_port, gw_port = free_port(), free_port()
+    simulator, listing = await start("simulate", "--port", str(sim_port), "--devices", "3",
+                                     "--clock-skew", "-500", until="/dev/3/")
+    assert f"http://127.0.0.1:{sim_port}/dev/2/onvif/device_service" in listing
+    ini = tmp_path / "gateway.ini"
+    ini.write_text(
+        f"[gateway]\nport = {gw_port}\n"
+        f"[device:second]\nurl = http://127.0.0.1:{sim_port}/dev/2/onvif/device_service\n"
+    )
+    server, _ = await start("serve", "-c", str(ini), until="gateway serving on")
+    try:
+        async with aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{gw_port}"
+            async with http.put(f"{base}/login",
+                                json={"username": "admin", "password": "admin"}) as response:
+                token = (await response.json())["sessionToken"]
+            async with http.get(f"{base}/device-information",
+                                headers={"Authorization": f"Bearer {token}"}) as response:
+                # device 2 of the simulator, reached with its clock 500 s behind
+                assert (await response.json())["serial_number"] == "124"
+    finally:
+        assert await stop(server) == 0
+        assert await stop(simulator) == 0
+
+
+async def test_serve_with_a_bad_config_says_why(tmp_path):
+    ini = tmp_path / "gateway.ini"
+    ini.write_text("[gateway]\nprot = 1\n")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "serve", "-c", str(ini),
+        stderr=asyncio.subprocess.PIPE, env={**os.environ},
+    )
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 1
+    assert b"[gateway] unknown key 'prot'" in err

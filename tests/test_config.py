@@ -1,0 +1,65 @@
+"""gateway.ini: the shipped file loads, and every mistake stops start-up naming what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_config, parse_config
+from gateway.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVICE = "[device:cam]\nurl = http://127.0.0.1:8000/onvif/device_service\n"
+
+
+def test_shipped_gateway_ini_loads():
+    config = load_config(ROOT / "gateway.ini")
+    assert config.port == 8080
+    assert config.default_device.name == "camera1"
+    assert config.state_dir == ROOT / "state"
+
+
+def test_values_are_typed_and_paths_relative_to_the_file(tmp_path):
+    text = "[gateway]\nport = 9000\nsession_idle_timeout = 60\nstate_dir = data\n" + DEVICE
+    config = parse_config(text, tmp_path)
+    assert (config.port, config.session_idle_timeout) == (9000, 60.0)
+    assert config.state_dir == tmp_path / "data"
+    assert config.devices[0].password is None
+
+
+def test_password_is_not_in_repr():
+    config = parse_config(DEVICE + "username = svc\npassword = s3cr3t;#%\n", Path())
+    assert config.devices[0].password == "s3cr3t;#%"
+    assert "s3cr3t" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[gateway]\nprot = 80\n" + DEVICE, "[gateway] unknown key 'prot'"),
+        ("[gateway]\nport = eighty\n" + DEVICE, "[gateway] port = 'eighty'"),
+        ("[gateway]\nport = 70000\n" + DEVICE, "port number"),
+        ("[gateway]\ndevice_timeout = 0\n" + DEVICE, "device_timeout = '0': must be greater"),
+        ("[gateways]\n" + DEVICE, "unknown section [gateways]"),
+        ("[device:cam]\nusername = x\npassword = y\n", "[device:cam] url is missing"),
+        ("[device:cam]\nurl = ftp://x/y\n", "[device:cam] url = 'ftp://x/y'"),
+        (DEVICE + "colour = red\n", "[device:cam] unknown key 'colour'"),
+        (DEVICE + "username = x\n", "username and password go together"),
+        (DEVICE + "default = maybe\n", "[device:cam] default = 'maybe': must be yes or no"),
+        ("[device:bad name]\nurl = http://127.0.0.1/\n", "a device name is"),
+        ("[gateway]\nport = 1\n", "no [device:NAME] section"),
+        (DEVICE + DEVICE.replace("cam", "cam2"), "mark the one the bare paths serve"),
+        ("[gateway]\nsession_idle_timeout = 10\nsession_max_age = 5\n" + DEVICE, "longer than"),
+        ("not an ini file", "not a valid INI file"),
+    ],
+)
+def test_mistakes_are_named(text, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, Path())
+    assert message in str(caught.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.ini")

@@ -1,0 +1,95 @@
+"""Every error reaches the client as application/problem+json, and the gateway keeps serving."""
+
+from __future__ import annotations
+
+from tests.conftest import bearer, free_port, login
+
+
+async def problem(response, status):
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/problem+json"
+    body = await response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail", "instance"} <= set(body)
+    return body
+
+
+async def test_unknown_path_is_404(gateway):
+    body = await problem(await gateway.get("/no-such-thing"), 404)
+    assert "/no-such-thing" in body["detail"]
+
+
+async def test_wrong_method_is_405_with_allow(gateway):
+    response = await gateway.delete("/login")
+    body = await problem(response, 405)
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"POST", "PUT"}
+    assert "DELETE" in body["detail"]
+
+
+async def test_bad_json_is_400(gateway):
+    response = await gateway.put("/login", data=b"{not json",
+                                 headers={"Content-Type": "application/json"})
+    body = await problem(response, 400)
+    assert body["field"] == "$"
+
+
+async def test_wrong_content_type_is_415(gateway):
+    response = await gateway.put("/login", data=b"username=admin&password=admin",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    body = await problem(response, 415)
+    assert "application/json" in body["detail"]
+
+
+async def test_unknown_missing_and_mistyped_fields_are_named(gateway):
+    cases = [
+        ({"username": "admin", "password": "admin", "role": "x"}, "$.role"),
+        ({"username": "admin"}, "$.password"),
+        ({"username": 7, "password": "admin"}, "$.username"),
+        ({"username": "admin", "password": True}, "$.password"),
+        (["admin", "admin"], "$"),
+    ]
+    for body, field in cases:
+        problem_body = await problem(await gateway.put("/login", json=body), 400)
+        assert problem_body["field"] == field, problem_body
+    problem_body = await problem(await gateway.put("/validateUser", json={"token": "x"}), 400)
+    assert problem_body["field"] == "$.token"
+
+
+async def test_oversized_body_is_413(gateway):
+    huge = {"username": "a" * 100_000, "password": "x"}
+    await problem(await gateway.put("/login", json=huge), 413)
+    good = {"username": "admin", "password": "admin"}
+    assert (await gateway.put("/login", json=good)).status == 200
+
+
+async def test_unreachable_device_is_502(start_gateway):
+    client = await start_gateway(f"http://127.0.0.1:{free_port()}/onvif/device_service")
+    body = await problem(
+        await client.put("/login", json={"username": "admin", "password": "admin"}), 502
+    )
+    assert body["device"] == "cam"
+    assert body["title"] == "Device unreachable"
+    assert "admin" not in body["detail"]
+
+
+async def test_slow_device_is_504_and_others_still_served(start_device, start_gateway):
+    _, url = await start_device(latency=2.0)
+    client = await start_gateway(url, device_timeout=0.3)
+    body = await problem(
+        await client.put("/login", json={"username": "admin", "password": "admin"}), 504
+    )
+    assert body["device"] == "cam"
+    assert "0.3 s" in body["detail"]
+    # The gateway itself is fine: what does not need the device still answers at once.
+    response = await client.put("/validateUser", json={"sessionToken": "x"})
+    assert await response.json() == {"valid": 0}
+
+
+async def test_device_fault_after_login_is_problem(start_device, start_gateway):
+    device, url = await start_device()
+    client = await start_gateway(url)
+    token = await login(client, "operator", "operator")
+    del device.users["operator"]
+    body = await problem(await client.get("/device-information", headers=bearer(token)), 403)
+    assert body["fault_code"] == "Sender"
+    assert body["type"].endswith("device-fault")

@@ -1,0 +1,43 @@
+"""The WSDLs are parsed once per process and never fetched from the network."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from gateway.app import WSDL_DIR, create_app, shared_wsdls
+from gateway.config import DeviceConfig, GatewayConfig
+from gateway.errors import WsdlError
+from gateway.keys import WSDLS
+from gateway.soap.wsdl import SERVICES, parse_wsdls
+
+
+async def test_wsdls_are_shared_between_gateways():
+    config = GatewayConfig(devices=(DeviceConfig("cam", "http://127.0.0.1:9/x"),))
+    first, second = await create_app(config), await create_app(config)
+    assert first[WSDLS] is second[WSDLS] is await shared_wsdls(WSDL_DIR)
+
+
+async def test_every_service_binding_is_there():
+    wsdls = await shared_wsdls(WSDL_DIR)
+    for name in SERVICES:
+        assert wsdls.binding(name).get("GetServiceCapabilities") is not None
+
+
+def test_remote_import_is_refused(tmp_path):
+    shutil.copytree(WSDL_DIR, tmp_path / "wsdl")
+    device_wsdl = tmp_path / "wsdl" / SERVICES["device"].wsdl
+    # Point the device WSDL's schema import at a URL (loopback, and refused before any connection).
+    text = device_wsdl.read_text().replace(
+        'schemaLocation="../../../ver10/schema/onvif.xsd"',
+        'schemaLocation="http://127.0.0.1:9/onvif.xsd"',
+    )
+    device_wsdl.write_text(text)
+    with pytest.raises(WsdlError, match=r"refusing to fetch http://127\.0\.0\.1:9/onvif\.xsd"):
+        parse_wsdls(tmp_path / "wsdl")
+
+
+def test_missing_wsdl_is_named(tmp_path):
+    with pytest.raises(WsdlError, match=r"devicemgmt\.wsdl: missing"):
+        parse_wsdls(tmp_path)
