@@ -118,7 +118,8 @@ async def main() -> None:
     url = f"http://127.0.0.1:{sim_port}/dev/1/onvif/device_service"
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "gateway.ini"
-        ini.write_text(f"[gateway]\nport = {gw_port}\nstate_dir = {tmp}\n[device:cam]\nurl = {url}\n")
+        ini.write_text(f"[gateway]\nport = {gw_port}\nstate_dir = {tmp}\n"
+                       f"[device:cam]\nurl = {url}\n")
         gateway = await start("serve", "-c", str(ini), until="gateway serving on")
         try:
             gateway_times = await through_gateway(f"http://127.0.0.1:{gw_port}", count)
