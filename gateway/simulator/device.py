@@ -88,6 +88,9 @@ class SimulatedDevice:
     latency: float = 0.0
     token_window: float = 30.0
     reboots: int = 0
+    # Operation names (e.g. "GetServices") this device answers with ter:ActionNotSupported,
+    # as older or cheaper cameras do.
+    unsupported: set[str] = field(default_factory=set)
     seen_nonces: TTLCache[bytes, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -232,8 +232,8 @@ def _answer(device: SimulatedDevice, request: web.Request, data: bytes) -> bytes
     """The serialized answer to one request; raise SoapFault for a fault answer."""
     envelope = parse_request(data)
     operation = OPERATIONS.get(envelope.operation.tag)
-    if operation is None:
-        name = etree.QName(envelope.operation).localname
+    name = etree.QName(envelope.operation).localname
+    if operation is None or name in device.unsupported:
         raise SoapFault(RECEIVER, ("ActionNotSupported",), f"Operation {name} is not supported")
     authorize(device, envelope.header, operation.access)
     return serialize(operation.handler(Call(device, request, envelope.operation)))

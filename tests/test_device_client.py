@@ -1,0 +1,70 @@
+"""DeviceClient: service addresses, the GetCapabilities fallback, and where addresses point."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.app import WSDL_DIR, shared_wsdls
+from gateway.config import DeviceConfig
+from gateway.errors import DeviceFault
+from gateway.soap.device import Credentials, DeviceClient
+
+ADMIN = Credentials("admin", "admin")
+
+
+@pytest.fixture
+async def client_for(start_device):
+    clients = []
+
+    async def make(**device_options):
+        device, url = await start_device(**device_options)
+        client = DeviceClient(DeviceConfig("cam", url), await shared_wsdls(WSDL_DIR), timeout=5)
+        clients.append(client)
+        return device, client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+async def test_call_returns_the_response_element_as_data(client_for):
+    _, client = await client_for()
+    reply = await client.call("device", "GetDiscoveryMode", ADMIN)
+    # zeep would unwrap a one-child response to its bare value; the client keeps the element.
+    assert reply == {"DiscoveryMode": "Discoverable"}
+    users = await client.call("device", "GetUsers", ADMIN)
+    assert [u["Username"] for u in users["User"]] == ["admin", "operator", "user"]
+
+
+async def test_a_service_the_device_lacks_is_501(client_for):
+    _, client = await client_for()
+    with pytest.raises(DeviceFault) as caught:
+        await client.call("media", "GetProfiles", ADMIN)
+    assert caught.value.status == 501
+    assert "does not offer the media service" in caught.value.detail
+
+
+async def test_without_get_services_falls_back_to_get_capabilities(client_for):
+    _, client = await client_for(unsupported={"GetServices"})
+    with pytest.raises(DeviceFault) as caught:
+        await client.call("media", "GetProfiles", ADMIN)
+    # The GetServices fault did not reach the caller: GetCapabilities was asked instead.
+    assert "does not offer the media service" in caught.value.detail
+
+
+async def test_service_addresses_stay_on_the_configured_host(client_for):
+    _, client = await client_for()
+    # A device behind NAT reports its own LAN address; the gateway keeps to gateway.ini's host.
+    assert client._on_device_host("http://192.0.2.7:80/onvif/media_service?x=1") == (
+        client.config.url.split("/dev/")[0] + "/onvif/media_service?x=1"
+    )
+
+
+async def test_clock_offset_read_once(client_for):
+    _, client = await client_for(clock_skew=-120)
+    await client.call("device", "GetDeviceInformation", ADMIN)
+    first = client.clock_offset
+    assert first is not None
+    assert abs(first.total_seconds() + 120) < 5
+    await client.call("device", "GetDeviceInformation", ADMIN)
+    assert client.clock_offset is first  # one GetSystemDateAndTime per device, not per call
