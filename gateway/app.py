@@ -8,11 +8,12 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.config import GatewayConfig
-from gateway.keys import CONFIG, DEVICES, RESOURCES, SESSIONS, WSDLS
+from gateway.keys import CONFIG, DEVICES, RESOURCES, SESSIONS, STORE, WSDLS
 from gateway.mapping.spec import load_mappings
 from gateway.sessions import SessionStore
 from gateway.soap.device import DeviceClient
 from gateway.soap.wsdl import Wsdls, load_wsdls
+from gateway.store import PolicyStore
 from gateway.web.handlers import routes
 from gateway.web.problems import MAX_BODY_BYTES, problems
 
@@ -30,6 +31,14 @@ async def shared_wsdls(wsdl_dir: Path) -> Wsdls:
     if wsdl_dir not in _parsed:
         _parsed[wsdl_dir] = await load_wsdls(wsdl_dir)
     return _parsed[wsdl_dir]
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    """The durable policy store, in the state directory."""
+    app[STORE] = PolicyStore(app[CONFIG].state_dir / "policy.sqlite3")
+    await app[STORE].open()
+    yield
+    await app[STORE].close()
 
 
 async def _devices(app: web.Application) -> AsyncIterator[None]:
@@ -55,6 +64,7 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     app[SESSIONS] = SessionStore(
         config.session_idle_timeout, config.session_max_age, config.max_sessions
     )
+    app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_devices)
     app.add_routes(routes(resources))
     return app

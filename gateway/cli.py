@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -90,19 +91,22 @@ async def demo(port: int) -> None:
     sim_runner, sim_port = await _start(create_simulator_app(_simulated_devices(1, 0, 0)),
                                         LOOPBACK, 0)
     device_url = f"http://{LOOPBACK}:{sim_port}{device_path(1)}"
-    config = GatewayConfig(
-        devices=(DeviceConfig(name="demo", url=device_url, default=True),),
-        host=LOOPBACK, port=port,
-    )
-    try:
-        runner, port = await _start(await create_app(config), LOOPBACK, port)
-    except BaseException:
-        await sim_runner.cleanup()
-        raise
-    users = ", ".join(f"{name}/{user.password} ({user.level})" for name, user in DEMO_USERS.items())
-    print(DEMO_BANNER.format(gateway=f"http://{LOOPBACK}:{port}", device=device_url, users=users),
-          flush=True)
-    await _until_stopped([sim_runner, runner])
+    # The demo starts fresh every time: its policy store lives in a folder removed on exit.
+    with tempfile.TemporaryDirectory(prefix="onvif-gateway-demo-") as state_dir:
+        config = GatewayConfig(
+            devices=(DeviceConfig(name="demo", url=device_url, default=True),),
+            host=LOOPBACK, port=port, state_dir=Path(state_dir),
+        )
+        try:
+            runner, port = await _start(await create_app(config), LOOPBACK, port)
+        except BaseException:
+            await sim_runner.cleanup()
+            raise
+        users = ", ".join(f"{name}/{user.password} ({user.level})"
+                          for name, user in DEMO_USERS.items())
+        print(DEMO_BANNER.format(gateway=f"http://{LOOPBACK}:{port}", device=device_url,
+                                 users=users), flush=True)
+        await _until_stopped([sim_runner, runner])
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -6,12 +6,14 @@
     ├── Forbidden            403    a valid session without the rights for this
     ├── NotFound             404    no such resource
     ├── MethodNotAllowed     405
+    ├── Conflict             409    it clashes with the gateway policy or the device's state
     ├── PayloadTooLarge      413
     ├── UnsupportedMediaType 415
     └── DeviceError                 something went wrong on the way to, or at, an ONVIF device
         ├── DeviceFault      4xx/5xx  a SOAP fault from the device (status from its subcodes)
         ├── DeviceUnreachable  502  connection refused, reset, DNS, TLS...
         ├── DeviceBadReply     502  the device answered, but not with a usable SOAP message
+        ├── DeviceDidNotApply  502  the device accepted a write but its state did not change
         └── DeviceTimeout      504  the device did not answer in time
 
     StartupError                    the gateway cannot start: nothing is served
@@ -74,6 +76,12 @@ class MethodNotAllowed(GatewayError):
     status = 405
     title = "Method not allowed"
     slug = "method-not-allowed"
+
+
+class Conflict(GatewayError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
 
 
 class PayloadTooLarge(GatewayError):
@@ -147,6 +155,12 @@ class DeviceBadReply(DeviceError):
     status = 502
     title = "Bad reply from device"
     slug = "device-bad-reply"
+
+
+class DeviceDidNotApply(DeviceError):
+    status = 502
+    title = "Device did not apply the change"
+    slug = "device-did-not-apply"
 
 
 class DeviceTimeout(DeviceError):

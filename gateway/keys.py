@@ -9,9 +9,11 @@ from gateway.mapping.spec import Resource
 from gateway.sessions import SessionStore
 from gateway.soap.device import DeviceClient
 from gateway.soap.wsdl import Wsdls
+from gateway.store import PolicyStore
 
 CONFIG = web.AppKey("config", GatewayConfig)
 WSDLS = web.AppKey("wsdls", Wsdls)
 RESOURCES = web.AppKey("resources", list[Resource])
 DEVICES = web.AppKey("devices", dict[str, DeviceClient])
 SESSIONS = web.AppKey("sessions", SessionStore)
+STORE = web.AppKey("store", PolicyStore)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +32,11 @@ def start_device(aiohttp_server: Any) -> StartDevice:
 
 
 @pytest.fixture
-def start_gateway(aiohttp_client: Any) -> StartGateway:
+def start_gateway(aiohttp_client: Any, tmp_path: Path) -> StartGateway:
     """Start a gateway in front of one device URL; returns an HTTP client for it."""
 
     async def start(url: str, **settings: Any) -> TestClient[web.Request, web.Application]:
+        settings.setdefault("state_dir", tmp_path / "state")
         config = GatewayConfig(devices=(DeviceConfig("cam", url, default=True),), **settings)
         client: TestClient[web.Request, web.Application] = await aiohttp_client(
             await create_app(config)

@@ -24,24 +24,28 @@ def write(tmp_path: Path, text: str, name: str = "thing.toml") -> Path:
 async def test_shipped_mappings_load():
     resources = load_mappings(MAPPINGS_DIR, await shared_wsdls(WSDL_DIR))
     info = next(r for r in resources if r.path == "/device-information")
-    assert info.get.operation == "GetDeviceInformation"
-    assert info.get.fields["serial_number"] == ("SerialNumber",)
+    assert info.reads[0].operation == "GetDeviceInformation"
+    assert info.reads[0].fields["serial_number"].path == ("SerialNumber",)
+    assert {r.path for r in resources} == {
+        "/device-information", "/sources/video", "/encoders/video", "/reboot", "/discovery",
+        "/configurations/sources/video", "/configurations/encoders/video",
+    }
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (('firmware = "FirmwareVersion"', 'firmware = "FirmwareVersio"'),
-         "get.fields.firmware: 'FirmwareVersio' (part 1 of 'FirmwareVersio') is not an element of "
+         "get.fields.firmware: 'FirmwareVersio' (part 1 of 'FirmwareVersio') is not an element or attribute of "
          "GetDeviceInformationResponse"),
         (('model = "Model"', 'model = "Model.Name"'),
-         "get.fields.model: 'Name' (part 2 of 'Model.Name') is not an element of Model"),
+         "get.fields.model: 'Name' (part 2 of 'Model.Name') is not an element or attribute of Model"),
         (('operation = "GetDeviceInformation"', 'operation = "GetDeviceInfo"'),
          "get.operation: device service has no operation 'GetDeviceInfo'"),
         (('service = "device"', 'service = "ptz"'), "get.service: unknown service 'ptz'"),
         (('title = "Device information"', 'titel = "x"'), "unknown key 'titel'"),
         (('path = "/device-information"', 'path = "device-information"'), "path: must start"),
-        (('model = "Model"', 'model = 3'), "get.fields.model: must be a non-empty string"),
+        (('model = "Model"', 'model = 3'), "get.fields.model: must be an element path"),
         (('[get]', '[get]\nverb = "x"'), "unknown key 'verb'"),
         (('title = "Device information"', 'title = "x'), "thing.toml"),
     ],

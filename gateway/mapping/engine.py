@@ -1,14 +1,48 @@
-"""Carrying out a mapping: ONVIF calls in, the seed's JSON out."""
+"""Carrying out a mapping's read: ONVIF calls in, the seed's JSON out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.mapping.spec import Read
+from gateway.errors import DeviceBadReply, DeviceFault
+from gateway.mapping.profiles import Profiles
+from gateway.mapping.spec import Field, Read, Resource
 from gateway.soap.device import Credentials, DeviceClient
+from gateway.store import PolicyStore
+
+POLICY_DEFAULT = 1  # what a device's source or codec is until a PUT says otherwise
 
 
-def _pick(data: Any, path: tuple[str, ...]) -> Any:
+@dataclass
+class Context:
+    """Who asks, of which device, and the gateway state around it; caches lookups of one request."""
+
+    device: DeviceClient
+    credentials: Credentials
+    store: PolicyStore
+    _policies: dict[str, dict[str, int]] = field(default_factory=dict)
+    _held: set[str] | None = None
+
+    async def policy(self, table: str) -> dict[str, int]:
+        if table not in self._policies:
+            self._policies[table] = await self.store.enabled(self.device.name, table)
+        return self._policies[table]
+
+    async def held(self) -> set[str]:
+        """Tokens of every configuration some profile holds."""
+        if self._held is None:
+            profiles = await (await Profiles.of(self.device, self.credentials)).list()
+            self._held = {token for p in profiles for token in p.holds.values()}
+        return self._held
+
+    def forget(self) -> None:
+        """Drop what this request has looked up (after a write, before reading back)."""
+        self._policies.clear()
+        self._held = None
+
+
+def pick(data: Any, path: tuple[str, ...]) -> Any:
     """The value at path in a response, or None where an optional element is absent."""
     for part in path:
         if not isinstance(data, dict):
@@ -17,7 +51,74 @@ def _pick(data: Any, path: tuple[str, ...]) -> Any:
     return data
 
 
-async def run_read(read: Read, device: DeviceClient, credentials: Credentials) -> dict[str, Any]:
-    """Make the read's ONVIF call with the user's credentials and pick its JSON fields."""
-    reply = await device.call(read.service, read.operation, credentials)
-    return {name: _pick(reply, path) for name, path in read.fields.items()}
+async def choose_read(resource: Resource, device: DeviceClient) -> Read:
+    """The first of a resource's reads whose service the device offers."""
+    for read in resource.reads:
+        if await device.offers(read.service):
+            return read
+    services = " or ".join(sorted({r.service for r in resource.reads}))
+    raise DeviceFault(f"{resource.path} needs the {services} service, which the device lacks",
+                      device.name, "Receiver", ["ActionNotSupported"])
+
+
+async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: Context) -> Any:
+    if spec.policy is not None:
+        return (await ctx.policy(spec.policy)).get(json["name"], POLICY_DEFAULT)
+    if spec.derive == "in_use":
+        in_use = (item.get("UseCount") or 0) > 0 or item.get("token") in await ctx.held()
+        return int(in_use)
+    if spec.path or spec.present:
+        value = item if spec.present else pick(item, spec.path)
+        if spec.enum is None or value is None:
+            return value
+        try:
+            return spec.enum.to_json(value)
+        except KeyError:
+            raise DeviceBadReply(
+                f"the device answered {value!r} for {name}, which is none of the values "
+                f"{spec.enum.name} allows", ctx.device.name,
+            ) from None
+    return spec.value
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"status.code": 200} -> {"status": {"code": 200}}."""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        *parents, last = dotted.split(".")
+        target = nested
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[last] = value
+    return nested
+
+
+async def _json(read: Read, item: Any, ctx: Context) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    # policy fields are keyed by `name`, so the device's own fields go first
+    for name, spec in sorted(read.fields.items(), key=lambda f: f[1].policy is not None):
+        flat[name] = await _value(name, spec, item, flat, ctx)
+    return _nest({name: flat[name] for name in read.fields})
+
+
+def _items(read: Read, reply: dict[str, Any]) -> list[Any]:
+    found = pick(reply, read.items)
+    if read.present:
+        return [name for name in read.present if isinstance(found, dict) and found.get(name)]
+    if found is None:
+        return []
+    return found if isinstance(found, list) else [found]
+
+
+async def read_resource(resource: Resource, ctx: Context) -> dict[str, Any]:
+    """Make a resource's read call with the user's credentials and build its JSON."""
+    read = await choose_read(resource, ctx.device)
+    reply = await ctx.device.call(read.service, read.operation, ctx.credentials, **read.arguments)
+    if read.list is None:
+        return await _json(read, reply, ctx)
+    items: list[dict[str, Any]] = []
+    for item in _items(read, reply):
+        entry = await _json(read, item, ctx)
+        if entry not in items:  # devices list a codec once per option set; the API lists it once
+            items.append(entry)
+    return {read.list: items}

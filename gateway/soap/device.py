@@ -109,14 +109,22 @@ class DeviceClient:
         log.debug("device %s clock offset %.1f s", self.name, offset.total_seconds())
         return offset
 
+    async def offers(self, service: str) -> bool:
+        """Whether the device offers a service (the device service it always does)."""
+        return service == "device" or service in await self._service_addresses()
+
+    async def _service_addresses(self) -> dict[str, str]:
+        if self._addresses is None:
+            await self._prepare()
+            self._addresses = await self._read_addresses()
+        return self._addresses
+
     async def _address(self, service: str) -> str:
         """The service's address on this device: from GetServices, or GetCapabilities."""
         if service == "device":
             return self.config.url
-        if self._addresses is None:
-            self._addresses = await self._read_addresses()
         try:
-            return self._addresses[service]
+            return (await self._service_addresses())[service]
         except KeyError:
             raise DeviceFault(
                 f"the device does not offer the {service} service",

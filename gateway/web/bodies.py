@@ -1,4 +1,4 @@
-"""Reading request bodies: JSON objects only, every field checked and named when wrong."""
+"""Reading request bodies: JSON only, every field checked and named ($.a[1].b) when wrong."""
 
 from __future__ import annotations
 
@@ -9,33 +9,40 @@ from aiohttp import web
 
 from gateway.errors import BadRequest, UnsupportedMediaType
 
+JSON_TYPES = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}
 
-async def read_object(request: web.Request, fields: dict[str, type]) -> dict[str, Any]:
-    """The body as a JSON object holding exactly `fields`, each of its type, or a BadRequest."""
+
+async def read_json(request: web.Request) -> Any:
+    """The body as JSON; 415 if it is not sent as JSON, 400 if it does not parse."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType(
             f"send the body as application/json, not {request.content_type or 'nothing'}"
         )
     raw = await request.read()
     try:
-        data = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", field="$") from None
+
+
+def check_object(data: Any, fields: dict[str, type], where: str = "$") -> dict[str, Any]:
+    """data as a JSON object holding exactly `fields`, each of its type, or a BadRequest."""
     if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object", field="$")
+        raise BadRequest(f"{where} must be a JSON object", field=where)
     for name in data:
         if name not in fields:
-            raise BadRequest(
-                f"unknown field {name!r} (expected: {', '.join(fields)})", field=f"$.{name}"
-            )
+            raise BadRequest(f"unknown field {name!r} (expected: {', '.join(fields)})",
+                             field=f"{where}.{name}")
     for name, kind in fields.items():
         if name not in data:
-            raise BadRequest(f"missing field {name!r}", field=f"$.{name}")
+            raise BadRequest(f"missing field {name!r}", field=f"{where}.{name}")
         # bool is an int in Python, never in this API
         if not isinstance(data[name], kind) or isinstance(data[name], bool) != (kind is bool):
-            raise BadRequest(f"{name!r} must be a {_json_type(kind)}", field=f"$.{name}")
+            raise BadRequest(f"{name!r} must be a JSON {JSON_TYPES[kind]}",
+                             field=f"{where}.{name}")
     return data
 
 
-def _json_type(kind: type) -> str:
-    return {str: "string", int: "integer", bool: "boolean"}.get(kind, kind.__name__)
+async def read_object(request: web.Request, fields: dict[str, type]) -> dict[str, Any]:
+    """The body as a JSON object holding exactly `fields`."""
+    return check_object(await read_json(request), fields)

@@ -6,12 +6,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import DeviceFault, Unauthorized
-from gateway.keys import CONFIG, DEVICES, SESSIONS
-from gateway.mapping.engine import run_read
+from gateway.keys import CONFIG, DEVICES, SESSIONS, STORE
+from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import Resource
+from gateway.mapping.writes import put_resource
 from gateway.sessions import Session
 from gateway.soap.device import Credentials, DeviceClient
-from gateway.web.bodies import read_object
+from gateway.web.bodies import read_json, read_object
 
 # The authenticated call that proves a login: any ONVIF user may make it (access class READ_SYSTEM).
 LOGIN_CHECK = ("device", "GetDeviceInformation")
@@ -60,13 +61,28 @@ async def validate_user(request: web.Request) -> web.Response:
     return web.json_response({"valid": int(valid)})
 
 
-def resource_handler(resource: Resource) -> Handler:
-    """The GET handler of a mapped resource."""
+def _context(request: web.Request) -> Context:
+    """The device a request is for, with the caller's session credentials (or 401)."""
+    device = _device(request)
+    session = _session(request, device)
+    return Context(device, session.credentials, request.app[STORE])
+
+
+def read_handler(resource: Resource) -> Handler:
+    """The GET (or POST) handler of a mapped resource."""
 
     async def handle(request: web.Request) -> web.Response:
-        device = _device(request)
-        session = _session(request, device)
-        return web.json_response(await run_read(resource.get, device, session.credentials))
+        return web.json_response(await read_resource(resource, _context(request)))
+
+    return handle
+
+
+def put_handler(resource: Resource) -> Handler:
+    """The PUT handler of a mapped resource: the body is checked in full before any change."""
+
+    async def handle(request: web.Request) -> web.Response:
+        ctx = _context(request)
+        return web.json_response(await put_resource(resource, ctx, await read_json(request)))
 
     return handle
 
@@ -79,6 +95,10 @@ def routes(resources: list[Resource]) -> list[web.RouteDef]:
         web.put("/validateUser", validate_user),
         web.post("/validateUser", validate_user),
     ]
-    table += [web.get(r.path, resource_handler(r), name=r.name) for r in resources]
+    for resource in resources:
+        table += [web.route(method, resource.path, read_handler(resource))
+                  for method in resource.methods]
+        if resource.put is not None:
+            table.append(web.put(resource.path, put_handler(resource)))
     return table
 

@@ -1,0 +1,213 @@
+"""The named writes a mapping's [put] can use. Each checks the whole body before changing
+anything, makes its change, reads the state back, and answers with it (what GET now returns).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.errors import BadRequest, Conflict, DeviceDidNotApply, NotFound
+from gateway.mapping.engine import POLICY_DEFAULT, Context, choose_read, read_resource
+from gateway.mapping.profiles import Profiles
+from gateway.mapping.spec import (
+    CallWrite,
+    ConfigurationWrite,
+    Field,
+    PolicyWrite,
+    Read,
+    Resource,
+)
+from gateway.web.bodies import check_object
+
+ENABLED = (0, 1)
+
+
+def _one_of(value: Any, allowed: list[Any], name: str, where: str) -> None:
+    if value not in allowed:
+        raise BadRequest(f"{name} must be one of {allowed}, not {value!r}", field=where)
+
+
+async def put_resource(resource: Resource, ctx: Context, body: Any) -> dict[str, Any]:
+    """Carry out a resource's [put] with a request body; returns the state read back."""
+    match resource.put:
+        case PolicyWrite():
+            await _put_policy(resource, ctx, body)
+        case CallWrite() as write:
+            await _put_call(resource, write, ctx, body)
+        case ConfigurationWrite() as write:
+            await _put_configuration(resource, write, ctx, body)
+        case None:
+            raise AssertionError(f"{resource.path} has no [put]")
+    ctx.forget()
+    return await read_resource(resource, ctx)
+
+
+async def _put_policy(resource: Resource, ctx: Context, body: Any) -> None:
+    """Store enabled flags: {"<list>": [{"name": ..., "<flag>": 0|1}, ...]}, all or none."""
+    read = await choose_read(resource, ctx.device)
+    list_key, (flag, flag_spec) = read.list or "", next(
+        (name, f) for name, f in read.fields.items() if f.policy)
+    entries = check_object(body, {list_key: list})[list_key]
+    names_enum = read.fields["name"].enum
+    offered = {entry["name"] for entry in (await read_resource(resource, ctx))[list_key]}
+    values: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        where = f"$.{list_key}[{i}]"
+        check_object(entry, {"name": str, flag: int}, where)
+        name, enabled = entry["name"], entry[flag]
+        _one_of(enabled, list(ENABLED), flag, f"{where}.{flag}")
+        if names_enum is not None:
+            _one_of(name, names_enum.json_values, "name", f"{where}.name")
+        if name in values:
+            raise BadRequest(f"{name!r} is listed twice", field=f"{where}.name")
+        if name not in offered:
+            if names_enum is None:
+                raise NotFound(f"the device has no {name!r}", field=f"{where}.name",
+                               device=ctx.device.name)
+            if enabled:
+                raise Conflict(f"the device does not offer {name!r}, so it cannot be enabled",
+                               field=f"{where}.{flag}", device=ctx.device.name)
+        values[name] = enabled
+    await ctx.store.set_enabled(ctx.device.name, str(flag_spec.policy), values)
+
+
+async def _put_call(resource: Resource, write: CallWrite, ctx: Context, body: Any) -> None:
+    """Call the write's operation with arguments from the body, then check the device took it."""
+    fields = {name: type(spec.enum.json_values[0]) if spec.enum else str
+              for name, spec in write.arguments.items()}
+    check_object(body, fields)
+    arguments = {}
+    for name, spec in write.arguments.items():
+        value = body[name]
+        if spec.enum is not None:
+            _one_of(value, spec.enum.json_values, name, f"$.{name}")
+            value = spec.enum.to_onvif(value)
+        arguments[spec.path[0]] = value
+    await ctx.device.call(write.service, write.operation, ctx.credentials, **arguments)
+    ctx.forget()
+    now = await read_resource(resource, ctx)
+    for name in write.arguments:
+        if now.get(name) != body[name]:
+            raise DeviceDidNotApply(
+                f"the device accepted {write.operation} but still reports {name} = "
+                f"{now.get(name)!r}, not {body[name]!r}", ctx.device.name,
+            )
+
+
+async def _put_configuration(
+    resource: Resource, write: ConfigurationWrite, ctx: Context, body: Any
+) -> None:
+    """{"c_name", "<s_name|e_name>", "action": "create" | "delete"}: put a configuration of the
+    device into use in a profile the gateway owns, or take it out of the gateway's profiles."""
+    other = write.policy.field
+    check_object(body, {"c_name": str, other: str, "action": str})
+    _one_of(body["action"], ["create", "delete"], "action", "$.action")
+    enum = resource.reads[0].fields[other].enum
+    if enum is not None:
+        _one_of(body[other], enum.json_values, other, f"$.{other}")
+
+    read = await choose_read(resource, ctx.device)
+    reply = await ctx.device.call(read.service, read.operation, ctx.credentials, **read.arguments)
+    configurations = reply.get(read.items[0]) or []
+    chosen = next((c for c in configurations if c.get("Name") == body["c_name"]), None)
+    if chosen is None:
+        raise NotFound(f"the device has no configuration named {body['c_name']!r}",
+                       field="$.c_name", device=ctx.device.name)
+    profiles = await Profiles.of(ctx.device, ctx.credentials)
+    if body["action"] == "create":
+        await _create(write, ctx, profiles, chosen, body, read)
+    else:
+        await _delete(write.of, ctx, profiles, chosen["token"], body["c_name"])
+
+
+async def _create(write: ConfigurationWrite, ctx: Context, profiles: Profiles,
+                  chosen: dict[str, Any], body: dict[str, Any], read: Read) -> None:
+    kind, token, other = write.of, chosen["token"], write.policy.field
+    policy = write.policy
+    key = policy.enum.to_json(body[other]) if policy.enum else body[other]
+    if (await ctx.policy(policy.table)).get(key, POLICY_DEFAULT) == 0:
+        raise Conflict(f"{body[other]!r} is disabled by the gateway policy ({policy.table})",
+                       field=f"$.{other}", device=ctx.device.name)
+    owned = await ctx.store.owned_profiles(ctx.device.name)
+    current = await profiles.list()
+    if any(p.token in owned and p.holds.get(kind) == token for p in current):
+        return  # already in use through a gateway profile: nothing to do
+    if kind == "VideoSource":
+        if chosen.get("SourceToken") != body[other]:
+            raise Conflict(f"configuration {body['c_name']!r} is on video source "
+                           f"{chosen.get('SourceToken')!r}, not {body[other]!r}",
+                           field=f"$.{other}", device=ctx.device.name)
+        new = await profiles.create(f"gateway {body['c_name']}", kind, token)
+        # Recorded as soon as it exists, so that the gateway may delete it later.
+        await ctx.store.add_profile(ctx.device.name, new)
+        await _verify(ctx, profiles, new, kind, token, "CreateProfile")
+        return
+    await _set_encoding(ctx, read, chosen, body[other], read.fields[other])
+    host = next((p for p in current if p.token in owned and "VideoSource" in p.holds
+                 and kind not in p.holds), None)
+    if host is None:
+        raise Conflict("no gateway profile has a free encoder slot: put a video source "
+                       "configuration into use first (PUT /configurations/sources/video)",
+                       field="$.c_name", device=ctx.device.name)
+    await profiles.add(host.token, kind, token)
+    await _verify(ctx, profiles, host.token, kind, token, "AddVideoEncoderConfiguration")
+
+
+async def _set_encoding(ctx: Context, read: Read, chosen: dict[str, Any], encoding: str,
+                        spec: Field) -> None:
+    """Change an encoder configuration's encoding when the device's options allow it."""
+    element = spec.path[0]
+    wire = spec.enum.to_onvif(encoding) if spec.enum else encoding
+    if chosen.get(element) == wire:
+        return
+    options = await ctx.device.call(read.service, "GetVideoEncoderConfigurationOptions",
+                                    ctx.credentials, ConfigurationToken=chosen["token"])
+    offered = options.get("Options") or {}
+    if isinstance(offered, list):  # Media2: one option set per codec
+        allowed = {o.get("Encoding") for o in offered}
+    else:  # Media1: one element per codec offered
+        allowed = {name for name in ("JPEG", "MPEG4", "H264") if offered.get(name)}
+    if wire not in allowed:
+        raise Conflict(f"configuration {chosen.get('Name')!r} is {chosen.get(element)} and the "
+                       f"device cannot change it to {encoding}", field="$.e_name",
+                       device=ctx.device.name)
+    await ctx.device.call(read.service, "SetVideoEncoderConfiguration", ctx.credentials,
+                          Configuration={**chosen, element: wire}, ForcePersistence=True)
+
+
+async def _delete(kind: str, ctx: Context, profiles: Profiles, token: str, c_name: str) -> None:
+    owned = await ctx.store.owned_profiles(ctx.device.name)
+    holders = [p for p in await profiles.list() if p.holds.get(kind) == token]
+    foreign = [p.token + (" (fixed)" if p.fixed else "") for p in holders if p.token not in owned]
+    if foreign:
+        raise Conflict(f"configuration {c_name!r} is used by profiles the gateway did not create, "
+                       f"which it never touches: {', '.join(foreign)}", field="$.c_name",
+                       device=ctx.device.name, profiles=foreign)
+    for profile in holders:
+        if kind == "VideoSource":
+            await profiles.delete(profile.token)
+        else:
+            await profiles.remove(profile.token, kind, token)
+    after = {p.token: p for p in await profiles.list()}
+    for profile in holders:
+        left = after.get(profile.token)
+        if kind == "VideoSource" and left is None:
+            await ctx.store.remove_profile(ctx.device.name, profile.token)
+        elif left is not None and left.holds.get(kind) == token:
+            operation = "DeleteProfile" if kind == "VideoSource" else "RemoveConfiguration"
+            raise DeviceDidNotApply(f"the device accepted {operation} but profile "
+                                    f"{profile.token!r} still holds {c_name!r}", ctx.device.name)
+
+
+async def _verify(ctx: Context, profiles: Profiles, profile: str, kind: str, token: str,
+                  operation: str) -> None:
+    """Read the profiles back: the profile must exist and hold the configuration."""
+    found = next((p for p in await profiles.list() if p.token == profile), None)
+    if found is not None and found.holds.get(kind) == token:
+        return
+    if found is None:
+        await ctx.store.remove_profile(ctx.device.name, profile)
+        detail = f"the device accepted {operation} but profile {profile!r} does not exist"
+    else:
+        detail = f"the device accepted {operation} but profile {profile!r} does not hold it"
+    raise DeviceDidNotApply(detail, ctx.device.name)
