@@ -36,10 +36,11 @@ async def test_shipped_mappings_load():
     ("change", "message"),
     [
         (('firmware = "FirmwareVersion"', 'firmware = "FirmwareVersio"'),
-         "get.fields.firmware: 'FirmwareVersio' (part 1 of 'FirmwareVersio') is not an element or attribute of "
-         "GetDeviceInformationResponse"),
+         "get.fields.firmware: 'FirmwareVersio' (part 1 of 'FirmwareVersio') is not an element "
+         "or attribute of GetDeviceInformationResponse"),
         (('model = "Model"', 'model = "Model.Name"'),
-         "get.fields.model: 'Name' (part 2 of 'Model.Name') is not an element or attribute of Model"),
+         "get.fields.model: 'Name' (part 2 of 'Model.Name') is not an element or attribute "
+         "of Model"),
         (('operation = "GetDeviceInformation"', 'operation = "GetDeviceInfo"'),
          "get.operation: device service has no operation 'GetDeviceInfo'"),
         (('service = "device"', 'service = "ptz"'), "get.service: unknown service 'ptz'"),
@@ -78,7 +79,8 @@ vendor = "Manufacturer"
 serial = "SerialNumber"
 """, "identity.toml")
     _, url = await start_device()
-    config = GatewayConfig(devices=(DeviceConfig("cam", url),), mappings_dir=tmp_path)
+    config = GatewayConfig(devices=(DeviceConfig("cam", url),), mappings_dir=tmp_path,
+                           state_dir=tmp_path / "state")
     client = await aiohttp_client(await create_app(config))
     login = await client.put("/login", json={"username": "user", "password": "user"})
     token = (await login.json())["sessionToken"]
