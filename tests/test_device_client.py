@@ -37,7 +37,7 @@ async def test_call_returns_the_response_element_as_data(client_for):
 
 
 async def test_a_service_the_device_lacks_is_501(client_for):
-    _, client = await client_for()
+    _, client = await client_for(services=set())
     with pytest.raises(DeviceFault) as caught:
         await client.call("media", "GetProfiles", ADMIN)
     assert caught.value.status == 501
@@ -46,10 +46,18 @@ async def test_a_service_the_device_lacks_is_501(client_for):
 
 async def test_without_get_services_falls_back_to_get_capabilities(client_for):
     _, client = await client_for(unsupported={"GetServices"})
-    with pytest.raises(DeviceFault) as caught:
-        await client.call("media", "GetProfiles", ADMIN)
-    # The GetServices fault did not reach the caller: GetCapabilities was asked instead.
-    assert "does not offer the media service" in caught.value.detail
+    # GetCapabilities names the Media service (not Media2, which it cannot express)
+    profiles = await client.call("media", "GetProfiles", ADMIN)
+    assert [p["token"] for p in profiles["Profiles"]] == ["profile_1", "profile_3"]
+    assert not await client.offers("media2")
+
+
+async def test_media_services_from_get_services(client_for):
+    _, client = await client_for()
+    assert await client.offers("media")
+    assert await client.offers("media2")
+    profiles = await client.call("media2", "GetProfiles", ADMIN, Type=["All"])
+    assert [p["token"] for p in profiles["Profiles"]] == ["profile_1", "profile_3"]
 
 
 async def test_service_addresses_stay_on_the_configured_host(client_for):

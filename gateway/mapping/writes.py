@@ -20,6 +20,7 @@ from gateway.mapping.spec import (
 from gateway.web.bodies import check_object
 
 ENABLED = (0, 1)
+CODEC_SETTINGS = ("Profile", "H264", "MPEG4")
 
 
 def _one_of(value: Any, allowed: list[Any], name: str, where: str) -> None:
@@ -171,8 +172,13 @@ async def _set_encoding(ctx: Context, read: Read, chosen: dict[str, Any], encodi
         raise Conflict(f"configuration {chosen.get('Name')!r} is {chosen.get(element)} and the "
                        f"device cannot change it to {encoding}", field="$.e_name",
                        device=ctx.device.name)
+    # Settings of the old codec (Media2's Profile, Media1's H264 or MPEG4 block) would not fit the
+    # new one: leave them out and let the device choose its defaults for the new codec.
+    changed = {**chosen, element: wire} | {key: None for key in CODEC_SETTINGS if key in chosen}
+    # Media1 asks whether the change should survive a reboot (it should); Media2 always persists.
+    persist = {"ForcePersistence": True} if read.service == "media" else {}
     await ctx.device.call(read.service, "SetVideoEncoderConfiguration", ctx.credentials,
-                          Configuration={**chosen, element: wire}, ForcePersistence=True)
+                          Configuration=changed, **persist)
 
 
 async def _delete(kind: str, ctx: Context, profiles: Profiles, token: str, c_name: str) -> None:

@@ -30,7 +30,8 @@ from gateway.errors import (
     DeviceTimeout,
     DeviceUnreachable,
 )
-from gateway.soap.transport import AiohttpTransport, ReplyTooLarge
+from gateway.soap.quirks import PLUGINS
+from gateway.soap.transport import AiohttpTransport, EmptyReply, ReplyTooLarge
 from gateway.soap.wsdl import SERVICES, ZEEP_SETTINGS, Wsdls
 from gateway.soap.wsse import DeviceClockToken
 
@@ -186,7 +187,7 @@ class DeviceClient:
             token = DeviceClockToken(credentials.username, credentials.password, offset)
         client = zeep.Client(
             self._wsdls.documents[service], wsse=token, transport=self._http(),
-            settings=ZEEP_SETTINGS,
+            settings=ZEEP_SETTINGS, plugins=PLUGINS,
         )
         proxy = AsyncServiceProxy(client, self._wsdls.binding(service), address=address)
         try:
@@ -216,6 +217,11 @@ class DeviceClient:
             subcodes = [getattr(s, "localname", str(s)) for s in exc.subcodes or []]
             reason = exc.message or "no reason given"
             return DeviceFault(f"{where} failed: {reason}", self.name, code, subcodes)
+        if isinstance(exc, EmptyReply):
+            # Some devices answer an operation they lack with an empty HTTP body, not a fault.
+            return DeviceFault(f"{where}: the device answered with an empty reply; it does not "
+                               "implement this operation", self.name, "Receiver",
+                               ["ActionNotSupported"])
         if isinstance(exc, TimeoutError):
             return DeviceTimeout(
                 f"{where}: no answer within {self._timeout:g} s", self.name

@@ -18,6 +18,10 @@ class ReplyTooLarge(Exception):
     """The device sent more than MAX_REPLY_BYTES."""
 
 
+class EmptyReply(Exception):
+    """The device answered with an empty body."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """The parts of an HTTP answer zeep's SOAP binding reads (it expects a requests.Response)."""
@@ -51,4 +55,6 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
                 body += chunk
                 if len(body) > MAX_REPLY_BYTES:
                     raise ReplyTooLarge(f"more than {MAX_REPLY_BYTES} bytes")
+            if not body.strip():
+                raise EmptyReply(f"HTTP {response.status} with an empty body")
             return Reply(response.status, response.headers, bytes(body), response.charset)

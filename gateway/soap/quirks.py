@@ -1,0 +1,45 @@
+"""Repairs for the ways real devices bend the ONVIF WSDLs, applied to every answer.
+
+Each repair is narrow, says which quirk it undoes, and leaves a conforming answer untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+from zeep import Plugin
+
+SOAP_BODY = "{http://www.w3.org/2003/05/soap-envelope}Body"
+
+
+class ChildNamespaceRepair(Plugin):  # type: ignore[misc]
+    """Put the children of a response element back in the namespace the WSDL gives them.
+
+    Some firmwares write e.g. tt:Manufacturer inside tds:GetDeviceInformationResponse, where the
+    WSDL says tds:Manufacturer; zeep then rejects the whole answer. A child is renamed only when
+    its local name is one the response expects, so nothing unknown is let through.
+    """
+
+    def ingress(self, envelope: Any, http_headers: Any, operation: Any) -> tuple[Any, Any]:
+        body = envelope.find(SOAP_BODY)
+        if body is None or not len(body) or operation is None:
+            return envelope, http_headers
+        output = operation.output.body
+        if output is None or etree.QName(body[0]) != etree.QName(output.qname):
+            return envelope, http_headers  # a fault, or another element: not ours to repair
+        expected = {
+            etree.QName(child.qname).localname: child.qname.text
+            for _, child in getattr(output.type, "elements", [])
+            if child.qname is not None
+        }
+        for child in body[0]:
+            if not isinstance(child.tag, str):
+                continue  # comments and processing instructions
+            name = etree.QName(child).localname
+            if name in expected and child.tag != expected[name]:
+                child.tag = expected[name]
+        return envelope, http_headers
+
+
+PLUGINS = [ChildNamespaceRepair()]
