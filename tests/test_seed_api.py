@@ -132,7 +132,7 @@ async def test_get_configurations_encoders_video(api):
 
 
 async def test_seed_encoder_configuration_create_example(api):
-    client, auth, device = api
+    client, auth, _ = api
     # An encoder goes into a gateway profile that has a video source: create that first.
     response = await client.put("/configurations/encoders/video", json=SEED_ENCODER_CREATE,
                                 headers=auth)
@@ -151,7 +151,7 @@ async def test_seed_encoder_configuration_create_example(api):
 
 
 async def test_encoder_create_changes_the_encoding_when_allowed(api):
-    client, auth, device = api
+    client, auth, _ = api
     await ok(await client.put("/configurations/sources/video", json=SEED_SOURCE_CREATE,
                               headers=auth))
     # configuration2 becomes MPEG4 (both kinds of device offer it) and goes into use

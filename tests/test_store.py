@@ -61,42 +61,45 @@ async def _token(http: aiohttp.ClientSession, base: str) -> str:
         return str((await r.json())["sessionToken"])
 
 
+async def _burst_then_kill(http: aiohttp.ClientSession, base: str, ini: Path) -> None:
+    """Start the gateway, fire 400 concurrent whole-list PUTs, SIGKILL it once 40 are answered."""
+    gateway = await _serve(ini)
+    headers = {"Authorization": f"Bearer {await _token(http, base)}"}
+    bodies = [{"sources": [{"name": f"video{i}", "enabled": flag} for i in (1, 2, 3)]}
+              for flag in (0, 1)]
+    answered = 0
+    enough = asyncio.Event()
+
+    async def put(n: int) -> None:
+        nonlocal answered
+        try:
+            async with http.put(f"{base}/sources/video", json=bodies[n % 2],
+                                headers=headers) as response:
+                assert response.status == 200
+                answered += 1
+                if answered == 40:
+                    enough.set()
+        except aiohttp.ClientError:
+            pass  # the gateway was killed under this request
+
+    burst = [asyncio.create_task(put(n)) for n in range(400)]
+    try:
+        await asyncio.wait_for(enough.wait(), timeout=60)
+    finally:
+        gateway.send_signal(signal.SIGKILL)
+        await gateway.wait()
+        await asyncio.gather(*burst, return_exceptions=True)
+
+
 async def test_kill_during_a_burst_of_puts_leaves_whole_states(tmp_path, start_device):
     _, url = await start_device()
     port = free_port()
     ini = tmp_path / "gateway.ini"
     ini.write_text(f"[gateway]\nport = {port}\nstate_dir = state\n[device:cam]\nurl = {url}\n")
     base = f"http://127.0.0.1:{port}"
-    bodies = [{"sources": [{"name": f"video{i}", "enabled": flag} for i in (1, 2, 3)]}
-              for flag in (0, 1)]
     async with aiohttp.ClientSession() as http:
         for _round in range(3):
-            gateway = await _serve(ini)
-            headers = {"Authorization": f"Bearer {await _token(http, base)}"}
-            answered = 0
-
-            async def put(n: int) -> None:
-                nonlocal answered
-                try:
-                    async with http.put(f"{base}/sources/video", json=bodies[n % 2],
-                                        headers=headers) as response:
-                        assert response.status == 200
-                        answered += 1
-                except aiohttp.ClientError:
-                    pass  # the gateway was killed under this request
-
-            async def some_answered() -> None:
-                while answered < 40:
-                    await asyncio.sleep(0.005)
-
-            burst = [asyncio.create_task(put(n)) for n in range(400)]
-            try:
-                await asyncio.wait_for(some_answered(), timeout=60)
-            finally:
-                gateway.send_signal(signal.SIGKILL)
-                await gateway.wait()
-                await asyncio.gather(*burst, return_exceptions=True)
-
+            await _burst_then_kill(http, base, ini)
             gateway = await _serve(ini)
             headers = {"Authorization": f"Bearer {await _token(http, base)}"}
             async with http.get(f"{base}/sources/video", headers=headers) as response:
