@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,9 +12,22 @@ import zeep.exceptions
 from aiohttp.test_utils import TestClient
 from lxml import etree
 from pytest_aiohttp import AiohttpClient
-from zeep import xsd
-from zeep.transports import Transport
-from zeep.xsd.valueobjects import AnyObject, CompoundValue
+from simulator_helpers import (
+    DEVICE_WSDL,
+    ENV,
+    TDS,
+    TER,
+    TT,
+    Answer,
+    as_admin,
+    call,
+    check_schema,
+    envelope,
+    not_authorized,
+    offline_wsdl,
+    token,
+    zeep_reply,
+)
 
 from gateway.simulator import (
     DEMO_USERS,
@@ -29,121 +37,6 @@ from gateway.simulator import (
     create_simulator_app,
     device_path,
 )
-
-ENV = "http://www.w3.org/2003/05/soap-envelope"
-TER = "http://www.onvif.org/ver10/error"
-TDS = "http://www.onvif.org/ver10/device/wsdl"
-TT = "http://www.onvif.org/ver10/schema"
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
-DEVICE_WSDL = Path(__file__).resolve().parent.parent / "wsdl/ver10/device/wsdl/devicemgmt.wsdl"
-SOAP_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def envelope(body: str, header: str = "") -> bytes:
-    """A SOAP 1.2 request envelope around body (and an optional header block)."""
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?>'
-        f'<env:Envelope xmlns:env="{ENV}" xmlns:tds="{TDS}" xmlns:tt="{TT}">'
-        f"<env:Header>{header}</env:Header><env:Body>{body}</env:Body></env:Envelope>"
-    ).encode()
-
-
-def token(
-    username: str,
-    password: str,
-    *,
-    created: datetime | str | None = None,
-    nonce: bytes | None = None,
-    text: bool = False,
-) -> str:
-    """A wsse:Security header with a UsernameToken; a PasswordDigest one unless text."""
-    if created is None:
-        created = datetime.now(UTC)
-    if isinstance(created, datetime):
-        created = created.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    nonce = os.urandom(16) if nonce is None else nonce
-    if text:
-        password_type, value = "PasswordText", password
-    else:
-        # The UsernameToken profile's digest is SHA-1 by definition.
-        digest = hashlib.sha1(nonce + created.encode() + password.encode()).digest()  # noqa: S324
-        password_type, value = "PasswordDigest", base64.b64encode(digest).decode()
-    return (
-        f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
-        f"<wsse:Username>{username}</wsse:Username>"
-        f'<wsse:Password Type="{PROFILE}#{password_type}">{value}</wsse:Password>'
-        f"<wsse:Nonce>{base64.b64encode(nonce).decode()}</wsse:Nonce>"
-        f"<wsu:Created>{created}</wsu:Created>"
-        "</wsse:UsernameToken></wsse:Security>"
-    )
-
-
-def as_admin(device: SimulatedDevice) -> str:
-    """A valid admin token made with the device's own clock, as a clock-aware client does."""
-    return token("admin", "admin", created=device.now())
-
-
-class Answer:
-    """A parsed SOAP answer: HTTP status and the first child of the Body."""
-
-    def __init__(self, status: int, data: bytes) -> None:
-        self.status = status
-        self.data = data
-        self.envelope = etree.fromstring(data)
-        assert self.envelope.tag == f"{{{ENV}}}Envelope"
-        body = self.envelope.find(f"{{{ENV}}}Body")
-        assert body is not None
-        self.body = body[0]
-
-    def text(self, path: str) -> str | None:
-        return self.body.findtext(path, namespaces={"tds": TDS, "tt": TT})
-
-    def fault(self) -> tuple[str, list[str], str]:
-        """(code, subcodes, reason) of an env:Fault, QNames resolved to Clark names."""
-        assert self.body.tag == f"{{{ENV}}}Fault", etree.tostring(self.body)
-        values = self.body.findall(f".//{{{ENV}}}Value")
-        names = [self._resolve(value) for value in values]
-        text = self.body.find(f"{{{ENV}}}Reason/{{{ENV}}}Text")
-        assert text is not None
-        assert text.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
-        return names[0], names[1:], text.text or ""
-
-    @staticmethod
-    def _resolve(value: etree._Element) -> str:
-        prefix, local = (value.text or "").split(":")
-        return f"{{{value.nsmap[prefix]}}}{local}"
-
-
-async def call(
-    client: TestClient[Any, Any],
-    body: str,
-    header: str = "",
-    *,
-    index: int = 1,
-    data: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> Answer:
-    """POST a request and parse the answer, checking the SOAP content type."""
-    response = await client.post(
-        device_path(index),
-        data=envelope(body, header) if data is None else data,
-        headers={"Content-Type": "application/soap+xml; charset=utf-8", **(headers or {})},
-    )
-    assert response.headers["Content-Type"] == SOAP_CONTENT_TYPE
-    return Answer(response.status, await response.read())
-
-
-def not_authorized(answer: Answer) -> bool:
-    return answer.status == 400 and answer.fault() == (
-        f"{{{ENV}}}Sender",
-        [f"{{{TER}}}NotAuthorized"],
-        "Sender not authorized",
-    )
 
 
 @pytest.fixture
@@ -518,49 +411,10 @@ async def test_latency_delays_every_answer(
 
 # ---------------------------------------------------------------- schema validation
 
-# lxml.etree.XMLSchema cannot be used: libxml2 enforces the Unique Particle Attribution rule and
-# refuses ONVIF's own common.xsd ("complex type 'PTZStatus': The content model is not
-# determinist", an optional FieldOfView followed by xs:any ##any). So zeep, which does not check
-# UPA, reads the official WSDL instead, from local files only.
-
-
-class OfflineTransport(Transport):  # type: ignore[misc]
-    """A zeep transport that reads local files and refuses any network fetch."""
-
-    def _load_remote_data(self, url: str) -> bytes:
-        raise AssertionError(f"the schema tried to fetch {url}")
-
 
 @pytest.fixture(scope="module")
 def device_wsdl() -> zeep.Client:
-    return zeep.Client(
-        str(DEVICE_WSDL), transport=OfflineTransport(), settings=zeep.Settings(strict=True)
-    )
-
-
-def zeep_reply(wsdl: zeep.Client, operation: str, answer: Answer) -> Any:
-    """Read an answer the way a zeep client of the official WSDL does."""
-    binding = wsdl.wsdl.bindings[f"{{{TDS}}}DeviceBinding"]
-    reply = SimpleNamespace(
-        status_code=answer.status,
-        content=answer.data,
-        headers={"Content-Type": SOAP_CONTENT_TYPE},
-        encoding="utf-8",
-    )
-    return binding.process_reply(wsdl, binding.get(operation), reply)
-
-
-def rewrap_any(value: Any) -> Any:
-    """zeep parses lax xs:any content into typed values but renders only AnyObjects: rewrap."""
-    if isinstance(value, list):
-        return [rewrap_any(item) for item in value]
-    if isinstance(value, CompoundValue):
-        for key in value:
-            item = rewrap_any(value[key])
-            if key.startswith("_value_") and isinstance(item, CompoundValue):
-                item = AnyObject(xsd.Element("any", item._xsd_type), item)
-            value[key] = item
-    return value
+    return offline_wsdl(DEVICE_WSDL)
 
 
 @pytest.mark.parametrize(
@@ -601,15 +455,7 @@ async def test_answers_match_the_official_schema(
     answer = await call(client, body, as_admin(device))
     assert answer.status == 200
     assert answer.body.tag == f"{{{TDS}}}{operation}Response"
-    # Strict zeep refuses unknown or misplaced children, but fills missing ones with None;
-    # rendering the parsed value back refuses a missing required element.
-    zeep_reply(device_wsdl, operation, answer)
-    element = device_wsdl.get_element(answer.body.tag)
-    value = element.parse(answer.body, device_wsdl.wsdl.types)
-    if value is None:  # zeep's value of an element with an empty sequence
-        assert len(answer.body) == 0
-    else:
-        element.render(etree.Element("check"), rewrap_any(value))
+    check_schema(device_wsdl, operation, answer)
 
 
 async def test_zeep_reads_the_faults(

@@ -1,4 +1,5 @@
-"""State of one simulated ONVIF device: identity, users, clock and the default access policy."""
+"""State of one simulated ONVIF device: identity, users, clock, media, the default access policy
+and the switches for the ways real devices differ."""
 
 from __future__ import annotations
 
@@ -9,6 +10,20 @@ from types import MappingProxyType
 from typing import Final
 
 from cachetools import TTLCache
+
+from .media import (
+    ALL_CODECS,
+    H265,
+    JPEG,
+    Profile,
+    VideoEncoderConfiguration,
+    VideoSource,
+    VideoSourceConfiguration,
+    default_profiles,
+    default_video_encoder_configurations,
+    default_video_source_configurations,
+    default_video_sources,
+)
 
 ADMINISTRATOR: Final = "Administrator"
 OPERATOR: Final = "Operator"
@@ -67,9 +82,21 @@ ACCESS_POLICY: Final = MappingProxyType(
 )
 
 
+# The services a device can offer, by the names used in SimulatedDevice.services and paths.
+DEVICE: Final = "device"  # always offered
+MEDIA: Final = "media"  # ONVIF Media (ver10, trt), the Profile S one
+MEDIA2: Final = "media2"  # ONVIF Media2 (ver20, tr2), the Profile T one
+SERVICES: Final = (DEVICE, MEDIA, MEDIA2)
+
+
+def service_path(index: int, service: str) -> str:
+    """HTTP path of a service of the device with this 1-based index."""
+    return f"/dev/{index}/onvif/{service}_service"
+
+
 def device_path(index: int) -> str:
     """HTTP path of the Device service of the device with this 1-based index."""
-    return f"/dev/{index}/onvif/device_service"
+    return service_path(index, DEVICE)
 
 
 @dataclass
@@ -91,6 +118,36 @@ class SimulatedDevice:
     # Operation names (e.g. "GetServices") this device answers with ter:ActionNotSupported,
     # as older or cheaper cameras do.
     unsupported: set[str] = field(default_factory=set)
+    # Operation names answered with HTTP 200 and an empty body, before any check: how some
+    # cheap firmware answers an operation it does not implement, instead of a SOAP fault.
+    empty_reply: set[str] = field(default_factory=set)
+    # Names of write operations (e.g. "SetDiscoveryMode", "CreateProfile", "AddConfiguration")
+    # that answer success and change nothing, as firmware with stubbed-out handlers does; a
+    # stubbed CreateProfile still answers with a made-up profile that then does not exist.
+    stub_writes: set[str] = field(default_factory=set)
+    # HTTP status of every fault. None follows the SOAP 1.2 HTTP binding (400 for env:Sender,
+    # 500 otherwise); many cameras send every fault with 500 as SOAP 1.1 did, some with 400,
+    # and a few with 200 and the fault in the body.
+    fault_status: int | None = None
+    # Put the direct children of every answer's response element in the tt: namespace instead of
+    # their service's, as some cameras do (e.g. tt:Manufacturer in a GetDeviceInformationResponse).
+    wrong_namespace: bool = False
+
+    # The media services offered, names as in SERVICES. {MEDIA} is a Media1-only camera, as
+    # those conformant to Profile S only are (Media2 came with Profile T); set(): no media.
+    services: set[str] = field(default_factory=lambda: {MEDIA, MEDIA2})
+    # Codecs the encoders offer: H264, H265, MPEG4, JPEG (Media2 spells MPEG4 "MPV4-ES").
+    codecs: set[str] = field(default_factory=lambda: set(ALL_CODECS))
+    max_profiles: int = 4
+    # Dicts keyed by token; UseCount is computed from the profiles, never stored.
+    video_sources: dict[str, VideoSource] = field(default_factory=default_video_sources)
+    video_source_configurations: dict[str, VideoSourceConfiguration] = field(
+        default_factory=default_video_source_configurations
+    )
+    video_encoder_configurations: dict[str, VideoEncoderConfiguration] = field(
+        default_factory=default_video_encoder_configurations
+    )
+    profiles: dict[str, Profile] = field(default_factory=default_profiles)
     seen_nonces: TTLCache[bytes, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +156,13 @@ class SimulatedDevice:
         if not self.serial_number:
             self.serial_number = str(122 + self.index)
         self.seen_nonces = TTLCache(maxsize=NONCE_CACHE_SIZE, ttl=self._nonce_ttl())
+        if MEDIA2 not in self.services:
+            # Media1 cannot express H265 (tt:VideoEncoding has no such value), so a camera
+            # without Media2 does not offer it: its H265 encoders become JPEG ones.
+            self.codecs.discard(H265)
+            for encoder in self.video_encoder_configurations.values():
+                if encoder.encoding == H265:
+                    encoder.encoding, encoder.profile = JPEG, ""
 
     def _nonce_ttl(self) -> float:
         # A token is accepted while |Created - now| <= window, i.e. for up to 2 windows after
@@ -117,3 +181,18 @@ class SimulatedDevice:
     def now(self) -> datetime:
         """The device clock: real UTC now shifted by clock_skew."""
         return datetime.now(UTC) + timedelta(seconds=self.clock_skew)
+
+    def video_source_use_count(self, token: str) -> int:
+        """UseCount of a video source configuration: the profiles holding it."""
+        return sum(profile.video_source == token for profile in self.profiles.values())
+
+    def video_encoder_use_count(self, token: str) -> int:
+        """UseCount of a video encoder configuration: the profiles holding it."""
+        return sum(profile.video_encoder == token for profile in self.profiles.values())
+
+    def new_profile_token(self) -> str:
+        """The token the device gives a new profile: the first free profile_<n>."""
+        n = 1
+        while f"profile_{n}" in self.profiles:
+            n += 1
+        return f"profile_{n}"

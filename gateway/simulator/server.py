@@ -1,10 +1,9 @@
-"""The aiohttp application serving the ONVIF Device service of N simulated devices."""
+"""The aiohttp application serving the ONVIF Device, Media and Media2 services of N devices."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Final
@@ -12,15 +11,18 @@ from typing import Final
 from aiohttp import web
 from lxml import etree
 
-from .device import AccessClass, SimulatedDevice, device_path
+from . import media1, media2
+from .device import DEVICE, MEDIA, MEDIA2, SERVICES, AccessClass, SimulatedDevice, service_path
+from .operation import Call, Operation, invalid_arg, parse_boolean, response
 from .security import authorize
 from .soap import (
-    NSMAP,
     RECEIVER,
-    SENDER,
     TDS,
+    TR2,
+    TRT,
     TT,
     SoapFault,
+    child_elements,
     fault_envelope,
     parse_request,
     qname,
@@ -30,12 +32,13 @@ from .soap import (
 
 SIMULATED_DEVICES: Final = web.AppKey("simulated_devices", dict[int, SimulatedDevice])
 
-ONVIF_VERSION: Final = (2, 60)  # Major, Minor of the Device service reported by GetServices
+ONVIF_VERSION: Final = (2, 60)  # Major, Minor of every service reported by GetServices
 DISCOVERY_MODES: Final = frozenset({"Discoverable", "NonDiscoverable"})
 CAPABILITY_CATEGORIES: Final = frozenset(
     {"All", "Analytics", "Device", "Events", "Imaging", "Media", "PTZ"}
 )
-SUPPORTED_CATEGORIES: Final = frozenset({"All", "Device"})
+# The namespace of each service's WSDL, which its operations' request elements are in.
+SERVICE_NAMESPACES: Final = MappingProxyType({DEVICE: TDS, MEDIA: TRT, MEDIA2: TR2})
 # tds:DeviceServiceCapabilities children (in schema order) and their attributes.
 DEVICE_SERVICE_CAPABILITIES: Final = MappingProxyType(
     {
@@ -56,43 +59,6 @@ def tt(local: str) -> str:
     return qname(TT, local)
 
 
-@dataclass(frozen=True)
-class Call:
-    """One operation call: the device, the HTTP request and the Body's operation element."""
-
-    device: SimulatedDevice
-    request: web.Request
-    operation: etree._Element
-
-    def xaddr(self) -> str:
-        """This device's service address as seen by the client (scheme and Host it used)."""
-        return f"{self.request.scheme}://{self.request.host}{device_path(self.device.index)}"
-
-    def args(self, local: str) -> list[str]:
-        """Texts of the operation's tds:<local> arguments."""
-        return [arg.text or "" for arg in self.operation.iterfind(tds(local))]
-
-
-Handler = Callable[[Call], etree._Element]
-
-
-@dataclass(frozen=True)
-class Operation:
-    """An implemented operation: its access class and the handler building its answer."""
-
-    access: AccessClass
-    handler: Handler
-
-
-def invalid_arg(reason: str) -> SoapFault:
-    """ONVIF's fault for an argument value the device does not accept."""
-    return SoapFault(SENDER, ("InvalidArgVal",), reason)
-
-
-def _response(call: Call) -> etree._Element:
-    return etree.Element(f"{call.operation.tag}Response", nsmap=NSMAP)
-
-
 def _date_time(parent: etree._Element, tag: str, moment: datetime) -> None:
     date_time = sub(parent, tag)
     time = sub(date_time, tt("Time"))
@@ -105,103 +71,126 @@ def _date_time(parent: etree._Element, tag: str, moment: datetime) -> None:
     sub(date, tt("Day"), str(moment.day))
 
 
-def _parse_boolean(text: str, name: str) -> bool:
-    value = text.strip()  # xs:boolean collapses white space
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise invalid_arg(f"{name} is not an xs:boolean: {text!r}")
-
-
 def get_system_date_and_time(call: Call) -> etree._Element:
     """tds:GetSystemDateAndTime: the device clock, in UTC."""
     now = call.device.now()
-    response = _response(call)
-    system = sub(response, tds("SystemDateAndTime"))
+    answer = response(call)
+    system = sub(answer, tds("SystemDateAndTime"))
     sub(system, tt("DateTimeType"), "Manual")
     sub(system, tt("DaylightSavings"), "false")
     sub(sub(system, tt("TimeZone")), tt("TZ"), "UTC")
     _date_time(system, tt("UTCDateTime"), now)
     _date_time(system, tt("LocalDateTime"), now)
-    return response
+    return answer
 
 
-def get_services(call: Call) -> etree._Element:
-    """tds:GetServices: only the Device service so far."""
-    include = call.args("IncludeCapability")
-    include_capability = bool(include) and _parse_boolean(include[0], "IncludeCapability")
-    response = _response(call)
-    service = sub(response, tds("Service"))
-    sub(service, tds("Namespace"), TDS)
-    sub(service, tds("XAddr"), call.xaddr())
-    if include_capability:
-        # The schema wants the tds:Capabilities element (DeviceServiceCapabilities) here. Its
-        # children are attribute-only; zeep reads one without attributes as None, so set some.
-        capabilities = sub(sub(service, tds("Capabilities")), tds("Capabilities"))
+def _service_capabilities(parent: etree._Element, device: SimulatedDevice, service: str) -> None:
+    """The service's own GetServiceCapabilities element. Their children are attribute-only;
+    zeep reads one without attributes as None, so each gets some."""
+    if service == DEVICE:
+        capabilities = sub(parent, tds("Capabilities"))
         for name, flags in DEVICE_SERVICE_CAPABILITIES.items():
             element = sub(capabilities, tds(name))
             for flag, value in flags.items():
                 element.set(flag, value)
-    version = sub(service, tds("Version"))
-    sub(version, tt("Major"), str(ONVIF_VERSION[0]))
-    sub(version, tt("Minor"), str(ONVIF_VERSION[1]))
-    return response
+        return
+    namespace = SERVICE_NAMESPACES[service]
+    capabilities = sub(parent, qname(namespace, "Capabilities"))
+    capabilities.set("SnapshotUri", "false")
+    profile = sub(capabilities, qname(namespace, "ProfileCapabilities"))
+    profile.set("MaximumNumberOfProfiles", str(device.max_profiles))
+    streaming = sub(capabilities, qname(namespace, "StreamingCapabilities"))
+    if service == MEDIA:
+        streaming.set("RTPMulticast", "false")  # no streaming is simulated
+    else:
+        profile.set("ConfigurationsSupported", f"{media2.VIDEO_SOURCE} {media2.VIDEO_ENCODER}")
+        streaming.set("RTSPStreaming", "false")
+
+
+def get_services(call: Call) -> etree._Element:
+    """tds:GetServices: the Device service and the media services the device offers."""
+    include = call.args("IncludeCapability")
+    include_capability = bool(include) and parse_boolean(include[0], "IncludeCapability")
+    answer = response(call)
+    for name in SERVICES:
+        if name != DEVICE and name not in call.device.services:
+            continue
+        service = sub(answer, tds("Service"))
+        sub(service, tds("Namespace"), SERVICE_NAMESPACES[name])
+        sub(service, tds("XAddr"), call.xaddr(name))
+        if include_capability:
+            _service_capabilities(sub(service, tds("Capabilities")), call.device, name)
+        version = sub(service, tds("Version"))
+        sub(version, tt("Major"), str(ONVIF_VERSION[0]))
+        sub(version, tt("Minor"), str(ONVIF_VERSION[1]))
+    return answer
 
 
 def get_capabilities(call: Call) -> etree._Element:
-    """tds:GetCapabilities: only the Device category so far."""
-    categories = call.args("Category") or ["All"]
-    for category in categories:
+    """tds:GetCapabilities: the Device category, and Media if the device offers Media1."""
+    categories = {category.strip() for category in call.args("Category")} or {"All"}
+    supported = {"All", "Device"} | ({"Media"} if MEDIA in call.device.services else set())
+    for category in sorted(categories):
         if category not in CAPABILITY_CATEGORIES:
             raise invalid_arg(f"Unknown capability category {category!r}")
-        if category not in SUPPORTED_CATEGORIES:
+        if category not in supported:
             raise SoapFault(
                 RECEIVER,
                 ("ActionNotSupported", "NoSuchService"),
                 f"The device has no {category} service",
             )
-    response = _response(call)
-    device = sub(sub(response, tds("Capabilities")), tt("Device"))
-    sub(device, tt("XAddr"), call.xaddr())
-    return response
+    answer = response(call)
+    capabilities = sub(answer, tds("Capabilities"))
+    if categories & {"All", "Device"}:
+        sub(sub(capabilities, tt("Device")), tt("XAddr"), call.xaddr())
+    if categories & {"All", "Media"} and MEDIA in call.device.services:
+        media = sub(capabilities, tt("Media"))
+        sub(media, tt("XAddr"), call.xaddr(MEDIA))
+        sub(sub(media, tt("StreamingCapabilities")), tt("RTPMulticast"), "false")
+        profiles = sub(sub(media, tt("Extension")), tt("ProfileCapabilities"))
+        sub(profiles, tt("MaximumNumberOfProfiles"), str(call.device.max_profiles))
+    return answer
 
 
 def get_device_information(call: Call) -> etree._Element:
     """tds:GetDeviceInformation."""
     device = call.device
-    response = _response(call)
-    sub(response, tds("Manufacturer"), device.manufacturer)
-    sub(response, tds("Model"), device.model)
-    sub(response, tds("FirmwareVersion"), device.firmware)
-    sub(response, tds("SerialNumber"), device.serial_number)
-    sub(response, tds("HardwareId"), device.hardware_id)
-    return response
+    answer = response(call)
+    sub(answer, tds("Manufacturer"), device.manufacturer)
+    sub(answer, tds("Model"), device.model)
+    sub(answer, tds("FirmwareVersion"), device.firmware)
+    sub(answer, tds("SerialNumber"), device.serial_number)
+    sub(answer, tds("HardwareId"), device.hardware_id)
+    return answer
 
 
 def get_users(call: Call) -> etree._Element:
     """tds:GetUsers: names and levels, never passwords."""
-    response = _response(call)
+    answer = response(call)
     for username, user in call.device.users.items():
-        entry = sub(response, tds("User"))
+        entry = sub(answer, tds("User"))
         sub(entry, tt("Username"), username)
         sub(entry, tt("UserLevel"), user.level)
-    return response
+    return answer
 
 
 def system_reboot(call: Call) -> etree._Element:
     """tds:SystemReboot: only counted, the simulated device keeps its state."""
     call.device.reboots += 1
-    response = _response(call)
-    sub(response, tds("Message"), "Rebooting in 0 seconds")
-    return response
+    return system_reboot_stub(call)
+
+
+def system_reboot_stub(call: Call) -> etree._Element:
+    answer = response(call)
+    sub(answer, tds("Message"), "Rebooting in 0 seconds")
+    return answer
 
 
 def get_discovery_mode(call: Call) -> etree._Element:
-    """tds:GetDiscoveryMode."""
-    response = _response(call)
-    sub(response, tds("DiscoveryMode"), call.device.discovery_mode)
-    return response
+    """tds:GetDiscoveryMode: the mode as it is, even one a test set outside tt:DiscoveryMode."""
+    answer = response(call)
+    sub(answer, tds("DiscoveryMode"), call.device.discovery_mode)
+    return answer
 
 
 def set_discovery_mode(call: Call) -> etree._Element:
@@ -210,33 +199,57 @@ def set_discovery_mode(call: Call) -> etree._Element:
     if len(modes) != 1 or modes[0] not in DISCOVERY_MODES:
         raise invalid_arg(f"DiscoveryMode must be one of {sorted(DISCOVERY_MODES)}")
     call.device.discovery_mode = modes[0]
-    return _response(call)
+    return response(call)
 
 
-# Every implemented operation by the Clark name of its request element: one line each.
-OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
+# The Device service's operations by the Clark name of their request element.
+DEVICE_OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
     {
         tds("GetSystemDateAndTime"): Operation(AccessClass.PRE_AUTH, get_system_date_and_time),
         tds("GetServices"): Operation(AccessClass.PRE_AUTH, get_services),
         tds("GetCapabilities"): Operation(AccessClass.PRE_AUTH, get_capabilities),
         tds("GetDeviceInformation"): Operation(AccessClass.READ_SYSTEM, get_device_information),
         tds("GetUsers"): Operation(AccessClass.READ_SYSTEM_SECRET, get_users),
-        tds("SystemReboot"): Operation(AccessClass.UNRECOVERABLE, system_reboot),
+        tds("SystemReboot"): Operation(
+            AccessClass.UNRECOVERABLE, system_reboot, system_reboot_stub
+        ),
         tds("GetDiscoveryMode"): Operation(AccessClass.READ_SYSTEM, get_discovery_mode),
         tds("SetDiscoveryMode"): Operation(AccessClass.WRITE_SYSTEM, set_discovery_mode),
     }
 )
 
 
-def _answer(device: SimulatedDevice, request: web.Request, data: bytes) -> bytes:
-    """The serialized answer to one request; raise SoapFault for a fault answer."""
+# Every implemented operation, of every service, by the Clark name of its request element.
+OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
+    {**DEVICE_OPERATIONS, **media1.OPERATIONS, **media2.OPERATIONS}
+)
+
+
+def _misplace_namespace(answer: etree._Element) -> None:
+    """Move the answer's direct children to the tt: namespace, as some cameras do."""
+    for child in child_elements(answer):
+        child.tag = tt(etree.QName(child).localname)
+
+
+def _answer(device: SimulatedDevice, service: str, request: web.Request, data: bytes) -> bytes:
+    """The serialized answer to one request to a service; raise SoapFault for a fault answer."""
     envelope = parse_request(data)
-    operation = OPERATIONS.get(envelope.operation.tag)
     name = etree.QName(envelope.operation).localname
-    if operation is None or name in device.unsupported:
+    if name in device.empty_reply:
+        return b""
+    operation = OPERATIONS.get(envelope.operation.tag)
+    if (
+        operation is None
+        or etree.QName(envelope.operation).namespace != SERVICE_NAMESPACES[service]
+        or name in device.unsupported
+    ):
         raise SoapFault(RECEIVER, ("ActionNotSupported",), f"Operation {name} is not supported")
     authorize(device, envelope.header, operation.access)
-    return serialize(operation.handler(Call(device, request, envelope.operation)))
+    call = Call(device, request, envelope.operation)
+    answer = operation.stub(call) if name in device.stub_writes else operation.handler(call)
+    if device.wrong_namespace:
+        _misplace_namespace(answer)
+    return serialize(answer)
 
 
 def _soap_response(body: bytes, status: int) -> web.Response:
@@ -245,28 +258,36 @@ def _soap_response(body: bytes, status: int) -> web.Response:
     )
 
 
-def _device_handler(device: SimulatedDevice) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _service_handler(
+    device: SimulatedDevice, service: str
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
+        # Checked per request, so that a test may change device.services at any time.
+        if service != DEVICE and service not in device.services:
+            raise web.HTTPNotFound()
         data = await request.read()
         # Every answer, faults included, is late by the same amount, like a slow camera's.
         if device.latency > 0:
             await asyncio.sleep(device.latency)
         try:
-            return _soap_response(_answer(device, request, data), 200)
+            return _soap_response(_answer(device, service, request, data), 200)
         except SoapFault as fault:
-            return _soap_response(fault_envelope(fault), fault.http_status)
+            status = fault.http_status if device.fault_status is None else device.fault_status
+            return _soap_response(fault_envelope(fault), status)
 
     return handle
 
 
 def create_simulator_app(devices: Sequence[SimulatedDevice]) -> web.Application:
-    """An app serving each device's Device service at device_path(device.index)."""
+    """An app serving each device's services at service_path(device.index, service)."""
     app = web.Application()
     by_index: dict[int, SimulatedDevice] = {}
     for device in devices:
         if device.index in by_index:
             raise ValueError(f"two simulated devices have index {device.index}")
         by_index[device.index] = device
-        app.router.add_post(device_path(device.index), _device_handler(device))
+        for service in SERVICES:
+            path = service_path(device.index, service)
+            app.router.add_post(path, _service_handler(device, service))
     app[SIMULATED_DEVICES] = by_index
     return app

@@ -11,9 +11,11 @@ SOAP11_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 TER: Final = "http://www.onvif.org/ver10/error"
 TDS: Final = "http://www.onvif.org/ver10/device/wsdl"
 TT: Final = "http://www.onvif.org/ver10/schema"
+TRT: Final = "http://www.onvif.org/ver10/media/wsdl"
+TR2: Final = "http://www.onvif.org/ver20/media/wsdl"
 XML_NS: Final = "http://www.w3.org/XML/1998/namespace"
 
-NSMAP: Final = {"env": ENV, "ter": TER, "tds": TDS, "tt": TT}
+NSMAP: Final = {"env": ENV, "ter": TER, "tds": TDS, "trt": TRT, "tr2": TR2, "tt": TT}
 
 SENDER: Final = "Sender"
 RECEIVER: Final = "Receiver"
