@@ -62,17 +62,16 @@ class Profiles:
             for p in reply.get("Profiles") or []
         ]
 
-    async def create(self, name: str, kind: str, configuration: str) -> str:
-        """Create a profile holding one configuration; returns the token the device gave it."""
+    async def create(self, name: str, kind: str, configuration: str) -> tuple[str, bool]:
+        """Create a profile for one configuration: the device's token for it, and whether it
+        holds the configuration already (Media2 creates it with it; Media1 creates it empty)."""
         if self.service == "media2":
             reply = await self._call(
                 "CreateProfile", Name=name, Configuration=[{"Type": kind, "Token": configuration}]
             )
-            return str(reply["Token"])
+            return str(reply["Token"]), True
         reply = await self._call("CreateProfile", Name=name)
-        token = str(reply["Profile"]["token"])
-        await self.add(token, kind, configuration)
-        return token
+        return str(reply["Profile"]["token"]), False
 
     async def delete(self, token: str) -> None:
         if self.service == "media2":

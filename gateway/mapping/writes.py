@@ -4,9 +4,17 @@ anything, makes its change, reads the state back, and answers with it (what GET 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from gateway.errors import BadRequest, Conflict, DeviceDidNotApply, NotFound
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    DeviceDidNotApply,
+    DeviceError,
+    DeviceFault,
+    NotFound,
+)
 from gateway.mapping.engine import POLICY_DEFAULT, Context, choose_read, read_resource
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import (
@@ -114,6 +122,15 @@ async def _put_configuration(
     if chosen is None:
         raise NotFound(f"the device has no configuration named {body['c_name']!r}",
                        field="$.c_name", device=ctx.device.name)
+    if write.of == "VideoSource" and chosen.get("SourceToken") != body[other]:
+        # A source configuration belongs to one video source; the device knows only those
+        # sources its configurations name.
+        if body[other] not in {c.get("SourceToken") for c in configurations}:
+            raise NotFound(f"the device has no video source {body[other]!r}",
+                           field=f"$.{other}", device=ctx.device.name)
+        raise Conflict(f"configuration {body['c_name']!r} is on video source "
+                       f"{chosen.get('SourceToken')!r}, not {body[other]!r}",
+                       field=f"$.{other}", device=ctx.device.name)
     profiles = await Profiles.of(ctx.device, ctx.credentials)
     if body["action"] == "create":
         await _create(write, ctx, profiles, chosen, body, read)
@@ -134,14 +151,21 @@ async def _create(write: ConfigurationWrite, ctx: Context, profiles: Profiles,
     if any(p.token in owned and p.holds.get(kind) == token for p in current):
         return  # already in use through a gateway profile: nothing to do
     if kind == "VideoSource":
-        if chosen.get("SourceToken") != body[other]:
-            raise Conflict(f"configuration {body['c_name']!r} is on video source "
-                           f"{chosen.get('SourceToken')!r}, not {body[other]!r}",
-                           field=f"$.{other}", device=ctx.device.name)
-        new = await profiles.create(f"gateway {body['c_name']}", kind, token)
+        new, holds = await profiles.create(f"gateway {body['c_name']}", kind, token)
         # Recorded as soon as it exists, so that the gateway may delete it later.
         await ctx.store.add_profile(ctx.device.name, new)
-        await _verify(ctx, profiles, new, kind, token, "CreateProfile")
+        if not holds:
+            try:
+                await profiles.add(new, kind, token)
+            except DeviceFault as exc:
+                # A device that only pretended to create the profile: _verify says so.
+                if "NoProfile" not in exc.subcodes:
+                    raise
+        try:
+            await _verify(ctx, profiles, new, kind, token, "CreateProfile")
+        except DeviceDidNotApply:
+            await _discard(ctx, profiles, new)
+            raise
         return
     await _set_encoding(ctx, read, chosen, body[other], read.fields[other])
     host = next((p for p in current if p.token in owned and "VideoSource" in p.holds
@@ -203,6 +227,14 @@ async def _delete(kind: str, ctx: Context, profiles: Profiles, token: str, c_nam
             operation = "DeleteProfile" if kind == "VideoSource" else "RemoveConfiguration"
             raise DeviceDidNotApply(f"the device accepted {operation} but profile "
                                     f"{profile.token!r} still holds {c_name!r}", ctx.device.name)
+
+
+async def _discard(ctx: Context, profiles: Profiles, profile: str) -> None:
+    """Delete a profile the gateway just made that did not turn out right (best effort)."""
+    with contextlib.suppress(DeviceError):
+        await profiles.delete(profile)
+    if all(p.token != profile for p in await profiles.list()):
+        await ctx.store.remove_profile(ctx.device.name, profile)
 
 
 async def _verify(ctx: Context, profiles: Profiles, profile: str, kind: str, token: str,

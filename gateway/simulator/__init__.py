@@ -16,6 +16,7 @@ from .device import (
 from .media import Profile, VideoEncoderConfiguration, VideoSource, VideoSourceConfiguration
 from .operation import Operation
 from .server import OPERATIONS, SIMULATED_DEVICES, create_simulator_app
+from .soap import RECEIVER, SENDER, SoapFault
 
 __all__ = [
     "ACCESS_POLICY",
@@ -24,11 +25,14 @@ __all__ = [
     "MEDIA",
     "MEDIA2",
     "OPERATIONS",
+    "RECEIVER",
+    "SENDER",
     "SIMULATED_DEVICES",
     "AccessClass",
     "Operation",
     "Profile",
     "SimulatedDevice",
+    "SoapFault",
     "User",
     "VideoEncoderConfiguration",
     "VideoSource",

@@ -24,6 +24,7 @@ from .media import (
     default_video_source_configurations,
     default_video_sources,
 )
+from .soap import SoapFault
 
 ADMINISTRATOR: Final = "Administrator"
 OPERATOR: Final = "Operator"
@@ -125,6 +126,13 @@ class SimulatedDevice:
     # that answer success and change nothing, as firmware with stubbed-out handlers does; a
     # stubbed CreateProfile still answers with a made-up profile that then does not exist.
     stub_writes: set[str] = field(default_factory=set)
+    # Operation name -> the fault it answers with (after authentication), to provoke every
+    # fault a camera may send: e.g. {"GetDiscoveryMode": SoapFault(SENDER, ("InvalidArgVal",),
+    # "...")}.
+    faults: dict[str, SoapFault] = field(default_factory=dict)
+    # Operation names answered with HTTP 200 and a body that is not XML, as a crashing web
+    # server in a camera sometimes sends (an HTML error page, a truncated answer).
+    malformed_reply: set[str] = field(default_factory=set)
     # HTTP status of every fault. None follows the SOAP 1.2 HTTP binding (400 for env:Sender,
     # 500 otherwise); many cameras send every fault with 500 as SOAP 1.1 did, some with 400,
     # and a few with 200 and the fault in the body.

@@ -237,6 +237,8 @@ def _answer(device: SimulatedDevice, service: str, request: web.Request, data: b
     name = etree.QName(envelope.operation).localname
     if name in device.empty_reply:
         return b""
+    if name in device.malformed_reply:
+        return b"<html><body>500 Internal Server Error"
     operation = OPERATIONS.get(envelope.operation.tag)
     if (
         operation is None
@@ -245,6 +247,8 @@ def _answer(device: SimulatedDevice, service: str, request: web.Request, data: b
     ):
         raise SoapFault(RECEIVER, ("ActionNotSupported",), f"Operation {name} is not supported")
     authorize(device, envelope.header, operation.access)
+    if name in device.faults:
+        raise device.faults[name]
     call = Call(device, request, envelope.operation)
     answer = operation.stub(call) if name in device.stub_writes else operation.handler(call)
     if device.wrong_namespace:

@@ -1,0 +1,110 @@
+"""Bad PUT bodies: a problem naming the JSON field, and nothing changed on the device or in the
+gateway's store."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from gateway.keys import STORE
+from tests.conftest import bearer, login
+
+CASES = [
+    # (path, body, status, field)
+    ("/sources/video", {"source": []}, 400, "$.source"),
+    ("/sources/video", {"sources": {"name": "video1"}}, 400, "$.sources"),
+    ("/sources/video", {"sources": ["video1"]}, 400, "$.sources[0]"),
+    ("/sources/video", {"sources": [{"name": "video1", "enabled": 2}]}, 400,
+     "$.sources[0].enabled"),
+    ("/sources/video", {"sources": [{"name": "video1", "enabled": "1"}]}, 400,
+     "$.sources[0].enabled"),
+    ("/sources/video", {"sources": [{"name": "video1", "enabled": True}]}, 400,
+     "$.sources[0].enabled"),
+    ("/sources/video", {"sources": [{"name": "video1", "enabled": 0, "x": 1}]}, 400,
+     "$.sources[0].x"),
+    ("/sources/video", {"sources": [{"enabled": 0}]}, 400, "$.sources[0].name"),
+    # the first entry is fine, the second is not: the first must not be stored either
+    ("/sources/video", {"sources": [{"name": "video1", "enabled": 0},
+                                    {"name": "video9", "enabled": 0}]}, 404, "$.sources[1].name"),
+    ("/sources/video", {"sources": [{"name": "video1", "enabled": 0},
+                                    {"name": "video1", "enabled": 1}]}, 400, "$.sources[1].name"),
+    ("/encoders/video", {"encoders": [{"name": "h264", "enabled": 0},
+                                      {"name": "vp9", "enabled": 1}]}, 400, "$.encoders[1].name"),
+    ("/configurations/sources/video", {"c_name": "configuration2", "s_name": "video2",
+                                       "action": "make"}, 400, "$.action"),
+    ("/configurations/sources/video", {"s_name": "video2", "action": "create"}, 400, "$.c_name"),
+    ("/configurations/sources/video", {"c_name": 2, "s_name": "video2", "action": "create"},
+     400, "$.c_name"),
+    ("/configurations/sources/video", {"c_name": "configuration9", "s_name": "video2",
+                                       "action": "create"}, 404, "$.c_name"),
+    ("/configurations/sources/video", {"c_name": "configuration2", "s_name": "video3",
+                                       "action": "create"}, 409, "$.s_name"),
+    ("/configurations/sources/video", {"c_name": "configuration2", "s_name": "video9",
+                                       "action": "create"}, 404, "$.s_name"),
+    ("/configurations/encoders/video", {"c_name": "configuration2", "e_name": "VP8",
+                                        "action": "create"}, 400, "$.e_name"),
+    ("/configurations/encoders/video", {"c_name": "configuration2", "e_name": "H265",
+                                        "action": "create", "extra": 1}, 400, "$.extra"),
+    ("/discovery", {"enabled": 2}, 400, "$.enabled"),
+    ("/discovery", {"enabled": "0"}, 400, "$.enabled"),
+    ("/discovery", {}, 400, "$.enabled"),
+    ("/discovery", [0], 400, "$"),
+]
+
+
+def snapshot(device):
+    return copy.deepcopy((device.discovery_mode, device.profiles,
+                          device.video_encoder_configurations))
+
+
+@pytest.mark.parametrize(("path", "body", "status", "field"), CASES)
+async def test_bad_body_names_the_field_and_changes_nothing(
+    start_device, start_gateway, path, body, status, field
+):
+    device, url = await start_device()
+    client = await start_gateway(url)
+    auth = bearer(await login(client))
+    before = snapshot(device)
+    response = await client.put(path, json=body, headers=auth)
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/problem+json"
+    assert (await response.json())["field"] == field
+    assert snapshot(device) == before
+    store = client.app[STORE]
+    assert await store.enabled("cam", "video-sources") == {}
+    assert await store.enabled("cam", "video-encoders") == {}
+    assert await store.owned_profiles("cam") == set()
+
+
+async def test_disabled_source_or_codec_cannot_be_put_into_use(start_device, start_gateway):
+    device, url = await start_device()
+    client = await start_gateway(url)
+    auth = bearer(await login(client))
+    await client.put("/sources/video", json={"sources": [{"name": "video2", "enabled": 0}]},
+                     headers=auth)
+    create = {"c_name": "configuration2", "s_name": "video2", "action": "create"}
+    response = await client.put("/configurations/sources/video", json=create, headers=auth)
+    assert response.status == 409
+    assert (await response.json())["field"] == "$.s_name"
+    assert set(device.profiles) == {"profile_1", "profile_3"}
+
+    create["s_name"], create["c_name"] = "video1", "configuration1"
+    assert (await client.put("/configurations/sources/video", json=create,
+                             headers=auth)).status == 200
+    await client.put("/encoders/video", json={"encoders": [{"name": "h265", "enabled": 0}]},
+                     headers=auth)
+    encoder = {"c_name": "configuration2", "e_name": "H265", "action": "create"}
+    response = await client.put("/configurations/encoders/video", json=encoder, headers=auth)
+    assert response.status == 409
+    assert "video-encoders" in (await response.json())["detail"]
+
+
+async def test_body_that_is_not_json_or_too_big(gateway):
+    auth = bearer(await login(gateway))
+    response = await gateway.put("/discovery", data=b"enabled=1", headers={
+        **auth, "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status == 415
+    big = {"sources": [{"name": f"video{i}", "enabled": 1} for i in range(5000)]}
+    response = await gateway.put("/sources/video", json=big, headers=auth)
+    assert response.status == 413
