@@ -147,7 +147,7 @@ async def test_stubbed_set_discovery_mode_is_502_not_success(api):
 @pytest.mark.parametrize("services", [{"media", "media2"}, {"media"}])
 async def test_stubbed_create_profile_is_502_and_records_nothing(api, services):
     client, auth, device = await api(stub_writes={"CreateProfile"}, services=services)
-    assert device.services == services
+    assert set(device.profiles) == {"profile_1", "profile_3"}
     body = await problem(await client.put("/configurations/sources/video", json=SOURCE_CREATE,
                                           headers=auth), 502)
     assert "CreateProfile" in body["detail"]
