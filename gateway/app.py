@@ -7,8 +7,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
-from gateway.keys import CONFIG, DEVICES, RESOURCES, SESSIONS, STORE, WSDLS
+from gateway.keys import CONFIG, DEVICES, LOGINS, RESOURCES, SESSIONS, STORE, WSDLS
 from gateway.mapping.spec import load_mappings
 from gateway.sessions import SessionStore
 from gateway.soap.device import DeviceClient
@@ -64,6 +65,7 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     app[SESSIONS] = SessionStore(
         config.session_idle_timeout, config.session_max_age, config.max_sessions
     )
+    app[LOGINS] = LoginLimiter(config.login_max_failures, config.login_lockout)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_devices)
     app.add_routes(routes(resources))

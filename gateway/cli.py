@@ -94,7 +94,9 @@ async def demo(port: int) -> None:
     # The demo starts fresh every time: its policy store lives in a folder removed on exit.
     with tempfile.TemporaryDirectory(prefix="onvif-gateway-demo-") as state_dir:
         config = GatewayConfig(
-            devices=(DeviceConfig(name="demo", url=device_url, default=True),),
+            # the service account lets the gateway read every user's level (GetUsers)
+            devices=(DeviceConfig(name="demo", url=device_url, username="admin",
+                                  password=DEMO_USERS["admin"].password, default=True),),
             host=LOOPBACK, port=port, state_dir=Path(state_dir),
         )
         try:

@@ -25,6 +25,12 @@ class DeviceConfig:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     default: bool = False
+    # https:// only. By default the device's certificate must chain to a system CA and name its
+    # host; tls_ca trusts one CA file instead, tls_fingerprint pins the certificate itself (SHA-256
+    # of its DER, 64 lowercase hex digits), tls_verify = False turns the checks off.
+    tls_ca: Path | None = None
+    tls_fingerprint: str | None = None
+    tls_verify: bool = True
 
 
 @dataclass(frozen=True)
@@ -38,9 +44,14 @@ class GatewayConfig:
     session_max_age: float = 8 * 3600.0
     max_sessions: int = 10_000
     device_timeout: float = 10.0
+    login_max_failures: int = 5
+    login_lockout: float = 300.0
     state_dir: Path = Path("state")
     # None: the mapping files that come with the gateway
     mappings_dir: Path | None = None
+    # Both set: the gateway serves HTTPS only, with this PEM certificate (chain) and key.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def default_device(self) -> DeviceConfig:
@@ -84,6 +95,14 @@ def _device_url(value: str) -> str:
     return value
 
 
+def _fingerprint(value: str) -> str:
+    digits = value.replace(":", "").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digits):
+        raise ValueError("must be the SHA-256 fingerprint of the device's certificate: "
+                         "64 hex digits, colons allowed")
+    return digits
+
+
 GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "host": str,
     "port": _port,
@@ -91,14 +110,21 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "session_max_age": _positive_float,
     "max_sessions": _positive_int,
     "device_timeout": _positive_float,
+    "login_max_failures": _positive_int,
+    "login_lockout": _positive_float,
     "state_dir": Path,
     "mappings_dir": Path,
+    "tls_cert": Path,
+    "tls_key": Path,
 }
 DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
     "url": _device_url,
     "username": str,
     "password": str,
     "default": _boolean,
+    "tls_ca": Path,
+    "tls_fingerprint": _fingerprint,
+    "tls_verify": _boolean,
 }
 
 
@@ -115,6 +141,22 @@ def _read_section(
         except ValueError as exc:
             raise ConfigError(f"[{name}] {key} = {raw!r}: {exc}") from None
     return values
+
+
+def _check_device_tls(section: str, values: dict[str, Any], base_dir: Path) -> None:
+    """A device's tls_* keys: https:// only, one way to trust it; tls_ca relative to the file."""
+    tls_keys = [key for key in values if key.startswith("tls_")]
+    if tls_keys and urlsplit(values["url"]).scheme != "https":
+        raise ConfigError(f"[{section}] {tls_keys[0]} is only for an https:// url")
+    ways = [key for key in ("tls_ca", "tls_fingerprint") if key in values]
+    ways += ["tls_verify = no"] if values.get("tls_verify") is False else []
+    if len(ways) > 1:
+        raise ConfigError(f"[{section}] {' and '.join(ways)} do not go together: "
+                          "choose one way to trust the device")
+    if "tls_ca" in values:
+        values["tls_ca"] = base_dir / values["tls_ca"]
+        if not values["tls_ca"].is_file():
+            raise ConfigError(f"[{section}] tls_ca file {values['tls_ca']} is missing")
 
 
 def parse_config(text: str, base_dir: Path) -> GatewayConfig:
@@ -141,6 +183,7 @@ def parse_config(text: str, base_dir: Path) -> GatewayConfig:
                 raise ConfigError(f"[{name}] url is missing (the device's ONVIF service URL)")
             if ("username" in values) != ("password" in values):
                 raise ConfigError(f"[{name}] username and password go together")
+            _check_device_tls(name, values, base_dir)
             devices.append(DeviceConfig(name=device_name, **values))
         else:
             raise ConfigError(f"unknown section [{name}] (known: [gateway], [device:NAME])")
@@ -153,9 +196,11 @@ def parse_config(text: str, base_dir: Path) -> GatewayConfig:
         raise ConfigError("several devices: mark the one the bare paths serve with default = yes")
     if settings.get("session_idle_timeout", 0) > settings.get("session_max_age", float("inf")):
         raise ConfigError("[gateway] session_idle_timeout is longer than session_max_age")
+    if ("tls_cert" in settings) != ("tls_key" in settings):
+        raise ConfigError("[gateway] tls_cert and tls_key go together (a certificate and its key)")
 
     # Paths in the file are relative to the file, not to wherever the gateway was started.
-    for key in ("state_dir", "mappings_dir"):
+    for key in ("state_dir", "mappings_dir", "tls_cert", "tls_key"):
         if key in settings:
             settings[key] = base_dir / settings[key]
     settings.setdefault("state_dir", base_dir / "state")

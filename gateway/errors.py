@@ -9,6 +9,7 @@
     ├── Conflict             409    it clashes with the gateway policy or the device's state
     ├── PayloadTooLarge      413
     ├── UnsupportedMediaType 415
+    ├── TooManyRequests      429    too many failed logins in a row: wait retry_after seconds
     └── DeviceError                 something went wrong on the way to, or at, an ONVIF device
         ├── DeviceFault      4xx/5xx  a SOAP fault from the device (status from its subcodes)
         ├── DeviceUnreachable  502  connection refused, reset, DNS, TLS...
@@ -94,6 +95,16 @@ class UnsupportedMediaType(GatewayError):
     status = 415
     title = "Unsupported media type"
     slug = "unsupported-media-type"
+
+
+class TooManyRequests(GatewayError):
+    status = 429
+    title = "Too many requests"
+    slug = "too-many-requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
 
 
 class DeviceError(GatewayError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
 from gateway.mapping.spec import Resource
 from gateway.sessions import SessionStore
@@ -17,3 +18,4 @@ RESOURCES = web.AppKey("resources", list[Resource])
 DEVICES = web.AppKey("devices", dict[str, DeviceClient])
 SESSIONS = web.AppKey("sessions", SessionStore)
 STORE = web.AppKey("store", PolicyStore)
+LOGINS = web.AppKey("logins", LoginLimiter)

@@ -19,6 +19,7 @@ class Session:
 
     device: str
     credentials: Credentials
+    level: str | None  # tt:UserLevel when the device tells it (GetUsers), else None
     last_used: float
 
 
@@ -48,10 +49,10 @@ class SessionStore:
         self._sessions.expire()
         return len(self._sessions)
 
-    def create(self, device: str, credentials: Credentials) -> str:
+    def create(self, device: str, credentials: Credentials, level: str | None = None) -> str:
         """Open a session and return its token (256 random bits, URL-safe)."""
         token = secrets.token_urlsafe(32)
-        self._sessions[_key(token)] = Session(device, credentials, self._clock())
+        self._sessions[_key(token)] = Session(device, credentials, level, self._clock())
         return token
 
     def get(self, token: str) -> Session | None:

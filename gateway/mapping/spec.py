@@ -5,6 +5,8 @@ One TOML file per resource in mappings/. Its keys, all checked when the gateway 
     path = "/sources/video"        the REST path
     title = "Video sources"
     methods = ["GET", "POST"]      HTTP methods that run the read (default ["GET"])
+    level = "Administrator"        the lowest ONVIF user level that may read (default "User");
+                                   every PUT needs "Operator" (ONVIF's default access policy)
 
     [[get]]                        the read; several [[get]] are alternatives, the first whose
     service = "media"              service the device offers is used (device | media | media2)
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.access import LEVELS, READ
 from gateway.errors import MappingError
 from gateway.soap.wsdl import SERVICES, Wsdls
 
@@ -142,6 +145,7 @@ class Resource:
     path: str
     title: str
     methods: tuple[str, ...]
+    level: str  # the lowest tt:UserLevel that may read (GET/POST); every PUT needs WRITE
     reads: tuple[Read, ...]
     put: Write | None
 
@@ -339,7 +343,10 @@ def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum], wsdls: W
 
 def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls) -> Resource:
     """Check one mapping file's data against the WSDLs and build its Resource."""
-    _expect(data, name, {"path", "title", "get"}, {"methods", "put", "enums"})
+    _expect(data, name, {"path", "title", "get"}, {"methods", "level", "put", "enums"})
+    level = _string(data, "level", name) if "level" in data else READ
+    if level not in LEVELS:
+        raise MappingError(f"level: one of {', '.join(LEVELS)}")
     path = _string(data, "path", name)
     if not path.startswith("/") or path.startswith("/devices"):
         raise MappingError(f"{name}.path: must start with '/' and not with '/devices'")
@@ -362,7 +369,7 @@ def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls) -> Resource:
     put = _write(data["put"], reads, enums, wsdls, "put") if "put" in data else None
     if put is not None and "PUT" in methods:
         raise MappingError("methods: PUT is the [put] table")
-    return Resource(name, path, _string(data, "title", name), tuple(methods), reads, put)
+    return Resource(name, path, _string(data, "title", name), tuple(methods), level, reads, put)
 
 
 def load_mappings(directory: Path, wsdls: Wsdls) -> list[Resource]:

@@ -36,6 +36,8 @@ from gateway.soap.wsdl import SERVICES, ZEEP_SETTINGS, Wsdls
 from gateway.soap.wsse import DeviceClockToken
 
 log = logging.getLogger(__name__)
+# GetSystemDateAndTime has whole seconds, and the round trip blurs it further.
+CLOCK_RESOLUTION = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,27 @@ class DeviceClient:
         """Call an operation and return its response element as plain data (dicts and lists)."""
         await self._prepare()
         address = await self._address(service)
-        return await self._send(service, operation, address, credentials, kwargs)
+        try:
+            return await self._send(service, operation, address, credentials, kwargs)
+        except DeviceFault as exc:
+            if credentials is None or "NotAuthorized" not in exc.subcodes:
+                raise
+            # A device whose clock jumped (NTP, a reboot, a user) refuses tokens stamped with the
+            # old offset: read its clock again, and retry once if it moved.
+            if not await self._clock_moved():
+                raise
+            return await self._send(service, operation, address, credentials, kwargs)
+
+    async def _clock_moved(self) -> bool:
+        """Re-read the device clock; whether it moved more than the clock's resolution."""
+        before = self._clock_offset or timedelta(0)
+        async with self._prepare_lock:
+            self._clock_offset = await self._read_clock_offset()
+        moved = abs(self._clock_offset - before) > CLOCK_RESOLUTION
+        if moved:
+            log.info("device %s clock moved by %.0f s", self.name,
+                     (self._clock_offset - before).total_seconds())
+        return moved
 
     async def _prepare(self) -> None:
         """Read the device clock once, before the first signed call (GetSystemDateAndTime)."""
@@ -133,7 +155,7 @@ class DeviceClient:
             ) from None
 
     async def _read_addresses(self) -> dict[str, str]:
-        credentials = self._service_credentials()
+        credentials = self.service_credentials
         by_namespace: dict[str, str] = {}
         try:
             reply = await self.call("device", "GetServices", credentials, IncludeCapability=False)
@@ -159,7 +181,9 @@ class DeviceClient:
         ours, theirs = urlsplit(self.config.url), urlsplit(xaddr)
         return urlunsplit((ours.scheme, ours.netloc, theirs.path, theirs.query, ""))
 
-    def _service_credentials(self) -> Credentials | None:
+    @property
+    def service_credentials(self) -> Credentials | None:
+        """The gateway's own account on the device (gateway.ini), if it has one."""
         if self.config.username is None or self.config.password is None:
             return None
         return Credentials(self.config.username, self.config.password)

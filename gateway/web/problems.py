@@ -13,6 +13,7 @@ from gateway.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
 )
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     headers = {}
     if isinstance(error, MethodNotAllowed):
         headers["Allow"] = error.extra["allow"]
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="onvif-gateway"'
     return web.json_response(
