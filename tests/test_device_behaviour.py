@@ -94,7 +94,7 @@ async def test_a_service_the_device_lacks_is_501(api):
 
 
 async def test_malformed_xml_is_502(api):
-    client, auth, _ = await api(malformed_reply={"GetDiscoveryMode"})
+    client, auth, _ = await api(raw_replies={"GetDiscoveryMode": b"<html><body>500 Internal"})
     body = await problem(await client.get("/discovery", headers=auth), 502)
     assert body["title"] == "Bad reply from device"
 

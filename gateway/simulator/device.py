@@ -130,9 +130,12 @@ class SimulatedDevice:
     # fault a camera may send: e.g. {"GetDiscoveryMode": SoapFault(SENDER, ("InvalidArgVal",),
     # "...")}.
     faults: dict[str, SoapFault] = field(default_factory=dict)
-    # Operation names answered with HTTP 200 and a body that is not XML, as a crashing web
-    # server in a camera sometimes sends (an HTML error page, a truncated answer).
-    malformed_reply: set[str] = field(default_factory=set)
+    # Operation name -> the raw bytes answered (HTTP 200), to send what no valid device would:
+    # an HTML error page from a crashing web server, an XML bomb, an external entity.
+    raw_replies: dict[str, bytes] = field(default_factory=dict)
+    # Authenticate with HTTP Digest (RFC 7616, MD5) instead of WS-Security, as some cameras do:
+    # a request without valid Digest credentials gets HTTP 401 and a challenge.
+    http_digest: bool = False
     # HTTP status of every fault. None follows the SOAP 1.2 HTTP binding (400 for env:Sender,
     # 500 otherwise); many cameras send every fault with 500 as SOAP 1.1 did, some with 400,
     # and a few with 200 and the fault in the body.

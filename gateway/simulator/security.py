@@ -118,6 +118,16 @@ def _check(device: SimulatedDevice, token: UsernameToken) -> str:
     return user.level
 
 
+def authorize_level(device: SimulatedDevice, username: str | None, access: AccessClass) -> None:
+    """Raise NotAuthorized unless an authenticated user (or anyone, for PRE_AUTH) may do this."""
+    if access is AccessClass.PRE_AUTH:
+        return
+    user = device.users.get(username or "")
+    if user is None or user.level not in ACCESS_POLICY[access]:
+        _log.info("device %d: %r may not call %s operations", device.index, username, access)
+        raise not_authorized()
+
+
 def authorize(device: SimulatedDevice, header: etree._Element | None, access: AccessClass) -> None:
     """Raise NotAuthorized unless the request's credentials allow this access class."""
     try:

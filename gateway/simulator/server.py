@@ -13,8 +13,9 @@ from lxml import etree
 
 from . import media1, media2
 from .device import DEVICE, MEDIA, MEDIA2, SERVICES, AccessClass, SimulatedDevice, service_path
+from .digest import challenge, digest_user
 from .operation import Call, Operation, invalid_arg, parse_boolean, response
-from .security import authorize
+from .security import authorize, authorize_level
 from .soap import (
     RECEIVER,
     TDS,
@@ -237,8 +238,8 @@ def _answer(device: SimulatedDevice, service: str, request: web.Request, data: b
     name = etree.QName(envelope.operation).localname
     if name in device.empty_reply:
         return b""
-    if name in device.malformed_reply:
-        return b"<html><body>500 Internal Server Error"
+    if name in device.raw_replies:
+        return device.raw_replies[name]
     operation = OPERATIONS.get(envelope.operation.tag)
     if (
         operation is None
@@ -246,7 +247,13 @@ def _answer(device: SimulatedDevice, service: str, request: web.Request, data: b
         or name in device.unsupported
     ):
         raise SoapFault(RECEIVER, ("ActionNotSupported",), f"Operation {name} is not supported")
-    authorize(device, envelope.header, operation.access)
+    if device.http_digest:
+        user = digest_user(device, request)
+        if user is None and operation.access is not AccessClass.PRE_AUTH:
+            raise challenge(device)
+        authorize_level(device, user, operation.access)
+    else:
+        authorize(device, envelope.header, operation.access)
     if name in device.faults:
         raise device.faults[name]
     call = Call(device, request, envelope.operation)

@@ -31,9 +31,10 @@ from gateway.errors import (
     DeviceUnreachable,
 )
 from gateway.soap.quirks import PLUGINS
-from gateway.soap.transport import AiohttpTransport, EmptyReply, ReplyTooLarge
+from gateway.soap.transport import AiohttpTransport, EmptyReply, HttpUnauthorized, ReplyTooLarge
 from gateway.soap.wsdl import SERVICES, ZEEP_SETTINGS, Wsdls
 from gateway.soap.wsse import DeviceClockToken
+from gateway.tls import certificate_problem, device_ssl
 
 log = logging.getLogger(__name__)
 # GetSystemDateAndTime has whole seconds, and the round trip blurs it further.
@@ -66,6 +67,8 @@ class DeviceClient:
         self._clock_offset: timedelta | None = None
         self._addresses: dict[str, str] | None = None
         self._prepare_lock = asyncio.Lock()
+        # Built at start, so that a bad tls_ca stops start-up rather than a first request.
+        self._ssl = device_ssl(config)
 
     @property
     def clock_offset(self) -> timedelta | None:
@@ -193,7 +196,7 @@ class DeviceClient:
         if self._transport is None:
             self._transport = AiohttpTransport(aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
-                connector=aiohttp.TCPConnector(limit=8),
+                connector=aiohttp.TCPConnector(limit=8, ssl=self._ssl),
             ))
         return self._transport
 
@@ -205,12 +208,13 @@ class DeviceClient:
         credentials: Credentials | None,
         kwargs: Mapping[str, Any],
     ) -> dict[str, Any]:
-        token = None
+        token, transport = None, self._http()
         if credentials is not None:
             offset = self._clock_offset or timedelta(0)
             token = DeviceClockToken(credentials.username, credentials.password, offset)
+            transport = transport.authenticated(credentials.username, credentials.password)
         client = zeep.Client(
-            self._wsdls.documents[service], wsse=token, transport=self._http(),
+            self._wsdls.documents[service], wsse=token, transport=transport,
             settings=ZEEP_SETTINGS, plugins=PLUGINS,
         )
         proxy = AsyncServiceProxy(client, self._wsdls.binding(service), address=address)
@@ -241,6 +245,10 @@ class DeviceClient:
             subcodes = [getattr(s, "localname", str(s)) for s in exc.subcodes or []]
             reason = exc.message or "no reason given"
             return DeviceFault(f"{where} failed: {reason}", self.name, code, subcodes)
+        if isinstance(exc, HttpUnauthorized):
+            # The same refusal as ter:NotAuthorized, told by HTTP (Digest) instead of SOAP.
+            return DeviceFault(f"{where} failed: HTTP 401 Unauthorized", self.name, "Sender",
+                               ["NotAuthorized"])
         if isinstance(exc, EmptyReply):
             # Some devices answer an operation they lack with an empty HTTP body, not a fault.
             return DeviceFault(f"{where}: the device answered with an empty reply; it does not "
@@ -250,6 +258,8 @@ class DeviceClient:
             return DeviceTimeout(
                 f"{where}: no answer within {self._timeout:g} s", self.name
             )
+        if (problem := certificate_problem(exc)) is not None:
+            return DeviceUnreachable(f"{where}: {problem}", self.name)
         if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.InvalidURL):
             return DeviceUnreachable(f"{where}: cannot connect ({_describe(exc)})", self.name)
         if isinstance(exc, TransportError):

@@ -22,6 +22,10 @@ class EmptyReply(Exception):
     """The device answered with an empty body."""
 
 
+class HttpUnauthorized(Exception):
+    """The device refused the request at the HTTP level (401), as HTTP Digest devices do."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """The parts of an HTTP answer zeep's SOAP binding reads (it expects a requests.Response)."""
@@ -35,19 +39,32 @@ class Reply:
 class AiohttpTransport(Transport):  # type: ignore[misc]
     """Posts SOAP envelopes over the device's own aiohttp session; never loads documents."""
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, digest: tuple[str, str] | None = None
+    ) -> None:
         # zeep's Transport.__init__ builds a requests session we never use: skip it on purpose,
         # and tell its __del__ there is no such session to close.
         self.session = session
         self.cache = None
         self._close_session = False
+        # Devices that want HTTP Digest instead of WS-Security answer 401 with a challenge;
+        # aiohttp's middleware answers it (and does nothing on devices that never ask).
+        self._middlewares = () if digest is None or ":" in digest[0] else (
+            aiohttp.DigestAuthMiddleware(*digest),)
+
+    def authenticated(self, username: str, password: str) -> AiohttpTransport:
+        """This transport, answering HTTP Digest challenges with these credentials."""
+        return AiohttpTransport(self.session, (username, password))
 
     def load(self, url: str) -> bytes:
         raise RuntimeError("WSDLs are parsed once at start-up; a device transport loads nothing")
 
     async def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> Reply:
         message = etree.tostring(envelope, encoding="utf-8", xml_declaration=True)
-        async with self.session.post(address, data=message, headers=headers) as response:
+        async with self.session.post(address, data=message, headers=headers,
+                                     middlewares=self._middlewares) as response:
+            if response.status == 401:
+                raise HttpUnauthorized(response.headers.get("WWW-Authenticate", ""))
             if (response.content_length or 0) > MAX_REPLY_BYTES:
                 raise ReplyTooLarge(f"{response.content_length} bytes")
             body = bytearray()

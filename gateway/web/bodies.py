@@ -9,6 +9,8 @@ from aiohttp import web
 
 from gateway.errors import BadRequest, UnsupportedMediaType
 
+# The API's bodies are at most three levels deep ({"sources": [{"name": ...}]}).
+MAX_DEPTH = 8
 JSON_TYPES = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}
 
 
@@ -20,9 +22,22 @@ async def read_json(request: web.Request) -> Any:
         )
     raw = await request.read()
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", field="$") from None
+    except RecursionError:
+        data = None  # nested past Python's limit: past ours too
+    if data is None or _depth(data) > MAX_DEPTH:
+        raise BadRequest(f"the body is nested deeper than {MAX_DEPTH} levels", field="$")
+    return data
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
 
 
 def check_object(data: Any, fields: dict[str, type], where: str = "$") -> dict[str, Any]:
