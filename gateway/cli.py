@@ -1,4 +1,4 @@
-"""The onvif-gateway command: serve, demo, simulate."""
+"""The onvif-gateway command: serve, demo, simulate, gencert."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -17,16 +18,18 @@ from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig, load_config
 from gateway.errors import StartupError
 from gateway.simulator import DEMO_USERS, SimulatedDevice, create_simulator_app, device_path
+from gateway.tls import SELF_SIGNED_WARNING, fingerprint, generate_self_signed, server_ssl
 
 LOOPBACK = "127.0.0.1"
 log = logging.getLogger("gateway")
 
 
-async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def _start(app: web.Application, host: str, port: int,
+                 ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, int]:
     """Start serving an app; returns its runner and the port it really got (port 0 picks one)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     return runner, int(runner.addresses[0][1])
 
 
@@ -45,9 +48,13 @@ async def _until_stopped(runners: Sequence[web.AppRunner]) -> None:
 
 async def serve(config: GatewayConfig) -> None:
     """Run the gateway as gateway.ini says."""
-    runner, port = await _start(await create_app(config), config.host, config.port)
-    log.info("gateway serving on http://%s:%d for %d device(s)", config.host, port,
-             len(config.devices))
+    # Checked before anything else starts: a bad certificate or key must stop start-up.
+    context = None
+    if config.tls_cert is not None and config.tls_key is not None:
+        context = server_ssl(config.tls_cert, config.tls_key)
+    runner, port = await _start(await create_app(config), config.host, config.port, context)
+    log.info("gateway serving on %s://%s:%d for %d device(s)", "https" if context else "http",
+             config.host, port, len(config.devices))
     await _until_stopped([runner])
 
 
@@ -67,6 +74,18 @@ async def simulate(port: int, devices: list[SimulatedDevice]) -> None:
     if len(devices) > 10:
         print(f"  ... up to http://{LOOPBACK}:{port}{device_path(devices[-1].index)}", flush=True)
     await _until_stopped([runner])
+
+
+def gencert(out_dir: Path, names: Sequence[str]) -> None:
+    """Write a self-signed certificate and key for trying HTTPS, and say how to use them."""
+    cert, key = (path.resolve() for path in generate_self_signed(out_dir, names))
+    print(f"certificate  {cert}\n"
+          f"private key  {key} (mode 0600)\n"
+          f"SHA-256      {fingerprint(cert)}\n\n"
+          "Add to the [gateway] section of gateway.ini to serve HTTPS:\n\n"
+          f"  tls_cert = {cert}\n"
+          f"  tls_key = {key}\n", flush=True)
+    print(SELF_SIGNED_WARNING.format(cert=cert), file=sys.stderr, flush=True)
 
 
 DEMO_BANNER = """\
@@ -132,6 +151,14 @@ def _parser() -> argparse.ArgumentParser:
                          help="how far the devices' clocks are ahead (negative: behind)")
     sim_cmd.add_argument("--latency", type=float, default=0.0, metavar="MS",
                          help="wait this long before every answer")
+
+    cert_cmd = commands.add_parser(
+        "gencert", help="write a self-signed certificate and key, for trying HTTPS")
+    cert_cmd.add_argument("--out", type=Path, default=Path(), metavar="DIR",
+                          help="folder for gateway.crt and gateway.key (default: here)")
+    cert_cmd.add_argument("--name", action="append", default=[], metavar="HOST",
+                          help="a host name or IP address the certificate is for, besides "
+                               "localhost and 127.0.0.1 (may be repeated)")
     return parser
 
 
@@ -147,6 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve(load_config(args.config)))
         elif args.command == "demo":
             asyncio.run(demo(args.port))
+        elif args.command == "gencert":
+            try:
+                gencert(args.out, args.name)
+            except OSError as exc:
+                print(f"onvif-gateway gencert: {exc}", file=sys.stderr)
+                return 1
         else:
             if args.devices < 1 or args.latency < 0:
                 print("onvif-gateway: --devices must be >= 1 and --latency >= 0", file=sys.stderr)

@@ -148,7 +148,7 @@ def _check_device_tls(section: str, values: dict[str, Any], base_dir: Path) -> N
     tls_keys = [key for key in values if key.startswith("tls_")]
     if tls_keys and urlsplit(values["url"]).scheme != "https":
         raise ConfigError(f"[{section}] {tls_keys[0]} is only for an https:// url")
-    ways = [key for key in ("tls_ca", "tls_fingerprint") if key in values]
+    ways: list[str] = [key for key in ("tls_ca", "tls_fingerprint") if key in values]
     ways += ["tls_verify = no"] if values.get("tls_verify") is False else []
     if len(ways) > 1:
         raise ConfigError(f"[{section}] {' and '.join(ways)} do not go together: "

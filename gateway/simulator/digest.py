@@ -50,4 +50,4 @@ def digest_user(device: SimulatedDevice, request: web.Request) -> str | None:
                     f"{params.get('qop', '')}:{ha2}")
     if not hmac.compare_digest(expected, params.get("response", "")):
         return None
-    return params["username"]
+    return str(params["username"])
