@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,10 +11,10 @@ from aiohttp import web
 
 from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
+from gateway.devices import DeviceRegistry
 from gateway.keys import CONFIG, DEVICES, LOGINS, RESOURCES, SESSIONS, STORE, WSDLS
 from gateway.mapping.spec import load_mappings
 from gateway.sessions import SessionStore
-from gateway.soap.device import DeviceClient
 from gateway.soap.wsdl import Wsdls, load_wsdls
 from gateway.store import PolicyStore
 from gateway.web.handlers import routes
@@ -43,14 +45,19 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _devices(app: web.Application) -> AsyncIterator[None]:
-    """One DeviceClient (one connection pool) per configured device, closed on shutdown."""
-    config = app[CONFIG]
-    app[DEVICES] = {
-        d.name: DeviceClient(d, app[WSDLS], config.device_timeout) for d in config.devices
-    }
+    """The device registry (after the store: it holds the devices added at run time), and its
+    background health check; every device's connections are closed on shutdown."""
+    registry = app[DEVICES] = DeviceRegistry(app[CONFIG], app[WSDLS], app[STORE])
+    await registry.open()
+    watch = None
+    if app[CONFIG].health_interval > 0:
+        watch = asyncio.create_task(registry.watch())
     yield
-    for device in app[DEVICES].values():
-        await device.close()
+    if watch is not None:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+    await registry.close()
 
 
 async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Application:

@@ -34,6 +34,16 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True)
+class DeviceLimits:
+    """How long to wait for a device, how many calls at once, when to stop asking it."""
+
+    timeout: float = 10.0
+    concurrency: int = 4
+    breaker_failures: int = 5
+    breaker_reset: float = 30.0
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """Everything the gateway needs to start; built from gateway.ini or by the demo."""
 
@@ -44,6 +54,11 @@ class GatewayConfig:
     session_max_age: float = 8 * 3600.0
     max_sessions: int = 10_000
     device_timeout: float = 10.0
+    device_concurrency: int = 4
+    breaker_failures: int = 5
+    breaker_reset: float = 30.0
+    health_interval: float = 60.0
+    cache_ttl: float = 1.0
     login_max_failures: int = 5
     login_lockout: float = 300.0
     state_dir: Path = Path("state")
@@ -52,6 +67,12 @@ class GatewayConfig:
     # Both set: the gateway serves HTTPS only, with this PEM certificate (chain) and key.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+
+    @property
+    def device_limits(self) -> DeviceLimits:
+        """What every device connection is held to."""
+        return DeviceLimits(self.device_timeout, self.device_concurrency,
+                            self.breaker_failures, self.breaker_reset)
 
     @property
     def default_device(self) -> DeviceConfig:
@@ -64,6 +85,13 @@ def _positive_float(value: str) -> float:
     number = float(value)
     if not number > 0:
         raise ValueError("must be greater than 0")
+    return number
+
+
+def _not_negative_float(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError("must be 0 or more")
     return number
 
 
@@ -110,6 +138,11 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "session_max_age": _positive_float,
     "max_sessions": _positive_int,
     "device_timeout": _positive_float,
+    "device_concurrency": _positive_int,
+    "breaker_failures": _positive_int,
+    "breaker_reset": _positive_float,
+    "health_interval": _not_negative_float,
+    "cache_ttl": _not_negative_float,
     "login_max_failures": _positive_int,
     "login_lockout": _positive_float,
     "state_dir": Path,
@@ -157,6 +190,16 @@ def _check_device_tls(section: str, values: dict[str, Any], base_dir: Path) -> N
         values["tls_ca"] = base_dir / values["tls_ca"]
         if not values["tls_ca"].is_file():
             raise ConfigError(f"[{section}] tls_ca file {values['tls_ca']} is missing")
+
+
+def device_from_json(name: str, url: str) -> DeviceConfig:
+    """A device added at run time (POST /devices), checked like a [device:NAME] section."""
+    if not DEVICE_NAME.match(name):
+        raise ConfigError("a device name is 1 to 64 letters, digits, '.', '_' or '-'")
+    try:
+        return DeviceConfig(name, _device_url(url))
+    except ValueError as exc:
+        raise ConfigError(f"url {url!r}: {exc}") from None
 
 
 def parse_config(text: str, base_dir: Path) -> GatewayConfig:

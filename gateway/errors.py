@@ -15,6 +15,7 @@
         ├── DeviceUnreachable  502  connection refused, reset, DNS, TLS...
         ├── DeviceBadReply     502  the device answered, but not with a usable SOAP message
         ├── DeviceDidNotApply  502  the device accepted a write but its state did not change
+        ├── DeviceUnavailable  503  the device failed too often lately: not tried (Retry-After)
         └── DeviceTimeout      504  the device did not answer in time
 
     StartupError                    the gateway cannot start: nothing is served
@@ -172,6 +173,16 @@ class DeviceDidNotApply(DeviceError):
     status = 502
     title = "Device did not apply the change"
     slug = "device-did-not-apply"
+
+
+class DeviceUnavailable(DeviceError):
+    status = 503
+    title = "Device unavailable"
+    slug = "device-unavailable"
+
+    def __init__(self, detail: str, device: str, retry_after: int) -> None:
+        super().__init__(detail, device, retry_after=retry_after)
+        self.retry_after = retry_after
 
 
 class DeviceTimeout(DeviceError):

@@ -6,16 +6,16 @@ from aiohttp import web
 
 from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
+from gateway.devices import DeviceRegistry
 from gateway.mapping.spec import Resource
 from gateway.sessions import SessionStore
-from gateway.soap.device import DeviceClient
 from gateway.soap.wsdl import Wsdls
 from gateway.store import PolicyStore
 
 CONFIG = web.AppKey("config", GatewayConfig)
 WSDLS = web.AppKey("wsdls", Wsdls)
 RESOURCES = web.AppKey("resources", list[Resource])
-DEVICES = web.AppKey("devices", dict[str, DeviceClient])
+DEVICES = web.AppKey("devices", DeviceRegistry)
 SESSIONS = web.AppKey("sessions", SessionStore)
 STORE = web.AppKey("store", PolicyStore)
 LOGINS = web.AppKey("logins", LoginLimiter)

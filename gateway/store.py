@@ -1,7 +1,8 @@
 """The gateway's policy store: what it keeps per device that ONVIF has no place for.
 
 - which video sources and codecs are enabled ("enabled" in /sources/video and /encoders/video);
-- which media profiles the gateway created, so that it only ever deletes its own.
+- which media profiles the gateway created, so that it only ever deletes its own;
+- the devices added at run time (POST /devices), so that a restart keeps them.
 
 The embedded backend is one SQLite file under the state directory. Every change is one transaction:
 a PUT is applied whole or not at all, and a crash or kill in the middle of a write leaves the
@@ -23,6 +24,9 @@ CREATE TABLE IF NOT EXISTS enabled (
     device TEXT NOT NULL, policy TEXT NOT NULL, name TEXT NOT NULL,
     enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
     PRIMARY KEY (device, policy, name)
+);
+CREATE TABLE IF NOT EXISTS devices (
+    name TEXT PRIMARY KEY, url TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS profiles (
     device TEXT NOT NULL, token TEXT NOT NULL,
@@ -103,3 +107,24 @@ class PolicyStore:
 
     async def remove_profile(self, device: str, token: str) -> None:
         await self._run("DELETE FROM profiles WHERE device = ? AND token = ?", device, token)
+
+    async def devices(self) -> dict[str, str]:
+        """The devices added at run time: name -> device-service URL."""
+        rows = await self._run("SELECT name, url FROM devices ORDER BY name")
+        return {str(name): str(url) for name, url in rows}
+
+    async def add_device(self, name: str, url: str) -> None:
+        await self._run("INSERT INTO devices (name, url) VALUES (?, ?)", name, url)
+
+    async def remove_device(self, name: str) -> None:
+        """Forget a device and everything kept for it."""
+
+        def write() -> None:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                for table, column in (("devices", "name"), ("enabled", "device"),
+                                      ("profiles", "device")):
+                    self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))  # noqa: S608
+
+        async with self._lock:
+            await asyncio.to_thread(write)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.app import WSDL_DIR, shared_wsdls
-from gateway.config import DeviceConfig
+from gateway.config import DeviceConfig, DeviceLimits
 from gateway.errors import DeviceFault
 from gateway.soap.device import Credentials, DeviceClient
 
@@ -18,7 +18,8 @@ async def client_for(start_device):
 
     async def make(**device_options):
         device, url = await start_device(**device_options)
-        client = DeviceClient(DeviceConfig("cam", url), await shared_wsdls(WSDL_DIR), timeout=5)
+        client = DeviceClient(DeviceConfig("cam", url), await shared_wsdls(WSDL_DIR),
+                              DeviceLimits())
         clients.append(client)
         return device, client
 

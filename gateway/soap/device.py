@@ -22,14 +22,16 @@ from zeep.exceptions import Fault, TransportError
 from zeep.helpers import serialize_object
 from zeep.proxy import AsyncServiceProxy
 
-from gateway.config import DeviceConfig
+from gateway.config import DeviceConfig, DeviceLimits
 from gateway.errors import (
     DeviceBadReply,
     DeviceError,
     DeviceFault,
     DeviceTimeout,
+    DeviceUnavailable,
     DeviceUnreachable,
 )
+from gateway.soap.breaker import BreakerOpen, CircuitBreaker
 from gateway.soap.quirks import PLUGINS
 from gateway.soap.transport import AiohttpTransport, EmptyReply, HttpUnauthorized, ReplyTooLarge
 from gateway.soap.wsdl import SERVICES, ZEEP_SETTINGS, Wsdls
@@ -55,14 +57,28 @@ def output_fields(wsdls: Wsdls, service: str, operation: str) -> list[str]:
     return [name for name, _ in body.type.elements]
 
 
+@dataclass
+class DeviceState:
+    """What the gateway has seen of a device (for GET /devices)."""
+
+    status: str = "unknown"  # online | auth-failed | unreachable | unknown
+    last_seen: datetime | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+
+
 class DeviceClient:
     """Calls one device's ONVIF services over a single connection pool of its own."""
 
-    def __init__(self, config: DeviceConfig, wsdls: Wsdls, timeout: float) -> None:
+    def __init__(self, config: DeviceConfig, wsdls: Wsdls, limits: DeviceLimits) -> None:
         self.config = config
         self.name = config.name
+        self.state = DeviceState()
         self._wsdls = wsdls
-        self._timeout = timeout
+        self._limits = limits
+        self._timeout = limits.timeout
+        self._slots = asyncio.Semaphore(limits.concurrency)
+        self._breaker = CircuitBreaker(limits.breaker_failures, limits.breaker_reset)
         self._transport: AiohttpTransport | None = None
         self._clock_offset: timedelta | None = None
         self._addresses: dict[str, str] | None = None
@@ -135,6 +151,18 @@ class DeviceClient:
         log.debug("device %s clock offset %.1f s", self.name, offset.total_seconds())
         return offset
 
+    async def check(self) -> None:
+        """The health check: read the clock (no credentials needed) and, with the gateway's
+        service account, who the device is (which also tells whether that account works)."""
+        self._clock_offset = await self._read_clock_offset()
+        if self.service_credentials is not None:
+            await self.call("device", "GetDeviceInformation", self.service_credentials)
+
+    @property
+    def services(self) -> list[str]:
+        """The media services the device is known to offer (empty until it was asked)."""
+        return [name for name in ("media", "media2") if name in (self._addresses or {})]
+
     async def offers(self, service: str) -> bool:
         """Whether the device offers a service (the device service it always does)."""
         return service == "device" or service in await self._service_addresses()
@@ -196,11 +224,58 @@ class DeviceClient:
         if self._transport is None:
             self._transport = AiohttpTransport(aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
-                connector=aiohttp.TCPConnector(limit=8, ssl=self._ssl),
+                connector=aiohttp.TCPConnector(limit=self._limits.concurrency, ssl=self._ssl),
             ))
         return self._transport
 
     async def _send(
+        self,
+        service: str,
+        operation: str,
+        address: str,
+        credentials: Credentials | None,
+        kwargs: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """One SOAP call through the device's breaker and concurrency limit, noting the outcome."""
+        try:
+            self._breaker.check()
+        except BreakerOpen as exc:
+            raise DeviceUnavailable(
+                f"device {self.name} failed {self._limits.breaker_failures} times in a row; "
+                f"it is not asked again for {exc.retry_after} s", self.name, exc.retry_after,
+            ) from None
+        try:
+            async with asyncio.timeout(self._limits.timeout):  # the wait for a slot counts too
+                await self._slots.acquire()
+        except TimeoutError:
+            self._breaker.failed()
+            raise DeviceTimeout(f"{operation} on device {self.name}: still waiting for one of "
+                                f"its {self._limits.concurrency} connections", self.name) from None
+        try:
+            result = await self._exchange(service, operation, address, credentials, kwargs)
+        except (DeviceUnreachable, DeviceTimeout, DeviceBadReply):
+            self._breaker.failed()
+            self.state.status = "unreachable"
+            raise
+        except DeviceFault as exc:
+            self._breaker.succeeded()
+            refused = "NotAuthorized" in exc.subcodes and credentials == self.service_credentials
+            self._seen("auth-failed" if refused else "online")
+            raise
+        finally:
+            self._slots.release()
+        self._breaker.succeeded()
+        self._seen("online")
+        if operation == "GetDeviceInformation":
+            self.state.manufacturer = result.get("Manufacturer")
+            self.state.model = result.get("Model")
+        return result
+
+    def _seen(self, status: str) -> None:
+        self.state.status = status
+        self.state.last_seen = datetime.now(UTC)
+
+    async def _exchange(
         self,
         service: str,
         operation: str,

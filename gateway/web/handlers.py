@@ -6,11 +6,21 @@ Every route is served twice: at the seed's bare path, for the default device, an
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.access import READ, WRITE, allows
-from gateway.errors import DeviceError, DeviceFault, Forbidden, NotFound, Unauthorized
+from gateway.access import READ, REBOOT, WRITE, allows
+from gateway.config import device_from_json
+from gateway.errors import (
+    BadRequest,
+    ConfigError,
+    DeviceError,
+    DeviceFault,
+    Forbidden,
+    Unauthorized,
+)
 from gateway.keys import CONFIG, DEVICES, LOGINS, SESSIONS, STORE
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import PolicyWrite, Resource
@@ -26,11 +36,8 @@ DEVICE_PREFIX = "/devices/{device_id}"
 
 def _device(request: web.Request) -> DeviceClient:
     """The device a request is for: the bare seed paths serve the default device."""
-    devices = request.app[DEVICES]
     name = request.match_info.get("device_id", request.app[CONFIG].default_device.name)
-    if name not in devices:
-        raise NotFound(f"no device {name!r}")
-    return devices[name]
+    return request.app[DEVICES].get(name)
 
 
 def _token(request: web.Request) -> str:
@@ -40,11 +47,17 @@ def _token(request: web.Request) -> str:
     return token.strip()
 
 
-def _session(request: web.Request, device: DeviceClient) -> Session:
-    """The caller's live session for this device, or 401."""
+def _any_session(request: web.Request) -> Session:
+    """The caller's live session, for whichever device, or 401."""
     session = request.app[SESSIONS].get(_token(request))
     if session is None:
         raise Unauthorized("the session token is unknown, ended or expired; log in again")
+    return session
+
+
+def _session(request: web.Request, device: DeviceClient) -> Session:
+    """The caller's live session for this device, or 401."""
+    session = _any_session(request)
     if session.device != device.name:
         raise Unauthorized(f"the session token was not issued for device {device.name}")
     return session
@@ -132,11 +145,20 @@ def _context(request: web.Request, needed: str, device_decides: bool) -> Context
 
 
 def read_handler(resource: Resource) -> Handler:
-    """The GET (or POST) handler of a mapped resource."""
+    """The GET (or POST) handler of a mapped resource; answers of Get* operations are kept a
+    moment (cache_ttl) per device and user."""
+    cacheable = all(read.operation.startswith("Get") for read in resource.reads)
 
     async def handle(request: web.Request) -> web.Response:
         ctx = _context(request, resource.level, device_decides=True)
-        return web.json_response(await read_resource(resource, ctx))
+        cache = request.app[DEVICES].cache(ctx.device.name) if cacheable else None
+        key = (resource.path, ctx.credentials.username)
+        body = cache.get(key) if cache is not None else None
+        if body is None:
+            body = await read_resource(resource, ctx)
+            if cache is not None:
+                cache[key] = body
+        return web.json_response(body)
 
     return handle
 
@@ -147,9 +169,64 @@ def put_handler(resource: Resource) -> Handler:
 
     async def handle(request: web.Request) -> web.Response:
         ctx = _context(request, WRITE, device_decides)
-        return web.json_response(await put_resource(resource, ctx, await read_json(request)))
+        try:
+            return web.json_response(await put_resource(resource, ctx, await read_json(request)))
+        finally:
+            # whatever the write did, or did in part, nothing read before it may be served after
+            cache = request.app[DEVICES].cache(ctx.device.name)
+            if cache is not None:
+                cache.clear()
 
     return handle
+
+
+def _device_entry(request: web.Request, device: DeviceClient) -> dict[str, Any]:
+    state = device.state
+    return {
+        "id": device.name,
+        "address": device.config.url,
+        "status": state.status,
+        "last_seen": state.last_seen.isoformat() if state.last_seen else None,
+        "manufacturer": state.manufacturer,
+        "model": state.model,
+        "services": device.services,
+        "default": device.name == request.app[CONFIG].default_device.name,
+        "configured_in": "gateway.ini" if request.app[DEVICES].is_static(device.name)
+        else "runtime",
+    }
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    """GET /devices: every device, what the gateway has seen of it (any session may look)."""
+    _any_session(request)
+    entries = [_device_entry(request, device) for device in request.app[DEVICES]]
+    return web.json_response({"devices": entries})
+
+
+def _administrator(request: web.Request) -> None:
+    session = _any_session(request)
+    if session.level is None or not allows(session.level, REBOOT):
+        raise Forbidden("adding and removing devices needs an Administrator session")
+
+
+async def add_device(request: web.Request) -> web.Response:
+    """POST /devices {"id", "url"}: front one more device, from now on and after restarts."""
+    _administrator(request)
+    body = await read_object(request, {"id": str, "url": str})
+    try:
+        config = device_from_json(body["id"], body["url"])
+    except ConfigError as exc:
+        field = "$.id" if "name" in str(exc) else "$.url"
+        raise BadRequest(str(exc), field=field) from None
+    device = await request.app[DEVICES].add(config)
+    return web.json_response(_device_entry(request, device), status=201)
+
+
+async def remove_device(request: web.Request) -> web.Response:
+    """DELETE /devices/{device_id}: stop fronting a device added at run time."""
+    _administrator(request)
+    await request.app[DEVICES].remove(request.match_info["device_id"])
+    return web.Response(status=204)
 
 
 def routes(resources: list[Resource]) -> list[web.RouteDef]:
@@ -165,6 +242,8 @@ def routes(resources: list[Resource]) -> list[web.RouteDef]:
         table += [(method, resource.path, handler) for method in resource.methods]
         if resource.put is not None:
             table.append(("PUT", resource.path, put_handler(resource)))
-    return [web.route(method, prefix + path, handler)
-            for prefix in ("", DEVICE_PREFIX) for method, path, handler in table]
+    fleet = [web.get("/devices", list_devices), web.post("/devices", add_device),
+             web.delete(DEVICE_PREFIX, remove_device)]
+    return fleet + [web.route(method, prefix + path, handler)
+                    for prefix in ("", DEVICE_PREFIX) for method, path, handler in table]
 

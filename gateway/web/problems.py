@@ -13,7 +13,6 @@ from gateway.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    TooManyRequests,
 )
 
 log = logging.getLogger(__name__)
@@ -69,8 +68,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     headers = {}
     if isinstance(error, MethodNotAllowed):
         headers["Allow"] = error.extra["allow"]
-    if isinstance(error, TooManyRequests):
-        headers["Retry-After"] = str(error.retry_after)
+    if "retry_after" in error.extra:  # 429 for logins, 503 for a device resting
+        headers["Retry-After"] = str(error.extra["retry_after"])
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="onvif-gateway"'
     return web.json_response(

@@ -1,0 +1,108 @@
+"""The device registry: every device the gateway fronts, from gateway.ini and added at run time.
+
+A device costs its DeviceClient (a few small objects; its connection pool only once used) and a
+read cache. Devices are contacted lazily: on first use, or by the background health check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from cachetools import TTLCache
+
+from gateway.config import DeviceConfig, GatewayConfig
+from gateway.errors import Conflict, DeviceError, NotFound
+from gateway.soap.device import DeviceClient
+from gateway.soap.wsdl import Wsdls
+from gateway.store import PolicyStore
+
+log = logging.getLogger(__name__)
+# Health checks of many devices run this many at a time, so a fleet check is no burst.
+HEALTH_CHECKS_AT_ONCE = 32
+
+
+class DeviceRegistry:
+    """Devices by name, each with its client and its read cache."""
+
+    def __init__(self, config: GatewayConfig, wsdls: Wsdls, store: PolicyStore) -> None:
+        self._config = config
+        self._wsdls = wsdls
+        self._store = store
+        self._static = {d.name for d in config.devices}
+        self._clients: dict[str, DeviceClient] = {}
+        self._caches: dict[str, TTLCache[Any, Any]] = {}
+        for device in config.devices:
+            self._add(device)
+
+    def _add(self, device: DeviceConfig) -> DeviceClient:
+        client = DeviceClient(device, self._wsdls, self._config.device_limits)
+        self._clients[device.name] = client
+        self._caches[device.name] = TTLCache(maxsize=256, ttl=self._config.cache_ttl or 1)
+        return client
+
+    async def open(self) -> None:
+        """Add the devices stored by earlier runs."""
+        for name, url in (await self._store.devices()).items():
+            if name not in self._clients:
+                self._add(DeviceConfig(name, url))
+
+    def __iter__(self) -> Iterator[DeviceClient]:
+        return iter(list(self._clients.values()))
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def get(self, name: str) -> DeviceClient:
+        try:
+            return self._clients[name]
+        except KeyError:
+            raise NotFound(f"no device {name!r}") from None
+
+    def is_static(self, name: str) -> bool:
+        """Whether a device comes from gateway.ini (and so cannot be removed at run time)."""
+        return name in self._static
+
+    def cache(self, name: str) -> TTLCache[Any, Any] | None:
+        """The device's cache of GET answers, or None when caching is off."""
+        return self._caches[name] if self._config.cache_ttl > 0 else None
+
+    async def add(self, device: DeviceConfig) -> DeviceClient:
+        """Add a device at run time; it is stored, so a restart keeps it."""
+        if device.name in self._clients:
+            raise Conflict(f"there is already a device {device.name!r}", field="$.id")
+        await self._store.add_device(device.name, device.url)
+        return self._add(device)
+
+    async def remove(self, name: str) -> None:
+        """Remove a device added at run time, and what the gateway kept for it."""
+        client = self.get(name)
+        if self.is_static(name):
+            raise Conflict(f"device {name!r} is defined in gateway.ini; remove it there")
+        await self._store.remove_device(name)
+        del self._clients[name], self._caches[name]
+        await client.close()
+
+    async def close(self) -> None:
+        for client in self:
+            await client.close()
+
+    async def check_health(self) -> None:
+        """Ask every device whether it is there (concurrently, a few at a time)."""
+        slots = asyncio.Semaphore(HEALTH_CHECKS_AT_ONCE)
+
+        async def check(client: DeviceClient) -> None:
+            async with slots:
+                with contextlib.suppress(DeviceError):
+                    await client.check()
+
+        await asyncio.gather(*(check(client) for client in self))
+
+    async def watch(self) -> None:
+        """Check every device every health_interval seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(self._config.health_interval)
+            await self.check_health()
