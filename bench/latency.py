@@ -118,7 +118,8 @@ async def main() -> None:
     url = f"http://127.0.0.1:{sim_port}/dev/1/onvif/device_service"
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "gateway.ini"
-        ini.write_text(f"[gateway]\nport = {gw_port}\nstate_dir = {tmp}\n"
+        # cache_ttl = 0: every request really goes to the device, as the zeep baseline does
+        ini.write_text(f"[gateway]\nport = {gw_port}\nstate_dir = {tmp}\ncache_ttl = 0\n"
                        f"[device:cam]\nurl = {url}\n")
         gateway = await start("serve", "-c", str(ini), until="gateway serving on")
         try:
