@@ -14,7 +14,7 @@ from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.keys import CONFIG, DEVICES, LOGINS, RESOURCES, SESSIONS, STORE, WSDLS
 from gateway.mapping.spec import load_mappings
-from gateway.sessions import SessionStore
+from gateway.sessions import MemorySessions
 from gateway.soap.wsdl import Wsdls, load_wsdls
 from gateway.store import PolicyStore
 from gateway.web.handlers import routes
@@ -69,7 +69,7 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     app[CONFIG] = config
     app[WSDLS] = wsdls
     app[RESOURCES] = resources
-    app[SESSIONS] = SessionStore(
+    app[SESSIONS] = MemorySessions(
         config.session_idle_timeout, config.session_max_age, config.max_sessions
     )
     app[LOGINS] = LoginLimiter(config.login_max_failures, config.login_lockout)

@@ -8,7 +8,7 @@ from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.mapping.spec import Resource
-from gateway.sessions import SessionStore
+from gateway.sessions import Sessions
 from gateway.soap.wsdl import Wsdls
 from gateway.store import PolicyStore
 
@@ -16,6 +16,6 @@ CONFIG = web.AppKey("config", GatewayConfig)
 WSDLS = web.AppKey("wsdls", Wsdls)
 RESOURCES = web.AppKey("resources", list[Resource])
 DEVICES = web.AppKey("devices", DeviceRegistry)
-SESSIONS = web.AppKey("sessions", SessionStore)
+SESSIONS = web.AppKey("sessions", Sessions)
 STORE = web.AppKey("store", PolicyStore)
 LOGINS = web.AppKey("logins", LoginLimiter)

@@ -1,4 +1,8 @@
-"""Gateway sessions: random bearer tokens bound to a device and a user, expiring by themselves."""
+"""Gateway sessions: random bearer tokens bound to a device and a user, expiring by themselves.
+
+One interface (Sessions), two stores: in this process's memory (the default), or in Redis so that
+several gateway instances share them (gateway.redisstore).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from cachetools import TTLCache
 
@@ -23,14 +28,40 @@ class Session:
     last_used: float
 
 
-def _key(token: str) -> bytes:
-    # Sessions are looked up by a hash of the token: the store never holds a usable token, and the
-    # lookup takes the same time whatever prefix of a real token an attacker guesses.
+def new_token() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def token_key(token: str) -> bytes:
+    """What a session is stored under: a hash of its token, never the token itself. The store
+    holds no usable token, and a lookup takes the same time whatever an attacker guesses."""
     return hashlib.sha256(token.encode()).digest()
 
 
-class SessionStore:
-    """Sessions in memory; each dies max_age after login, or idle_timeout after its last use."""
+class Sessions(Protocol):
+    """Where sessions live; every store dies a session max_age after login or idle_timeout
+    after its last use, whichever comes first."""
+
+    async def create(self, device: str, credentials: Credentials, level: str | None) -> str:
+        """Open a session and return its token."""
+        ...
+
+    async def get(self, token: str) -> Session | None:
+        """The live session of a token, marking it used; None if unknown, ended or expired."""
+        ...
+
+    async def end(self, token: str) -> bool:
+        """End a token's session; whether there was one."""
+        ...
+
+    async def count(self) -> int:
+        """How many sessions are live."""
+        ...
+
+
+class MemorySessions:
+    """Sessions in this process's memory, at most max_sessions (the least recently used go)."""
 
     def __init__(
         self,
@@ -45,19 +76,17 @@ class SessionStore:
             maxsize=max_sessions, ttl=max_age, timer=clock
         )
 
-    def __len__(self) -> int:
+    async def count(self) -> int:
         self._sessions.expire()
         return len(self._sessions)
 
-    def create(self, device: str, credentials: Credentials, level: str | None = None) -> str:
-        """Open a session and return its token (256 random bits, URL-safe)."""
-        token = secrets.token_urlsafe(32)
-        self._sessions[_key(token)] = Session(device, credentials, level, self._clock())
+    async def create(self, device: str, credentials: Credentials, level: str | None) -> str:
+        token = new_token()
+        self._sessions[token_key(token)] = Session(device, credentials, level, self._clock())
         return token
 
-    def get(self, token: str) -> Session | None:
-        """The live session of a token, marking it used; None if unknown, ended or expired."""
-        key = _key(token)
+    async def get(self, token: str) -> Session | None:
+        key = token_key(token)
         session = self._sessions.get(key)
         if session is None:
             return None
@@ -68,6 +97,5 @@ class SessionStore:
         session.last_used = now
         return session
 
-    def end(self, token: str) -> bool:
-        """End a token's session; whether there was one."""
-        return self._sessions.pop(_key(token), None) is not None
+    async def end(self, token: str) -> bool:
+        return self._sessions.pop(token_key(token), None) is not None

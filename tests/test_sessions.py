@@ -1,8 +1,9 @@
-"""Session tokens: random, idle and absolute expiry, ended on request."""
+"""Session tokens: random, idle and absolute expiry, ended on request (in-memory store; the
+shared-store contract tests run the same checks against Redis too)."""
 
 from __future__ import annotations
 
-from gateway.sessions import SessionStore
+from gateway.sessions import MemorySessions
 from gateway.soap.device import Credentials
 
 
@@ -15,50 +16,51 @@ class Clock:
 
 
 def store(clock):
-    return SessionStore(idle_timeout=60, max_age=300, max_sessions=100, clock=clock)
+    return MemorySessions(idle_timeout=60, max_age=300, max_sessions=100, clock=clock)
 
 
-def test_token_is_long_random_and_bound():
+async def test_token_is_long_random_and_bound():
     sessions = store(Clock())
-    token = sessions.create("cam", Credentials("admin", "admin"))
+    token = await sessions.create("cam", Credentials("admin", "admin"), "Administrator")
     assert len(token) >= 43  # 256 bits, base64url
-    session = sessions.get(token)
+    session = await sessions.get(token)
     assert session is not None
     assert session.device == "cam"
     assert session.credentials.username == "admin"
-    assert sessions.get(token[:-1]) is None
+    assert session.level == "Administrator"
+    assert await sessions.get(token[:-1]) is None
 
 
-def test_idle_expiry_and_refresh():
+async def test_idle_expiry_and_refresh():
     clock = Clock()
     sessions = store(clock)
-    token = sessions.create("cam", Credentials("u", "p"))
+    token = await sessions.create("cam", Credentials("u", "p"), None)
     clock.now += 59
-    assert sessions.get(token) is not None  # use refreshes the idle timer
+    assert await sessions.get(token) is not None  # use refreshes the idle timer
     clock.now += 59
-    assert sessions.get(token) is not None
+    assert await sessions.get(token) is not None
     clock.now += 61
-    assert sessions.get(token) is None
-    assert len(sessions) == 0
+    assert await sessions.get(token) is None
+    assert await sessions.count() == 0
 
 
-def test_absolute_expiry_despite_use():
+async def test_absolute_expiry_despite_use():
     clock = Clock()
     sessions = store(clock)
-    token = sessions.create("cam", Credentials("u", "p"))
+    token = await sessions.create("cam", Credentials("u", "p"), None)
     for _ in range(5):
         clock.now += 50
-        assert sessions.get(token) is not None
+        assert await sessions.get(token) is not None
     clock.now += 55  # 305 s after login, 55 s after its last use
-    assert sessions.get(token) is None
+    assert await sessions.get(token) is None
 
 
-def test_end():
+async def test_end():
     sessions = store(Clock())
-    token = sessions.create("cam", Credentials("u", "p"))
-    assert sessions.end(token) is True
-    assert sessions.get(token) is None
-    assert sessions.end(token) is False
+    token = await sessions.create("cam", Credentials("u", "p"), None)
+    assert await sessions.end(token) is True
+    assert await sessions.get(token) is None
+    assert await sessions.end(token) is False
 
 
 def test_credentials_repr_hides_password():

@@ -47,17 +47,17 @@ def _token(request: web.Request) -> str:
     return token.strip()
 
 
-def _any_session(request: web.Request) -> Session:
+async def _any_session(request: web.Request) -> Session:
     """The caller's live session, for whichever device, or 401."""
-    session = request.app[SESSIONS].get(_token(request))
+    session = await request.app[SESSIONS].get(_token(request))
     if session is None:
         raise Unauthorized("the session token is unknown, ended or expired; log in again")
     return session
 
 
-def _session(request: web.Request, device: DeviceClient) -> Session:
+async def _session(request: web.Request, device: DeviceClient) -> Session:
     """The caller's live session for this device, or 401."""
-    session = _any_session(request)
+    session = await _any_session(request)
     if session.device != device.name:
         raise Unauthorized(f"the session token was not issued for device {device.name}")
     return session
@@ -117,29 +117,29 @@ async def login(request: web.Request) -> web.Response:
         raise
     limiter.succeeded(keys)
     level = await _user_level(device, credentials)
-    token = request.app[SESSIONS].create(device.name, credentials, level)
+    token = await request.app[SESSIONS].create(device.name, credentials, level)
     return web.json_response({"sessionToken": token})
 
 
 async def logout(request: web.Request) -> web.Response:
     """End the session of the bearer token sent."""
-    _session(request, _device(request))
-    request.app[SESSIONS].end(_token(request))
+    await _session(request, _device(request))
+    await request.app[SESSIONS].end(_token(request))
     return web.Response(status=204)
 
 
 async def validate_user(request: web.Request) -> web.Response:
     """Whether a session token is still usable here: {"valid": 1} or {"valid": 0}."""
     body = await read_object(request, {"sessionToken": str})
-    session = request.app[SESSIONS].get(body["sessionToken"])
+    session = await request.app[SESSIONS].get(body["sessionToken"])
     valid = session is not None and session.device == _device(request).name
     return web.json_response({"valid": int(valid)})
 
 
-def _context(request: web.Request, needed: str, device_decides: bool) -> Context:
+async def _context(request: web.Request, needed: str, device_decides: bool) -> Context:
     """The device a request is for, with the caller's session, checked for its level."""
     device = _device(request)
-    session = _session(request, device)
+    session = await _session(request, device)
     _require(session, needed, device_decides)
     return Context(device, session.credentials, request.app[STORE])
 
@@ -150,7 +150,7 @@ def read_handler(resource: Resource) -> Handler:
     cacheable = all(read.operation.startswith("Get") for read in resource.reads)
 
     async def handle(request: web.Request) -> web.Response:
-        ctx = _context(request, resource.level, device_decides=True)
+        ctx = await _context(request, resource.level, device_decides=True)
         cache = request.app[DEVICES].cache(ctx.device.name) if cacheable else None
         key = (resource.path, ctx.credentials.username)
         body = cache.get(key) if cache is not None else None
@@ -168,7 +168,7 @@ def put_handler(resource: Resource) -> Handler:
     device_decides = not isinstance(resource.put, PolicyWrite)
 
     async def handle(request: web.Request) -> web.Response:
-        ctx = _context(request, WRITE, device_decides)
+        ctx = await _context(request, WRITE, device_decides)
         try:
             return web.json_response(await put_resource(resource, ctx, await read_json(request)))
         finally:
@@ -198,20 +198,20 @@ def _device_entry(request: web.Request, device: DeviceClient) -> dict[str, Any]:
 
 async def list_devices(request: web.Request) -> web.Response:
     """GET /devices: every device, what the gateway has seen of it (any session may look)."""
-    _any_session(request)
+    await _any_session(request)
     entries = [_device_entry(request, device) for device in request.app[DEVICES]]
     return web.json_response({"devices": entries})
 
 
-def _administrator(request: web.Request) -> None:
-    session = _any_session(request)
+async def _administrator(request: web.Request) -> None:
+    session = await _any_session(request)
     if session.level is None or not allows(session.level, REBOOT):
         raise Forbidden("adding and removing devices needs an Administrator session")
 
 
 async def add_device(request: web.Request) -> web.Response:
     """POST /devices {"id", "url"}: front one more device, from now on and after restarts."""
-    _administrator(request)
+    await _administrator(request)
     body = await read_object(request, {"id": str, "url": str})
     try:
         config = device_from_json(body["id"], body["url"])
@@ -224,7 +224,7 @@ async def add_device(request: web.Request) -> web.Response:
 
 async def remove_device(request: web.Request) -> web.Response:
     """DELETE /devices/{device_id}: stop fronting a device added at run time."""
-    _administrator(request)
+    await _administrator(request)
     await request.app[DEVICES].remove(request.match_info["device_id"])
     return web.Response(status=204)
 
