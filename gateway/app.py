@@ -12,11 +12,14 @@ from aiohttp import web
 from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
-from gateway.keys import CONFIG, DEVICES, LOGINS, RESOURCES, SESSIONS, STORE, WSDLS
+from gateway.keys import CONFIG, DEVICES, LOGINS, METRICS, RESOURCES, SESSIONS, STORE, WSDLS
 from gateway.mapping.spec import load_mappings
+from gateway.metrics import Metrics
+from gateway.redisstore import RedisPolicyStore, RedisSessions, connect
 from gateway.sessions import MemorySessions
 from gateway.soap.wsdl import Wsdls, load_wsdls
-from gateway.store import PolicyStore
+from gateway.store import SqlitePolicyStore
+from gateway.web import observe, openapi
 from gateway.web.handlers import routes
 from gateway.web.problems import MAX_BODY_BYTES, problems
 
@@ -36,9 +39,19 @@ async def shared_wsdls(wsdl_dir: Path) -> Wsdls:
     return _parsed[wsdl_dir]
 
 
-async def _store(app: web.Application) -> AsyncIterator[None]:
-    """The durable policy store, in the state directory."""
-    app[STORE] = PolicyStore(app[CONFIG].state_dir / "policy.sqlite3")
+async def _stores(app: web.Application) -> AsyncIterator[None]:
+    """Sessions and the policy store: in this process (memory, and SQLite in the state
+    directory), or shared with other instances in Redis when gateway.ini names one."""
+    config = app[CONFIG]
+    if config.redis_url:
+        client = connect(config.redis_url)
+        app[SESSIONS] = RedisSessions(client, config.session_idle_timeout,
+                                      config.session_max_age)
+        app[STORE] = RedisPolicyStore(client)
+    else:
+        app[SESSIONS] = MemorySessions(config.session_idle_timeout, config.session_max_age,
+                                       config.max_sessions)
+        app[STORE] = SqlitePolicyStore(config.state_dir / "policy.sqlite3")
     await app[STORE].open()
     yield
     await app[STORE].close()
@@ -47,7 +60,8 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 async def _devices(app: web.Application) -> AsyncIterator[None]:
     """The device registry (after the store: it holds the devices added at run time), and its
     background health check; every device's connections are closed on shutdown."""
-    registry = app[DEVICES] = DeviceRegistry(app[CONFIG], app[WSDLS], app[STORE])
+    registry = app[DEVICES] = DeviceRegistry(app[CONFIG], app[WSDLS], app[STORE],
+                                              app[METRICS].soap_call)
     await registry.open()
     watch = None
     if app[CONFIG].health_interval > 0:
@@ -65,15 +79,16 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     wsdls = await shared_wsdls(wsdl_dir)
     resources = load_mappings(config.mappings_dir or MAPPINGS_DIR, wsdls)
 
-    app = web.Application(middlewares=[problems], client_max_size=MAX_BODY_BYTES)
+    # observe is outside problems: error answers are counted and logged as they are sent.
+    app = web.Application(middlewares=[observe.observe, problems],
+                          client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
     app[WSDLS] = wsdls
     app[RESOURCES] = resources
-    app[SESSIONS] = MemorySessions(
-        config.session_idle_timeout, config.session_max_age, config.max_sessions
-    )
+    app[METRICS] = Metrics()
     app[LOGINS] = LoginLimiter(config.login_max_failures, config.login_lockout)
-    app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_devices)
     app.add_routes(routes(resources))
+    app.add_routes(observe.routes() + openapi.routes())
     return app

@@ -1,4 +1,4 @@
-"""The onvif-gateway command: serve, demo, simulate, gencert."""
+"""The onvif-gateway command: serve, demo, simulate, discover, gencert."""
 
 from __future__ import annotations
 
@@ -16,8 +16,17 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig, load_config
+from gateway.discovery import (
+    DEFAULT_WAIT,
+    DISCOVERY_PORT,
+    Target,
+    config_sections,
+    parse_target,
+    probe,
+)
 from gateway.errors import StartupError
 from gateway.simulator import DEMO_USERS, SimulatedDevice, create_simulator_app, device_path
+from gateway.simulator.discovery import start_discovery
 from gateway.tls import SELF_SIGNED_WARNING, fingerprint, generate_self_signed, server_ssl
 
 LOOPBACK = "127.0.0.1"
@@ -65,15 +74,55 @@ def _simulated_devices(count: int, clock_skew: float, latency_ms: float) -> list
     ]
 
 
-async def simulate(port: int, devices: list[SimulatedDevice]) -> None:
-    """Serve simulated ONVIF devices on loopback and print their addresses."""
+async def _answer_probes(devices: list[SimulatedDevice], http_port: int,
+                         port: int | None) -> asyncio.DatagramTransport | None:
+    """Answer WS-Discovery Probes on UDP port of loopback: None is the default port, where
+    being taken (another simulator) only turns discovery off; 0 turns it off."""
+    if port == 0:
+        return None
+    try:
+        transport = await start_discovery(devices, http_port, port or DISCOVERY_PORT)
+    except OSError as exc:
+        if port is not None:
+            raise
+        print(f"onvif-gateway simulate: WS-Discovery off, cannot use UDP {LOOPBACK}:"
+              f"{DISCOVERY_PORT}: {exc.strerror} (choose another with --discovery-port)",
+              file=sys.stderr, flush=True)
+        return None
+    print(f"WS-Discovery Probes answered on udp://{LOOPBACK}:{port or DISCOVERY_PORT}", flush=True)
+    return transport
+
+
+async def simulate(port: int, devices: list[SimulatedDevice],
+                   discovery_port: int | None = None) -> None:
+    """Serve simulated ONVIF devices on loopback, answer Probes for them, print their addresses."""
     runner, port = await _start(create_simulator_app(devices), LOOPBACK, port)
     print(f"{len(devices)} simulated ONVIF device(s) on http://{LOOPBACK}:{port}", flush=True)
     for device in devices[:10]:
         print(f"  http://{LOOPBACK}:{port}{device_path(device.index)}", flush=True)
     if len(devices) > 10:
         print(f"  ... up to http://{LOOPBACK}:{port}{device_path(devices[-1].index)}", flush=True)
-    await _until_stopped([runner])
+    try:
+        discovery = await _answer_probes(devices, port, discovery_port)
+    except BaseException:
+        await runner.cleanup()
+        raise
+    try:
+        await _until_stopped([runner])
+    finally:
+        if discovery is not None:
+            discovery.close()
+
+
+async def discover(target: Target, wait: float) -> None:
+    """Probe target and print what answered as gateway.ini sections (on stderr if nothing)."""
+    matches = await probe(target, wait)
+    if not matches:
+        print(f"onvif-gateway discover: no ONVIF device answered a Probe sent to {target} "
+              f"within {wait:g} s", file=sys.stderr, flush=True)
+        return
+    print(f"# {len(matches)} ONVIF device(s) answered a WS-Discovery Probe sent to {target}\n\n"
+          + config_sections(matches), end="", flush=True)
 
 
 def gencert(out_dir: Path, names: Sequence[str]) -> None:
@@ -151,6 +200,18 @@ def _parser() -> argparse.ArgumentParser:
                          help="how far the devices' clocks are ahead (negative: behind)")
     sim_cmd.add_argument("--latency", type=float, default=0.0, metavar="MS",
                          help="wait this long before every answer")
+    sim_cmd.add_argument("--discovery-port", type=int, default=None, metavar="PORT",
+                         help=f"answer WS-Discovery Probes on this UDP port of 127.0.0.1 "
+                              f"(default {DISCOVERY_PORT}; 0: do not)")
+
+    discover_cmd = commands.add_parser(
+        "discover", help="find ONVIF devices with a WS-Discovery Probe; print gateway.ini sections")
+    discover_cmd.add_argument("--target", default=f"127.0.0.1:{DISCOVERY_PORT}",
+                              metavar="HOST[:PORT]",
+                              help="the host the Probe is sent to, unicast (default: "
+                                   f"127.0.0.1:{DISCOVERY_PORT}; multicast is never used)")
+    discover_cmd.add_argument("--timeout", type=float, default=DEFAULT_WAIT, metavar="SECONDS",
+                              help=f"how long to wait for answers (default {DEFAULT_WAIT:g})")
 
     cert_cmd = commands.add_parser(
         "gencert", help="write a self-signed certificate and key, for trying HTTPS")
@@ -180,12 +241,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError as exc:
                 print(f"onvif-gateway gencert: {exc}", file=sys.stderr)
                 return 1
+        elif args.command == "discover":
+            try:
+                target = parse_target(args.target)
+                if not 0 < args.timeout <= 60:
+                    raise ValueError("--timeout must be more than 0 and at most 60 seconds")
+            except ValueError as exc:
+                print(f"onvif-gateway discover: {exc}", file=sys.stderr)
+                return 2
+            try:
+                asyncio.run(discover(target, args.timeout))
+            except OSError as exc:
+                print(f"onvif-gateway discover: cannot probe {target}: {exc}", file=sys.stderr)
+                return 1
         else:
-            if args.devices < 1 or args.latency < 0:
-                print("onvif-gateway: --devices must be >= 1 and --latency >= 0", file=sys.stderr)
+            if args.devices < 1 or args.latency < 0 or not 0 <= (args.discovery_port or 0) <= 65535:
+                print("onvif-gateway: --devices must be >= 1, --latency >= 0 and "
+                      "--discovery-port 0 to 65535", file=sys.stderr)
                 return 2
             asyncio.run(simulate(args.port, _simulated_devices(
-                args.devices, args.clock_skew, args.latency)))
+                args.devices, args.clock_skew, args.latency), args.discovery_port))
     except (StartupError, OSError) as exc:
         print(f"onvif-gateway: cannot start: {exc}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.errors import ConfigError
+from gateway.logs import LOG_FORMATS
 
 DEVICE_PREFIX = "device:"
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -62,11 +64,17 @@ class GatewayConfig:
     login_max_failures: int = 5
     login_lockout: float = 300.0
     state_dir: Path = Path("state")
+    # Set: sessions, policy and runtime devices live in this Redis, shared by every instance.
+    redis_url: str | None = None
     # None: the mapping files that come with the gateway
     mappings_dir: Path | None = None
     # Both set: the gateway serves HTTPS only, with this PEM certificate (chain) and key.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # "plain" text log lines, or "json": one JSON object a line
+    log_format: str = "plain"
+    # Client networks that may read /metrics without a bearer token (a Prometheus scraper).
+    metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @property
     def device_limits(self) -> DeviceLimits:
@@ -116,11 +124,34 @@ def _boolean(value: str) -> bool:
     return states[value.lower()]
 
 
+def _redis_url(value: str) -> str:
+    if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
 def _device_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL of the device service")
     return value
+
+
+def _log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
+def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or networks (10.0.0.0/8); host bits set are refused as typos."""
+    networks = []
+    for part in (p.strip() for p in value.split(",") if value):
+        try:
+            networks.append(ipaddress.ip_network(part))
+        except ValueError as exc:
+            raise ValueError(f"{part!r} is not an IP address or network ({exc})") from None
+    return tuple(networks)
 
 
 def _fingerprint(value: str) -> str:
@@ -147,8 +178,11 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "login_lockout": _positive_float,
     "state_dir": Path,
     "mappings_dir": Path,
+    "redis_url": _redis_url,
     "tls_cert": Path,
     "tls_key": Path,
+    "log_format": _log_format,
+    "metrics_allow": _networks,
 }
 DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
     "url": _device_url,

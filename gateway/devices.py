@@ -16,7 +16,7 @@ from cachetools import TTLCache
 
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.errors import Conflict, DeviceError, NotFound
-from gateway.soap.device import DeviceClient
+from gateway.soap.device import CallObserver, DeviceClient
 from gateway.soap.wsdl import Wsdls
 from gateway.store import PolicyStore
 
@@ -28,8 +28,10 @@ HEALTH_CHECKS_AT_ONCE = 32
 class DeviceRegistry:
     """Devices by name, each with its client and its read cache."""
 
-    def __init__(self, config: GatewayConfig, wsdls: Wsdls, store: PolicyStore) -> None:
+    def __init__(self, config: GatewayConfig, wsdls: Wsdls, store: PolicyStore,
+                 observer: CallObserver | None = None) -> None:
         self._config = config
+        self._observer = observer  # told of every SOAP call of every device (metrics)
         self._wsdls = wsdls
         self._store = store
         self._static = {d.name for d in config.devices}
@@ -39,16 +41,28 @@ class DeviceRegistry:
             self._add(device)
 
     def _add(self, device: DeviceConfig) -> DeviceClient:
-        client = DeviceClient(device, self._wsdls, self._config.device_limits)
+        client = DeviceClient(device, self._wsdls, self._config.device_limits, self._observer)
         self._clients[device.name] = client
         self._caches[device.name] = TTLCache(maxsize=256, ttl=self._config.cache_ttl or 1)
         return client
 
     async def open(self) -> None:
-        """Add the devices stored by earlier runs."""
-        for name, url in (await self._store.devices()).items():
+        """Add the devices stored by earlier runs (or by other instances)."""
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        """Follow the runtime devices in the store: other instances may add and remove them."""
+        stored = await self._store.devices()
+        for name in [n for n in self._clients if not self.is_static(n) and n not in stored]:
+            await self._drop(name)
+        for name, url in stored.items():
             if name not in self._clients:
                 self._add(DeviceConfig(name, url))
+
+    async def _drop(self, name: str) -> None:
+        client = self._clients.pop(name)
+        del self._caches[name]
+        await client.close()
 
     def __iter__(self) -> Iterator[DeviceClient]:
         return iter(list(self._clients.values()))
@@ -56,11 +70,18 @@ class DeviceRegistry:
     def __len__(self) -> int:
         return len(self._clients)
 
-    def get(self, name: str) -> DeviceClient:
-        try:
-            return self._clients[name]
-        except KeyError:
-            raise NotFound(f"no device {name!r}") from None
+    async def get(self, name: str) -> DeviceClient:
+        """A device by name, or NotFound."""
+        client = self._clients.get(name)
+        if client is not None and (self.is_static(name) or not self._config.redis_url):
+            return client
+        # A runtime device; with a shared store another instance may have added or removed it.
+        url = await self._store.device(name)
+        if url is None:
+            if client is not None:
+                await self._drop(name)
+            raise NotFound(f"no device {name!r}")
+        return client if client is not None else self._add(DeviceConfig(name, url))
 
     def is_static(self, name: str) -> bool:
         """Whether a device comes from gateway.ini (and so cannot be removed at run time)."""
@@ -71,20 +92,19 @@ class DeviceRegistry:
         return self._caches[name] if self._config.cache_ttl > 0 else None
 
     async def add(self, device: DeviceConfig) -> DeviceClient:
-        """Add a device at run time; it is stored, so a restart keeps it."""
-        if device.name in self._clients:
+        """Add a device at run time; it is stored, so a restart (and every instance) has it."""
+        if self.is_static(device.name) or not await self._store.add_device(device.name,
+                                                                            device.url):
             raise Conflict(f"there is already a device {device.name!r}", field="$.id")
-        await self._store.add_device(device.name, device.url)
         return self._add(device)
 
     async def remove(self, name: str) -> None:
         """Remove a device added at run time, and what the gateway kept for it."""
-        client = self.get(name)
+        await self.get(name)
         if self.is_static(name):
             raise Conflict(f"device {name!r} is defined in gateway.ini; remove it there")
         await self._store.remove_device(name)
-        del self._clients[name], self._caches[name]
-        await client.close()
+        await self._drop(name)
 
     async def close(self) -> None:
         for client in self:

@@ -10,6 +10,8 @@
     ├── PayloadTooLarge      413
     ├── UnsupportedMediaType 415
     ├── TooManyRequests      429    too many failed logins in a row: wait retry_after seconds
+    ├── NotReady             503    the gateway cannot serve yet (or any more): /readyz
+    ├── StoreUnavailable     503    the shared state store (Redis) does not answer
     └── DeviceError                 something went wrong on the way to, or at, an ONVIF device
         ├── DeviceFault      4xx/5xx  a SOAP fault from the device (status from its subcodes)
         ├── DeviceUnreachable  502  connection refused, reset, DNS, TLS...
@@ -106,6 +108,18 @@ class TooManyRequests(GatewayError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class NotReady(GatewayError):
+    status = 503
+    title = "Not ready"
+    slug = "not-ready"
+
+
+class StoreUnavailable(GatewayError):
+    status = 503
+    title = "State store unavailable"
+    slug = "store-unavailable"
 
 
 class DeviceError(GatewayError):

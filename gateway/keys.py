@@ -8,6 +8,7 @@ from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.mapping.spec import Resource
+from gateway.metrics import Metrics
 from gateway.sessions import Sessions
 from gateway.soap.wsdl import Wsdls
 from gateway.store import PolicyStore
@@ -19,3 +20,7 @@ DEVICES = web.AppKey("devices", DeviceRegistry)
 SESSIONS = web.AppKey("sessions", Sessions)
 STORE = web.AppKey("store", PolicyStore)
 LOGINS = web.AppKey("logins", LoginLimiter)
+METRICS = web.AppKey("metrics", Metrics)
+
+# The id of a request: logged, and sent back in X-Request-ID and in problem bodies.
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -16,6 +16,7 @@ import asyncio
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from gateway.errors import StartupError
 
@@ -35,13 +36,38 @@ CREATE TABLE IF NOT EXISTS profiles (
 """
 
 
-class PolicyStore:
+class PolicyStore(Protocol):
+    """Per-device gateway state; SqlitePolicyStore here, RedisPolicyStore for several instances."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def enabled(self, device: str, policy: str) -> dict[str, int]: ...
+    async def set_enabled(self, device: str, policy: str, values: Mapping[str, int]) -> None: ...
+    async def owned_profiles(self, device: str) -> set[str]: ...
+    async def add_profile(self, device: str, token: str) -> None: ...
+    async def remove_profile(self, device: str, token: str) -> None: ...
+    async def devices(self) -> dict[str, str]: ...
+    async def device(self, name: str) -> str | None: ...
+    async def add_device(self, name: str, url: str) -> bool: ...
+    async def remove_device(self, name: str) -> None: ...
+    async def version(self, device: str) -> int:
+        """A number that changes with every write to the device (read caches compare it)."""
+        ...
+
+    async def bump(self, device: str) -> None:
+        """Say that the device changed (after a write to it)."""
+        ...
+
+
+class SqlitePolicyStore:
     """Durable per-device policy in SQLite (WAL journal, synchronous writes)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        # One process owns the file, so versions can live in its memory.
+        self._versions: dict[str, int] = {}
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,8 +139,22 @@ class PolicyStore:
         rows = await self._run("SELECT name, url FROM devices ORDER BY name")
         return {str(name): str(url) for name, url in rows}
 
-    async def add_device(self, name: str, url: str) -> None:
-        await self._run("INSERT INTO devices (name, url) VALUES (?, ?)", name, url)
+    async def device(self, name: str) -> str | None:
+        rows = await self._run("SELECT url FROM devices WHERE name = ?", name)
+        return str(rows[0][0]) if rows else None
+
+    async def add_device(self, name: str, url: str) -> bool:
+        """Whether it was added (False: there is one of that name)."""
+        rows = await self._run(
+            "INSERT INTO devices (name, url) VALUES (?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+            name, url)
+        return bool(rows)
+
+    async def version(self, device: str) -> int:
+        return self._versions.get(device, 0)
+
+    async def bump(self, device: str) -> None:
+        self._versions[device] = self._versions.get(device, 0) + 1
 
     async def remove_device(self, name: str) -> None:
         """Forget a device and everything kept for it."""

@@ -90,7 +90,7 @@ async def test_skewed_device_clock_login_still_works(start_device, start_gateway
     token = await login(client)
     response = await client.get("/device-information", headers=bearer(token))
     assert response.status == 200
-    offset = client.app[DEVICES].get("cam").clock_offset
+    offset = (await client.app[DEVICES].get("cam")).clock_offset
     assert offset is not None
     assert abs(offset.total_seconds() - 3600) < 5
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from gateway.simulator import VideoSource
-from gateway.store import PolicyStore
+from gateway.store import SqlitePolicyStore
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ def pattern(n: int) -> dict[str, list[dict[str, object]]]:
 
 
 async def test_a_write_is_whole_or_nothing(tmp_path):
-    store = PolicyStore(tmp_path / "p.sqlite3")
+    store = SqlitePolicyStore(tmp_path / "p.sqlite3")
     await store.open()
     await store.set_enabled("cam", "video-sources", {"video1": 1, "video2": 1})
     with pytest.raises(sqlite3.IntegrityError):
@@ -39,13 +39,13 @@ async def test_a_write_is_whole_or_nothing(tmp_path):
 
 
 async def test_state_survives_reopening_and_is_per_device(tmp_path):
-    store = PolicyStore(tmp_path / "p.sqlite3")
+    store = SqlitePolicyStore(tmp_path / "p.sqlite3")
     await store.open()
     await store.set_enabled("cam", "video-encoders", {"h264": 0})
     await store.add_profile("cam", "gw1")
     await store.add_profile("other", "gw2")
     await store.close()
-    store = PolicyStore(tmp_path / "p.sqlite3")
+    store = SqlitePolicyStore(tmp_path / "p.sqlite3")
     await store.open()
     assert await store.enabled("cam", "video-encoders") == {"h264": 0}
     assert await store.enabled("other", "video-encoders") == {}

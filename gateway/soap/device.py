@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +42,9 @@ from gateway.tls import certificate_problem, device_ssl
 log = logging.getLogger(__name__)
 # GetSystemDateAndTime has whole seconds, and the round trip blurs it further.
 CLOCK_RESOLUTION = timedelta(seconds=2)
+# Told of every SOAP exchange with a device (metrics): device, service, operation, the gateway's
+# error for it (None when it succeeded) and the seconds it took.
+CallObserver = Callable[[str, str, str, Exception | None, float], None]
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class DeviceState:
 class DeviceClient:
     """Calls one device's ONVIF services over a single connection pool of its own."""
 
-    def __init__(self, config: DeviceConfig, wsdls: Wsdls, limits: DeviceLimits) -> None:
+    def __init__(self, config: DeviceConfig, wsdls: Wsdls, limits: DeviceLimits,
+                 observer: CallObserver | None = None) -> None:
         self.config = config
         self.name = config.name
         self.state = DeviceState()
@@ -85,6 +90,7 @@ class DeviceClient:
         self._prepare_lock = asyncio.Lock()
         # Built at start, so that a bad tls_ca stops start-up rather than a first request.
         self._ssl = device_ssl(config)
+        self._observer = observer
 
     @property
     def clock_offset(self) -> timedelta | None:
@@ -293,14 +299,22 @@ class DeviceClient:
             settings=ZEEP_SETTINGS, plugins=PLUGINS,
         )
         proxy = AsyncServiceProxy(client, self._wsdls.binding(service), address=address)
+        started = time.monotonic()
         try:
             result = await proxy[operation](**kwargs)
         except Exception as exc:
             mapped = self._translate(exc, operation)
+            self._observe(service, operation, mapped, started)
             if mapped is exc:
                 raise
             raise mapped from exc
+        self._observe(service, operation, None, started)
         return self._as_response(service, operation, result)
+
+    def _observe(self, service: str, operation: str, error: Exception | None,
+                 started: float) -> None:
+        if self._observer is not None:
+            self._observer(self.name, service, operation, error, time.monotonic() - started)
 
     def _as_response(self, service: str, operation: str, result: Any) -> dict[str, Any]:
         """The response element as a dict, undoing zeep's unwrapping of one-child responses."""

@@ -34,10 +34,10 @@ LOGIN_CHECK = ("device", "GetDeviceInformation")
 DEVICE_PREFIX = "/devices/{device_id}"
 
 
-def _device(request: web.Request) -> DeviceClient:
+async def _device(request: web.Request) -> DeviceClient:
     """The device a request is for: the bare seed paths serve the default device."""
     name = request.match_info.get("device_id", request.app[CONFIG].default_device.name)
-    return request.app[DEVICES].get(name)
+    return await request.app[DEVICES].get(name)
 
 
 def _token(request: web.Request) -> str:
@@ -100,7 +100,7 @@ async def _user_level(device: DeviceClient, credentials: Credentials) -> str | N
 async def login(request: web.Request) -> web.Response:
     """Check a user's credentials against the device itself, then open a session."""
     body = await read_object(request, {"username": str, "password": str})
-    device = _device(request)
+    device = await _device(request)
     credentials = Credentials(body["username"], body["password"])
     keys = [("user", device.name, credentials.username), ("address", request.remote or "")]
     limiter = request.app[LOGINS]
@@ -123,7 +123,7 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     """End the session of the bearer token sent."""
-    await _session(request, _device(request))
+    await _session(request, await _device(request))
     await request.app[SESSIONS].end(_token(request))
     return web.Response(status=204)
 
@@ -132,13 +132,13 @@ async def validate_user(request: web.Request) -> web.Response:
     """Whether a session token is still usable here: {"valid": 1} or {"valid": 0}."""
     body = await read_object(request, {"sessionToken": str})
     session = await request.app[SESSIONS].get(body["sessionToken"])
-    valid = session is not None and session.device == _device(request).name
+    valid = session is not None and session.device == (await _device(request)).name
     return web.json_response({"valid": int(valid)})
 
 
 async def _context(request: web.Request, needed: str, device_decides: bool) -> Context:
     """The device a request is for, with the caller's session, checked for its level."""
-    device = _device(request)
+    device = await _device(request)
     session = await _session(request, device)
     _require(session, needed, device_decides)
     return Context(device, session.credentials, request.app[STORE])
@@ -152,7 +152,9 @@ def read_handler(resource: Resource) -> Handler:
     async def handle(request: web.Request) -> web.Response:
         ctx = await _context(request, resource.level, device_decides=True)
         cache = request.app[DEVICES].cache(ctx.device.name) if cacheable else None
-        key = (resource.path, ctx.credentials.username)
+        # the device's version changes with every write to it, through any instance
+        version = await request.app[STORE].version(ctx.device.name) if cache is not None else 0
+        key = (resource.path, ctx.credentials.username, version)
         body = cache.get(key) if cache is not None else None
         if body is None:
             body = await read_resource(resource, ctx)
@@ -173,9 +175,7 @@ def put_handler(resource: Resource) -> Handler:
             return web.json_response(await put_resource(resource, ctx, await read_json(request)))
         finally:
             # whatever the write did, or did in part, nothing read before it may be served after
-            cache = request.app[DEVICES].cache(ctx.device.name)
-            if cache is not None:
-                cache.clear()
+            await request.app[STORE].bump(ctx.device.name)
 
     return handle
 
@@ -199,6 +199,7 @@ def _device_entry(request: web.Request, device: DeviceClient) -> dict[str, Any]:
 async def list_devices(request: web.Request) -> web.Response:
     """GET /devices: every device, what the gateway has seen of it (any session may look)."""
     await _any_session(request)
+    await request.app[DEVICES].refresh()
     entries = [_device_entry(request, device) for device in request.app[DEVICES]]
     return web.json_response({"devices": entries})
 

@@ -14,6 +14,7 @@ from gateway.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from gateway.keys import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,11 @@ PROBLEM_JSON = "application/problem+json"
 MAX_BODY_BYTES = 64 * 1024
 
 
-def problem_body(error: GatewayError, instance: str) -> dict[str, Any]:
-    """The RFC 9457 members of an error, plus its extension members (device, field, fault codes)."""
-    return {
+def problem_body(error: GatewayError, instance: str,
+                 request_id: str | None = None) -> dict[str, Any]:
+    """The RFC 9457 members of an error, plus its extension members (device, field, fault codes)
+    and the request's id (as in the log and X-Request-ID)."""
+    body = {
         "type": f"urn:onvif-gateway:problem:{error.slug}",
         "title": error.title,
         "status": error.status,
@@ -32,6 +35,9 @@ def problem_body(error: GatewayError, instance: str) -> dict[str, Any]:
         "instance": instance,
         **error.extra,
     }
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body
 
 
 def _from_http(exc: web.HTTPException, request: web.Request) -> GatewayError:
@@ -73,6 +79,6 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="onvif-gateway"'
     return web.json_response(
-        problem_body(error, request.path), status=error.status,
+        problem_body(error, request.path, request.get(REQUEST_ID)), status=error.status,
         content_type=PROBLEM_JSON, headers=headers,
     )

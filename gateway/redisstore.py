@@ -1,0 +1,193 @@
+"""The shared stores in Redis, for several gateway instances behind one load balancer.
+
+- Sessions: one key per session, named by a hash of its token, expiring by itself (Redis TTL).
+  Passwords never go to Redis in the clear: the user's password (which the session needs to call
+  the device as that user) is sealed with AES-GCM under a key derived from the token, which only
+  the client holds. What Redis holds is useless without the token.
+- Policy and runtime devices: hashes and sets; each change is one atomic Redis command or a
+  MULTI/EXEC transaction, so it is whole whichever instance makes it.
+- Each device has a version counter, bumped by every write to it, so that every instance's read
+  cache can tell an entry is stale.
+
+Redis unreachable: every call raises StoreUnavailable (503), and redis-py reconnects by itself
+once Redis is back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from redis.exceptions import RedisError
+
+from gateway.errors import StoreUnavailable
+from gateway.sessions import Session, new_token, token_key
+from gateway.soap.device import Credentials
+
+PREFIX = "onvif-gateway:"
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A Redis client that gives up quickly, so a dead Redis is a fast 503, not a hang."""
+    return aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=2,
+                                   socket_connect_timeout=2)
+
+
+@asynccontextmanager
+async def _redis_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"the shared state store (Redis) is unavailable: "
+                               f"{type(exc).__name__}") from exc
+
+
+def _seal_key(token: str) -> AESGCM:
+    # A different derivation from the key the session is stored under, so that the stored name
+    # says nothing about the sealing key.
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"onvif-gateway session credentials").derive(token.encode())
+    return AESGCM(key)
+
+
+class RedisSessions:
+    """Sessions in Redis: any instance serves any token; ending one ends it everywhere."""
+
+    def __init__(self, client: aioredis.Redis, idle_timeout: float, max_age: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._redis = client
+        self._idle = idle_timeout
+        self._max_age = max_age
+        self._clock = clock
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return PREFIX + "session:" + token_key(token).hex()
+
+    async def create(self, device: str, credentials: Credentials, level: str | None) -> str:
+        token = new_token()
+        nonce = os.urandom(12)
+        sealed = _seal_key(token).encrypt(nonce, credentials.password.encode(), None)
+        record = {
+            "device": device, "username": credentials.username, "level": level,
+            "created": self._clock(),
+            "password": base64.b64encode(nonce + sealed).decode(),
+        }
+        async with _redis_errors():
+            await self._redis.set(self._key(token), json.dumps(record),
+                                  px=int(min(self._idle, self._max_age) * 1000))
+        return token
+
+    async def get(self, token: str) -> Session | None:
+        key = self._key(token)
+        async with _redis_errors():
+            raw = await self._redis.get(key)
+            if raw is None:
+                return None
+            record = json.loads(raw)
+            left = record["created"] + self._max_age - self._clock()
+            if left <= 0:
+                await self._redis.delete(key)
+                return None
+            # used now: it lives idle_timeout more, but never past its max_age
+            await self._redis.pexpire(key, int(min(self._idle, left) * 1000))
+        blob = base64.b64decode(record["password"])
+        password = _seal_key(token).decrypt(blob[:12], blob[12:], None).decode()
+        return Session(record["device"], Credentials(record["username"], password),
+                       record["level"], self._clock())
+
+    async def end(self, token: str) -> bool:
+        async with _redis_errors():
+            return bool(await self._redis.delete(self._key(token)))
+
+    async def count(self) -> int:
+        async with _redis_errors():
+            return sum([1 async for _ in self._redis.scan_iter(PREFIX + "session:*",
+                                                                 count=1000)])
+
+
+class RedisPolicyStore:
+    """The policy store (gateway.store.PolicyStore's interface) in Redis."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+
+    async def open(self) -> None:
+        async with _redis_errors():
+            await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    @staticmethod
+    def _enabled(device: str, policy: str) -> str:
+        return f"{PREFIX}enabled:{device}:{policy}"
+
+    async def enabled(self, device: str, policy: str) -> dict[str, int]:
+        async with _redis_errors():
+            values = await self._redis.hgetall(self._enabled(device, policy))
+        return {str(name): int(flag) for name, flag in values.items()}
+
+    async def set_enabled(self, device: str, policy: str, values: Mapping[str, int]) -> None:
+        if not values:
+            return
+        async with _redis_errors(), self._redis.pipeline(transaction=True) as tx:
+            tx.hset(self._enabled(device, policy), mapping={k: v for k, v in values.items()})
+            tx.sadd(f"{PREFIX}policies:{device}", policy)
+            tx.incr(f"{PREFIX}version:{device}")
+            await tx.execute()
+
+    async def owned_profiles(self, device: str) -> set[str]:
+        async with _redis_errors():
+            tokens = await self._redis.smembers(f"{PREFIX}profiles:{device}")
+        return {str(token) for token in tokens}
+
+    async def add_profile(self, device: str, token: str) -> None:
+        async with _redis_errors():
+            await self._redis.sadd(f"{PREFIX}profiles:{device}", token)
+
+    async def remove_profile(self, device: str, token: str) -> None:
+        async with _redis_errors():
+            await self._redis.srem(f"{PREFIX}profiles:{device}", token)
+
+    async def devices(self) -> dict[str, str]:
+        async with _redis_errors():
+            stored = await self._redis.hgetall(f"{PREFIX}devices")
+        return {str(name): str(url) for name, url in sorted(stored.items())}
+
+    async def device(self, name: str) -> str | None:
+        async with _redis_errors():
+            url = await self._redis.hget(f"{PREFIX}devices", name)
+        return None if url is None else str(url)
+
+    async def add_device(self, name: str, url: str) -> bool:
+        """Whether it was added (False: another instance has added one of that name)."""
+        async with _redis_errors():
+            return bool(await self._redis.hsetnx(f"{PREFIX}devices", name, url))
+
+    async def remove_device(self, name: str) -> None:
+        async with _redis_errors():
+            policies = await self._redis.smembers(f"{PREFIX}policies:{name}")
+            async with self._redis.pipeline(transaction=True) as tx:
+                tx.hdel(f"{PREFIX}devices", name)
+                tx.delete(f"{PREFIX}profiles:{name}", f"{PREFIX}policies:{name}",
+                          *(self._enabled(name, str(policy)) for policy in policies))
+                tx.incr(f"{PREFIX}version:{name}")
+                await tx.execute()
+
+    async def version(self, device: str) -> int:
+        async with _redis_errors():
+            return int(await self._redis.get(f"{PREFIX}version:{device}") or 0)
+
+    async def bump(self, device: str) -> None:
+        async with _redis_errors():
+            await self._redis.incr(f"{PREFIX}version:{device}")
+

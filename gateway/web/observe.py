@@ -1,0 +1,168 @@
+"""Watching the gateway: request ids, one log line per request, metrics, health and readiness.
+
+    GET /healthz   the process answers: 200 {"status": "ok"}
+    GET /readyz    WSDLs, mappings, devices and policy store are ready: 200, else a 503 problem
+    GET /metrics   Prometheus text; a bearer token, or a client address in metrics_allow
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from gateway.config import DEVICE_NAME
+from gateway.errors import NotReady, Unauthorized
+from gateway.keys import CONFIG, DEVICES, METRICS, REQUEST_ID, RESOURCES, SESSIONS, STORE, WSDLS
+from gateway.web.handlers import DEVICE_PREFIX
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# An id a client (or a proxy before us) sends is kept only if it is this tame: it is logged.
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The route label of requests no route took: never the raw URL (unbounded, maybe sensitive).
+UNMATCHED = "<unmatched>"
+LOGIN_ROUTES = {"/login", f"{DEVICE_PREFIX}/login"}
+CLIENT_CLOSED = 499  # nginx's status for a request whose client went away before the answer
+STORE_CHECK_SECONDS = 2.0
+
+access_log = logging.getLogger("gateway.access")
+
+
+def request_id(sent: str | None) -> str:
+    """The id a request goes by: the client's X-Request-ID if it is sane, else a new one."""
+    if sent is not None and SANE_REQUEST_ID.fullmatch(sent):
+        return sent
+    return uuid.uuid4().hex
+
+
+def route_of(request: web.Request) -> str:
+    """The canonical path of the route that took a request (/devices/{device_id}/...)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+def device_of(request: web.Request, route: str) -> str | None:
+    """The device a request was for: named in the path, or the default one at a bare path that
+    is also served per device; None for the gateway's own routes."""
+    name = request.match_info.get("device_id")
+    if name is None:
+        per_device = f"{DEVICE_PREFIX}{route}"
+        if not any(r.canonical == per_device for r in request.app.router.resources()):
+            return None
+        name = request.app[CONFIG].default_device.name
+    # A name from the URL is logged only if it could be a device name (no newlines, no junk).
+    return name if DEVICE_NAME.match(name) else "<invalid>"
+
+
+def _record(request: web.Request, status: int, seconds: float) -> None:
+    """Count, time and log one answered request."""
+    route = route_of(request)
+    device = device_of(request, route)
+    metrics = request.app[METRICS]
+    metrics.request(request.method, route, status, seconds)
+    if route in LOGIN_ROUTES and status in (401, 429):
+        reason = "refused" if status == 401 else "locked_out"
+        metrics.logins_failed.labels(device or "", reason).inc()
+    milliseconds = round(seconds * 1000, 1)
+    access_log.log(
+        logging.WARNING if status >= 500 else logging.INFO,
+        "%s %s %d %.1f ms device=%s request_id=%s",
+        request.method, route, status, milliseconds, device or "-", request[REQUEST_ID],
+        extra={"fields": {"method": request.method, "route": route, "status": status,
+                          "duration_ms": milliseconds, "device": device,
+                          "request_id": request[REQUEST_ID]}},
+    )
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give a request its id, answer with it, and count and log the request once answered.
+
+    It sits outside the problems middleware, so error answers are counted and logged as sent.
+    """
+    started = time.monotonic()
+    rid = request[REQUEST_ID] = request_id(request.headers.get(REQUEST_ID_HEADER))
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except web.HTTPException as exc:  # what the problems middleware lets through (redirects)
+        status = exc.status
+        exc.headers[REQUEST_ID_HEADER] = rid
+        raise
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED
+        raise
+    finally:
+        _record(request, status, time.monotonic() - started)
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = rid
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and answering."""
+    return web.json_response({"status": "ok"})
+
+
+async def _store_ready(app: web.Application) -> bool:
+    store = app.get(STORE)
+    if store is None:
+        return False
+    try:  # a real read: the store is open and answers (SQLite file, or a shared store)
+        await asyncio.wait_for(store.devices(), STORE_CHECK_SECONDS)
+    except Exception:
+        return False
+    return True
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready to serve: WSDLs parsed, mapping files loaded, devices and policy store open."""
+    app = request.app
+    checks = {
+        "wsdls": WSDLS in app,
+        "mappings": RESOURCES in app and bool(app[RESOURCES]),
+        "devices": DEVICES in app,
+        "store": await _store_ready(app),
+    }
+    failing = [name for name, ok in checks.items() if not ok]
+    if failing:
+        raise NotReady(f"not ready: {', '.join(failing)}",
+                       checks={name: "ok" if ok else "failing" for name, ok in checks.items()})
+    return web.json_response({"status": "ready", "checks": dict.fromkeys(checks, "ok")})
+
+
+def _scraper_allowed(request: web.Request) -> bool:
+    """Whether the client's address is in metrics_allow (Prometheus scrapes without a token)."""
+    try:
+        address = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in request.app[CONFIG].metrics_allow)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """The Prometheus metrics, for a scraper in metrics_allow or any live session."""
+    sessions = request.app[SESSIONS]
+    if not _scraper_allowed(request):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or await sessions.get(token.strip()) is None:
+            raise Unauthorized("send 'Authorization: Bearer <sessionToken>', or scrape from an "
+                               "address in metrics_allow of gateway.ini")
+    body = request.app[METRICS].render(await sessions.count())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/healthz", healthz, allow_head=False),
+            web.get("/readyz", readyz, allow_head=False),
+            web.get("/metrics", metrics, allow_head=False)]

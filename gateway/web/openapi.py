@@ -1,0 +1,549 @@
+"""The API's description, generated from what the running gateway serves, so it cannot drift.
+
+    GET /openapi.json   OpenAPI 3.1: every route of the route table; the mapped resources'
+                        JSON schemas built from their mapping files (fields, enums, WSDL types)
+    GET /docs           Swagger UI, served from the swagger-ui-bundle package (works offline)
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from aiohttp import web
+from swagger_ui_bundle import swagger_ui_path
+from zeep.xsd import Attribute
+from zeep.xsd.types import builtins as xsd
+
+from gateway.config import DEVICE_NAME
+from gateway.errors import NotFound
+from gateway.keys import RESOURCES, WSDLS
+from gateway.mapping.spec import (
+    ACTIONS,
+    CallWrite,
+    ConfigurationWrite,
+    Enum,
+    Field,
+    PolicyWrite,
+    Read,
+    Resource,
+)
+from gateway.soap.wsdl import Wsdls
+from gateway.web.handlers import DEVICE_PREFIX
+from gateway.web.problems import MAX_BODY_BYTES, PROBLEM_JSON
+
+Schema = dict[str, Any]
+
+OPENAPI_VERSION = "3.1.0"
+# The Swagger UI that swagger-ui-bundle ships (4.15) renders OpenAPI 3.0 only: /docs is given the
+# same description with the few 3.1-only spellings turned into their 3.0 ones (see openapi_30).
+OPENAPI_30_PATH = "/docs/openapi-3.0.json"
+FLAG: Schema = {"type": "integer", "enum": [0, 1]}
+STRING: Schema = {"type": "string"}
+JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+              dict: "object", type(None): "null"}
+# Every problem status the API answers with, and when.
+STATUSES = {
+    400: "The request is wrong (bad JSON; a missing, unknown or mistyped field or a value out of "
+         "range, named in `field`), or the device says so (InvalidArgVal, InvalidArgs)",
+    401: "No session token, or an unknown, ended or expired one; at login: credentials refused",
+    403: "Above the session's ONVIF user level, or the device refused the user (NotAuthorized)",
+    404: "No such device, or a name the device does not have (`field`); NoConfig, NoProfile, "
+         "NoVideoSource",
+    409: "Against the gateway policy or the device's state (ProfileExists, "
+         "DeletionOfFixedProfile, MaxNVTProfiles, ConfigurationConflict)",
+    413: f"The body is larger than {MAX_BODY_BYTES} bytes",
+    415: "The body is not sent as application/json",
+    429: "Too many failed logins in a row: try again after Retry-After seconds",
+    501: "The device does not implement the operation (ActionNotSupported, an empty reply, a "
+         "missing service)",
+    502: "The device is unreachable, gave no usable SOAP answer, failed, or did not apply a write",
+    503: "A device that failed repeatedly is rested for Retry-After seconds; or the gateway is "
+         "not ready",
+    504: "The device did not answer within device_timeout",
+}
+# What can go wrong once a request reaches a device (its faults map onto these).
+DEVICE = (400, 403, 404, 409, 501, 502, 503, 504)
+BODY = (400, 413, 415)
+SESSION_PATHS = ("/login", "/logout", "/validateUser")
+PUBLIC_PATHS = {"/login", "/validateUser", "/healthz", "/readyz", "/openapi.json", "/docs"}
+DOCS_ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"}
+
+
+def _object(properties: dict[str, Schema], closed: bool = True) -> Schema:
+    """An object with exactly (closed) or at least these properties, all required."""
+    schema: Schema = {"type": "object", "properties": properties, "required": list(properties)}
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _json(schema: Schema) -> Schema:
+    return {"application/json": {"schema": schema}}
+
+
+def _ok(description: str, schema: Schema | None = None, media: str = "application/json",
+        status: str = "200") -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "headers": _headers()}
+    if schema is not None:
+        response["content"] = {media: {"schema": schema}}
+    return {status: response}
+
+
+def _headers(**more: Schema) -> dict[str, Any]:
+    return {"X-Request-ID": {"$ref": "#/components/headers/RequestId"}, **more}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part)
+
+
+# --- schemas from mapping files ---------------------------------------------------------------
+
+def _enum_schema(enum: Enum) -> Schema:
+    values = enum.json_values
+    return {"type": JSON_TYPES[type(values[0])], "enum": values}
+
+
+def _xsd_schema(node: Any) -> Schema:
+    """The JSON type zeep gives an element's or attribute's simple type; string otherwise."""
+    kind = getattr(node, "type", None)
+    if isinstance(kind, xsd.Boolean):
+        return {"type": "boolean"}
+    if isinstance(kind, xsd.Integer):
+        return {"type": "integer"}
+    if isinstance(kind, xsd.Float | xsd.Double | xsd.Decimal):
+        return {"type": "number"}
+    return dict(STRING)
+
+
+def _walk(wsdls: Wsdls, read: Read, path: tuple[str, ...]) -> tuple[Any, bool]:
+    """The zeep node at a field's path (from the read's items), and whether it may be absent."""
+    node: Any = wsdls.binding(read.service).get(read.operation).output.body
+    optional = False
+    for depth, part in enumerate(read.items + path):
+        node = (dict(getattr(node.type, "elements", [])).get(part)
+                or dict(getattr(node.type, "attributes", [])).get(part))
+        if depth >= len(read.items):  # an absent list item is no item: only the field's path
+            if isinstance(node, Attribute):
+                optional |= not node.required
+            else:
+                optional |= node.min_occurs == 0 or bool(node.nillable)
+    return node, optional
+
+
+def _nullable(schema: Schema) -> Schema:
+    schema = {**schema, "type": [schema["type"], "null"]}
+    if "enum" in schema:
+        schema["enum"] = [*schema["enum"], None]
+    return schema
+
+
+def _field_schema(wsdls: Wsdls, read: Read, field: Field) -> Schema:
+    if field.policy is not None or field.derive is not None:
+        return dict(FLAG)
+    if field.present:
+        return _enum_schema(field.enum) if field.enum else dict(STRING)
+    if field.path:
+        node, optional = _walk(wsdls, read, field.path)
+        schema = _enum_schema(field.enum) if field.enum else _xsd_schema(node)
+        return _nullable(schema) if optional else schema
+    return {"type": JSON_TYPES.get(type(field.value), "string"), "const": field.value}
+
+
+def _nest(flat: dict[str, Schema]) -> Schema:
+    """{"status.code": s} -> an object {"status": {"code": s}}, every level closed."""
+    groups: dict[str, dict[str, Schema]] = {}
+    properties: dict[str, Schema] = {}
+    for dotted, schema in flat.items():
+        head, _, rest = dotted.partition(".")
+        if rest:
+            groups.setdefault(head, {})[rest] = schema
+        else:
+            properties[head] = schema
+    properties.update({head: _nest(inner) for head, inner in groups.items()})
+    return _object(properties)
+
+
+def read_schema(wsdls: Wsdls, resource: Resource) -> Schema:
+    """What GET answers: the fields of the mapping (the same for every alternative read)."""
+    flat: dict[str, Schema] = {}
+    for name in resource.reads[0].fields:
+        choices: list[Schema] = []
+        for read in resource.reads:
+            schema = _field_schema(wsdls, read, read.fields[name])
+            if schema not in choices:
+                choices.append(schema)
+        flat[name] = choices[0] if len(choices) == 1 else {"anyOf": choices}
+    item = _nest(flat)
+    list_key = resource.reads[0].list
+    return _object({list_key: {"type": "array", "items": item}}) if list_key else item
+
+
+def write_schema(resource: Resource) -> Schema:
+    """What PUT takes: the body its named write checks, field for field."""
+    fields = resource.reads[0].fields
+    match resource.put:
+        case PolicyWrite():
+            flag = next(name for name, field in fields.items() if field.policy)
+            name = _enum_schema(fields["name"].enum) if fields["name"].enum else dict(STRING)
+            entry = _object({"name": name, flag: dict(FLAG)})
+            return _object({str(resource.reads[0].list): {"type": "array", "items": entry}})
+        case CallWrite(arguments=arguments):
+            return _object({name: _enum_schema(spec.enum) if spec.enum else dict(STRING)
+                            for name, spec in arguments.items()})
+        case ConfigurationWrite(policy=policy):
+            enum = fields[policy.field].enum
+            return _object({"c_name": dict(STRING),
+                            policy.field: _enum_schema(enum) if enum else dict(STRING),
+                            "action": {"type": "string", "enum": list(ACTIONS)}})
+    raise AssertionError(f"{resource.path} has no [put]")
+
+
+def _calls(resource: Resource) -> str:
+    return ", else ".join(f"`{r.operation}` ({r.service} service)" for r in resource.reads)
+
+
+WRITES = {
+    PolicyWrite: "Stores the listed entries' flags in the gateway's policy, all or none; entries "
+                 "not listed keep theirs.",
+    CallWrite: "Calls the device, then reads the state back: a change the device did not apply "
+               "is a 502.",
+    ConfigurationWrite: "`create` puts the configuration into use in a profile the gateway owns; "
+                        "`delete` takes it out of the gateway's own profiles (never others: 409).",
+}
+
+
+def _resource_operation(resource: Resource, method: str, schemas: dict[str, Schema],
+                        wsdls: Wsdls) -> dict[str, Any]:
+    name = _camel(resource.name)
+    schemas.setdefault(name, read_schema(wsdls, resource))
+    if method != "PUT":
+        return {
+            "summary": resource.title,
+            "description": f"Calls {_calls(resource)}. Needs an ONVIF {resource.level} or above.",
+            "tags": [resource.title],
+            "responses": {**_ok(resource.title, _ref(name)), **_problems(401, *DEVICE)},
+        }
+    schemas.setdefault(f"{name}Update", write_schema(resource))
+    return {
+        "summary": f"Change: {resource.title}",
+        "description": f"{WRITES[type(resource.put)]} Answers with the state read back, as GET "
+                      "would. Needs an ONVIF Operator or above.",
+        "tags": [resource.title],
+        "requestBody": {"required": True, "content": _json(_ref(f"{name}Update"))},
+        "responses": {**_ok(f"{resource.title}, read back", _ref(name)),
+                      **_problems(401, *BODY, *DEVICE)},
+    }
+
+
+# --- the gateway's own routes ---------------------------------------------------------------
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"$ref": f"#/components/responses/Problem{s}"} for s in sorted(set(statuses))}
+
+
+DEVICE_ENTRY = _object({
+    "id": STRING, "address": STRING,
+    "status": {"type": "string", "enum": ["online", "auth-failed", "unreachable", "unknown"]},
+    "last_seen": {"type": ["string", "null"], "format": "date-time"},
+    "manufacturer": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
+    "services": {"type": "array", "items": STRING}, "default": {"type": "boolean"},
+    "configured_in": {"type": "string", "enum": ["gateway.ini", "runtime"]},
+}, closed=False)
+
+FIXED: dict[tuple[str, str], dict[str, Any]] = {
+    ("PUT", "/login"): {
+        "summary": "Log in: the device checks the credentials; answers a session token",
+        "tags": ["Sessions"],
+        "requestBody": {"required": True, "content": _json(
+            _object({"username": STRING, "password": STRING}))},
+        "responses": {**_ok("A new session", _object({"sessionToken": STRING})),
+                      **_problems(*BODY, 401, 429, *DEVICE)},
+    },
+    ("PUT", "/logout"): {
+        "summary": "Log out: end the bearer token's session",
+        "tags": ["Sessions"],
+        "responses": {**_ok("Ended", status="204"), **_problems(401, 404, 503)},
+    },
+    ("PUT", "/validateUser"): {
+        "summary": "Whether a session token is still usable for this device",
+        "tags": ["Sessions"],
+        "requestBody": {"required": True, "content": _json(_object({"sessionToken": STRING}))},
+        "responses": {**_ok("1: usable, 0: not", _object({"valid": FLAG})),
+                      **_problems(*BODY, 404, 503)},
+    },
+    ("GET", "/devices"): {
+        "summary": "Every device the gateway fronts, and what it has seen of each",
+        "tags": ["Devices"],
+        "responses": {**_ok("The devices", _object({"devices": {
+            "type": "array", "items": _ref("DeviceEntry")}})), **_problems(401, 503)},
+    },
+    ("POST", "/devices"): {
+        "summary": "Front one more device (Administrator), from now on and after restarts",
+        "tags": ["Devices"],
+        "requestBody": {"required": True, "content": _json(
+            _object({"id": {"type": "string", "pattern": DEVICE_NAME.pattern}, "url": STRING}))},
+        "responses": {**_ok("Added", _ref("DeviceEntry"), status="201"),
+                      **_problems(*BODY, 401, 403, 409, 503)},
+    },
+    ("DELETE", "/devices/{device_id}"): {
+        "summary": "Stop fronting a device added at run time (Administrator)",
+        "tags": ["Devices"],
+        "responses": {**_ok("Removed", status="204"), **_problems(401, 403, 404, 409, 503)},
+    },
+    ("GET", "/healthz"): {
+        "summary": "Liveness: the process answers",
+        "tags": ["Operations"],
+        "responses": _ok("Alive", _object({"status": {"type": "string", "const": "ok"}})),
+    },
+    ("GET", "/readyz"): {
+        "summary": "Readiness: WSDLs, mapping files, devices and the policy store are ready",
+        "tags": ["Operations"],
+        "responses": {**_ok("Ready", _object({
+            "status": {"type": "string", "const": "ready"},
+            "checks": {"type": "object", "additionalProperties": STRING}})), **_problems(503)},
+    },
+    ("GET", "/metrics"): {
+        "summary": "Prometheus metrics",
+        "description": "Needs a bearer token, unless the client's address is in `metrics_allow` "
+                       "of gateway.ini.",
+        "tags": ["Operations"],
+        "responses": {**_ok("Prometheus text format", STRING, "text/plain"), **_problems(401)},
+    },
+    ("GET", "/openapi.json"): {
+        "summary": "This description (OpenAPI 3.1)",
+        "tags": ["Operations"],
+        "responses": _ok("The OpenAPI document", {"type": "object"}),
+    },
+    ("GET", "/docs"): {
+        "summary": "Swagger UI on this description",
+        "tags": ["Operations"],
+        "responses": _ok("The page", STRING, "text/html"),
+    },
+}
+# Served, but not API: the Swagger UI page's own files.
+UNDESCRIBED = {"/docs/{asset}", OPENAPI_30_PATH}
+
+
+def _generic(handler: Any) -> dict[str, Any]:
+    """A route this module has no description of: what its docstring says, any JSON answer."""
+    summary = ((getattr(handler, "__doc__", None) or "").strip().splitlines() or [""])[0]
+    return {"summary": summary, "tags": ["Other"],
+            "responses": {**_ok("Answer", {}), "default": {"$ref": "#/components/responses/"
+                                                            "ProblemDefault"}}}
+
+
+def _path_parameters(path: str) -> list[Schema]:
+    parameters: list[Schema] = []
+    for name in re.findall(r"\{(\w+)\}", path):
+        if name == "device_id":
+            parameters.append({"$ref": "#/components/parameters/DeviceId"})
+        else:
+            parameters.append({"name": name, "in": "path", "required": True, "schema": STRING})
+    return parameters
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = re.sub(r"[^A-Za-z0-9]+", "_", path.replace(DEVICE_PREFIX, "/device")).strip("_")
+    return f"{method.lower()}_{words}" if words else method.lower()
+
+
+def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[str, Any]:
+    """The OpenAPI 3.1 description of every route the app serves."""
+    resources = {resource.path: resource for resource in app[RESOURCES]}
+    schemas: dict[str, Schema] = {"Problem": PROBLEM, "DeviceEntry": DEVICE_ENTRY}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        if route.resource is None or route.method in ("HEAD", "OPTIONS", "*"):
+            continue
+        path = route.resource.canonical
+        if path in UNDESCRIBED:
+            continue
+        per_device = path.startswith(f"{DEVICE_PREFIX}/")
+        bare = path.removeprefix(DEVICE_PREFIX) if per_device else path
+        # The seed's session paths take POST as well as PUT: one description for both.
+        fixed = FIXED.get(("PUT" if bare in SESSION_PATHS else route.method, bare))
+        if bare in resources:
+            operation = _resource_operation(resources[bare], route.method, schemas, app[WSDLS])
+        elif fixed is not None:
+            operation = copy.deepcopy(fixed)
+        else:
+            operation = _generic(route.handler)
+        operation["operationId"] = _operation_id(route.method, path)
+        parameters = [*_path_parameters(path), {"$ref": "#/components/parameters/RequestId"}]
+        operation["parameters"] = parameters
+        if per_device:
+            operation["tags"] = ["Per device"]
+        if "device_id" in path:
+            operation["responses"].update(_problems(404))
+        if bare in PUBLIC_PATHS:
+            operation["security"] = []
+        paths.setdefault(path, {})[route.method.lower()] = operation
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": title, "version": _version(),
+                 "description": "A JSON REST API in front of ONVIF devices. Log in with PUT "
+                                "/login, then send `Authorization: Bearer <sessionToken>`. Every "
+                                "error is an RFC 9457 problem (application/problem+json). Paths "
+                                "under /devices/{device_id}/ serve that device; the bare paths "
+                                "serve the default one."},
+        "paths": dict(sorted(paths.items(), key=lambda item: (item[0].startswith(DEVICE_PREFIX),
+                                                              item[0]))),
+        "components": {"schemas": schemas, "responses": _problem_responses(),
+                       "headers": HEADERS, "parameters": PARAMETERS,
+                       "securitySchemes": {"bearer": {
+                           "type": "http", "scheme": "bearer",
+                           "description": "The sessionToken that PUT /login answers"}}},
+        "security": [{"bearer": []}],
+    }
+
+
+def _version() -> str:
+    try:
+        return version("onvif-gateway")
+    except PackageNotFoundError:  # running from a checkout that was not installed
+        return "0"
+
+
+PROBLEM: Schema = {
+    "type": "object",
+    "description": "An RFC 9457 problem, with the gateway's extension members",
+    "required": ["type", "title", "status", "detail", "instance", "request_id"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:onvif-gateway:problem:<kind>"},
+        "title": STRING,
+        "status": {"type": "integer"},
+        "detail": STRING,
+        "instance": {"type": "string", "description": "the request's path"},
+        "request_id": {"type": "string", "description": "as in X-Request-ID and the log"},
+        "field": {"type": "string", "description": "the JSON field at fault, e.g. $.password"},
+        "device": {"type": "string", "description": "the device it is about"},
+        "fault_code": {"type": "string", "description": "the device's SOAP fault code"},
+        "fault_subcodes": {"type": "array", "items": STRING,
+                           "description": "the device's SOAP fault subcodes (ter:...)"},
+        "retry_after": {"type": "integer", "description": "seconds, as in Retry-After"},
+    },
+}
+HEADERS: dict[str, Any] = {
+    "RequestId": {"description": "The request's id: the client's X-Request-ID if it was 1 to 64 "
+                                 "of A-Z a-z 0-9 . _ -, else a new one", "required": True,
+                  "schema": STRING},
+    "RetryAfter": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+    "WWWAuthenticate": {"description": "Bearer", "schema": STRING},
+}
+PARAMETERS: dict[str, Any] = {
+    "DeviceId": {"name": "device_id", "in": "path", "required": True,
+                 "description": "A device's name: a [device:NAME] of gateway.ini, or added at "
+                                "run time",
+                 "schema": {"type": "string", "pattern": DEVICE_NAME.pattern}},
+    "RequestId": {"name": "X-Request-ID", "in": "header", "required": False,
+                  "description": "An id for this request, kept if it is 1 to 64 of "
+                                 "A-Z a-z 0-9 . _ - (else the gateway makes one)",
+                  "schema": STRING},
+}
+
+
+def _problem_responses() -> dict[str, Any]:
+    content = {PROBLEM_JSON: {"schema": _ref("Problem")}}
+    responses: dict[str, Any] = {}
+    for status, description in STATUSES.items():
+        extra = {}
+        if status == 401:
+            extra["WWW-Authenticate"] = {"$ref": "#/components/headers/WWWAuthenticate"}
+        if status in (429, 503):
+            extra["Retry-After"] = {"$ref": "#/components/headers/RetryAfter"}
+        responses[f"Problem{status}"] = {"description": description, "content": content,
+                                         "headers": _headers(**extra)}
+    responses["ProblemDefault"] = {"description": "An error", "content": content,
+                                   "headers": _headers()}
+    return responses
+
+
+def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
+    """The same description in OpenAPI 3.0 spelling: nullable instead of a "null" type, a
+    one-value enum instead of const."""
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, list):
+            return [convert(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {key: convert(value) for key, value in node.items()}
+        kinds = node.get("type")
+        if isinstance(kinds, list):
+            others = [kind for kind in kinds if kind != "null"]
+            node["type"] = others[0]
+            if "null" in kinds:
+                node["nullable"] = True
+        if "const" in node:
+            node["enum"] = [node.pop("const")]
+        return node
+
+    converted: dict[str, Any] = convert(document)
+    converted["openapi"] = "3.0.3"
+    return converted
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+async def openapi_json(request: web.Request) -> web.Response:
+    """This gateway's OpenAPI 3.1 description."""
+    return web.json_response(build_openapi(request.app))
+
+
+async def openapi_30_json(request: web.Request) -> web.Response:
+    return web.json_response(openapi_30(build_openapi(request.app)))
+
+
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>onvif-gateway API</title>
+  <link rel="stylesheet" href="docs/swagger-ui.css">
+  <link rel="icon" type="image/png" href="docs/favicon-32x32.png" sizes="32x32">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="docs/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({
+      url: "%(url)s",
+      dom_id: "#swagger-ui",
+      persistAuthorization: true,
+      validatorUrl: null,
+      deepLinking: true,
+    });
+  </script>
+</body>
+</html>
+"""
+
+
+async def docs(request: web.Request) -> web.Response:
+    """Swagger UI on this gateway's description."""
+    # Relative URLs: the page works behind a proxy that serves the gateway under a prefix too.
+    page = DOCS_PAGE % {"url": OPENAPI_30_PATH.lstrip("/")}
+    return web.Response(text=page, content_type="text/html")
+
+
+async def docs_asset(request: web.Request) -> web.FileResponse:
+    """One of the few Swagger UI files the page loads (and nothing else of the package)."""
+    asset = request.match_info["asset"]
+    if asset not in DOCS_ASSETS:
+        raise NotFound(f"no resource at {request.path}")
+    return web.FileResponse(swagger_ui_path / asset)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/openapi.json", openapi_json, allow_head=False),
+            web.get(OPENAPI_30_PATH, openapi_30_json, allow_head=False),
+            web.get("/docs", docs, allow_head=False),
+            web.get("/docs/{asset}", docs_asset, allow_head=False)]

@@ -1,0 +1,118 @@
+"""Two gateway instances sharing one Redis, in front of the same simulated devices: any instance
+serves any request."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.app import create_app
+from gateway.config import DeviceConfig, GatewayConfig
+from gateway.redisstore import connect
+from tests.conftest import bearer, login
+
+SECRET = "Sh4red-State-Pa55"
+
+
+@pytest.fixture
+async def pair(start_device, aiohttp_client, redis_url, tmp_path):
+    """Instances a and b (separate state dirs: all they share is Redis), and the device."""
+    device, url = await start_device()
+    device.users["operator"].password = SECRET
+
+    async def instance(name):
+        config = GatewayConfig(devices=(DeviceConfig("cam", url, "admin", "admin"),),
+                               redis_url=redis_url, state_dir=tmp_path / name, cache_ttl=60)
+        return await aiohttp_client(await create_app(config))
+
+    return await instance("a"), await instance("b"), device, url
+
+
+async def test_a_token_from_one_instance_works_on_the_other(pair):
+    a, b, _, _ = pair
+    token = await login(a, "operator", SECRET)
+    response = await b.get("/device-information", headers=bearer(token))
+    assert response.status == 200
+    validate = await b.put("/validateUser", json={"sessionToken": token})
+    assert await validate.json() == {"valid": 1}
+    # logging out on b ends the session on a too
+    assert (await b.put("/logout", headers=bearer(token))).status == 204
+    assert (await a.get("/device-information", headers=bearer(token))).status == 401
+
+
+async def test_policy_written_on_one_is_read_on_the_other_at_once(pair):
+    a, b, _, _ = pair
+    token = await login(a)
+    first = await (await b.get("/sources/video", headers=bearer(token))).json()
+    assert first["sources"][0]["enabled"] == 1  # b now holds it in its cache (60 s)
+    off = {"sources": [{"name": "video1", "enabled": 0}]}
+    assert (await a.put("/sources/video", json=off, headers=bearer(token))).status == 200
+    second = await (await b.get("/sources/video", headers=bearer(token))).json()
+    assert second["sources"][0] == {"name": "video1", "enabled": 0}
+
+
+async def test_a_profile_created_through_one_is_deleted_through_the_other(pair):
+    a, b, device, _ = pair
+    token = await login(a)
+    create = {"c_name": "configuration2", "s_name": "video2", "action": "create"}
+    assert (await a.put("/configurations/sources/video", json=create,
+                        headers=bearer(token))).status == 200
+    assert len(device.profiles) == 3
+    delete = {**create, "action": "delete"}
+    assert (await b.put("/configurations/sources/video", json=delete,
+                        headers=bearer(token))).status == 200
+    assert set(device.profiles) == {"profile_1", "profile_3"}
+
+
+async def test_a_device_added_on_one_is_served_by_the_other(pair):
+    a, b, _, url = pair
+    admin = bearer(await login(a))
+    response = await a.post("/devices", json={"id": "lobby", "url": url}, headers=admin)
+    assert response.status == 201
+    assert (await b.post("/devices", json={"id": "lobby", "url": url},
+                         headers=admin)).status == 409
+    listing = await (await b.get("/devices", headers=admin)).json()
+    assert [d["id"] for d in listing["devices"]] == ["cam", "lobby"]
+    lobby = await b.put("/devices/lobby/login", json={"username": "user", "password": "user"})
+    lobby_token = (await lobby.json())["sessionToken"]
+    assert (await a.get("/devices/lobby/device-information",
+                        headers=bearer(lobby_token))).status == 200
+    assert (await b.delete("/devices/lobby", headers=admin)).status == 204
+    assert (await a.get("/devices/lobby/device-information",
+                        headers=bearer(lobby_token))).status == 404
+
+
+async def test_redis_holds_no_password_and_no_token(pair, redis_url):
+    a, _, _, _ = pair
+    token = await login(a, "operator", SECRET)
+    client = connect(redis_url)
+    dump = ""
+    async for key in client.scan_iter("*"):
+        kind = await client.type(key)
+        value = await client.get(key) if kind == "string" else str(
+            await client.hgetall(key) if kind == "hash" else await client.smembers(key))
+        dump += f"{key}={value}\n"
+    await client.aclose()
+    assert "session:" in dump
+    assert SECRET not in dump
+    assert token not in dump
+
+
+async def test_redis_down_is_a_fast_503_and_the_gateway_recovers(pair, redis_server):
+    a, b, _, _ = pair
+    token = await login(a)
+    redis_server.stop()
+    try:
+        for client in (a, b):
+            response = await client.get("/sources/video", headers=bearer(token))
+            assert response.status == 503
+            problem = await response.json()
+            assert problem["title"] == "State store unavailable"
+            assert "Redis" in problem["detail"]
+            response = await client.put("/login", json={"username": "admin", "password": "admin"})
+            assert response.status == 503
+    finally:
+        redis_server.start()
+    # nothing was lost (the token is still good), and both instances recovered by themselves
+    for client in (a, b):
+        response = await client.get("/sources/video", headers=bearer(token))
+        assert response.status == 200

@@ -1,0 +1,98 @@
+"""One store interface, two implementations: the same checks against the embedded stores (memory
+sessions, SQLite policy) and the Redis ones."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.redisstore import RedisPolicyStore, RedisSessions, connect
+from gateway.sessions import MemorySessions
+from gateway.soap.device import Credentials
+from gateway.store import SqlitePolicyStore
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def policy(request, tmp_path):
+    if request.param == "sqlite":
+        store = SqlitePolicyStore(tmp_path / "policy.sqlite3")
+    else:
+        store = RedisPolicyStore(connect(request.getfixturevalue("redis_url")))
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def sessions(request):
+    if request.param == "memory":
+        yield MemorySessions(idle_timeout=0.4, max_age=1.0, max_sessions=100)
+        return
+    client = connect(request.getfixturevalue("redis_url"))
+    yield RedisSessions(client, idle_timeout=0.4, max_age=1.0)
+    await client.aclose()
+
+
+async def test_enabled_flags(policy):
+    assert await policy.enabled("cam", "video-sources") == {}
+    await policy.set_enabled("cam", "video-sources", {"video1": 0, "video2": 1})
+    await policy.set_enabled("cam", "video-sources", {"video2": 0})
+    assert await policy.enabled("cam", "video-sources") == {"video1": 0, "video2": 0}
+    assert await policy.enabled("cam", "video-encoders") == {}
+    assert await policy.enabled("other", "video-sources") == {}
+
+
+async def test_owned_profiles(policy):
+    await policy.add_profile("cam", "gw1")
+    await policy.add_profile("cam", "gw1")
+    await policy.add_profile("cam", "gw2")
+    await policy.remove_profile("cam", "gw1")
+    assert await policy.owned_profiles("cam") == {"gw2"}
+    assert await policy.owned_profiles("other") == set()
+
+
+async def test_runtime_devices(policy):
+    assert await policy.add_device("lobby", "http://127.0.0.1:9/a") is True
+    assert await policy.add_device("lobby", "http://127.0.0.1:9/b") is False
+    assert await policy.add_device("dock", "http://127.0.0.1:9/c") is True
+    assert await policy.devices() == {"dock": "http://127.0.0.1:9/c",
+                                      "lobby": "http://127.0.0.1:9/a"}
+    assert await policy.device("lobby") == "http://127.0.0.1:9/a"
+    await policy.set_enabled("lobby", "video-sources", {"video1": 0})
+    await policy.add_profile("lobby", "gw1")
+    await policy.remove_device("lobby")
+    assert await policy.device("lobby") is None
+    assert await policy.enabled("lobby", "video-sources") == {}
+    assert await policy.owned_profiles("lobby") == set()
+
+
+async def test_versions_change_with_writes(policy):
+    before = await policy.version("cam")
+    await policy.bump("cam")
+    assert await policy.version("cam") != before
+    assert await policy.version("other") == await policy.version("other")
+
+
+async def test_session_round_trip(sessions):
+    token = await sessions.create("cam", Credentials("operator", "s3cret"), "Operator")
+    session = await sessions.get(token)
+    assert session is not None
+    assert (session.device, session.level) == ("cam", "Operator")
+    assert session.credentials == Credentials("operator", "s3cret")
+    assert await sessions.get(token + "x") is None
+    assert await sessions.count() == 1
+    assert await sessions.end(token) is True
+    assert await sessions.get(token) is None
+    assert await sessions.end(token) is False
+
+
+async def test_session_idle_and_absolute_expiry(sessions):
+    idle = await sessions.create("cam", Credentials("u", "p"), None)
+    used = await sessions.create("cam", Credentials("u", "p"), None)
+    for _ in range(3):
+        await asyncio.sleep(0.25)
+        assert await sessions.get(used) is not None  # use keeps it alive...
+    assert await sessions.get(idle) is None  # ...the other one idled out
+    await asyncio.sleep(0.35)
+    assert await sessions.get(used) is None  # past max_age, however much it is used
