@@ -275,7 +275,7 @@ async def main() -> None:
     names = [f"cam{i}" for i in range(1, n + 1)]
     urls = [f"http://127.0.0.1:{sim_port}/dev/{i}/onvif/device_service" for i in range(1, n + 1)]
     simulator = await start("simulate", "--devices", str(n), "--port", str(sim_port),
-                            until="simulated ONVIF device(s) on")
+                            "--discovery-port", "0", until="simulated ONVIF device(s) on")
     gateway_runs: list[Run] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -11,46 +11,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
+from common import ROOT, free_port, start, stop  # bench/common.py (run from bench/)
 from zeep import Client
 from zeep.wsse.username import UsernameToken
 
-ROOT = Path(__file__).resolve().parent.parent
 DEVICE_WSDL = ROOT / "wsdl/ver10/device/wsdl/devicemgmt.wsdl"
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-async def start(*args: str, until: str) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    output = ""
-    while until not in output:
-        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
-        if not line:
-            raise RuntimeError(f"onvif-gateway {args[0]} exited: {output}")
-        output += line.decode()
-    return process
 
 
-async def stop(process: asyncio.subprocess.Process) -> None:
-    process.terminate()
-    await process.wait()
 
 
 def summary(name: str, seconds: list[float]) -> tuple[str, float]:

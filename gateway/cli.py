@@ -25,6 +25,7 @@ from gateway.discovery import (
     probe,
 )
 from gateway.errors import StartupError
+from gateway.logs import configure_logging
 from gateway.simulator import DEMO_USERS, SimulatedDevice, create_simulator_app, device_path
 from gateway.simulator.discovery import start_discovery
 from gateway.tls import SELF_SIGNED_WARNING, fingerprint, generate_self_signed, server_ssl
@@ -89,7 +90,6 @@ async def _answer_probes(devices: list[SimulatedDevice], http_port: int,
               f"{DISCOVERY_PORT}: {exc.strerror} (choose another with --discovery-port)",
               file=sys.stderr, flush=True)
         return None
-    print(f"WS-Discovery Probes answered on udp://{LOOPBACK}:{port or DISCOVERY_PORT}", flush=True)
     return transport
 
 
@@ -97,16 +97,20 @@ async def simulate(port: int, devices: list[SimulatedDevice],
                    discovery_port: int | None = None) -> None:
     """Serve simulated ONVIF devices on loopback, answer Probes for them, print their addresses."""
     runner, port = await _start(create_simulator_app(devices), LOOPBACK, port)
-    print(f"{len(devices)} simulated ONVIF device(s) on http://{LOOPBACK}:{port}", flush=True)
-    for device in devices[:10]:
-        print(f"  http://{LOOPBACK}:{port}{device_path(device.index)}", flush=True)
-    if len(devices) > 10:
-        print(f"  ... up to http://{LOOPBACK}:{port}{device_path(devices[-1].index)}", flush=True)
     try:
         discovery = await _answer_probes(devices, port, discovery_port)
     except BaseException:
         await runner.cleanup()
         raise
+    # Printed once everything is started: a reader of these lines may use it all at once.
+    print(f"{len(devices)} simulated ONVIF device(s) on http://{LOOPBACK}:{port}", flush=True)
+    for device in devices[:10]:
+        print(f"  http://{LOOPBACK}:{port}{device_path(device.index)}", flush=True)
+    if len(devices) > 10:
+        print(f"  ... up to http://{LOOPBACK}:{port}{device_path(devices[-1].index)}", flush=True)
+    if discovery is not None:
+        udp_port = discovery.get_extra_info("sockname")[1]
+        print(f"WS-Discovery Probes answered on udp://{LOOPBACK}:{udp_port}", flush=True)
     try:
         await _until_stopped([runner])
     finally:
@@ -226,13 +230,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the onvif-gateway command."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     try:
         if args.command == "serve":
-            asyncio.run(serve(load_config(args.config)))
+            config = load_config(args.config)
+            configure_logging(args.verbose, config.log_format)  # as gateway.ini says, from now on
+            asyncio.run(serve(config))
         elif args.command == "demo":
             asyncio.run(demo(args.port))
         elif args.command == "gencert":

@@ -107,6 +107,10 @@ def _check_address(host: str) -> None:
         address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         return  # a host name: checked again once resolved
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:239.255.255.250 is that IPv4 group
+    # (A subnet's broadcast address cannot be told from here; without SO_BROADCAST, which this
+    # socket never sets, the kernel refuses to send to one.)
     if address.is_multicast or address.is_unspecified or address == ipaddress.IPv4Address(
         "255.255.255.255"
     ):

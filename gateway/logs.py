@@ -9,6 +9,7 @@ from typing import Any
 
 LOG_FORMATS = ("plain", "json")
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+HANDLER_NAME = "onvif-gateway"
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,9 +32,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(verbose: bool = False, log_format: str = "plain") -> None:
-    """Send the gateway's logs to stderr, as plain text or JSON lines; may be called again."""
+    """Send logs to stderr as plain text or JSON lines. A later call replaces what an earlier one
+    set up; logging set up by someone else (a test runner) is left alone, as basicConfig does."""
+    root = logging.getLogger()
+    ours = [handler for handler in root.handlers if handler.get_name() == HANDLER_NAME]
+    if root.handlers and not ours:
+        return
+    for handler in ours:
+        root.removeHandler(handler)
     handler = logging.StreamHandler()
+    handler.set_name(HANDLER_NAME)
     json_lines = log_format == "json"
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(PLAIN_FORMAT))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler],
-                        force=True)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)

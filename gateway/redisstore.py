@@ -89,7 +89,11 @@ class RedisSessions:
     async def get(self, token: str) -> Session | None:
         key = self._key(token)
         async with _redis_errors():
-            raw = await self._redis.get(key)
+            # used now: it lives idle_timeout more (one round trip: read and extend together)
+            async with self._redis.pipeline(transaction=False) as both:
+                both.get(key)
+                both.pexpire(key, int(self._idle * 1000))
+                raw, _ = await both.execute()
             if raw is None:
                 return None
             record = json.loads(raw)
@@ -97,8 +101,8 @@ class RedisSessions:
             if left <= 0:
                 await self._redis.delete(key)
                 return None
-            # used now: it lives idle_timeout more, but never past its max_age
-            await self._redis.pexpire(key, int(min(self._idle, left) * 1000))
+            if left < self._idle:  # ...but never past its max_age
+                await self._redis.pexpire(key, int(left * 1000))
         blob = base64.b64decode(record["password"])
         password = _seal_key(token).decrypt(blob[:12], blob[12:], None).decode()
         return Session(record["device"], Credentials(record["username"], password),

@@ -27,8 +27,10 @@ CASES = [
     # the first entry is fine, the second is not: the first must not be stored either
     ("/sources/video", {"sources": [{"name": "video1", "enabled": 0},
                                     {"name": "video9", "enabled": 0}]}, 404, "$.sources[1].name"),
+    # a name listed twice is no error (the later value counts), but a bad entry after it is
     ("/sources/video", {"sources": [{"name": "video1", "enabled": 0},
-                                    {"name": "video1", "enabled": 1}]}, 400, "$.sources[1].name"),
+                                    {"name": "video1", "enabled": 1},
+                                    {"name": "video9", "enabled": 1}]}, 404, "$.sources[2].name"),
     ("/encoders/video", {"encoders": [{"name": "h264", "enabled": 0},
                                       {"name": "vp9", "enabled": 1}]}, 400, "$.encoders[1].name"),
     ("/configurations/sources/video", {"c_name": "configuration2", "s_name": "video2",

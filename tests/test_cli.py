@@ -12,23 +12,12 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import free_port
+from tests.processes import start_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def start(*args: str, until: str) -> tuple[asyncio.subprocess.Process, str]:
-    """Start `onvif-gateway ARGS` and read its output up to a line containing `until`."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    output = ""
-    assert process.stdout is not None
-    while until not in output:
-        line = await asyncio.wait_for(process.stdout.readline(), timeout=60)
-        assert line, f"exited early: {output}"
-        output += line.decode()
-    return process, output
+start = start_command
 
 
 async def stop(process: asyncio.subprocess.Process) -> int:

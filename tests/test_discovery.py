@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from lxml import etree
 
@@ -363,7 +364,8 @@ def test_parse_target(text, target):
     ("cam/x", "is not HOST"),
     # never multicast or broadcast: refused before any socket exists
     ("239.255.255.250", "multicast"), ("239.255.255.250:3702", "multicast"),
-    ("[ff02::c]:3702", "multicast"), ("255.255.255.255", "broadcast"),
+    ("[ff02::c]:3702", "multicast"), ("::ffff:239.255.255.250", "multicast"),
+    ("255.255.255.255", "broadcast"),
     ("0.0.0.0", "unspecified"),  # noqa: S104 (never bound: the target refused)
 ])
 def test_parse_target_refuses(text, why):
@@ -491,10 +493,18 @@ async def test_discover_refuses_multicast_and_bad_options():
         assert err.startswith("onvif-gateway discover: "), err
 
 
+async def answered(http_port: int) -> None:
+    """Once the simulator answers HTTP its loop runs: Ctrl-C is handled, no KeyboardInterrupt."""
+    url = f"http://127.0.0.1:{http_port}/dev/1/onvif/device_service"
+    async with aiohttp.ClientSession() as http, http.get(url):
+        pass
+
+
 async def test_simulate_discovery_port_0_turns_it_off_and_a_taken_default_is_not_fatal():
     http_port = free_port()
     simulator, banner = await start("simulate", "--port", str(http_port),
                                     "--discovery-port", "0", until="/dev/1/")
+    await answered(http_port)
     assert await stop(simulator) == 0
     remaining = (await simulator.stdout.read()).decode()
     assert "WS-Discovery" not in banner + remaining
@@ -503,7 +513,9 @@ async def test_simulate_discovery_port_0_turns_it_off_and_a_taken_default_is_not
         with contextlib.suppress(OSError):  # already taken by someone else: the same case
             taken.bind(("127.0.0.1", 3702))
         simulator, banner = await start("simulate", "--port", str(http_port),
-                                        until="WS-Discovery off")
+                                        until="/dev/1/")
+        assert "WS-Discovery off" in banner
+        await answered(http_port)
         assert await stop(simulator) == 0
     # a taken port the user asked for is fatal
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:

@@ -6,7 +6,6 @@ import asyncio
 import random
 import signal
 import sqlite3
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +14,7 @@ import pytest
 from gateway.simulator import VideoSource
 from gateway.store import SqlitePolicyStore
 from tests.conftest import free_port
+from tests.processes import start_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [f"video{i}" for i in range(1, 201)]
@@ -56,13 +56,7 @@ async def test_state_survives_reopening_and_is_per_device(tmp_path):
 
 
 async def _serve(ini: Path) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "serve", "-c", str(ini), cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    while b"gateway serving on" not in await asyncio.wait_for(process.stderr.readline(), 60):
-        pass
+    process, _ = await start_command("serve", "-c", str(ini), until="gateway serving on")
     return process
 
 

@@ -52,7 +52,8 @@ async def put_resource(resource: Resource, ctx: Context, body: Any) -> dict[str,
 
 
 async def _put_policy(resource: Resource, ctx: Context, body: Any) -> None:
-    """Store enabled flags: {"<list>": [{"name": ..., "<flag>": 0|1}, ...]}, all or none."""
+    """Store enabled flags: {"<list>": [{"name": ..., "<flag>": 0|1}, ...]}, all or none; the
+    entries apply in order."""
     read = await choose_read(resource, ctx.device)
     list_key, (flag, flag_spec) = read.list or "", next(
         (name, f) for name, f in read.fields.items() if f.policy)
@@ -67,8 +68,8 @@ async def _put_policy(resource: Resource, ctx: Context, body: Any) -> None:
         _one_of(enabled, list(ENABLED), flag, f"{where}.{flag}")
         if names_enum is not None:
             _one_of(name, names_enum.json_values, "name", f"{where}.name")
-        if name in values:
-            raise BadRequest(f"{name!r} is listed twice", field=f"{where}.name")
+        # A name listed again takes its later value, as a key repeated in a JSON object would
+        # (JSON Schema, and so the OpenAPI description, cannot forbid repeats by name).
         if name not in offered:
             if names_enum is None:
                 raise NotFound(f"the device has no {name!r}", field=f"{where}.name",

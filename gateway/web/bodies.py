@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +13,13 @@ from gateway.errors import BadRequest, UnsupportedMediaType
 # The API's bodies are at most three levels deep ({"sources": [{"name": ...}]}).
 MAX_DEPTH = 8
 JSON_TYPES = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}
+# What XML 1.0 text cannot hold (control characters, lone surrogates, U+FFFE, U+FFFF): JSON can.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: str) -> bool:
+    """Whether a string can go into a SOAP message as it is."""
+    return NOT_XML.search(value) is None
 
 
 async def read_json(request: web.Request) -> Any:

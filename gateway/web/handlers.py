@@ -27,7 +27,7 @@ from gateway.mapping.spec import PolicyWrite, Resource
 from gateway.mapping.writes import put_resource
 from gateway.sessions import Session
 from gateway.soap.device import Credentials, DeviceClient
-from gateway.web.bodies import read_json, read_object
+from gateway.web.bodies import read_json, read_object, xml_text
 
 # The authenticated call that proves a login: any ONVIF user may make it (access class READ_SYSTEM).
 LOGIN_CHECK = ("device", "GetDeviceInformation")
@@ -105,6 +105,11 @@ async def login(request: web.Request) -> web.Response:
     keys = [("user", device.name, credentials.username), ("address", request.remote or "")]
     limiter = request.app[LOGINS]
     limiter.check(keys)
+    if not xml_text(credentials.username + credentials.password):
+        # No device has such a user (SOAP cannot even carry it): refused without asking.
+        limiter.failed(keys)
+        raise Unauthorized("the username or password holds characters no ONVIF device accepts",
+                           device=device.name)
     try:
         await device.call(*LOGIN_CHECK, credentials)
     except DeviceFault as exc:
@@ -131,8 +136,9 @@ async def logout(request: web.Request) -> web.Response:
 async def validate_user(request: web.Request) -> web.Response:
     """Whether a session token is still usable here: {"valid": 1} or {"valid": 0}."""
     body = await read_object(request, {"sessionToken": str})
+    device = await _device(request)  # an unknown device is 404, whatever the token
     session = await request.app[SESSIONS].get(body["sessionToken"])
-    valid = session is not None and session.device == (await _device(request)).name
+    valid = session is not None and session.device == device.name
     return web.json_response({"valid": int(valid)})
 
 

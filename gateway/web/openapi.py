@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
-from zeep.xsd import Attribute
+from zeep.xsd import Attribute, ComplexType
 from zeep.xsd.types import builtins as xsd
 
 from gateway.config import DEVICE_NAME
 from gateway.errors import NotFound
-from gateway.keys import RESOURCES, WSDLS
+from gateway.keys import CONFIG, RESOURCES, WSDLS
 from gateway.mapping.spec import (
     ACTIONS,
     CallWrite,
@@ -60,8 +60,8 @@ STATUSES = {
     501: "The device does not implement the operation (ActionNotSupported, an empty reply, a "
          "missing service)",
     502: "The device is unreachable, gave no usable SOAP answer, failed, or did not apply a write",
-    503: "A device that failed repeatedly is rested for Retry-After seconds; or the gateway is "
-         "not ready",
+    503: "A device that failed repeatedly is rested for Retry-After seconds; or the shared "
+         "state store (Redis) is unavailable; or the gateway is not ready",
     504: "The device did not answer within device_timeout",
 }
 # What can go wrong once a request reaches a device (its faults map onto these).
@@ -112,8 +112,10 @@ def _enum_schema(enum: Enum) -> Schema:
 
 
 def _xsd_schema(node: Any) -> Schema:
-    """The JSON type zeep gives an element's or attribute's simple type; string otherwise."""
+    """The JSON type zeep gives an element's or attribute's type; string otherwise."""
     kind = getattr(node, "type", None)
+    if isinstance(kind, ComplexType):
+        return {"type": "object"}
     if isinstance(kind, xsd.Boolean):
         return {"type": "boolean"}
     if isinstance(kind, xsd.Integer):
@@ -212,7 +214,7 @@ def _calls(resource: Resource) -> str:
 
 WRITES = {
     PolicyWrite: "Stores the listed entries' flags in the gateway's policy, all or none; entries "
-                 "not listed keep theirs.",
+                 "not listed keep theirs, a name listed again takes its later value.",
     CallWrite: "Calls the device, then reads the state back: a change the device did not apply "
                "is a 502.",
     ConfigurationWrite: "`create` puts the configuration into use in a profile the gateway owns; "
@@ -315,7 +317,8 @@ FIXED: dict[tuple[str, str], dict[str, Any]] = {
         "description": "Needs a bearer token, unless the client's address is in `metrics_allow` "
                        "of gateway.ini.",
         "tags": ["Operations"],
-        "responses": {**_ok("Prometheus text format", STRING, "text/plain"), **_problems(401)},
+        "responses": {**_ok("Prometheus text format", STRING, "text/plain"),
+                      **_problems(401, 503)},
     },
     ("GET", "/openapi.json"): {
         "summary": "This description (OpenAPI 3.1)",
@@ -386,6 +389,10 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
         if bare in PUBLIC_PATHS:
             operation["security"] = []
         paths.setdefault(path, {})[route.method.lower()] = operation
+    used = {tag for operations in paths.values() for op in operations.values()
+            for tag in op["tags"]}
+    order = ["Sessions", *(r.title for r in app[RESOURCES]), "Devices", "Per device",
+             "Operations", "Other"]
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "version": _version(),
@@ -393,15 +400,18 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
                                 "/login, then send `Authorization: Bearer <sessionToken>`. Every "
                                 "error is an RFC 9457 problem (application/problem+json). Paths "
                                 "under /devices/{device_id}/ serve that device; the bare paths "
-                                "serve the default one."},
+                                "serve the default one. This description, as OpenAPI 3.1: "
+                                "/openapi.json."},
         "paths": dict(sorted(paths.items(), key=lambda item: (item[0].startswith(DEVICE_PREFIX),
                                                               item[0]))),
         "components": {"schemas": schemas, "responses": _problem_responses(),
-                       "headers": HEADERS, "parameters": PARAMETERS,
+                       "headers": HEADERS,
+                       "parameters": _parameters(app[CONFIG].default_device.name),
                        "securitySchemes": {"bearer": {
                            "type": "http", "scheme": "bearer",
                            "description": "The sessionToken that PUT /login answers"}}},
         "security": [{"bearer": []}],
+        "tags": [{"name": tag} for tag in dict.fromkeys(order) if tag in used],
     }
 
 
@@ -438,16 +448,20 @@ HEADERS: dict[str, Any] = {
     "RetryAfter": {"description": "Seconds to wait", "schema": {"type": "integer"}},
     "WWWAuthenticate": {"description": "Bearer", "schema": STRING},
 }
-PARAMETERS: dict[str, Any] = {
-    "DeviceId": {"name": "device_id", "in": "path", "required": True,
-                 "description": "A device's name: a [device:NAME] of gateway.ini, or added at "
-                                "run time",
-                 "schema": {"type": "string", "pattern": DEVICE_NAME.pattern}},
-    "RequestId": {"name": "X-Request-ID", "in": "header", "required": False,
-                  "description": "An id for this request, kept if it is 1 to 64 of "
-                                 "A-Z a-z 0-9 . _ - (else the gateway makes one)",
-                  "schema": STRING},
-}
+
+
+def _parameters(default_device: str) -> dict[str, Any]:
+    return {
+        "DeviceId": {"name": "device_id", "in": "path", "required": True,
+                     "description": "A device's name: a [device:NAME] of gateway.ini, or added "
+                                    "at run time",
+                     "schema": {"type": "string", "pattern": DEVICE_NAME.pattern},
+                     "example": default_device},
+        "RequestId": {"name": "X-Request-ID", "in": "header", "required": False,
+                      "description": "An id for this request, kept if it is 1 to 64 of "
+                                     "A-Z a-z 0-9 . _ - (else the gateway makes one)",
+                      "schema": STRING},
+    }
 
 
 def _problem_responses() -> dict[str, Any]:

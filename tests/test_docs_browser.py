@@ -1,0 +1,81 @@
+"""GET /docs in a real browser: Swagger UI loads offline, takes the token through Authorize, and
+runs GET /device-information against the gateway and its simulated device."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import login
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# Headless, and nothing of its own on the network: the page and the API are all on loopback.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--window-size=1280,2000"]
+
+
+def try_device_information(docs_url: str, token: str) -> tuple[str, str]:
+    """Authorize with the token in Swagger UI, run GET /device-information; its status and body."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        options.add_argument(f"--user-data-dir={profile}")
+        # Both paths given: Selenium Manager has nothing to look up or download.
+        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        try:
+            wait = WebDriverWait(driver, 20)
+            driver.get(docs_url)
+            wait.until(seen.element_to_be_clickable((By.CSS_SELECTOR, "button.authorize"))).click()
+            field = wait.until(seen.visibility_of_element_located(
+                (By.CSS_SELECTOR, ".modal-ux input")))
+            field.send_keys(token)
+            driver.find_element(By.CSS_SELECTOR,
+                                ".modal-ux .auth-btn-wrapper button.authorize").click()
+            driver.find_element(By.CSS_SELECTOR, ".modal-ux button.btn-done").click()
+            block = wait.until(seen.presence_of_element_located((By.XPATH, (
+                "//div[contains(@class, 'opblock-get')]"
+                "[.//*[@data-path='/device-information']]"))))
+            block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+            wait.until(lambda _: block.find_element(By.CSS_SELECTOR, "button.try-out__btn")).click()
+            wait.until(lambda _: block.find_element(By.CSS_SELECTOR, "button.execute")).click()
+            answer = wait.until(lambda _: block.find_element(
+                By.CSS_SELECTOR, ".live-responses-table .response .response-col_status"))
+            body = block.find_element(By.CSS_SELECTOR,
+                                      ".live-responses-table .response-col_description pre")
+            return answer.text.strip(), body.text
+        finally:
+            driver.quit()
+
+
+@pytest.fixture
+def browser_available():
+    if CHROMIUM.exists() and CHROMEDRIVER.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail("CI must have Debian's chromium and chromium-driver (.ci/run installs them)")
+    pytest.skip("needs Debian's chromium and chromium-driver: apt-get install chromium "
+                "chromium-driver")
+
+
+async def test_swagger_ui_runs_a_request_with_the_token(browser_available, gateway):
+    token = await login(gateway)
+    docs_url = str(gateway.make_url("/docs"))
+    status, body = await asyncio.wait_for(
+        asyncio.to_thread(try_device_information, docs_url, token), timeout=90)
+    assert status == "200"
+    assert '"manufacturer": "RidgeRun"' in body
+    assert '"serial_number": "123"' in body

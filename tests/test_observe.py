@@ -1,0 +1,290 @@
+"""Watching the gateway: /healthz, /readyz, /metrics, request ids, the request log, its settings."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import re
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.config import parse_config
+from gateway.errors import ConfigError
+from gateway.keys import METRICS, STORE
+from gateway.logs import JsonFormatter
+from gateway.metrics import Metrics, soap_outcome
+from gateway.simulator import SENDER, SoapFault
+from gateway.web.observe import request_id
+from tests.conftest import bearer, free_port, login
+
+GENERATED_ID = re.compile(r"[0-9a-f]{32}")
+
+
+async def scrape(client, token=None):
+    response = await client.get("/metrics", headers=bearer(token) if token else {})
+    assert response.status == 200, await response.text()
+    assert response.content_type == "text/plain"
+    text = await response.text()
+    return text, {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                  for family in text_string_to_metric_families(text)
+                  for sample in family.samples}
+
+
+def value(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+# --- health ---------------------------------------------------------------------------------
+
+async def test_healthz_and_readyz_need_no_token(gateway):
+    response = await gateway.get("/healthz")
+    assert (response.status, await response.json()) == (200, {"status": "ok"})
+    response = await gateway.get("/readyz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ready", "checks": {
+        "wsdls": "ok", "mappings": "ok", "devices": "ok", "store": "ok"}}
+
+
+async def test_readyz_is_a_503_problem_when_the_policy_store_is_closed(gateway):
+    await gateway.app[STORE].close()
+    response = await gateway.get("/readyz")
+    assert response.status == 503
+    assert response.content_type == "application/problem+json"
+    problem = await response.json()
+    assert problem["checks"]["store"] == "failing"
+    assert problem["checks"]["wsdls"] == "ok"
+    assert "store" in problem["detail"]
+    assert (await gateway.get("/healthz")).status == 200  # alive all the same
+    await gateway.app[STORE].open()  # for the cleanup
+
+
+# --- request ids ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("sent", "kept"), [
+    ("abc-123_X.y", True), ("a" * 64, True), ("a" * 65, False), ("", False),
+    ("two words", False), ("x\u00e9", False), ("a/b", False), (None, False)])
+def test_a_sent_request_id_is_kept_only_if_sane(sent, kept):
+    chosen = request_id(sent)
+    assert (chosen == sent) == kept
+    if not kept:
+        assert GENERATED_ID.fullmatch(chosen)
+
+
+async def test_every_answer_has_the_request_id_and_problems_carry_it(gateway):
+    response = await gateway.get("/healthz", headers={"X-Request-ID": "trace-1"})
+    assert response.headers["X-Request-ID"] == "trace-1"
+    response = await gateway.get("/healthz", headers={"X-Request-ID": "bad id!"})
+    assert GENERATED_ID.fullmatch(response.headers["X-Request-ID"])
+    for method, path in [("GET", "/sources/video"), ("GET", "/no/such/path"),
+                         ("DELETE", "/sources/video"), ("PUT", "/login")]:
+        response = await gateway.request(method, path, headers={"X-Request-ID": "req-7"})
+        assert response.status >= 400
+        assert response.headers["X-Request-ID"] == "req-7"
+        assert (await response.json())["request_id"] == "req-7"
+    response = await gateway.get("/docs/swagger-ui.css")  # a file answer has it too
+    assert GENERATED_ID.fullmatch(response.headers["X-Request-ID"])
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+async def test_metrics_need_a_token(gateway):
+    response = await gateway.get("/metrics")
+    assert response.status == 401
+    assert response.content_type == "application/problem+json"
+    assert "metrics_allow" in (await response.json())["detail"]
+    response = await gateway.get("/metrics", headers=bearer("not-a-token"))
+    assert response.status == 401
+
+
+async def test_metrics_count_requests_by_route_and_status(gateway):
+    token = await login(gateway, "admin", "admin")
+    auth = bearer(token)
+    assert (await gateway.get("/device-information", headers=auth)).status == 200
+    assert (await gateway.get("/devices/cam/device-information", headers=auth)).status == 200
+    assert (await gateway.get("/sources/video")).status == 401
+    assert (await gateway.get("/no/such/thing?token=secret")).status == 404
+    text, samples = await scrape(gateway, token)
+    requests = "gateway_http_requests_total"
+    assert value(samples, requests, method="GET", route="/device-information", status="200") == 1
+    assert value(samples, requests, method="GET", route="/devices/{device_id}/device-information",
+                 status="200") == 1
+    assert value(samples, requests, method="GET", route="/sources/video", status="401") == 1
+    assert value(samples, requests, method="GET", route="<unmatched>", status="404") == 1
+    assert value(samples, requests, method="PUT", route="/login", status="200") == 1
+    assert value(samples, "gateway_http_request_duration_seconds_count", method="GET",
+                 route="/device-information") == 1
+    assert "no/such" not in text  # never a raw URL
+    assert "secret" not in text
+    assert token not in text  # no credentials
+    assert "admin" not in text
+    assert value(samples, "gateway_sessions_active") == 1
+
+
+async def test_metrics_count_soap_calls_by_outcome(start_device, start_gateway):
+    _, url = await start_device(
+        faults={"GetDiscoveryMode": SoapFault(SENDER, ("InvalidArgVal",), "no")})
+    client = await start_gateway(url)
+    token = await login(client, "admin", "admin")
+    assert (await client.put("/login", json={"username": "admin", "password": "nope"})
+            ).status == 401
+    assert (await client.get("/discovery", headers=bearer(token))).status == 400
+    _, samples = await scrape(client, token)
+    calls = "gateway_soap_calls_total"
+    assert value(samples, calls, device="cam", service="device",
+                 operation="GetDeviceInformation", outcome="ok") == 1
+    assert value(samples, calls, device="cam", service="device",
+                 operation="GetDeviceInformation", outcome="fault:NotAuthorized") == 1
+    assert value(samples, calls, device="cam", service="device", operation="GetDiscoveryMode",
+                 outcome="fault:InvalidArgVal") == 1
+    assert value(samples, calls, device="cam", service="device",
+                 operation="GetSystemDateAndTime", outcome="ok") >= 1
+    assert value(samples, "gateway_soap_call_duration_seconds_count", device="cam",
+                 service="device", operation="GetDiscoveryMode") == 1
+    assert value(samples, "gateway_logins_failed_total", device="cam", reason="refused") == 1
+
+
+async def test_a_slow_device_is_a_timeout_outcome(start_device, start_gateway):
+    device, url = await start_device()
+    client = await start_gateway(url, device_timeout=0.3)
+    token = await login(client)
+    device.latency = 1.0
+    assert (await client.get("/device-information", headers=bearer(token))).status == 504
+    device.latency = 0
+    _, samples = await scrape(client, token)
+    assert value(samples, "gateway_soap_calls_total", device="cam", service="device",
+                 operation="GetDeviceInformation", outcome="timeout") == 1
+
+
+async def test_locked_out_logins_are_counted(start_device, start_gateway):
+    _, url = await start_device()
+    client = await start_gateway(url, login_max_failures=1)
+    wrong = {"username": "admin", "password": "wrong"}
+    assert (await client.put("/login", json=wrong)).status == 401
+    assert (await client.put("/devices/cam/login", json=wrong)).status == 429
+    metrics = client.app[METRICS].render(0).decode()
+    assert 'gateway_logins_failed_total{device="cam",reason="refused"} 1.0' in metrics
+    assert 'gateway_logins_failed_total{device="cam",reason="locked_out"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(("allow", "status"), [("127.0.0.0/8", 200), ("10.0.0.0/8", 401)])
+async def test_metrics_allow_lets_a_scraper_in_without_a_token(start_device, start_gateway,
+                                                               allow, status):
+    _, url = await start_device()
+    client = await start_gateway(url, metrics_allow=(ipaddress.ip_network(allow),))
+    assert (await client.get("/metrics")).status == status
+
+
+def test_every_app_has_a_registry_of_its_own():
+    first, second = Metrics(), Metrics()  # the global registry would refuse the second
+    first.request("GET", "/x", 200, 0.1)
+    assert b'route="/x"' in first.render(0)
+    assert b'route="/x"' not in second.render(0)
+
+
+def test_soap_outcomes_are_few_and_fixed():
+    from gateway.errors import DeviceBadReply, DeviceFault, DeviceTimeout, DeviceUnreachable
+    assert soap_outcome(None) == "ok"
+    assert soap_outcome(DeviceFault("x", "cam", "Sender", ["InvalidArgVal", "NoProfile"])
+                        ) == "fault:NoProfile"
+    # a subcode the gateway does not know never becomes a label of its own
+    assert soap_outcome(DeviceFault("x", "cam", "Receiver", ["Whatever123"])) == "fault:Receiver"
+    assert soap_outcome(DeviceFault("x", "cam", "ns:junk", [])) == "fault"
+    assert soap_outcome(DeviceTimeout("x", "cam")) == "timeout"
+    assert soap_outcome(DeviceUnreachable("x", "cam")) == "unreachable"
+    assert soap_outcome(DeviceBadReply("x", "cam")) == "bad_reply"
+    assert soap_outcome(ValueError("bug")) == "error"
+
+
+# --- the request log ------------------------------------------------------------------------
+
+async def test_one_log_line_per_request(gateway, caplog):
+    token = await login(gateway)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        await gateway.get("/devices/cam/sources/video", headers={
+            **bearer(token), "X-Request-ID": "r-1"})
+        await gateway.get("/nowhere", headers={"X-Request-ID": "r-2"})
+    records = [r for r in caplog.records if r.name == "gateway.access"]
+    assert len(records) == 2
+    line = records[0].getMessage()
+    assert re.fullmatch(r"GET /devices/\{device_id\}/sources/video 200 \d+\.\d ms device=cam "
+                        r"request_id=r-1", line), line
+    assert records[0].fields["duration_ms"] >= 0
+    assert records[1].getMessage().startswith("GET <unmatched> 404 ")
+    assert records[1].fields["device"] is None
+    assert token not in caplog.text
+
+
+async def test_json_log_lines(gateway, caplog):
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        await gateway.get("/device-information", headers={"X-Request-ID": "j-1"})
+    record = next(r for r in caplog.records if r.name == "gateway.access")
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry | {"time": "t", "duration_ms": 0} == {
+        "time": "t", "level": "INFO", "logger": "gateway.access",
+        "message": entry["message"], "method": "GET", "route": "/device-information",
+        "status": 401, "duration_ms": 0, "device": "cam", "request_id": "j-1"}
+
+
+def test_the_log_format_and_metrics_allow_are_settings():
+    config = parse_config("[gateway]\nlog_format = json\n"
+                          "metrics_allow = 127.0.0.1, 10.0.0.0/8, ::1\n"
+                          "[device:cam]\nurl = http://127.0.0.1:8000/x\n", base_dir=Path("."))
+    assert config.log_format == "json"
+    assert [str(n) for n in config.metrics_allow] == ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]
+    default = parse_config("[device:cam]\nurl = http://127.0.0.1:8000/x\n", base_dir=Path("."))
+    assert (default.log_format, default.metrics_allow) == ("plain", ())
+
+
+@pytest.mark.parametrize(("line", "named"), [
+    ("log_format = yaml", "log_format = 'yaml': must be one of plain, json"),
+    ("metrics_allow = 10.0.0.0/33", "'10.0.0.0/33' is not an IP address or network"),
+    ("metrics_allow = 127.0.0.1, localhost", "'localhost' is not an IP address or network"),
+    ("metrics_allow = 10.0.0.1/8", "'10.0.0.1/8' is not an IP address or network"),
+])
+def test_bad_settings_are_named(line, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        parse_config(f"[gateway]\n{line}\n[device:cam]\nurl = http://127.0.0.1:8000/x\n",
+                     base_dir=Path("."))
+
+
+async def next_json_line(stream, where):
+    """The next log line (every one must be JSON) for which where(line) holds."""
+    while True:
+        raw = await asyncio.wait_for(stream.readline(), timeout=60)
+        assert raw, "the gateway exited"
+        line = json.loads(raw)
+        if where(line):
+            return line
+
+
+async def test_serve_logs_json_lines_and_lets_the_scraper_in(start_device, tmp_path):
+    _, url = await start_device()
+    port = free_port()
+    ini = tmp_path / "gateway.ini"
+    ini.write_text(f"[gateway]\nport = {port}\nlog_format = json\nmetrics_allow = 127.0.0.1\n"
+                   f"[device:cam]\nurl = {url}\n")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "serve", "-c", str(ini),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    assert process.stdout is not None
+    try:
+        await next_json_line(process.stdout, lambda line: "serving on" in line["message"])
+        async with aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{port}"
+            async with http.get(f"{base}/metrics", headers={"X-Request-ID": "scrape-1"}) as r:
+                assert r.status == 200  # no token: 127.0.0.1 is allowed
+        line = await next_json_line(process.stdout,
+                                    lambda line: line["logger"] == "gateway.access")
+        assert (line["route"], line["status"], line["request_id"]) == ("/metrics", 200,
+                                                                         "scrape-1")
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), timeout=30)
