@@ -147,6 +147,7 @@ ONVIF gateway demo: the gateway in front of a simulated ONVIF device, both on lo
   gateway   {gateway}
   device    {device}  (simulated)
   users     {users}
+  API docs  {gateway}/docs  (click Authorize and paste a sessionToken)
 
 Try it (in another terminal):
 
