@@ -2,36 +2,38 @@
 GET /devices/{id}/device-information under concurrent load next to direct zeep calls to the same
 simulated devices. Prints figures; asserts nothing.
 
-    .venv/bin/python bench/fleet.py [--devices 500] [--requests 5000] [--concurrency 64]
-                                    [--profile gateway.txt]
+    .venv/bin/python bench/fleet.py [--devices 500] [--requests 5000] [--rounds 5]
+                                    [--concurrency 64] [--profile gateway.txt]
 
 Everything runs on 127.0.0.1: the simulated devices (one process), the gateway and this script (the
-client of both) are three processes sharing this machine's cores. --profile records the gateway
-with py-spy (collapsed stacks) during the many-device load; the figures of that run are then
-perturbed by the sampling.
+client of both) are three processes sharing this machine's cores. The four loads (gateway and zeep,
+over every device and to one) run in turns, a round of each at a time, so that a slow spell of a
+shared machine hits all of them alike. --profile records the gateway with py-spy (collapsed stacks,
+`pip install py-spy`) while the rounds run; its figures are then perturbed by the sampling.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import os
 import platform
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import requests
+from common import ROOT, free_port, start, stop  # bench/common.py (run from bench/)
 from requests.adapters import HTTPAdapter
 from zeep import Client
 from zeep.proxy import ServiceProxy
@@ -39,54 +41,10 @@ from zeep.transports import Transport
 from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
 
-ROOT = Path(__file__).resolve().parent.parent
 DEVICE_WSDL = ROOT / "wsdl/ver10/device/wsdl/devicemgmt.wsdl"
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 USER, PASSWORD = "admin", "admin"  # a user of every simulated device
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Child:
-    """A `python -m gateway ...` process; its output is read (and dropped) so it never blocks."""
-
-    process: asyncio.subprocess.Process
-    reader: asyncio.Task[None]
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    async def stop(self) -> None:
-        self.process.terminate()
-        await self.process.wait()
-        await self.reader
-
-
-async def start(*args: str, until: str) -> Child:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    assert process.stdout is not None
-    output = ""
-    while until not in output:
-        line = await asyncio.wait_for(process.stdout.readline(), timeout=120)
-        if not line:
-            raise RuntimeError(f"onvif-gateway {args[0]} exited: {output}")
-        output += line.decode()
-
-    async def drain(stream: asyncio.StreamReader) -> None:
-        while await stream.read(65536):
-            pass
-
-    return Child(process, asyncio.create_task(drain(process.stdout)))
 
 
 def cpu_model() -> str:
@@ -116,36 +74,74 @@ def machine_cpu_seconds() -> float:
 
 
 @dataclass
+class Tally:
+    """One closed-loop worker's requests: answered, failed, and the times of the answered ones
+    from the worker's previous answer, so that time it waits to send (for the GIL, for the event
+    loop) counts too, as it does for a client. Its first request, timed by how the load began
+    rather than by the steady state, is counted but not timed."""
+
+    times: list[float] = field(default_factory=list)
+    answered: int = 0
+    failed: int = 0
+    last: float | None = None
+
+    def done(self, ok: bool) -> None:
+        now = time.perf_counter()
+        if not ok:
+            self.failed += 1
+        else:
+            self.answered += 1
+            if self.last is not None:
+                self.times.append(now - self.last)
+        self.last = now
+
+
+# One load: given a number of requests, make them; a Tally per worker.
+Requests = Callable[[int], Awaitable[list[Tally]]]
+
+
+@dataclass
 class Run:
-    """One measured load: per-request seconds, wall time, failures, cores used per process."""
+    """A load measured in rounds: request times, wall and CPU seconds per process, failures."""
 
     name: str
-    times: list[float]
-    wall: float
-    failed: int
-    cores: dict[str, float]
+    pids: dict[str, int]
+    load: Requests
+    times: list[float] = field(default_factory=list)
+    walls: list[float] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)
+    rates: list[float] = field(default_factory=list)  # req/s of each round
+    answered: int = 0
+    failed: int = 0
+
+    async def round(self, count: int) -> None:
+        """Make count requests, noting the CPU each process spends meanwhile ("other": the rest
+        of the machine)."""
+        before = {who: cpu_seconds(pid) for who, pid in self.pids.items()}
+        machine_before = machine_cpu_seconds()
+        started = time.perf_counter()
+        tallies = await self.load(count)
+        self.walls.append(time.perf_counter() - started)
+        spent = {who: cpu_seconds(pid) - before[who] for who, pid in self.pids.items()}
+        spent["other"] = machine_cpu_seconds() - machine_before - sum(spent.values())
+        for who, seconds in spent.items():
+            self.cpu[who] = self.cpu.get(who, 0.0) + seconds
+        answered = sum(tally.answered for tally in tallies)
+        self.rates.append(answered / self.walls[-1])
+        self.answered += answered
+        self.failed += sum(tally.failed for tally in tallies)
+        self.times += [t for tally in tallies for t in tally.times]
 
     @property
     def rate(self) -> float:
-        return len(self.times) / self.wall
+        return self.answered / sum(self.walls)
 
     def ms(self, quantile: float) -> float:
         ordered = sorted(self.times)
         return ordered[min(len(ordered) - 1, int(len(ordered) * quantile))] * 1000
 
-
-async def measured(name: str, pids: dict[str, int], load: Callable[[], Any]) -> Run:
-    """Run load() (returning per-request times or None for a failure), timing it and the CPU
-    each process spends meanwhile ("other": the rest of the machine)."""
-    before = {who: cpu_seconds(pid) for who, pid in pids.items()}
-    machine_before = machine_cpu_seconds()
-    started = time.perf_counter()
-    results: list[float | None] = await load()
-    wall = time.perf_counter() - started
-    cores = {who: (cpu_seconds(pid) - before[who]) / wall for who, pid in pids.items()}
-    cores["other"] = (machine_cpu_seconds() - machine_before) / wall - sum(cores.values())
-    times = [t for t in results if t is not None]
-    return Run(name, times, wall, len(results) - len(times), cores)
+    def cores(self, who: str) -> str:
+        return f"{self.cpu[who] / sum(self.walls):.2f}" if who in self.cpu else "-"
 
 
 def gateway_ini(port: int, state_dir: Path, sim_port: int, devices: int,
@@ -161,11 +157,10 @@ def gateway_ini(port: int, state_dir: Path, sim_port: int, devices: int,
 
 
 async def get_info(http: aiohttp.ClientSession, base: str, device: str,
-                   headers: dict[str, str]) -> float | None:
-    started = time.perf_counter()
+                   headers: dict[str, str]) -> bool:
     async with http.get(f"{base}/devices/{device}/device-information", headers=headers) as r:
         await r.read()
-        return time.perf_counter() - started if r.status == 200 else None
+        return r.status == 200
 
 
 async def login(http: aiohttp.ClientSession, base: str, device: str) -> dict[str, str]:
@@ -186,19 +181,20 @@ async def touch_all(http: aiohttp.ClientSession, base: str,
 
 
 async def through_gateway(http: aiohttp.ClientSession, base: str,
-                          targets: Sequence[tuple[str, dict[str, str]]], count: int,
-                          concurrency: int) -> list[float | None]:
-    """count GETs, request i to targets[i % len(targets)], by `concurrency` workers."""
+                          targets: Sequence[tuple[str, dict[str, str]]], workers: int,
+                          count: int) -> list[Tally]:
+    """count GETs, request i to targets[i % len(targets)], by `workers` coroutines in a closed
+    loop."""
     order = itertools.count()
-    times: list[float | None] = []
 
-    async def worker() -> None:
+    async def worker() -> Tally:
+        tally = Tally()
         while (i := next(order)) < count:
             device, headers = targets[i % len(targets)]
-            times.append(await get_info(http, base, device, headers))
+            tally.done(await get_info(http, base, device, headers))
+        return tally
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return times
+    return list(await asyncio.gather(*(worker() for _ in range(workers))))
 
 
 class FreshDigest:
@@ -226,127 +222,173 @@ def zeep_services(urls: Sequence[str], pool_size: int) -> list[ServiceProxy]:
     return services
 
 
-def direct_zeep(pool: ThreadPoolExecutor, services: Sequence[ServiceProxy],
-                count: int) -> list[float | None]:
-    """The baseline: count GetDeviceInformation calls, call i to services[i % len(services)]."""
-    def call(i: int) -> float | None:
-        started = time.perf_counter()
-        try:
-            services[i % len(services)].GetDeviceInformation()
-        except Exception:
-            return None
-        return time.perf_counter() - started
+def direct_zeep(pool: ThreadPoolExecutor, workers: int, services: Sequence[ServiceProxy],
+                count: int) -> list[Tally]:
+    """The baseline: count GetDeviceInformation calls, call i to services[i % len(services)],
+    by `workers` threads of the pool in a closed loop."""
+    order = itertools.count()  # next() on it is atomic: threads share it safely
 
-    return list(pool.map(call, range(count)))
+    def worker() -> Tally:
+        tally = Tally()
+        while (i := next(order)) < count:
+            try:
+                services[i % len(services)].GetDeviceInformation()
+            except Exception:
+                tally.done(ok=False)
+            else:
+                tally.done(ok=True)
+        return tally
+
+    return [future.result() for future in [pool.submit(worker) for _ in range(workers)]]
 
 
-def table(title: str, runs: Sequence[Run]) -> None:
-    print(f"\n{title}")
-    print(f"{'':<44} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'failed':>6}   cores busy")
+def in_thread(load: Callable[[int], list[Tally]]) -> Requests:
+    """A blocking load, run from the event loop in a thread of its own."""
+    async def run(count: int) -> list[Tally]:
+        return await asyncio.to_thread(load, count)
+
+    return run
+
+
+async def profiler(pid: int, output: Path | None) -> asyncio.subprocess.Process | None:
+    """py-spy recording a process until SIGINT, or None without an output file."""
+    if output is None:
+        return None
+    process = await asyncio.create_subprocess_exec(
+        shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+        "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--output", str(output),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    await asyncio.sleep(1)  # time to attach
+    return process
+
+
+def table(runs: Sequence[Run]) -> None:
+    print(f"{'':<24} {'req/s':>6} {'rounds':>9} {'p50':>6} {'p99':>6} | cores: "
+          f"{'gateway':>7} {'simulator':>9} {'client':>6} {'other':>5}")
     for run in runs:
-        cores = ", ".join(f"{who} {used:.2f}" for who, used in run.cores.items())
-        print(f"{run.name:<44} {run.rate:7.0f} {run.ms(0.5):7.2f} {run.ms(0.99):7.2f} "
-              f"{run.failed:6d}   {cores}")
+        spread = f"{min(run.rates):.0f}-{max(run.rates):.0f}"
+        print(f"{run.name:<24} {run.rate:6.0f} {spread:>9} {run.ms(0.5):6.1f} {run.ms(0.99):6.1f}"
+              f" | {'':7}{run.cores('gateway'):>7} {run.cores('simulator'):>9} "
+              f"{run.cores('client'):>6} {run.cores('other'):>5}")
 
 
-def overhead(label: str, gateway: Run, zeep: Run) -> None:
-    print(f"{label:<12} p50 gateway/zeep {gateway.ms(0.5) / zeep.ms(0.5):5.2f}x   "
-          f"req/s gateway/zeep {gateway.rate / zeep.rate:5.2f}x")
+@dataclass
+class Figures:
+    serving: float  # seconds from launching the gateway to "gateway serving on"
+    first: float  # ... and to a first answer
+    touched: float  # seconds to log in to every device and read it once
+    rss: dict[str, float]  # MiB: "start", "first", "all", "loads"
+    runs: list[Run]
+
+
+async def measure(args: argparse.Namespace, simulator: asyncio.subprocess.Process,
+                  sim_port: int) -> Figures:
+    """Start the gateway in front of every simulated device, time and weigh it, then run the
+    loads through it and directly with zeep."""
+    n, workers = args.devices, args.concurrency
+    names = [f"cam{i}" for i in range(1, n + 1)]
+    urls = [f"http://127.0.0.1:{sim_port}/dev/{i}/onvif/device_service" for i in range(1, n + 1)]
+    gw_port = free_port()
+    base = f"http://127.0.0.1:{gw_port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        ini = Path(tmp) / "gateway.ini"
+        ini.write_text(gateway_ini(gw_port, Path(tmp) / "state", sim_port, n,
+                                   args.device_concurrency))
+        started = time.perf_counter()
+        gateway = await start("serve", "-c", str(ini), until="gateway serving on")
+        serving = time.perf_counter() - started
+        try:
+            rss = {"start": rss_mib(gateway.pid)}
+            connector = aiohttp.TCPConnector(limit=workers)
+            async with aiohttp.ClientSession(connector=connector) as http:
+                await get_info(http, base, names[0], await login(http, base, names[0]))
+                first = time.perf_counter() - started
+                rss["first"] = rss_mib(gateway.pid)
+                touched_at = time.perf_counter()
+                sessions = await touch_all(http, base, names)
+                touched = time.perf_counter() - touched_at
+                rss["all"] = rss_mib(gateway.pid)
+
+                services = await asyncio.to_thread(zeep_services, urls, workers)
+                everyone = {"gateway": gateway.pid, "simulator": simulator.pid,
+                            "client": os.getpid()}
+                direct = {"simulator": simulator.pid, "client": os.getpid()}
+                one = [(names[0], sessions[names[0]])]
+                with ThreadPoolExecutor(workers) as pool:
+                    runs = [Run(name, pids, load) for name, pids, load in (
+                        (f"gateway, {n} devices", everyone, functools.partial(
+                            through_gateway, http, base, list(sessions.items()), workers)),
+                        (f"direct zeep, {n} devices", direct, in_thread(functools.partial(
+                            direct_zeep, pool, workers, services))),
+                        ("gateway, 1 device", everyone, functools.partial(
+                            through_gateway, http, base, one, workers)),
+                        ("direct zeep, 1 device", direct, in_thread(functools.partial(
+                            direct_zeep, pool, workers, services[:1]))),
+                    )]
+                    for run in runs:
+                        await run.load(args.warmup)
+                    recorder = await profiler(gateway.pid, args.profile)
+                    for _ in range(args.rounds):
+                        for run in runs:
+                            await run.round(args.requests // args.rounds)
+                    if recorder is not None:
+                        recorder.send_signal(signal.SIGINT)
+                        await recorder.wait()
+            rss["loads"] = rss_mib(gateway.pid)
+        finally:
+            await stop(gateway)
+    return Figures(serving, first, touched, rss, runs)
+
+
+def report(args: argparse.Namespace, figures: Figures) -> None:
+    n, rss, runs = args.devices, figures.rss, figures.runs
+    print(f"\ngateway start-up, {n} devices configured, simulator already running:\n"
+          f"  'gateway serving on' after {figures.serving:.2f} s, "
+          f"first answer (login + GET on cam1) after {figures.first:.2f} s")
+    print(f"gateway RSS: {rss['start']:.1f} MiB at start, {rss['first']:.1f} MiB after the first "
+          f"device,\n  {rss['all']:.1f} MiB after all {n} (1 login + 1 GET each, in "
+          f"{figures.touched:.1f} s), {rss['loads']:.1f} MiB after the loads")
+    print(f"  per device: {(rss['all'] - rss['start']) * 1024 / n:.0f} KiB (all - start) / {n}, "
+          f"{(rss['all'] - rss['first']) * 1024 / max(n - 1, 1):.0f} KiB (all - first) / {n - 1}")
+
+    print(f"\nGET device-information: {args.requests} requests a line, concurrency "
+          f"{args.concurrency}, in {args.rounds} rounds\n(req/s of the slowest and fastest), after "
+          f"{args.warmup} warm-up ones; p50, p99 in ms; gateway: cache_ttl 0,\n"
+          f"device_concurrency {args.device_concurrency}; cores: CPU seconds per wall second "
+          "(other: the rest of the machine)")
+    table(runs)
+    print(f"failed requests: {sum(run.failed for run in runs)}\n")
+    for label, gateway, direct in ((f"{n} devices", runs[0], runs[1]),
+                                   ("1 device", runs[2], runs[3])):
+        print(f"{label + ':':<12} gateway / zeep: p50 {gateway.ms(0.5) / direct.ms(0.5):4.2f}x, "
+              f"req/s {gateway.rate / direct.rate:4.2f}x")
+    if args.profile:
+        print(f"\n(the gateway's loads ran under py-spy, recorded in {args.profile})")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, default=500)
-    parser.add_argument("--requests", type=int, default=5000, help="per measured load")
+    parser.add_argument("--requests", type=int, default=5000, help="per load, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=500, help="requests before each load")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--device-concurrency", type=int, default=4,
                         help="the gateway's device_concurrency (gateway.ini default: 4)")
     parser.add_argument("--profile", type=Path, help="py-spy record the gateway to this file")
     args = parser.parse_args()
-    n, count, warmup, concurrency = args.devices, args.requests, args.warmup, args.concurrency
 
-    print(f"machine: {os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}; "
-          "the client (this script), the simulator and the gateway share these cores; "
-          f"load average before: {os.getloadavg()[0]:.2f}")
-
-    sim_port, gw_port = free_port(), free_port()
-    base = f"http://127.0.0.1:{gw_port}"
-    names = [f"cam{i}" for i in range(1, n + 1)]
-    urls = [f"http://127.0.0.1:{sim_port}/dev/{i}/onvif/device_service" for i in range(1, n + 1)]
-    simulator = await start("simulate", "--devices", str(n), "--port", str(sim_port),
+    print(f"machine: {os.cpu_count()} cores ({cpu_model()}), Python "
+          f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} before the run;\n"
+          "  the client (this script), the simulator and the gateway share these cores")
+    sim_port = free_port()
+    simulator = await start("simulate", "--devices", str(args.devices), "--port", str(sim_port),
                             "--discovery-port", "0", until="simulated ONVIF device(s) on")
-    gateway_runs: list[Run] = []
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            ini = Path(tmp) / "gateway.ini"
-            ini.write_text(gateway_ini(gw_port, Path(tmp) / "state", sim_port, n,
-                                       args.device_concurrency))
-            started = time.perf_counter()
-            gateway = await start("serve", "-c", str(ini), until="gateway serving on")
-            serving = time.perf_counter() - started
-            rss_start = rss_mib(gateway.pid)
-            pids = {"gateway": gateway.pid, "simulator": simulator.pid, "client": os.getpid()}
-            connector = aiohttp.TCPConnector(limit=concurrency)
-            async with aiohttp.ClientSession(connector=connector) as http:
-                first_headers = await login(http, base, names[0])
-                await get_info(http, base, names[0], first_headers)
-                first = time.perf_counter() - started
-                rss_first = rss_mib(gateway.pid)
-                touched_at = time.perf_counter()
-                sessions = await touch_all(http, base, names)
-                touched = time.perf_counter() - touched_at
-                rss_all = rss_mib(gateway.pid)
-
-                for label, targets in ((f"{n} devices", list(sessions.items())),
-                                       ("1 device", [(names[0], sessions[names[0]])])):
-                    await through_gateway(http, base, targets, warmup, concurrency)
-                    profiler = None
-                    if args.profile and not gateway_runs:
-                        profiler = await asyncio.create_subprocess_exec(
-                            shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                            "record", "--pid", str(gateway.pid), "--format", "raw",
-                            "--rate", "200", "--output", str(args.profile),
-                            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-                        await asyncio.sleep(1)  # py-spy attaches
-                    gateway_runs.append(await measured(
-                        f"gateway GET device-information, {label}", pids,
-                        lambda t=targets: through_gateway(http, base, t, count, concurrency)))
-                    if profiler is not None:
-                        profiler.send_signal(signal.SIGINT)
-                        await profiler.wait()
-            rss_load = rss_mib(gateway.pid)
-            await gateway.stop()
-
-        print(f"\ngateway start-up with {n} devices configured (simulator already running): "
-              f"'gateway serving on' after {serving:.2f} s, first answer (login + GET on "
-              f"{names[0]}) after {first:.2f} s")
-        print(f"gateway RSS: {rss_start:.1f} MiB at start, {rss_first:.1f} MiB after the first "
-              f"device, {rss_all:.1f} MiB after all {n} (each: 1 login + 1 GET; all {n} in "
-              f"{touched:.1f} s at concurrency {concurrency}), {rss_load:.1f} MiB after the loads")
-        print(f"  per device: {(rss_all - rss_start) * 1024 / n:.0f} KiB (all - start) / {n}, "
-              f"{(rss_all - rss_first) * 1024 / (n - 1):.0f} KiB (all - first) / {n - 1}")
-
-        pids = {"simulator": simulator.pid, "client": os.getpid()}
-        services = await asyncio.to_thread(zeep_services, urls, concurrency)
-        zeep_runs = []
-        with ThreadPoolExecutor(concurrency) as pool:
-            for label, chosen in ((f"{n} devices", services), ("1 device", services[:1])):
-                await asyncio.to_thread(direct_zeep, pool, chosen, warmup)
-                zeep_runs.append(await measured(
-                    f"direct zeep GetDeviceInformation, {label}", pids,
-                    lambda c=chosen: asyncio.to_thread(direct_zeep, pool, c, count)))
+        figures = await measure(args, simulator, sim_port)
     finally:
-        await simulator.stop()
-
-    table(f"{count} requests per line at concurrency {concurrency}, after {warmup} warm-up "
-          f"requests; gateway: cache_ttl 0, device_concurrency {args.device_concurrency}; "
-          "cores busy = CPU seconds / wall seconds", [*gateway_runs, *zeep_runs])
-    print()
-    overhead(f"{n} devices", gateway_runs[0], zeep_runs[0])
-    overhead("1 device", gateway_runs[1], zeep_runs[1])
-    if args.profile:
-        print(f"\n(the {n}-device gateway load ran under py-spy: {args.profile})")
+        await stop(simulator)
+    report(args, figures)
 
 
 if __name__ == "__main__":
