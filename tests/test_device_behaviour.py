@@ -194,3 +194,23 @@ async def test_delete_of_a_configuration_not_in_use_is_a_no_op(api):
     response = await client.put("/configurations/sources/video", json=delete, headers=auth)
     assert response.status == 200
     assert set(device.profiles) == {"profile_1", "profile_3"}
+
+
+async def test_media1_profiles_are_recorded_under_a_token_the_gateway_chose(api):
+    client, auth, device = await api(services={"media"})
+    response = await client.put("/configurations/sources/video", json=SOURCE_CREATE,
+                                headers=auth)
+    assert response.status == 200
+    owned = await client.app[STORE].owned_profiles("cam")
+    assert len(owned) == 1
+    assert owned <= set(device.profiles)
+    assert next(iter(owned)).startswith("gw_")
+
+
+async def test_a_failed_create_leaves_no_record(api):
+    fault = SoapFault(RECEIVER, ("Action", "MaxNVTProfiles"), "full")
+    client, auth, _ = await api(services={"media"}, faults={"CreateProfile": fault})
+    response = await client.put("/configurations/sources/video", json=SOURCE_CREATE,
+                                headers=auth)
+    assert response.status == 409
+    assert await client.app[STORE].owned_profiles("cam") == set()

@@ -62,15 +62,17 @@ class Profiles:
             for p in reply.get("Profiles") or []
         ]
 
-    async def create(self, name: str, kind: str, configuration: str) -> tuple[str, bool]:
+    async def create(self, name: str, kind: str, configuration: str,
+                     token: str | None = None) -> tuple[str, bool]:
         """Create a profile for one configuration: the device's token for it, and whether it
-        holds the configuration already (Media2 creates it with it; Media1 creates it empty)."""
+        holds the configuration already (Media2 creates it with it; Media1 creates it empty,
+        with the token asked for, if any)."""
         if self.service == "media2":
             reply = await self._call(
                 "CreateProfile", Name=name, Configuration=[{"Type": kind, "Token": configuration}]
             )
             return str(reply["Token"]), True
-        reply = await self._call("CreateProfile", Name=name)
+        reply = await self._call("CreateProfile", Name=name, Token=token)
         return str(reply["Profile"]["token"]), False
 
     async def delete(self, token: str) -> None:

@@ -5,6 +5,7 @@ anything, makes its change, reads the state back, and answers with it (what GET 
 from __future__ import annotations
 
 import contextlib
+import secrets
 from typing import Any
 
 from gateway.errors import (
@@ -152,9 +153,8 @@ async def _create(write: ConfigurationWrite, ctx: Context, profiles: Profiles,
     if any(p.token in owned and p.holds.get(kind) == token for p in current):
         return  # already in use through a gateway profile: nothing to do
     if kind == "VideoSource":
-        new, holds = await profiles.create(f"gateway {body['c_name']}", kind, token)
-        # Recorded as soon as it exists, so that the gateway may delete it later.
-        await ctx.store.add_profile(ctx.device.name, new)
+        new, holds = await _create_recorded(ctx, profiles, f"gateway {body['c_name']}", kind,
+                                            token)
         if not holds:
             try:
                 await profiles.add(new, kind, token)
@@ -177,6 +177,31 @@ async def _create(write: ConfigurationWrite, ctx: Context, profiles: Profiles,
                        field="$.c_name", device=ctx.device.name)
     await profiles.add(host.token, kind, token)
     await _verify(ctx, profiles, host.token, kind, token, "AddVideoEncoderConfiguration")
+
+
+async def _create_recorded(ctx: Context, profiles: Profiles, name: str, kind: str,
+                           configuration: str) -> tuple[str, bool]:
+    """Create a gateway profile, recorded as the gateway's own so that it may delete it later.
+
+    Where the client may choose the token (Media1), it is recorded before the profile exists, so
+    that no crash can leave a profile the gateway made unrecorded; Media2 devices choose the
+    token, which is recorded as soon as they answer.
+    """
+    device = ctx.device.name
+    planned = None if profiles.service == "media2" else f"gw_{secrets.token_hex(8)}"
+    if planned is not None:
+        await ctx.store.add_profile(device, planned)
+    try:
+        new, holds = await profiles.create(name, kind, configuration, planned)
+    except DeviceError:
+        if planned is not None:
+            await ctx.store.remove_profile(device, planned)
+        raise
+    if new != planned:  # Media2, or a device that chose its own token after all
+        await ctx.store.add_profile(device, new)
+        if planned is not None:
+            await ctx.store.remove_profile(device, planned)
+    return new, holds
 
 
 async def _set_encoding(ctx: Context, read: Read, chosen: dict[str, Any], encoding: str,
