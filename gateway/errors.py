@@ -33,8 +33,6 @@ from __future__ import annotations
 
 from typing import Any
 
-ONVIF_ERROR_NS = "http://www.onvif.org/ver10/error"
-
 
 class GatewayError(Exception):
     """An error the client is told about, as an RFC 9457 problem."""

@@ -149,6 +149,12 @@ class Resource:
     reads: tuple[Read, ...]
     put: Write | None
 
+    @property
+    def cacheable(self) -> bool:
+        """Whether its GET answers may be kept a moment: only reads (Get*), never an action
+        like SystemReboot."""
+        return all(read.operation.startswith("Get") for read in self.reads)
+
 
 def _expect(table: Any, where: str, required: set[str], optional: set[str]) -> dict[str, Any]:
     if not isinstance(table, dict):

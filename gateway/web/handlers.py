@@ -153,11 +153,10 @@ async def _context(request: web.Request, needed: str, device_decides: bool) -> C
 def read_handler(resource: Resource) -> Handler:
     """The GET (or POST) handler of a mapped resource; answers of Get* operations are kept a
     moment (cache_ttl) per device and user."""
-    cacheable = all(read.operation.startswith("Get") for read in resource.reads)
 
     async def handle(request: web.Request) -> web.Response:
         ctx = await _context(request, resource.level, device_decides=True)
-        cache = request.app[DEVICES].cache(ctx.device.name) if cacheable else None
+        cache = request.app[DEVICES].cache(ctx.device.name) if resource.cacheable else None
         # the device's version changes with every write to it, through any instance
         version = await request.app[STORE].version(ctx.device.name) if cache is not None else 0
         key = (resource.path, ctx.credentials.username, version)
