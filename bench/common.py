@@ -1,13 +1,15 @@
-"""What the benchmark scripts share: free loopback ports and onvif-gateway processes."""
+"""What the benchmark scripts share: free loopback ports, onvif-gateway processes, CPU time."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
 _drains: set[asyncio.Task[None]] = set()
 
 
@@ -18,29 +20,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
+
+
 async def _drain(stream: asyncio.StreamReader) -> None:
     # The gateway logs every request: a pipe nobody reads would fill up and stall it.
     while await stream.readline():
         pass
 
 
-async def start(*args: str, until: str) -> asyncio.subprocess.Process:
-    """Start `onvif-gateway ARGS`; return once it printed a line containing `until`."""
+async def launch(*argv: str, until: str) -> asyncio.subprocess.Process:
+    """Start a program; return once it printed a line containing `until` (its output is then
+    read and dropped)."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *argv, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     assert process.stdout is not None
     output = ""
     while until not in output:
         line = await asyncio.wait_for(process.stdout.readline(), timeout=120)
         if not line:
-            raise RuntimeError(f"onvif-gateway {args[0]} exited: {output}")
+            raise RuntimeError(f"{' '.join(argv[:4])} exited: {output}")
         output += line.decode()
     task = asyncio.create_task(_drain(process.stdout))
     _drains.add(task)
     task.add_done_callback(_drains.discard)
     return process
+
+
+async def start(*args: str, until: str) -> asyncio.subprocess.Process:
+    """Start `onvif-gateway ARGS`; return once it printed a line containing `until`."""
+    return await launch(sys.executable, "-m", "gateway", *args, until=until)
 
 
 async def stop(process: asyncio.subprocess.Process) -> None:

@@ -33,7 +33,14 @@ from typing import Any
 
 import aiohttp
 import requests
-from common import ROOT, free_port, start, stop  # bench/common.py (run from bench/)
+from common import (  # bench/common.py (run from bench/)
+    ROOT,
+    TICKS,
+    cpu_seconds,
+    free_port,
+    start,
+    stop,
+)
 from requests.adapters import HTTPAdapter
 from zeep import Client
 from zeep.proxy import ServiceProxy
@@ -44,7 +51,6 @@ from zeep.wsse.username import UsernameToken
 DEVICE_WSDL = ROOT / "wsdl/ver10/device/wsdl/devicemgmt.wsdl"
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 USER, PASSWORD = "admin", "admin"  # a user of every simulated device
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_model() -> str:
@@ -59,12 +65,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
 
 
 def machine_cpu_seconds() -> float:

@@ -1,0 +1,419 @@
+"""Benchmark: the gateway next to the best Python ONVIF client, onvif-zeep-async (the async client
+Home Assistant uses), making the same SOAP call to the same simulated device; and the gateway's
+cached reads next to aiohttp's hello-world. Prints figures and ratios; asserts nothing.
+
+    .venv/bin/pip install -e '.[bench]'          # onvif-zeep-async
+    .venv/bin/python bench/compare.py [--rounds 10] [--scale 1]
+
+All on 127.0.0.1, each part a process of its own: two simulators (one answering at once, one 5 ms
+late, `simulate --latency 5`), three gateways (cache off; cache on; cache off in front of the late
+simulator), aiohttp's hello-world, and two client processes that this script drives: a small
+keep-alive HTTP/1.1 client for the gateways and hello-world, and onvif-zeep-async calling
+GetDeviceInformation on the simulators itself. The loads take turns, a round of each at a time, so
+that a busy spell of a shared machine hits them alike; a ratio is the median of the rounds' ratios
+(their range in brackets). CPU per request: a process's user + system time (/proc/PID/stat) over
+the requests answered meanwhile; for the direct calls, the onvif-zeep-async process's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from common import cpu_seconds, free_port, launch, start, stop  # bench/common.py (from bench/)
+
+USER, PASSWORD = "admin", "admin"  # a user of every simulated device
+DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
+DEVICE_PATH = "/dev/1/onvif/device_service"
+HELLO = "hello-world serving on"
+
+
+# ---- the client processes (`compare.py --client`): one command a line in, one result a line out
+
+
+def content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    raise ValueError(f"an answer without Content-Length: {head!r}")
+
+
+async def http_gets(port: int, path: str, headers: dict[str, str], count: int,
+                    connections: int) -> dict[str, Any]:
+    """count GETs over `connections` keep-alive connections, each in a closed loop. Bytes in,
+    bytes out: the client must cost less than the servers it measures."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    request = "\r\n".join(lines + [f"{k}: {v}" for k, v in headers.items()] + ["", ""]).encode()
+    order = itertools.count()
+    times: list[float] = []
+    failed = 0
+
+    async def connection() -> None:
+        nonlocal failed
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while next(order) < count:
+                started = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(content_length(head))
+                if head.startswith(b"HTTP/1.1 200 "):
+                    times.append(time.perf_counter() - started)
+                else:
+                    failed += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return {"times": times, "failed": failed, "wall": time.perf_counter() - started}
+
+
+async def onvif_service(url: str) -> Any:
+    """onvif-zeep-async's device management service, as ONVIFCamera makes it (only the address
+    differs: ONVIFCamera assumes /onvif/device_service, the simulator serves /dev/N/...)."""
+    import onvif
+    from onvif.client import ONVIFService
+
+    wsdl = Path(onvif.__file__).parent / "wsdl" / "devicemgmt.wsdl"
+    # no_cache: zeep's sqlite cache only speeds up loading WSDLs, and would write to $HOME
+    service = ONVIFService(url, USER, PASSWORD, str(wsdl), no_cache=True,
+                           binding_name=DEVICE_BINDING)
+    await service.setup()
+    return service
+
+
+async def onvif_calls(service: Any, count: int, concurrency: int) -> dict[str, Any]:
+    """count GetDeviceInformation calls by `concurrency` callers, each in a closed loop."""
+    order = itertools.count()
+    times: list[float] = []
+    failed = 0
+
+    async def caller() -> None:
+        nonlocal failed
+        while next(order) < count:
+            started = time.perf_counter()
+            try:
+                await service.GetDeviceInformation()
+            except Exception as exc:  # counted and shown: a benchmark of failures is worthless
+                failed += 1
+                print(f"onvif-zeep-async: {exc!r}", file=sys.stderr)
+            else:
+                times.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return {"times": times, "failed": failed, "wall": time.perf_counter() - started}
+
+
+async def client() -> None:
+    """Run the commands this script sends, one at a time."""
+    import logging
+    services: dict[str, Any] = {}
+    print("ready", flush=True)
+    while line := await asyncio.to_thread(sys.stdin.readline):
+        command = json.loads(line)
+        if command["kind"] == "http":
+            result = await http_gets(command["port"], command["path"], command["headers"],
+                                     command["count"], command["concurrency"])
+        else:
+            if command["url"] not in services:
+                services[command["url"]] = await onvif_service(command["url"])
+                logging.getLogger("onvif").setLevel(logging.WARNING)
+            result = await onvif_calls(services[command["url"]], command["count"],
+                                       command["concurrency"])
+        print(json.dumps(result), flush=True)
+    for service in services.values():
+        await service.close()
+
+
+async def hello_world(port: int) -> None:
+    """aiohttp's hello-world (its documentation's first server), on a port until killed."""
+    from aiohttp import web
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="Hello, world")
+
+    app = web.Application()
+    app.add_routes([web.get("/", hello)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"{HELLO} 127.0.0.1:{port}", flush=True)
+    await asyncio.Event().wait()
+
+
+# ---- the conductor
+
+
+class Client:
+    """A client process of this script, sent a command at a time."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.pid = process.pid
+
+    @classmethod
+    async def start(cls) -> Client:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--client", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024)
+        assert process.stdout is not None
+        if await asyncio.wait_for(process.stdout.readline(), 60) != b"ready\n":
+            raise RuntimeError("the client process did not start")
+        return cls(process)
+
+    async def run(self, command: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(json.dumps(command).encode() + b"\n")
+        line = await self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the client process died running {command}")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    async def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        await self.process.wait()
+
+
+@dataclass
+class Load:
+    """One kind of request, made `count` at a time, in rounds; what each round measured."""
+
+    name: str
+    client: Client
+    command: dict[str, Any]
+    count: int
+    pids: dict[str, int]  # whose CPU to measure: "gateway" (or the hello-world), "client", "device"
+    times: list[float] = field(default_factory=list)
+    rounds: list[dict[str, float]] = field(default_factory=list)
+    failed: int = 0
+
+    async def round(self, count: int | None = None, record: bool = True) -> None:
+        before = {who: cpu_seconds(pid) for who, pid in self.pids.items()}
+        result = await self.client.run({**self.command, "count": count or self.count})
+        spent = {who: cpu_seconds(pid) - before[who] for who, pid in self.pids.items()}
+        self.failed += result["failed"]
+        if not record:
+            return
+        answered = max(len(result["times"]), 1)
+        figures = {f"cpu_{who}": seconds / answered for who, seconds in spent.items()}
+        figures.update(rate=len(result["times"]) / result["wall"], wall=result["wall"],
+                       p50=quantile(result["times"], 0.5), answered=len(result["times"]))
+        figures.update({f"spent_{who}": seconds for who, seconds in spent.items()})
+        self.rounds.append(figures)
+        self.times += result["times"]
+
+    def total(self, key: str) -> float:
+        return sum(r[key] for r in self.rounds)
+
+    @property
+    def rate(self) -> float:
+        return self.total("answered") / self.total("wall")
+
+    def cpu_ms(self, who: str) -> str:
+        if who not in self.pids:
+            return "-"
+        return f"{self.total(f'spent_{who}') / self.total('answered') * 1000:.2f}"
+
+
+def quantile(times: Sequence[float], q: float) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+@dataclass
+class Ratio:
+    """A figure of one load over another's, per round."""
+
+    name: str
+    goal: str
+    per_round: Callable[[dict[str, float], dict[str, float]], float]
+    load: Load
+    baseline: Load
+
+    def values(self) -> list[float]:
+        return [self.per_round(a, b) for a, b in zip(self.load.rounds, self.baseline.rounds,
+                                                      strict=True)]
+
+
+def gateway_ini(directory: Path, port: int, device_url: str, cache_ttl: float,
+                device_concurrency: int) -> Path:
+    ini = directory / f"gateway-{port}.ini"
+    ini.write_text("\n".join([
+        "[gateway]", f"port = {port}", f"state_dir = {directory / str(port)}",
+        f"cache_ttl = {cache_ttl}", "health_interval = 0",  # nothing else runs meanwhile
+        f"device_concurrency = {device_concurrency}", "",
+        "[device:cam]", f"url = {device_url}", ""]))
+    return ini
+
+
+async def login(port: int) -> dict[str, str]:
+    async with aiohttp.ClientSession() as http, http.put(
+            f"http://127.0.0.1:{port}/login", json={"username": USER, "password": PASSWORD}) as r:
+        return {"Authorization": f"Bearer {(await r.json())['sessionToken']}"}
+
+
+async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
+    started: list[asyncio.subprocess.Process] = []
+    clients: list[Client] = []
+
+    async def sim(*extra: str) -> tuple[int, str]:
+        port = free_port()
+        started.append(await start("simulate", "--port", str(port), "--discovery-port", "0",
+                                   *extra, until="simulated ONVIF device(s) on"))
+        return started[-1].pid, f"http://127.0.0.1:{port}{DEVICE_PATH}"
+
+    async def gateway(url: str, cache_ttl: float) -> tuple[int, int]:
+        port = free_port()
+        ini = gateway_ini(tmp, port, url, cache_ttl, args.device_concurrency)
+        started.append(await start("serve", "-c", str(ini), until="gateway serving on"))
+        return started[-1].pid, port
+
+    async def hello() -> tuple[int, int]:
+        port = free_port()
+        started.append(await launch(sys.executable, __file__, "--hello", str(port), until=HELLO))
+        return started[-1].pid, port
+
+    async def new_client() -> Client:
+        clients.append(await Client.start())
+        return clients[-1]
+
+    try:
+        (fast, fast_url), (slow, slow_url) = await asyncio.gather(
+            sim(), sim("--latency", str(args.latency)))
+        (gw, gw_port), (cached, cached_port), (gw_slow, gw_slow_port), (hw, hw_port), http, \
+            direct = await asyncio.gather(
+                gateway(fast_url, 0), gateway(fast_url, 3600), gateway(slow_url, 0), hello(),
+                new_client(), new_client())
+        tokens = await asyncio.gather(login(gw_port), login(cached_port), login(gw_slow_port))
+        n = args.scale
+        seq, load64, hits, slow_seq = (int(n * 100), int(n * 500), int(n * 1500), int(n * 50))
+
+        def get(port: int, headers: dict[str, str], concurrency: int,
+                path: str = "/device-information") -> dict[str, Any]:
+            return {"kind": "http", "port": port, "path": path, "headers": headers,
+                    "concurrency": concurrency}
+
+        def soap(url: str, concurrency: int) -> dict[str, Any]:
+            return {"kind": "onvif", "url": url, "concurrency": concurrency}
+
+        c = args.concurrency
+        loads = [
+            Load("gateway, sequential", http, get(gw_port, tokens[0], 1), seq,
+                 {"gateway": gw, "client": http.pid, "device": fast}),
+            Load("onvif-zeep-async, sequential", direct, soap(fast_url, 1), seq,
+                 {"client": direct.pid, "device": fast}),
+            Load(f"gateway, {c} connections", http, get(gw_port, tokens[0], c), load64,
+                 {"gateway": gw, "client": http.pid, "device": fast}),
+            Load(f"onvif-zeep-async, {c} at once", direct, soap(fast_url, c), load64,
+                 {"client": direct.pid, "device": fast}),
+            Load(f"gateway cached, {c} connections", http, get(cached_port, tokens[1], c), hits,
+                 {"gateway": cached, "client": http.pid}),
+            Load(f"aiohttp hello-world, {c} conns", http, get(hw_port, {}, c, "/"), hits,
+                 {"gateway": hw, "client": http.pid}),
+            Load(f"gateway, seq., device +{args.latency:g} ms", http,
+                 get(gw_slow_port, tokens[2], 1), slow_seq,
+                 {"gateway": gw_slow, "client": http.pid, "device": slow}),
+            Load(f"onvif-zeep-async, seq., +{args.latency:g} ms", direct, soap(slow_url, 1),
+                 slow_seq, {"client": direct.pid, "device": slow}),
+        ]
+        for load in loads:  # connections, clock offsets, caches, WSDLs: all ready before timing
+            await load.round(max(load.count // 5, 64), record=False)
+        for i in range(args.rounds):
+            for load in loads:
+                await load.round()
+            print(f"round {i + 1} of {args.rounds} done", file=sys.stderr)
+        return loads
+    finally:
+        for each in clients:
+            await each.stop()
+        for process in started:
+            await stop(process)
+
+
+def report(args: argparse.Namespace, loads: list[Load]) -> None:
+    seq, direct_seq, gw64, direct64, cached, hello, slow, direct_slow = loads
+    print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} after the "
+          f"run; {args.rounds} rounds; gateway device_concurrency {args.device_concurrency}")
+    print("GET /device-information through the gateway (cache off unless said) vs "
+          "GetDeviceInformation\nby onvif-zeep-async, same simulated device; ms; CPU: ms of "
+          "CPU time per request")
+    print(f"{'':<36} {'p50':>6} {'p99':>6} {'req/s':>6} | CPU: {'gateway':>7} {'client':>6} "
+          f"{'device':>6}")
+    for load in loads:
+        print(f"{load.name:<36} {quantile(load.times, 0.5) * 1000:6.2f} "
+              f"{quantile(load.times, 0.99) * 1000:6.2f} {load.rate:6.0f} |      "
+              f"{load.cpu_ms('gateway'):>7} {load.cpu_ms('client'):>6} {load.cpu_ms('device'):>6}")
+    failed = sum(load.failed for load in loads)
+    print(f"failed requests: {failed}" + ("  (THE FIGURES ARE NOT VALID)" if failed else ""))
+    print("(hello-world's CPU is in the gateway column; the gateway's client is this script's "
+          "small HTTP client)\n")
+
+    ratios = [
+        Ratio("CPU per request: gateway process / onvif-zeep-async process, "
+              f"{args.concurrency} at once", "<= 1.0",
+              lambda a, b: a["cpu_gateway"] / b["cpu_client"], gw64, direct64),
+        Ratio("CPU per request: the same, sequential", "<= 1.0",
+              lambda a, b: a["cpu_gateway"] / b["cpu_client"], seq, direct_seq),
+        Ratio("sequential p50: gateway / onvif-zeep-async", "<= 1.15",
+              lambda a, b: a["p50"] / b["p50"], seq, direct_seq),
+        Ratio(f"req/s at {args.concurrency}: gateway / onvif-zeep-async", "",
+              lambda a, b: a["rate"] / b["rate"], gw64, direct64),
+        Ratio("cached reads req/s / aiohttp hello-world", ">= 0.7",
+              lambda a, b: a["rate"] / b["rate"], cached, hello),
+        Ratio(f"device +{args.latency:g} ms, sequential p50: gateway / onvif-zeep-async", "",
+              lambda a, b: a["p50"] / b["p50"], slow, direct_slow),
+    ]
+    print(f"{'ratio (median of the rounds, [min-max])':<76} {'goal':>7}")
+    for ratio in ratios:
+        values = ratio.values()
+        print(f"{ratio.name:<64} {statistics.median(values):5.2f}x "
+              f"[{min(values):.2f}-{max(values):.2f}] {ratio.goal:>7}")
+    added = [(a["p50"] - b["p50"]) * 1000 for a, b in zip(slow.rounds, direct_slow.rounds,
+                                                          strict=True)]
+    print(f"device +{args.latency:g} ms: the gateway adds {statistics.median(added):.2f} ms "
+          f"(median of the rounds' p50 differences) to a direct call's "
+          f"{quantile(direct_slow.times, 0.5) * 1000:.2f} ms")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    # many short rounds: the loads compared in a ratio run close together in time
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="requests per round: 100 sequential, 500 at 64, 1500 cached (x this)")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--device-concurrency", type=int, default=64,
+                        help="the gateway's device_concurrency (gateway.ini's default is 4; "
+                             "64 lets it have as many calls in flight as the direct client)")
+    parser.add_argument("--latency", type=float, default=5, help="ms, the late simulator's")
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--hello", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        return await client()
+    if args.hello:
+        return await hello_world(args.hello)
+    with tempfile.TemporaryDirectory() as tmp:
+        loads = await run(args, Path(tmp))
+    report(args, loads)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
