@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.access import LEVELS
 from gateway.errors import ConfigError
 from gateway.logs import LOG_FORMATS
 
@@ -33,6 +34,13 @@ class DeviceConfig:
     tls_ca: Path | None = None
     tls_fingerprint: str | None = None
     tls_verify: bool = True
+    # user_levels: the tt:UserLevel of named users, for a device whose GetUsers does not say
+    # (it answers an empty list, or refuses); what the device tells always wins.
+    user_levels: tuple[tuple[str, str], ...] = ()
+
+    def stated_level(self, username: str) -> str | None:
+        """The level gateway.ini states for a user of this device, if any."""
+        return dict(self.user_levels).get(username)
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,19 @@ def _device_url(value: str) -> str:
     return value
 
 
+def _user_levels(value: str) -> tuple[tuple[str, str], ...]:
+    """Comma-separated name:Level pairs; a level is one of ONVIF's (any case)."""
+    levels = {level.lower(): level for level in LEVELS}
+    pairs: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        name, _, level = part.rpartition(":")
+        if not name.strip() or level.strip().lower() not in levels:
+            raise ValueError(f"{part!r} is not user:level with a level of "
+                             f"{', '.join(LEVELS)}")
+        pairs[name.strip()] = levels[level.strip().lower()]
+    return tuple(pairs.items())
+
+
 def _log_format(value: str) -> str:
     if value not in LOG_FORMATS:
         raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
@@ -192,6 +213,7 @@ DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
     "tls_ca": Path,
     "tls_fingerprint": _fingerprint,
     "tls_verify": _boolean,
+    "user_levels": _user_levels,
 }
 
 

@@ -36,11 +36,14 @@ def start_device(aiohttp_server: Any) -> StartDevice:
 
 @pytest.fixture
 def start_gateway(aiohttp_client: Any, tmp_path: Path) -> StartGateway:
-    """Start a gateway in front of one device URL; returns an HTTP client for it."""
+    """Start a gateway in front of one device URL; returns an HTTP client for it.
+    device_options are DeviceConfig fields (username, password, user_levels...)."""
 
-    async def start(url: str, **settings: Any) -> TestClient[web.Request, web.Application]:
+    async def start(url: str, device_options: dict[str, Any] | None = None,
+                    **settings: Any) -> TestClient[web.Request, web.Application]:
         settings.setdefault("state_dir", tmp_path / "state")
-        config = GatewayConfig(devices=(DeviceConfig("cam", url, default=True),), **settings)
+        device = DeviceConfig("cam", url, default=True, **(device_options or {}))
+        config = GatewayConfig(devices=(device,), **settings)
         client: TestClient[web.Request, web.Application] = await aiohttp_client(
             await create_app(config)
         )

@@ -128,9 +128,9 @@ async def test_children_in_the_wrong_namespace_are_read(api):
 
 async def test_an_invalid_enum_value_is_a_clear_502(api):
     client, auth, device = await api()
-    device.discovery_mode = "true"  # not a tt:DiscoveryMode, but some cameras say it
+    device.discovery_mode = "Sometimes"  # not a tt:DiscoveryMode (true/false are repaired)
     body = await problem(await client.get("/discovery", headers=auth), 502)
-    assert "'true'" in body["detail"]
+    assert "'Sometimes'" in body["detail"]
     assert "enabled" in body["detail"]
 
 

@@ -139,8 +139,10 @@ async def test_metrics_count_soap_calls_by_outcome(start_device, start_gateway):
     calls = "gateway_soap_calls_total"
     assert value(samples, calls, device="cam", service="device",
                  operation="GetDeviceInformation", outcome="ok") == 1
+    # the wrong password, and the first login's check (without credentials) that the device
+    # enforces authentication
     assert value(samples, calls, device="cam", service="device",
-                 operation="GetDeviceInformation", outcome="fault:NotAuthorized") == 1
+                 operation="GetDeviceInformation", outcome="fault:NotAuthorized") == 2
     assert value(samples, calls, device="cam", service="device", operation="GetDiscoveryMode",
                  outcome="fault:InvalidArgVal") == 1
     assert value(samples, calls, device="cam", service="device",

@@ -165,7 +165,7 @@ async def test_without_known_levels_the_device_decides_and_policy_needs_a_level(
     assert body["fault_subcodes"] == ["NotAuthorized"]  # the device said no
     body = await refused(await gateway.put("/encoders/video", headers=bearer(operator),
                                            json={"encoders": []}), 403)
-    assert "service account" in body["detail"]
+    assert "user_levels = operator:" in body["detail"]
     admin = await login(gateway)  # an Administrator may read GetUsers itself
     response = await gateway.put("/encoders/video", headers=bearer(admin), json={"encoders": []})
     assert response.status == 200

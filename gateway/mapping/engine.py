@@ -110,15 +110,36 @@ def _items(read: Read, reply: dict[str, Any]) -> list[Any]:
     return found if isinstance(found, list) else [found]
 
 
-async def read_resource(resource: Resource, ctx: Context) -> dict[str, Any]:
-    """Make a resource's read call with the user's credentials and build its JSON."""
-    read = await choose_read(resource, ctx.device)
+async def _read(read: Read, ctx: Context) -> dict[str, Any]:
     reply = await ctx.device.call(read.service, read.operation, ctx.credentials, **read.arguments)
     if read.list is None:
         return await _json(read, reply, ctx)
+    device_fields = [name for name, spec in read.fields.items() if spec.path or spec.present]
     items: list[dict[str, Any]] = []
     for item in _items(read, reply):
         entry = await _json(read, item, ctx)
+        if all(entry.get(name) is None for name in device_fields):
+            continue  # an empty element (an empty option set, a profile without an encoder)
         if entry not in items:  # devices list a codec once per option set; the API lists it once
             items.append(entry)
     return {read.list: items}
+
+
+async def read_resource(resource: Resource, ctx: Context) -> dict[str, Any]:
+    """Make a resource's read call with the user's credentials and build its JSON."""
+    read = await choose_read(resource, ctx.device)
+    body = await _read(read, ctx)
+    if read.list is None or body[read.list]:
+        return body
+    # Devices whose answer says nothing (an empty Options element while they do have H264
+    # encoders): the fallbacks, in order, where the device offers their service.
+    for fallback in resource.fallbacks:
+        if not await ctx.device.offers(fallback.service):
+            continue
+        try:
+            found = await _read(fallback, ctx)
+        except DeviceFault:
+            continue  # a fallback the device lacks leaves the answer as it was
+        if found[read.list]:
+            return found
+    return body

@@ -12,6 +12,9 @@ One TOML file per resource in mappings/. Its keys, all checked when the gateway 
     service = "media"              service the device offers is used (device | media | media2)
     operation = "GetVideoSources"  an operation of that service's WSDL binding
     arguments = { Type = ["All"] } fixed arguments of the call (optional)
+    fallback = true                only when the reads before it gave an empty list (a device
+                                   whose options say nothing): asked in order, the first that
+                                   gives entries answers (e.g. the encoder configurations)
     list = "sources"               answer {"sources": [item, ...]} ...
     items = "VideoSources"         ... one item per repeated response element at this path
     present = ["JPEG", "H264"]     ... or one item per listed child element present (`items` then
@@ -101,6 +104,7 @@ class Read:
     list: str | None = None
     items: tuple[str, ...] = ()
     present: tuple[str, ...] = ()
+    fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,8 @@ class Resource:
     level: str  # the lowest tt:UserLevel that may read (GET/POST); every PUT needs WRITE
     reads: tuple[Read, ...]
     put: Write | None
+    # asked in order when the chosen read gives an empty list (`fallback = true` reads)
+    fallbacks: tuple[Read, ...] = ()
 
     @property
     def cacheable(self) -> bool:
@@ -279,7 +285,7 @@ def _arguments(table: Any, op: Any, where: str) -> dict[str, Any]:
 
 def _read(table: Any, enums: dict[str, Enum], wsdls: Wsdls, where: str) -> Read:
     table = _expect(table, where, {"service", "operation", "fields"},
-                    {"arguments", "list", "items", "present"})
+                    {"arguments", "list", "items", "present", "fallback"})
     service, operation, op = _operation(table, wsdls, where)
     inputs = _arguments(table.get("arguments", {}), op, f"{where}.arguments")
 
@@ -305,7 +311,10 @@ def _read(table: Any, enums: dict[str, Enum], wsdls: Wsdls, where: str) -> Read:
         for name, spec in fields_table.items()
     }
     list_key = _string(table, "list", where) if "list" in table else None
-    return Read(service, operation, dict(inputs), fields, list_key, items, present)
+    fallback = table.get("fallback", False)
+    if fallback not in (True, False) or (fallback and list_key is None):
+        raise MappingError(f"{where}.fallback: only `fallback = true`, on a list read")
+    return Read(service, operation, dict(inputs), fields, list_key, items, present, fallback)
 
 
 def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum], wsdls: Wsdls,
@@ -372,10 +381,15 @@ def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls) -> Resource:
     shapes = {(r.list, tuple(r.fields)) for r in reads}
     if len(shapes) > 1:
         raise MappingError("get: alternatives must give the same JSON (same list and fields)")
+    fallbacks = tuple(r for r in reads if r.fallback)
+    reads = tuple(r for r in reads if not r.fallback)
+    if not reads:
+        raise MappingError("get: a fallback needs a read before it")
     put = _write(data["put"], reads, enums, wsdls, "put") if "put" in data else None
     if put is not None and "PUT" in methods:
         raise MappingError("methods: PUT is the [put] table")
-    return Resource(name, path, _string(data, "title", name), tuple(methods), level, reads, put)
+    return Resource(name, path, _string(data, "title", name), tuple(methods), level, reads, put,
+                    fallbacks)
 
 
 def load_mappings(directory: Path, wsdls: Wsdls) -> list[Resource]:

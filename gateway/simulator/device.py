@@ -143,6 +143,21 @@ class SimulatedDevice:
     # Put the direct children of every answer's response element in the tt: namespace instead of
     # their service's, as some cameras do (e.g. tt:Manufacturer in a GetDeviceInformationResponse).
     wrong_namespace: bool = False
+    # GetUsers answers an empty list (to an Administrator too), as two devices that enforce
+    # WS-Security did (one on gSOAP, one in Node.js): the device never tells a user's level.
+    get_users_empty: bool = False
+    # WS-Security off: credentials are ignored and every call is allowed, whoever sends it and
+    # with whatever password, as a device whose authentication was left disabled does.
+    ws_security: bool = True
+    # GetDiscoveryMode answers the xs:boolean true/false instead of tt:DiscoveryMode
+    # (Discoverable/NonDiscoverable), as a Node.js device did; SetDiscoveryMode takes the enum.
+    discovery_mode_boolean: bool = False
+    # GetVideoEncoderConfigurationOptions (Media1 and Media2) answers one empty Options element
+    # although the device has encoder configurations, as a gSOAP device did.
+    empty_encoder_options: bool = False
+    # GetSystemDateAndTime puts the elements inside SystemDateAndTime in the tds: namespace instead
+    # of tt:, so that no schema-following client can read the clock (seen on a Node.js device).
+    clock_unreadable: bool = False
 
     # The media services offered, names as in SERVICES. {MEDIA} is a Media1-only camera, as
     # those conformant to Profile S only are (Media2 came with Profile T); set(): no media.

@@ -127,6 +127,8 @@ def get_video_encoder_configuration_options(call: Call) -> etree._Element:
         media.find_profile(device, profile)
     answer = response(call)
     options = sub(answer, trt("Options"))
+    if device.empty_encoder_options:
+        return answer
     value_range(options, tt("QualityRange"), *QUALITY_RANGE)
     for codec in MEDIA1_CODECS:
         if codec not in device.codecs:

@@ -236,6 +236,9 @@ def get_video_encoder_configuration_options(call: Call) -> etree._Element:
     configuration and profile."""
     _selected(call, (), media.find_video_encoder_configuration)
     answer = response(call)
+    if call.device.empty_encoder_options:
+        sub(answer, tr2("Options"))
+        return answer
     for codec in CODEC_ORDER:
         if codec not in call.device.codecs:
             continue

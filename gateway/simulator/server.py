@@ -82,6 +82,9 @@ def get_system_date_and_time(call: Call) -> etree._Element:
     sub(sub(system, tt("TimeZone")), tt("TZ"), "UTC")
     _date_time(system, tt("UTCDateTime"), now)
     _date_time(system, tt("LocalDateTime"), now)
+    if call.device.clock_unreadable:
+        for element in system.iterdescendants():
+            element.tag = tds(etree.QName(element).localname)
     return answer
 
 
@@ -168,6 +171,8 @@ def get_device_information(call: Call) -> etree._Element:
 def get_users(call: Call) -> etree._Element:
     """tds:GetUsers: names and levels, never passwords."""
     answer = response(call)
+    if call.device.get_users_empty:
+        return answer
     for username, user in call.device.users.items():
         entry = sub(answer, tds("User"))
         sub(entry, tt("Username"), username)
@@ -190,7 +195,10 @@ def system_reboot_stub(call: Call) -> etree._Element:
 def get_discovery_mode(call: Call) -> etree._Element:
     """tds:GetDiscoveryMode: the mode as it is, even one a test set outside tt:DiscoveryMode."""
     answer = response(call)
-    sub(answer, tds("DiscoveryMode"), call.device.discovery_mode)
+    mode = call.device.discovery_mode
+    if call.device.discovery_mode_boolean:
+        mode = {"Discoverable": "true", "NonDiscoverable": "false"}.get(mode, mode)
+    sub(answer, tds("DiscoveryMode"), mode)
     return answer
 
 
@@ -247,7 +255,9 @@ def _answer(device: SimulatedDevice, service: str, request: web.Request, data: b
         or name in device.unsupported
     ):
         raise SoapFault(RECEIVER, ("ActionNotSupported",), f"Operation {name} is not supported")
-    if device.http_digest:
+    if not device.ws_security:
+        pass  # authentication off: nobody is asked who they are
+    elif device.http_digest:
         user = digest_user(device, request)
         if user is None and operation.access is not AccessClass.PRE_AUTH:
             raise challenge(device)

@@ -68,6 +68,17 @@ class DeviceState:
     last_seen: datetime | None = None
     manufacturer: str | None = None
     model: str | None = None
+    # Why the device is unreachable or auth-failed (the last such error), for GET /devices.
+    cause: str | None = None
+    # "read", or "unknown" when its GetSystemDateAndTime answer cannot be read (the gateway then
+    # signs with its own clock); None until asked.
+    clock: str | None = None
+    clock_offset: float | None = None  # seconds the device clock is ahead of the gateway's
+    # "not-enforced" when the device answers a call that needs credentials without any (its
+    # WS-Security is off: any password logs in); "enforced"; None until a login asked.
+    authentication: str | None = None
+    # Services the device lists but that do not work, and why (e.g. an address answering 404).
+    services_unusable: dict[str, str] = field(default_factory=dict)
 
 
 class DeviceClient:
@@ -121,6 +132,8 @@ class DeviceClient:
 
     async def _clock_moved(self) -> bool:
         """Re-read the device clock; whether it moved more than the clock's resolution."""
+        if self.state.clock == "unknown":
+            return False  # it could not be read before; reading it again tells nothing
         before = self._clock_offset or timedelta(0)
         async with self._prepare_lock:
             self._clock_offset = await self._read_clock_offset()
@@ -138,30 +151,65 @@ class DeviceClient:
             if self._clock_offset is None:
                 self._clock_offset = await self._read_clock_offset()
 
-    async def _read_clock_offset(self) -> timedelta:
+    async def _read_clock_offset(self, background: bool = False) -> timedelta:
+        """How far the device clock is ahead; zero when its answer cannot be read.
+
+        As onvif-zeep-async does, a device whose clock cannot be read (a fault, an answer in the
+        wrong namespaces, no UTC time) stays usable: tokens carry the gateway's own time.
+        """
         sent = datetime.now(UTC)
-        reply = await self._send("device", "GetSystemDateAndTime", self.config.url, None, {})
-        received = datetime.now(UTC)
-        utc = (reply.get("SystemDateAndTime") or {}).get("UTCDateTime")
-        if not utc:
-            # Some devices only report local time; without a UTC clock we sign with ours.
-            log.warning("device %s reports no UTC time; assuming its clock is right", self.name)
+        try:
+            reply = await self._send("device", "GetSystemDateAndTime", self.config.url, None, {},
+                                     background=background)
+            received = datetime.now(UTC)
+            utc = (reply.get("SystemDateAndTime") or {}).get("UTCDateTime")
+            if not utc:
+                raise ValueError("the answer has no UTCDateTime")
+            date, time = utc["Date"], utc["Time"]
+            device_now = datetime(
+                date["Year"], date["Month"], date["Day"],
+                time["Hour"], time["Minute"], time["Second"], tzinfo=UTC,
+            )
+        except (DeviceFault, DeviceBadReply, ValueError, TypeError, KeyError) as exc:
+            if self.state.clock != "unknown":
+                log.warning("device %s: its clock cannot be read (%s); signing with the "
+                            "gateway's own clock", self.name, exc)
+            self.state.clock, self.state.clock_offset = "unknown", None
             return timedelta(0)
-        date, time = utc["Date"], utc["Time"]
-        device_now = datetime(
-            date["Year"], date["Month"], date["Day"],
-            time["Hour"], time["Minute"], time["Second"], tzinfo=UTC,
-        )
         offset = device_now - (sent + (received - sent) / 2)
+        if self.state.clock == "unknown":
+            log.info("device %s: its clock can be read again", self.name)
+        self.state.clock, self.state.clock_offset = "read", round(offset.total_seconds(), 1)
         log.debug("device %s clock offset %.1f s", self.name, offset.total_seconds())
         return offset
 
     async def check(self) -> None:
         """The health check: read the clock (no credentials needed) and, with the gateway's
-        service account, who the device is (which also tells whether that account works)."""
-        self._clock_offset = await self._read_clock_offset()
+        service account, who the device is (which also tells whether that account works).
+
+        Its calls neither wait for nor count toward the breaker: a background check must not
+        shut users out of a device; a check that succeeds closes the breaker."""
+        self._clock_offset = await self._read_clock_offset(background=True)
         if self.service_credentials is not None:
-            await self.call("device", "GetDeviceInformation", self.service_credentials)
+            await self._send("device", "GetDeviceInformation", self.config.url,
+                             self.service_credentials, {}, background=True)
+
+    async def probe_authentication(self) -> str | None:
+        """Whether the device enforces authentication ("enforced" / "not-enforced"), asked once:
+        GetDeviceInformation needs credentials (READ_SYSTEM), so it is called without any."""
+        if self.state.authentication is None:
+            try:
+                await self.call("device", "GetDeviceInformation", None)
+            except DeviceFault as exc:
+                if "NotAuthorized" in exc.subcodes:
+                    self.state.authentication = "enforced"
+            except DeviceError:
+                pass  # it tells nothing; asked again at the next login
+            else:
+                self.state.authentication = "not-enforced"
+                log.warning("device %s answers without credentials: its authentication "
+                            "(WS-Security) is off, any username and password log in", self.name)
+        return self.state.authentication
 
     @property
     def services(self) -> list[str]:
@@ -240,45 +288,82 @@ class DeviceClient:
         address: str,
         credentials: Credentials | None,
         kwargs: Mapping[str, Any],
+        background: bool = False,
     ) -> dict[str, Any]:
-        """One SOAP call through the device's breaker and concurrency limit, noting the outcome."""
-        try:
-            self._breaker.check()
-        except BreakerOpen as exc:
-            raise DeviceUnavailable(
-                f"device {self.name} failed {self._limits.breaker_failures} times in a row; "
-                f"it is not asked again for {exc.retry_after} s", self.name, exc.retry_after,
-            ) from None
+        """One SOAP call through the device's breaker and concurrency limit, noting the outcome.
+
+        A background call (the health check) skips the breaker and its failures are not counted.
+        """
+        if not background:
+            try:
+                self._breaker.check()
+            except BreakerOpen as exc:
+                cause = f" (last: {self.state.cause})" if self.state.cause else ""
+                raise DeviceUnavailable(
+                    f"device {self.name} failed {self._limits.breaker_failures} times in a "
+                    f"row{cause}; it is not asked again for {exc.retry_after} s",
+                    self.name, exc.retry_after,
+                ) from None
         try:
             async with asyncio.timeout(self._limits.timeout):  # the wait for a slot counts too
                 await self._slots.acquire()
         except TimeoutError:
-            self._breaker.failed()
+            if not background:
+                self._breaker.failed()
             raise DeviceTimeout(f"{operation} on device {self.name}: still waiting for one of "
                                 f"its {self._limits.concurrency} connections", self.name) from None
         try:
             result = await self._exchange(service, operation, address, credentials, kwargs)
-        except (DeviceUnreachable, DeviceTimeout, DeviceBadReply):
-            self._breaker.failed()
-            self.state.status = "unreachable"
+        except (DeviceUnreachable, DeviceTimeout, DeviceBadReply) as exc:
+            if not background:
+                self._breaker.failed()
+            if isinstance(exc, DeviceBadReply):
+                self.state.last_seen = datetime.now(UTC)  # it answered, if with nothing usable
+            else:
+                self._status("unreachable", exc.detail)
             raise
         except DeviceFault as exc:
             self._breaker.succeeded()
-            refused = "NotAuthorized" in exc.subcodes and credentials == self.service_credentials
-            self._seen("auth-failed" if refused else "online")
+            refused = ("NotAuthorized" in exc.subcodes and credentials is not None
+                       and credentials == self.service_credentials)
+            if refused:
+                self._status("auth-failed", exc.detail)
+            else:
+                self._status("online", credentials=credentials)
             raise
         finally:
             self._slots.release()
         self._breaker.succeeded()
-        self._seen("online")
+        self._status("online", credentials=credentials)
         if operation == "GetDeviceInformation":
             self.state.manufacturer = result.get("Manufacturer")
             self.state.model = result.get("Model")
         return result
 
-    def _seen(self, status: str) -> None:
-        self.state.status = status
-        self.state.last_seen = datetime.now(UTC)
+    def _status(self, status: str, cause: str | None = None,
+                credentials: Credentials | None = None) -> None:
+        """Note what the last exchange showed; log each change of state once.
+
+        auth-failed (the service account is refused) ends only when that account works again:
+        calls without it (reading the clock, users' own calls) say nothing about it.
+        """
+        state = self.state
+        if status != "unreachable":
+            state.last_seen = datetime.now(UTC)
+        if (status == "online" and state.status == "auth-failed"
+                and credentials != self.service_credentials):
+            return
+        if status != state.status:
+            if status == "unreachable":
+                log.warning("device %s is unreachable: %s", self.name, cause)
+            elif status == "auth-failed":
+                log.warning("device %s refuses the gateway's service account (user %r): check "
+                            "username and password in its gateway.ini section", self.name,
+                            self.config.username)
+            elif state.status in ("unreachable", "auth-failed"):
+                log.info("device %s is online again", self.name)
+        state.status = status
+        state.cause = cause
 
     async def _exchange(
         self,

@@ -5,12 +5,13 @@ Each repair is narrow, says which quirk it undoes, and leaves a conforming answe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from lxml import etree
 from zeep import Plugin
 
 SOAP_BODY = "{http://www.w3.org/2003/05/soap-envelope}Body"
+TDS = "http://www.onvif.org/ver10/device/wsdl"
 
 
 class ChildNamespaceRepair(Plugin):  # type: ignore[misc]
@@ -42,4 +43,27 @@ class ChildNamespaceRepair(Plugin):  # type: ignore[misc]
         return envelope, http_headers
 
 
-PLUGINS = [ChildNamespaceRepair()]
+class BooleanDiscoveryModeRepair(Plugin):  # type: ignore[misc]
+    """Read an xs:boolean where tt:DiscoveryMode belongs: true is Discoverable.
+
+    A Node.js device answers GetDiscoveryMode with true/false instead of Discoverable or
+    NonDiscoverable. The meaning is unambiguous, so it is repaired; writes still send the enum
+    and are read back through this same repair.
+    """
+
+    MODES: ClassVar[dict[str, str]] = {"true": "Discoverable", "1": "Discoverable",
+                                       "false": "NonDiscoverable", "0": "NonDiscoverable"}
+
+    def ingress(self, envelope: Any, http_headers: Any, operation: Any) -> tuple[Any, Any]:
+        body = envelope.find(SOAP_BODY)
+        if body is None:
+            return envelope, http_headers
+        for mode in body.iterfind(f"*/{{{TDS}}}DiscoveryMode"):
+            repaired = self.MODES.get((mode.text or "").strip())
+            if repaired is not None:
+                mode.text = repaired
+        return envelope, http_headers
+
+
+# In order: the namespace repair first, so that later ones find elements where the WSDL puts them.
+PLUGINS = [ChildNamespaceRepair(), BooleanDiscoveryModeRepair()]

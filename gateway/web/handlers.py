@@ -6,12 +6,13 @@ Every route is served twice: at the seed's bare path, for the default device, an
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.access import READ, REBOOT, WRITE, allows
+from gateway.access import LEVELS, READ, REBOOT, WRITE, allows
 from gateway.config import device_from_json
 from gateway.errors import (
     BadRequest,
@@ -32,6 +33,8 @@ from gateway.web.bodies import read_json, read_object, xml_text
 # The authenticated call that proves a login: any ONVIF user may make it (access class READ_SYSTEM).
 LOGIN_CHECK = ("device", "GetDeviceInformation")
 DEVICE_PREFIX = "/devices/{device_id}"
+
+log = logging.getLogger(__name__)
 
 
 async def _device(request: web.Request) -> DeviceClient:
@@ -66,23 +69,28 @@ async def _session(request: web.Request, device: DeviceClient) -> Session:
 def _require(session: Session, needed: str, device_decides: bool) -> None:
     """Refuse, before any SOAP call, what is above the session's user level (403).
 
-    Where the device did not tell the level, a call the device makes decides for itself; what only
-    the gateway does (its policy) needs a level the gateway knows.
+    Where the level is unknown, a call the device makes decides for itself; what only the gateway
+    does (its policy) needs a level the gateway knows.
     """
     if session.level is None:
         if needed == READ or device_decides:
             return
-        raise Forbidden(f"this needs an ONVIF {needed} and the device did not tell the gateway "
-                        f"the level of user {session.credentials.username!r}; configure the "
-                        "device's service account in gateway.ini so that it can read it")
+        user = session.credentials.username
+        raise Forbidden(f"this needs an ONVIF {needed}, and the gateway does not know the level "
+                        f"of user {user!r}: device {session.device} did not tell it (GetUsers "
+                        f"does not list the user). State it in gateway.ini, section "
+                        f"[device:{session.device}]: user_levels = {user}:Administrator (or "
+                        "Operator, User); or give that section a username and password the "
+                        "device does list its users to")
     if not allows(session.level, needed):
         raise Forbidden(f"this needs an ONVIF {needed}; user "
                         f"{session.credentials.username!r} is a {session.level}")
 
 
 async def _user_level(device: DeviceClient, credentials: Credentials) -> str | None:
-    """The user's tt:UserLevel from GetUsers: asked as the user (Administrators may), else with
-    the gateway's service account; None when the device will not say."""
+    """The user's tt:UserLevel: what the device's GetUsers says (asked as the user, as an
+    Administrator may, else with the gateway's service account); only when the device tells
+    nothing of this user, the level gateway.ini states (user_levels); else None."""
     for asking in (credentials, device.service_credentials):
         if asking is None:
             continue
@@ -91,10 +99,9 @@ async def _user_level(device: DeviceClient, credentials: Credentials) -> str | N
         except DeviceError:
             continue
         for user in reply.get("User") or []:
-            if user.get("Username") == credentials.username:
-                return str(user.get("UserLevel"))
-        return None
-    return None
+            if user.get("Username") == credentials.username and user.get("UserLevel") in LEVELS:
+                return str(user["UserLevel"])
+    return device.config.stated_level(credentials.username)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -121,6 +128,10 @@ async def login(request: web.Request) -> web.Response:
             ) from None
         raise
     limiter.succeeded(keys)
+    if await device.probe_authentication() == "not-enforced":
+        log.warning("login of user %r on device %s: the device does not enforce "
+                    "authentication, so it did not check the password", credentials.username,
+                    device.name)
     level = await _user_level(device, credentials)
     token = await request.app[SESSIONS].create(device.name, credentials, level)
     return web.json_response({"sessionToken": token})
@@ -191,10 +202,15 @@ def _device_entry(request: web.Request, device: DeviceClient) -> dict[str, Any]:
         "id": device.name,
         "address": device.config.url,
         "status": state.status,
+        "cause": state.cause,
         "last_seen": state.last_seen.isoformat() if state.last_seen else None,
+        "clock": state.clock,
+        "clock_offset": state.clock_offset,
+        "authentication": state.authentication,
         "manufacturer": state.manufacturer,
         "model": state.model,
         "services": device.services,
+        "services_unusable": dict(state.services_unusable),
         "default": device.name == request.app[CONFIG].default_device.name,
         "configured_in": "gateway.ini" if request.app[DEVICES].is_static(device.name)
         else "runtime",

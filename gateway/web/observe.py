@@ -2,6 +2,7 @@
 
     GET /healthz   the process answers: 200 {"status": "ok"}
     GET /readyz    WSDLs, mappings, devices and policy store are ready: 200, else a 503 problem
+                   (devices: not when every device is unreachable, as far as the gateway knows)
     GET /metrics   Prometheus text; a bearer token, or a client address in metrics_allow
 """
 
@@ -129,7 +130,8 @@ async def readyz(request: web.Request) -> web.Response:
     checks = {
         "wsdls": WSDLS in app,
         "mappings": RESOURCES in app and bool(app[RESOURCES]),
-        "devices": DEVICES in app,
+        # open, and not every device known to be unreachable (nothing could be served then)
+        "devices": DEVICES in app and any(d.state.status != "unreachable" for d in app[DEVICES]),
         "store": await _store_ready(app),
     }
     failing = [name for name, ok in checks.items() if not ok]

@@ -255,8 +255,13 @@ DEVICE_ENTRY = _object({
     "id": STRING, "address": STRING,
     "status": {"type": "string", "enum": ["online", "auth-failed", "unreachable", "unknown"]},
     "last_seen": {"type": ["string", "null"], "format": "date-time"},
+    "cause": {"type": ["string", "null"]},
+    "clock": {"type": ["string", "null"], "enum": ["read", "unknown", None]},
+    "clock_offset": {"type": ["number", "null"]},
+    "authentication": {"type": ["string", "null"], "enum": ["enforced", "not-enforced", None]},
     "manufacturer": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
     "services": {"type": "array", "items": STRING}, "default": {"type": "boolean"},
+    "services_unusable": {"type": "object", "additionalProperties": STRING},
     "configured_in": {"type": "string", "enum": ["gateway.ini", "runtime"]},
 }, closed=False)
 

@@ -1,0 +1,199 @@
+"""Devices that bend the standard (issue 10): each behaviour seen on a third-party ONVIF server is
+a switch of the simulated device, and here is what a REST client sees with it on."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from gateway.keys import DEVICES
+from tests.conftest import bearer, free_port, login
+
+PUT_SOURCES = {"sources": [{"name": "video1", "enabled": 0}]}
+
+
+async def problem(response, status):
+    assert response.status == status, await response.text()
+    assert response.content_type == "application/problem+json"
+    return await response.json()
+
+
+async def device_entry(client, auth):
+    body = await (await client.get("/devices", headers=auth)).json()
+    return body["devices"][0]
+
+
+# --- 1. GetUsers answers an empty list ---------------------------------------------------------
+
+async def test_without_levels_from_the_device_the_403_says_what_to_configure(start_device,
+                                                                              start_gateway):
+    _, url = await start_device(get_users_empty=True)
+    client = await start_gateway(url, device_options={"username": "admin", "password": "admin"})
+    admin = bearer(await login(client))
+    body = await problem(await client.put("/sources/video", json=PUT_SOURCES, headers=admin), 403)
+    assert "[device:cam]: user_levels = admin:Administrator" in body["detail"]
+    assert "service account" not in body["detail"]
+
+
+async def test_user_levels_from_gateway_ini_when_the_device_tells_nothing(start_device,
+                                                                           start_gateway):
+    device, url = await start_device(get_users_empty=True)
+    levels = (("admin", "Administrator"), ("user", "User"))
+    client = await start_gateway(url, device_options={"user_levels": levels})
+    admin = bearer(await login(client))
+    response = await client.put("/sources/video", json=PUT_SOURCES, headers=admin)
+    assert response.status == 200, await response.text()
+    assert (await client.get("/reboot", headers=admin)).status == 200
+    assert device.reboots == 1
+    user = bearer(await login(client, "user", "user"))
+    body = await problem(await client.put("/sources/video", json=PUT_SOURCES, headers=user), 403)
+    assert "user 'user' is a User" in body["detail"]
+
+
+async def test_what_the_device_tells_wins_over_gateway_ini(start_device, start_gateway):
+    _, url = await start_device()  # its GetUsers lists admin as an Administrator
+    client = await start_gateway(url, device_options={"user_levels": (("admin", "User"),)})
+    admin = bearer(await login(client))
+    response = await client.put("/sources/video", json=PUT_SOURCES, headers=admin)
+    assert response.status == 200, await response.text()
+
+
+# --- 2. GetDiscoveryMode answers true/false ----------------------------------------------------
+
+async def test_a_boolean_discovery_mode_is_read_and_writes_stay_verified(start_device,
+                                                                         start_gateway):
+    device, url = await start_device(discovery_mode_boolean=True)
+    client = await start_gateway(url, cache_ttl=0)
+    admin = bearer(await login(client))
+    response = await client.get("/discovery", headers=admin)
+    assert (response.status, await response.json()) == (200, {"enabled": 1})
+    response = await client.put("/discovery", json={"enabled": 0}, headers=admin)
+    assert (response.status, await response.json()) == (200, {"enabled": 0})
+    assert device.discovery_mode == "NonDiscoverable"
+    # a write the device does not apply is still caught, through the repair
+    device.stub_writes = {"SetDiscoveryMode"}
+    await problem(await client.put("/discovery", json={"enabled": 1}, headers=admin), 502)
+
+
+# --- 3. Empty encoder options ------------------------------------------------------------------
+
+@pytest.mark.parametrize("services", [{"media", "media2"}, {"media"}])
+async def test_empty_encoder_options_fall_back_to_the_configurations(start_device, start_gateway,
+                                                                     services):
+    device, url = await start_device(empty_encoder_options=True, services=services)
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    response = await client.get("/encoders/video", headers=admin)
+    assert response.status == 200
+    names = {e["name"] for e in (await response.json())["encoders"]}
+    encodings = {c.encoding for c in device.video_encoder_configurations.values()}
+    assert names == {{"H264": "h264", "H265": "h265", "JPEG": "jpeg", "MPEG4": "mpeg"}[e]
+                     for e in encodings}
+    assert "h264" in names
+    # and the policy write knows these codecs too
+    response = await client.put("/encoders/video", headers=admin,
+                                json={"encoders": [{"name": "h264", "enabled": 0}]})
+    assert response.status == 200, await response.text()
+
+
+async def test_empty_options_and_no_configurations_fall_back_to_the_profiles(start_device,
+                                                                             start_gateway):
+    device, url = await start_device(empty_encoder_options=True,
+                                     unsupported={"GetVideoEncoderConfigurations"})
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    response = await client.get("/encoders/video", headers=admin)
+    assert response.status == 200
+    in_profiles = {device.video_encoder_configurations[p.video_encoder].encoding
+                   for p in device.profiles.values() if p.video_encoder}
+    names = {e["name"] for e in (await response.json())["encoders"]}
+    assert names == {{"H264": "h264", "H265": "h265", "JPEG": "jpeg", "MPEG4": "mpeg"}[e]
+                     for e in in_profiles}
+
+
+# --- 4. GetSystemDateAndTime cannot be parsed --------------------------------------------------
+
+async def test_an_unreadable_clock_leaves_the_device_usable(start_device, start_gateway, caplog):
+    _, url = await start_device(clock_unreadable=True)
+    client = await start_gateway(url)
+    with caplog.at_level(logging.WARNING, logger="gateway.soap.device"):
+        admin = bearer(await login(client))
+        response = await client.get("/device-information", headers=admin)
+        assert response.status == 200
+        await login(client, "user", "user")
+        await client.app[DEVICES].check_health()
+        await client.app[DEVICES].check_health()
+    entry = await device_entry(client, admin)
+    assert (entry["clock"], entry["clock_offset"], entry["status"]) == ("unknown", None, "online")
+    logged = [r for r in caplog.records if "clock cannot be read" in r.getMessage()]
+    assert len(logged) == 1
+
+
+async def test_a_readable_clock_is_shown_with_its_offset(start_device, start_gateway):
+    _, url = await start_device(clock_skew=120)
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    entry = await device_entry(client, admin)
+    assert entry["clock"] == "read"
+    assert 115 < entry["clock_offset"] < 125
+
+
+# --- 9. WS-Security off ------------------------------------------------------------------------
+
+async def test_a_device_without_authentication_is_reported(start_device, start_gateway, caplog):
+    _, url = await start_device(ws_security=False)
+    client = await start_gateway(url)
+    with caplog.at_level(logging.WARNING):
+        auth = bearer(await login(client, "admin", "not the password"))
+    assert (await device_entry(client, auth))["authentication"] == "not-enforced"
+    assert any("does not enforce authentication" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_device_with_authentication_is_reported_so(gateway):
+    auth = bearer(await login(gateway))
+    assert (await device_entry(gateway, auth))["authentication"] == "enforced"
+
+
+# --- Status that tells the truth ---------------------------------------------------------------
+
+async def test_a_refused_service_account_shows_auth_failed_and_is_logged_once(
+        start_device, start_gateway, caplog):
+    _, url = await start_device()
+    client = await start_gateway(url, device_options={"username": "admin", "password": "wrong"})
+    with caplog.at_level(logging.WARNING, logger="gateway.soap.device"):
+        for _ in range(3):
+            await client.app[DEVICES].check_health()
+        admin = bearer(await login(client))  # users' own calls say nothing of the account
+        assert (await client.get("/device-information", headers=admin)).status == 200
+    entry = await device_entry(client, admin)
+    assert entry["status"] == "auth-failed"
+    assert [r.getMessage() for r in caplog.records].count(
+        "device cam refuses the gateway's service account (user 'admin'): check username and "
+        "password in its gateway.ini section") == 1
+
+
+async def test_health_checks_never_open_the_breaker_and_unreachable_is_logged_once(
+        start_gateway, caplog):
+    url = f"http://127.0.0.1:{free_port()}/onvif/device_service"
+    client = await start_gateway(url, breaker_failures=2)
+    with caplog.at_level(logging.WARNING, logger="gateway.soap.device"):
+        for _ in range(5):
+            await client.app[DEVICES].check_health()
+    assert [r.getMessage().startswith("device cam is unreachable")
+            for r in caplog.records].count(True) == 1
+    # the first user is told why, not that the device "failed 5 times in a row"
+    body = await problem(await client.put("/login", json={"username": "a", "password": "b"}), 502)
+    assert body["title"] == "Device unreachable"
+    await client.put("/login", json={"username": "a", "password": "b"})
+    body = await problem(await client.put("/login", json={"username": "a", "password": "b"}), 503)
+    assert "cannot connect" in body["detail"]  # the last cause travels with the 503
+
+
+async def test_readyz_is_not_ready_when_the_only_device_is_down(start_gateway):
+    url = f"http://127.0.0.1:{free_port()}/onvif/device_service"
+    client = await start_gateway(url)
+    assert (await client.get("/readyz")).status == 200  # not known to be down yet
+    await client.app[DEVICES].check_health()
+    body = await problem(await client.get("/readyz"), 503)
+    assert body["checks"]["devices"] == "failing"
