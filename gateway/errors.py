@@ -140,6 +140,7 @@ FAULT_STATUS: dict[str, int] = {
     "NoConfig": 404,
     "NoProfile": 404,
     "NoVideoSource": 404,
+    "NoSource": 404,  # Imaging: no such video source
     "ProfileExists": 409,
     "DeletionOfFixedProfile": 409,
     "MaxNVTProfiles": 409,

@@ -24,6 +24,7 @@ TER = "http://www.onvif.org/ver10/error"
 TDS = "http://www.onvif.org/ver10/device/wsdl"
 TRT = "http://www.onvif.org/ver10/media/wsdl"
 TR2 = "http://www.onvif.org/ver20/media/wsdl"
+TIMG = "http://www.onvif.org/ver20/imaging/wsdl"
 TT = "http://www.onvif.org/ver10/schema"
 NAMESPACES = {"tds": TDS, "trt": TRT, "tr2": TR2, "tt": TT}
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"

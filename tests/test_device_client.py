@@ -77,3 +77,13 @@ async def test_clock_offset_read_once(client_for):
     assert abs(first.total_seconds() + 120) < 5
     await client.call("device", "GetDeviceInformation", ADMIN)
     assert client.clock_offset is first  # one GetSystemDateAndTime per device, not per call
+
+
+@pytest.mark.parametrize("unsupported", [set(), {"GetServices"}])
+async def test_every_service_of_the_table_is_found(client_for, unsupported):
+    # Imaging by its namespace in GetServices, or by tt:Capabilities/tt:Imaging without it
+    _, client = await client_for(unsupported=unsupported)
+    assert await client.offers("imaging")
+    assert not await client.offers("ptz")
+    reply = await client.call("imaging", "GetImagingSettings", ADMIN, VideoSourceToken="video1")
+    assert reply["ImagingSettings"]["Brightness"] == 50.0

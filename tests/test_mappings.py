@@ -43,7 +43,7 @@ async def test_shipped_mappings_load():
          "of Model"),
         (('operation = "GetDeviceInformation"', 'operation = "GetDeviceInfo"'),
          "get.operation: device service has no operation 'GetDeviceInfo'"),
-        (('service = "device"', 'service = "ptz"'), "get.service: unknown service 'ptz'"),
+        (('service = "device"', 'service = "thermal"'), "get.service: unknown service 'thermal'"),
         (('title = "Device information"', 'titel = "x"'), "unknown key 'titel'"),
         (('path = "/device-information"', 'path = "device-information"'), "path: must start"),
         (('model = "Model"', 'model = 3'), "get.fields.model: must be an element path"),

@@ -15,6 +15,7 @@ from simulator_helpers import (
     ENV,
     TDS,
     TER,
+    TIMG,
     TR2,
     TRT,
     TT,
@@ -1000,6 +1001,7 @@ async def test_get_services_with_capabilities(
         f"{{{TDS}}}Capabilities",
         f"{{{TRT}}}Capabilities",
         f"{{{TR2}}}Capabilities",
+        f"{{{TIMG}}}Capabilities",
     ]
     assert find(capabilities[2], "tr2:ProfileCapabilities").get("MaximumNumberOfProfiles") == "4"
 

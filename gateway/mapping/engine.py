@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import DeviceBadReply, DeviceFault
+from gateway.errors import DeviceBadReply, DeviceFault, NotFound
+from gateway.mapping.arguments import Source, build
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import Field, Read, Resource
 from gateway.soap.device import Credentials, DeviceClient
@@ -21,6 +22,7 @@ class Context:
     device: DeviceClient
     credentials: Credentials
     store: PolicyStore
+    params: dict[str, Any] = field(default_factory=dict)  # the request's path and query ones
     _policies: dict[str, dict[str, int]] = field(default_factory=dict)
     _held: set[str] | None = None
 
@@ -110,8 +112,29 @@ def _items(read: Read, reply: dict[str, Any]) -> list[Any]:
     return found if isinstance(found, list) else [found]
 
 
-async def _read(read: Read, ctx: Context) -> dict[str, Any]:
-    reply = await ctx.device.call(read.service, read.operation, ctx.credentials, **read.arguments)
+async def call(resource: Resource, ctx: Context, service: str, operation: str,
+               arguments: dict[str, Any], body: Any = None) -> dict[str, Any]:
+    """Call an operation with a mapping's arguments, taken from the request's parameters (and
+    body); a path parameter the device does not know is a 404 naming it."""
+
+    def resolve(source: Source) -> Any:
+        return body[source.name] if source.kind == "field" else ctx.params.get(source.name)
+
+    try:
+        return await ctx.device.call(service, operation, ctx.credentials,
+                                     **build(arguments, resolve))
+    except DeviceFault as exc:
+        in_path = [p for p in resource.parameters.values() if p.where == "path"]
+        if exc.status != 404 or not in_path:
+            raise
+        given = ", ".join(f"{p.name} {ctx.params[p.name]!r}" for p in in_path)
+        raise NotFound(f"the device knows no {given}: {exc.detail}", field=in_path[0].field,
+                       device=ctx.device.name, fault_code=exc.extra.get("fault_code"),
+                       fault_subcodes=exc.extra.get("fault_subcodes")) from exc
+
+
+async def _read(resource: Resource, read: Read, ctx: Context) -> dict[str, Any]:
+    reply = await call(resource, ctx, read.service, read.operation, read.arguments)
     if read.list is None:
         return await _json(read, reply, ctx)
     device_fields = [name for name, spec in read.fields.items() if spec.path or spec.present]
@@ -128,7 +151,7 @@ async def _read(read: Read, ctx: Context) -> dict[str, Any]:
 async def read_resource(resource: Resource, ctx: Context) -> dict[str, Any]:
     """Make a resource's read call with the user's credentials and build its JSON."""
     read = await choose_read(resource, ctx.device)
-    body = await _read(read, ctx)
+    body = await _read(resource, read, ctx)
     if read.list is None or body[read.list]:
         return body
     # Devices whose answer says nothing (an empty Options element while they do have H264
@@ -137,7 +160,7 @@ async def read_resource(resource: Resource, ctx: Context) -> dict[str, Any]:
         if not await ctx.device.offers(fallback.service):
             continue
         try:
-            found = await _read(fallback, ctx)
+            found = await _read(resource, fallback, ctx)
         except DeviceFault:
             continue  # a fallback the device lacks leaves the answer as it was
         if found[read.list]:

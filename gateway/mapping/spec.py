@@ -8,10 +8,18 @@ One TOML file per resource in mappings/. Its keys, all checked when the gateway 
     level = "Administrator"        the lowest ONVIF user level that may read (default "User");
                                    every PUT needs "Operator" (ONVIF's default access policy)
 
+    [parameters]                   path ({token} in `path`) and query parameters, typed:
+    token = { in = "path", description = "...", example = "profile_1" }
+    protocol = { in = "query", type = "string", enum = "protocol", default = "rtsp" }
+                                   type: string | integer | number | boolean (default: the
+                                   enum's, else string); query ones: required (default false)
+
     [[get]]                        the read; several [[get]] are alternatives, the first whose
-    service = "media"              service the device offers is used (device | media | media2)
+    service = "media"              service the device offers is used (a row of the services
+                                   table, soap/wsdl.py: device, media, media2, imaging, ...)
     operation = "GetVideoSources"  an operation of that service's WSDL binding
-    arguments = { Type = ["All"] } fixed arguments of the call (optional)
+    arguments = { Type = ["All"] } the call's arguments: constants, nested tables, values of
+                                   parameters ({ param = "token" }); see mapping/arguments.py
     fallback = true                only when the reads before it gave an empty list (a device
                                    whose options say nothing): asked in order, the first that
                                    gives entries answers (e.g. the encoder configurations)
@@ -43,41 +51,26 @@ path inside it named.
 
 from __future__ import annotations
 
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gateway.access import LEVELS, READ
-from gateway.errors import MappingError
+from gateway.errors import BadRequest, MappingError, NotFound
+from gateway.mapping.arguments import Lookup, Source, parse_arguments, sources
+from gateway.mapping.values import JSON_TYPES, Enum, from_text, is_json_type, parse_enum
 from gateway.soap.wsdl import SERVICES, Wsdls
 
+__all__ = ["Enum", "Field", "Parameter", "Read", "Resource", "Source", "load_mappings"]
+
 DERIVED = {"in_use"}
+PARAMETER_NAME = re.compile(r"[a-z][a-z0-9_]*")
+PATH_PARAMETER = re.compile(r"\{([^{}]*)\}")
 CONFIGURATION_KINDS = {"VideoSource", "VideoEncoder"}
 WRITES = {"policy", "call", "configuration"}
 ACTIONS = ("create", "delete")
-
-
-@dataclass(frozen=True)
-class Enum:
-    """A two-way table between JSON values and ONVIF values (with aliases devices answer with)."""
-
-    name: str
-    rows: tuple[tuple[Any, ...], ...]
-
-    @property
-    def json_values(self) -> list[Any]:
-        return [row[0] for row in self.rows]
-
-    def to_onvif(self, value: Any) -> Any:
-        return next(row[1] for row in self.rows if row[0] == value)
-
-    def to_json(self, value: Any) -> Any:
-        """The JSON value of an ONVIF value, or raise KeyError."""
-        for row in self.rows:
-            if value in row[1:]:
-                return row[0]
-        raise KeyError(value)
 
 
 @dataclass(frozen=True)
@@ -99,12 +92,36 @@ class Read:
 
     service: str
     operation: str
-    arguments: dict[str, Any]
+    arguments: dict[str, Any]  # ONVIF element = constant, nested table or Source (arguments.py)
     fields: dict[str, Field]
     list: str | None = None
     items: tuple[str, ...] = ()
     present: tuple[str, ...] = ()
     fallback: bool = False
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A path (/profiles/{token}) or query (?protocol=RTSP) parameter of a resource, typed."""
+
+    name: str
+    where: str  # "path" | "query"
+    type: str = "string"
+    enum: Enum | None = None
+    required: bool = True
+    default: Any = None
+    description: str = ""
+    example: Any = None
+
+    @property
+    def field(self) -> str:
+        """How problems name it: path.token, query.protocol."""
+        return f"{self.where}.{self.name}"
+
+    def source(self) -> Source:
+        """What a call argument taken from this parameter is."""
+        return Source("param", self.name, self.type, self.enum,
+                      self.required or self.default is not None)
 
 
 @dataclass(frozen=True)
@@ -123,11 +140,12 @@ class PolicyWrite:
 
 @dataclass(frozen=True)
 class CallWrite:
-    """PUT calls an operation with arguments (ONVIF name in Field.path) from JSON fields."""
+    """PUT calls an operation with arguments (arguments.py) from the body's fields."""
 
     service: str
     operation: str
-    arguments: dict[str, Field]
+    arguments: dict[str, Any]
+    fields: dict[str, Source]  # the body's fields, by name
 
 
 @dataclass(frozen=True)
@@ -152,7 +170,7 @@ class Resource:
     level: str  # the lowest tt:UserLevel that may read (GET/POST); every PUT needs WRITE
     reads: tuple[Read, ...]
     put: Write | None
-    # asked in order when the chosen read gives an empty list (`fallback = true` reads)
+    parameters: dict[str, Parameter] = field(default_factory=dict)
     fallbacks: tuple[Read, ...] = ()
 
     @property
@@ -206,20 +224,6 @@ def _walk(element: Any, path: tuple[str, ...], where: str) -> Any:
                 f"or attribute of {current.name} (it has: {known})"
             )
     return current
-
-
-def _enum(name: str, rows: Any, where: str) -> Enum:
-    if (
-        not isinstance(rows, list) or not rows
-        or not all(isinstance(r, list) and len(r) >= 2 for r in rows)
-    ):
-        raise MappingError(f"{where}: an enum is a list of [JSON value, ONVIF value, aliases...]")
-    json_values = [row[0] for row in rows]
-    if len(set(json_values)) != len(json_values):
-        raise MappingError(f"{where}: a JSON value is listed twice")
-    if len({type(v) for v in json_values}) != 1:
-        raise MappingError(f"{where}: JSON values must all be of one type")
-    return Enum(name, tuple(tuple(row) for row in rows))
 
 
 def _enum_ref(table: dict[str, Any], enums: dict[str, Enum], where: str) -> Enum | None:
@@ -278,16 +282,28 @@ def _operation(table: dict[str, Any], wsdls: Wsdls, where: str) -> tuple[str, st
         ) from None
 
 
-def _arguments(table: Any, op: Any, where: str) -> dict[str, Any]:
-    """A table keyed by the operation's input elements (only those)."""
-    return _expect(table, where, set(), {name for name, _ in op.input.body.type.elements})
+def _params(parameters: dict[str, Parameter]) -> Lookup:
+    """Arguments of a read come from the resource's parameters only."""
+
+    def lookup(kind: str, table: dict[str, Any], where: str) -> Source:
+        table = _expect(table, where, {kind}, set())
+        if kind != "param":
+            raise MappingError(f"{where}: a read takes arguments from `param` (or constants)")
+        name = _string(table, kind, where)
+        if name not in parameters:
+            raise MappingError(f"{where}.param: no parameter {name!r} in [parameters]")
+        return parameters[name].source()
+
+    return lookup
 
 
-def _read(table: Any, enums: dict[str, Enum], wsdls: Wsdls, where: str) -> Read:
+def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], wsdls: Wsdls,
+          where: str) -> Read:
     table = _expect(table, where, {"service", "operation", "fields"},
                     {"arguments", "list", "items", "present", "fallback"})
     service, operation, op = _operation(table, wsdls, where)
-    inputs = _arguments(table.get("arguments", {}), op, f"{where}.arguments")
+    inputs = parse_arguments(table.get("arguments", {}), op.input.body.type, _params(parameters),
+                             wsdls, f"{where}.arguments")
 
     item = op.output.body
     items: tuple[str, ...] = ()
@@ -317,8 +333,8 @@ def _read(table: Any, enums: dict[str, Enum], wsdls: Wsdls, where: str) -> Read:
     return Read(service, operation, dict(inputs), fields, list_key, items, present, fallback)
 
 
-def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum], wsdls: Wsdls,
-           where: str) -> Write:
+def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],
+           parameters: dict[str, Parameter], wsdls: Wsdls, where: str) -> Write:
     table = _expect(table, where, {"write"},
                     {"service", "operation", "arguments", "of", "policy"})
     write = _string(table, "write", where)
@@ -332,15 +348,26 @@ def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum], wsdls: W
     if write == "call":
         _expect(table, where, {"write", "service", "operation", "arguments"}, set())
         service, operation, op = _operation(table, wsdls, where)
-        parsed = {}
-        for argument, spec in _arguments(table["arguments"], op, f"{where}.arguments").items():
-            spec = _expect(spec, f"{where}.arguments.{argument}", {"field"}, {"enum"})
-            json_field = _string(spec, "field", f"{where}.arguments.{argument}")
+        fields: dict[str, Source] = {}
+        params = _params(parameters)
+
+        def lookup(kind: str, spec: dict[str, Any], at: str) -> Source:
+            if kind == "param":
+                return params(kind, spec, at)
+            spec = _expect(spec, at, {"field"}, {"enum"})
+            json_field = _string(spec, "field", at)
             if json_field not in reads[0].fields:
-                raise MappingError(f"{where}.arguments.{argument}.field: GET has no {json_field!r}")
-            parsed[json_field] = Field(
-                path=(argument,), enum=_enum_ref(spec, enums, f"{where}.arguments.{argument}"))
-        return CallWrite(service, operation, parsed)
+                raise MappingError(f"{at}.field: GET has no {json_field!r}")
+            enum = _enum_ref(spec, enums, at)
+            fields[json_field] = Source("field", json_field,
+                                        enum.json_type if enum else None, enum)
+            return fields[json_field]
+
+        arguments = parse_arguments(table["arguments"], op.input.body.type, lookup, wsdls,
+                                    f"{where}.arguments")
+        # the JSON type of a field without an enum is its element's (known once checked)
+        fields = {source.name: source for source in sources(arguments) if source.kind == "field"}
+        return CallWrite(service, operation, arguments, fields)
     if write == "configuration":
         _expect(table, where, {"write", "of", "policy"}, set())
         of = _string(table, "of", where)
@@ -358,7 +385,8 @@ def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum], wsdls: W
 
 def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls) -> Resource:
     """Check one mapping file's data against the WSDLs and build its Resource."""
-    _expect(data, name, {"path", "title", "get"}, {"methods", "level", "put", "enums"})
+    _expect(data, name, {"path", "title", "get"},
+            {"methods", "level", "put", "enums", "parameters"})
     level = _string(data, "level", name) if "level" in data else READ
     if level not in LEVELS:
         raise MappingError(f"level: one of {', '.join(LEVELS)}")
@@ -369,13 +397,14 @@ def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls) -> Resource:
     if not set(methods) <= {"GET", "POST"}:
         raise MappingError(f"{name}.methods: GET and/or POST (PUT is the [put] table)")
     enums = {
-        enum_name: _enum(enum_name, rows, f"enums.{enum_name}")
+        enum_name: parse_enum(enum_name, rows, f"enums.{enum_name}")
         for enum_name, rows in _expect(data.get("enums", {}), "enums", set(),
                                        set(data.get("enums", {}))).items()
     }
+    parameters = _parameters(data.get("parameters", {}), path, enums)
     gets = data["get"] if isinstance(data["get"], list) else [data["get"]]
     reads = tuple(
-        _read(table, enums, wsdls, f"get[{i}]" if len(gets) > 1 else "get")
+        _read(table, enums, parameters, wsdls, f"get[{i}]" if len(gets) > 1 else "get")
         for i, table in enumerate(gets)
     )
     shapes = {(r.list, tuple(r.fields)) for r in reads}
@@ -385,11 +414,96 @@ def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls) -> Resource:
     reads = tuple(r for r in reads if not r.fallback)
     if not reads:
         raise MappingError("get: a fallback needs a read before it")
-    put = _write(data["put"], reads, enums, wsdls, "put") if "put" in data else None
+    put = _write(data["put"], reads, enums, parameters, wsdls, "put") if "put" in data else None
     if put is not None and "PUT" in methods:
         raise MappingError("methods: PUT is the [put] table")
     return Resource(name, path, _string(data, "title", name), tuple(methods), level, reads, put,
-                    fallbacks)
+                    fallbacks=fallbacks, parameters=parameters)
+
+
+def _parameters(table: Any, path: str, enums: dict[str, Enum]) -> dict[str, Parameter]:
+    """[parameters]: each {name} of the path, and the query parameters, declared and typed."""
+    table = _expect(table, "parameters", set(), set(table) if isinstance(table, dict) else set())
+    in_path = PATH_PARAMETER.findall(path)
+    parameters: dict[str, Parameter] = {}
+    for name, spec in table.items():
+        where = f"parameters.{name}"
+        if not PARAMETER_NAME.fullmatch(name) or name == "device_id":
+            raise MappingError(f"{where}: a parameter name is lower case letters, digits and _ "
+                               "(and not device_id)")
+        spec = _expect(spec, where, {"in"},
+                       {"type", "enum", "required", "default", "description", "example"})
+        location = _string(spec, "in", where)
+        if location not in ("path", "query"):
+            raise MappingError(f"{where}.in: path or query")
+        if (location == "path") != (name in in_path):
+            raise MappingError(f"{where}: " + (f"the path has no {{{name}}}" if location == "path"
+                                               else f"{{{name}}} in the path is a path parameter"))
+        if location == "path" and {"required", "default"} & set(spec):
+            raise MappingError(f"{where}: a path parameter is always there (no required, default)")
+        enum = _enum_ref(spec, enums, where)
+        kind = _string(spec, "type", where) if "type" in spec else (
+            enum.json_type if enum else "string")
+        if kind not in JSON_TYPES:
+            raise MappingError(f"{where}.type: one of {', '.join(JSON_TYPES)}")
+        if enum is not None and enum.json_type != kind:
+            raise MappingError(f"{where}.enum: {enum.name}'s values are not {kind}s")
+        required = spec.get("required", location == "path")
+        if not isinstance(required, bool):
+            raise MappingError(f"{where}.required: true or false")
+        default = spec.get("default")
+        for key in ("default", "example"):
+            if key in spec and not (is_json_type(spec[key], kind)
+                                    and (enum is None or spec[key] in enum.json_values)):
+                raise MappingError(f"{where}.{key}: {spec[key]!r} is not a valid {kind}"
+                                   + (f" of {enum.name}" if enum else ""))
+        if required and default is not None:
+            raise MappingError(f"{where}: a required parameter has no default")
+        description = _string(spec, "description", where) if "description" in spec else ""
+        parameters[name] = Parameter(name, location, kind, enum, required, default,
+                                     description, spec.get("example"))
+    for name in in_path:
+        if name not in parameters:
+            raise MappingError(f"path: declare {{{name}}} in [parameters] ({name} = "
+                               '{ in = "path" })')
+    return parameters
+
+
+def parameter_values(resource: Resource, path: dict[str, str],
+                     query: list[tuple[str, str]]) -> dict[str, Any]:
+    """A request's parameters, typed: a bad path parameter is 404 (no such resource), a bad,
+    missing, repeated or unknown query parameter 400, each naming the parameter."""
+    values: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for key, text in query:
+        parameter = resource.parameters.get(key)
+        if parameter is None or parameter.where != "query":
+            known = ", ".join(p.name for p in resource.parameters.values()
+                              if p.where == "query") or "none"
+            raise BadRequest(f"unknown query parameter {key!r} (known: {known})",
+                             field=f"query.{key}")
+        if key in given:
+            raise BadRequest(f"query parameter {key!r} is given twice", field=f"query.{key}")
+        given[key] = text
+    given.update({k: v for k, v in path.items() if k in resource.parameters})
+    for name, parameter in resource.parameters.items():
+        if name not in given:
+            if parameter.required:
+                raise BadRequest(f"missing query parameter {name!r}", field=parameter.field)
+            values[name] = parameter.default
+            continue
+        error = NotFound if parameter.where == "path" else BadRequest
+        try:
+            value = from_text(given[name], parameter.type)
+        except ValueError:
+            raise error(f"{parameter.where} parameter {name!r} must be a {parameter.type}, not "
+                        f"{given[name]!r}", field=parameter.field) from None
+        if parameter.enum is not None and value not in parameter.enum.json_values:
+            raise error(f"{parameter.where} parameter {name!r} must be one of "
+                        f"{parameter.enum.json_values}, not {given[name]!r}",
+                        field=parameter.field)
+        values[name] = value
+    return values
 
 
 def load_mappings(directory: Path, wsdls: Wsdls) -> list[Resource]:

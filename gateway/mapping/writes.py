@@ -16,7 +16,7 @@ from gateway.errors import (
     DeviceFault,
     NotFound,
 )
-from gateway.mapping.engine import POLICY_DEFAULT, Context, choose_read, read_resource
+from gateway.mapping.engine import POLICY_DEFAULT, Context, call, choose_read, read_resource
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import (
     CallWrite,
@@ -26,6 +26,7 @@ from gateway.mapping.spec import (
     Read,
     Resource,
 )
+from gateway.mapping.values import check_value
 from gateway.web.bodies import check_object
 
 ENABLED = (0, 1)
@@ -84,20 +85,20 @@ async def _put_policy(resource: Resource, ctx: Context, body: Any) -> None:
 
 async def _put_call(resource: Resource, write: CallWrite, ctx: Context, body: Any) -> None:
     """Call the write's operation with arguments from the body, then check the device took it."""
-    fields = {name: type(spec.enum.json_values[0]) if spec.enum else str
-              for name, spec in write.arguments.items()}
-    check_object(body, fields)
-    arguments = {}
-    for name, spec in write.arguments.items():
-        value = body[name]
-        if spec.enum is not None:
-            _one_of(value, spec.enum.json_values, name, f"$.{name}")
-            value = spec.enum.to_onvif(value)
-        arguments[spec.path[0]] = value
-    await ctx.device.call(write.service, write.operation, ctx.credentials, **arguments)
+    if not isinstance(body, dict):
+        raise BadRequest("$ must be a JSON object", field="$")
+    for name in body:
+        if name not in write.fields:
+            raise BadRequest(f"unknown field {name!r} (expected: {', '.join(write.fields)})",
+                             field=f"$.{name}")
+    for name, source in write.fields.items():
+        if name not in body:
+            raise BadRequest(f"missing field {name!r}", field=f"$.{name}")
+        check_value(body[name], source.type or "string", source.enum, name, f"$.{name}")
+    await call(resource, ctx, write.service, write.operation, write.arguments, body)
     ctx.forget()
     now = await read_resource(resource, ctx)
-    for name in write.arguments:
+    for name in write.fields:
         if now.get(name) != body[name]:
             raise DeviceDidNotApply(
                 f"the device accepted {write.operation} but still reports {name} = "

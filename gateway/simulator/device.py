@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from cachetools import TTLCache
 
@@ -25,6 +25,9 @@ from .media import (
     default_video_sources,
 )
 from .soap import SoapFault
+
+if TYPE_CHECKING:
+    from .imaging import ImagingSettings
 
 ADMINISTRATOR: Final = "Administrator"
 OPERATOR: Final = "Operator"
@@ -87,7 +90,8 @@ ACCESS_POLICY: Final = MappingProxyType(
 DEVICE: Final = "device"  # always offered
 MEDIA: Final = "media"  # ONVIF Media (ver10, trt), the Profile S one
 MEDIA2: Final = "media2"  # ONVIF Media2 (ver20, tr2), the Profile T one
-SERVICES: Final = (DEVICE, MEDIA, MEDIA2)
+IMAGING: Final = "imaging"  # ONVIF Imaging (ver20, timg): image settings per video source
+SERVICES: Final = (DEVICE, MEDIA, MEDIA2, IMAGING)
 
 
 def service_path(index: int, service: str) -> str:
@@ -159,9 +163,10 @@ class SimulatedDevice:
     # of tt:, so that no schema-following client can read the clock (seen on a Node.js device).
     clock_unreadable: bool = False
 
-    # The media services offered, names as in SERVICES. {MEDIA} is a Media1-only camera, as
-    # those conformant to Profile S only are (Media2 came with Profile T); set(): no media.
-    services: set[str] = field(default_factory=lambda: {MEDIA, MEDIA2})
+    # The services offered beside the Device service, names as in SERVICES. {MEDIA} is a
+    # Media1-only camera without Imaging, as those conformant to Profile S only may be (Media2
+    # came with Profile T); set(): no media.
+    services: set[str] = field(default_factory=lambda: {MEDIA, MEDIA2, IMAGING})
     # Codecs the encoders offer: H264, H265, MPEG4, JPEG (Media2 spells MPEG4 "MPV4-ES").
     codecs: set[str] = field(default_factory=lambda: set(ALL_CODECS))
     max_profiles: int = 4
@@ -174,6 +179,8 @@ class SimulatedDevice:
         default_factory=default_video_encoder_configurations
     )
     profiles: dict[str, Profile] = field(default_factory=default_profiles)
+    # Imaging settings by video source token, made on first use.
+    imaging: dict[str, ImagingSettings] = field(default_factory=dict)
     seen_nonces: TTLCache[bytes, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

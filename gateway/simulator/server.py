@@ -11,14 +11,24 @@ from typing import Final
 from aiohttp import web
 from lxml import etree
 
-from . import media1, media2
-from .device import DEVICE, MEDIA, MEDIA2, SERVICES, AccessClass, SimulatedDevice, service_path
+from . import imaging, media1, media2
+from .device import (
+    DEVICE,
+    IMAGING,
+    MEDIA,
+    MEDIA2,
+    SERVICES,
+    AccessClass,
+    SimulatedDevice,
+    service_path,
+)
 from .digest import challenge, digest_user
 from .operation import Call, Operation, invalid_arg, parse_boolean, response
 from .security import authorize, authorize_level
 from .soap import (
     RECEIVER,
     TDS,
+    TIMG,
     TR2,
     TRT,
     TT,
@@ -39,7 +49,9 @@ CAPABILITY_CATEGORIES: Final = frozenset(
     {"All", "Analytics", "Device", "Events", "Imaging", "Media", "PTZ"}
 )
 # The namespace of each service's WSDL, which its operations' request elements are in.
-SERVICE_NAMESPACES: Final = MappingProxyType({DEVICE: TDS, MEDIA: TRT, MEDIA2: TR2})
+SERVICE_NAMESPACES: Final = MappingProxyType(
+    {DEVICE: TDS, MEDIA: TRT, MEDIA2: TR2, IMAGING: TIMG}
+)
 # tds:DeviceServiceCapabilities children (in schema order) and their attributes.
 DEVICE_SERVICE_CAPABILITIES: Final = MappingProxyType(
     {
@@ -100,6 +112,9 @@ def _service_capabilities(parent: etree._Element, device: SimulatedDevice, servi
         return
     namespace = SERVICE_NAMESPACES[service]
     capabilities = sub(parent, qname(namespace, "Capabilities"))
+    if service == IMAGING:
+        capabilities.set("ImageStabilization", "false")
+        return
     capabilities.set("SnapshotUri", "false")
     profile = sub(capabilities, qname(namespace, "ProfileCapabilities"))
     profile.set("MaximumNumberOfProfiles", str(device.max_profiles))
@@ -112,7 +127,7 @@ def _service_capabilities(parent: etree._Element, device: SimulatedDevice, servi
 
 
 def get_services(call: Call) -> etree._Element:
-    """tds:GetServices: the Device service and the media services the device offers."""
+    """tds:GetServices: the Device service and the other services the device offers."""
     include = call.args("IncludeCapability")
     include_capability = bool(include) and parse_boolean(include[0], "IncludeCapability")
     answer = response(call)
@@ -131,9 +146,10 @@ def get_services(call: Call) -> etree._Element:
 
 
 def get_capabilities(call: Call) -> etree._Element:
-    """tds:GetCapabilities: the Device category, and Media if the device offers Media1."""
+    """tds:GetCapabilities: the Device category, Imaging and Media (Media1) where offered."""
     categories = {category.strip() for category in call.args("Category")} or {"All"}
-    supported = {"All", "Device"} | ({"Media"} if MEDIA in call.device.services else set())
+    supported = {"All", "Device"} | ({"Media"} if MEDIA in call.device.services else set()) | (
+        {"Imaging"} if IMAGING in call.device.services else set())
     for category in sorted(categories):
         if category not in CAPABILITY_CATEGORIES:
             raise invalid_arg(f"Unknown capability category {category!r}")
@@ -147,6 +163,8 @@ def get_capabilities(call: Call) -> etree._Element:
     capabilities = sub(answer, tds("Capabilities"))
     if categories & {"All", "Device"}:
         sub(sub(capabilities, tt("Device")), tt("XAddr"), call.xaddr())
+    if categories & {"All", "Imaging"} and IMAGING in call.device.services:
+        sub(sub(capabilities, tt("Imaging")), tt("XAddr"), call.xaddr(IMAGING))
     if categories & {"All", "Media"} and MEDIA in call.device.services:
         media = sub(capabilities, tt("Media"))
         sub(media, tt("XAddr"), call.xaddr(MEDIA))
@@ -230,7 +248,7 @@ DEVICE_OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
 
 # Every implemented operation, of every service, by the Clark name of its request element.
 OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
-    {**DEVICE_OPERATIONS, **media1.OPERATIONS, **media2.OPERATIONS}
+    {**DEVICE_OPERATIONS, **media1.OPERATIONS, **media2.OPERATIONS, **imaging.OPERATIONS}
 )
 
 

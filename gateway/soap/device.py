@@ -34,7 +34,7 @@ from gateway.errors import (
 from gateway.soap.breaker import BreakerOpen, CircuitBreaker
 from gateway.soap.quirks import PLUGINS
 from gateway.soap.transport import AiohttpTransport, EmptyReply, HttpUnauthorized, ReplyTooLarge
-from gateway.soap.wsdl import SERVICES, ZEEP_SETTINGS, Wsdls
+from gateway.soap.wsdl import CONFIGURED, SERVICES, ZEEP_SETTINGS, Wsdls
 from gateway.soap.wsse import DeviceClockToken
 from gateway.tls import certificate_problem, device_ssl
 
@@ -218,7 +218,8 @@ class DeviceClient:
 
     async def offers(self, service: str) -> bool:
         """Whether the device offers a service (the device service it always does)."""
-        return service == "device" or service in await self._service_addresses()
+        return (SERVICES[service].address == CONFIGURED
+                or service in await self._service_addresses())
 
     async def _service_addresses(self) -> dict[str, str]:
         if self._addresses is None:
@@ -228,7 +229,7 @@ class DeviceClient:
 
     async def _address(self, service: str) -> str:
         """The service's address on this device: from GetServices, or GetCapabilities."""
-        if service == "device":
+        if SERVICES[service].address == CONFIGURED:
             return self.config.url
         try:
             return (await self._service_addresses())[service]
@@ -247,9 +248,12 @@ class DeviceClient:
         except DeviceFault:
             # Older (Profile S only) devices lack GetServices; GetCapabilities names Media at least.
             reply = await self.call("device", "GetCapabilities", credentials, Category=["All"])
-            media = (reply.get("Capabilities") or {}).get("Media") or {}
-            if media.get("XAddr"):
-                by_namespace[SERVICES["media"].namespace] = media["XAddr"]
+            for service in SERVICES.values():
+                found: Any = reply.get("Capabilities") if service.capability else None
+                for part in service.capability.split(".") if service.capability else ():
+                    found = found.get(part) if isinstance(found, dict) else None
+                if isinstance(found, dict) and found.get("XAddr"):
+                    by_namespace[service.namespace] = found["XAddr"]
         return {
             name: self._on_device_host(by_namespace[service.namespace])
             for name, service in SERVICES.items()

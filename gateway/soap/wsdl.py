@@ -7,10 +7,11 @@ over the network is refused, so start-up never depends on (or leaks to) the outs
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
 from zeep.exceptions import Error as ZeepError
 from zeep.settings import Settings
 from zeep.transports import Transport
@@ -18,30 +19,48 @@ from zeep.wsdl import Document
 
 from gateway.errors import WsdlError
 
+# How a service's address is found on a device: the device-service URL that gateway.ini names,
+# or the XAddr that GetServices gives for the service's namespace.
+CONFIGURED = "configured"
+GET_SERVICES = "GetServices"
+
 
 @dataclass(frozen=True)
 class Service:
-    """One ONVIF service: its short name in mapping files, namespace, WSDL file and binding."""
+    """One ONVIF service: its short name in mapping files, namespace, WSDL file and binding, and
+    how its address is found (`address`; `capability`: where GetCapabilities names it, for older
+    devices without GetServices, dotted under tt:Capabilities; "" where it does not)."""
 
     name: str
     namespace: str
     wsdl: str
     binding: str
+    address: str = GET_SERVICES
+    capability: str = ""
 
     @property
     def binding_qname(self) -> str:
         return f"{{{self.namespace}}}{self.binding}"
 
 
+# The services table: a new ONVIF service is a row here (and its WSDL in wsdl/).
 SERVICES: dict[str, Service] = {
     service.name: service
     for service in (
         Service("device", "http://www.onvif.org/ver10/device/wsdl",
-                "ver10/device/wsdl/devicemgmt.wsdl", "DeviceBinding"),
+                "ver10/device/wsdl/devicemgmt.wsdl", "DeviceBinding", CONFIGURED),
         Service("media", "http://www.onvif.org/ver10/media/wsdl",
-                "ver10/media/wsdl/media.wsdl", "MediaBinding"),
+                "ver10/media/wsdl/media.wsdl", "MediaBinding", capability="Media"),
         Service("media2", "http://www.onvif.org/ver20/media/wsdl",
                 "ver20/media/wsdl/media.wsdl", "Media2Binding"),
+        Service("imaging", "http://www.onvif.org/ver20/imaging/wsdl",
+                "ver20/imaging/wsdl/imaging.wsdl", "ImagingBinding", capability="Imaging"),
+        Service("ptz", "http://www.onvif.org/ver20/ptz/wsdl",
+                "ver20/ptz/wsdl/ptz.wsdl", "PTZBinding", capability="PTZ"),
+        Service("events", "http://www.onvif.org/ver10/events/wsdl",
+                "ver10/events/wsdl/event.wsdl", "EventBinding", capability="Events"),
+        Service("deviceio", "http://www.onvif.org/ver10/deviceIO/wsdl",
+                "ver10/deviceio.wsdl", "DeviceIOBinding", capability="Extension.DeviceIO"),
     )
 }
 
@@ -58,9 +77,11 @@ class LocalOnlyTransport(Transport):  # type: ignore[misc]
 
 @dataclass(frozen=True)
 class Wsdls:
-    """The parsed WSDL document of each service, shared by every device."""
+    """The parsed WSDL document of each service, shared by every device, and the enumerated
+    values of each named simple type (zeep keeps no facets), by its {namespace}name."""
 
     documents: dict[str, Any]
+    enumerations: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def binding(self, service: str) -> Any:
         """The zeep binding of a service, by its short name."""
@@ -81,7 +102,29 @@ def parse_wsdls(wsdl_dir: Path) -> Wsdls:
             documents[name] = Document(str(path), transport, settings=settings)
         except (ZeepError, OSError) as exc:
             raise WsdlError(f"{path}: {exc}") from exc
-    return Wsdls(documents)
+    return Wsdls(documents, _enumerations(wsdl_dir))
+
+
+XS = "http://www.w3.org/2001/XMLSchema"
+
+
+def _enumerations(wsdl_dir: Path) -> dict[str, tuple[str, ...]]:
+    """The xs:enumeration values of every named xs:simpleType in the folder's schemas."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    found: dict[str, tuple[str, ...]] = {}
+    for path in sorted([*wsdl_dir.rglob("*.xsd"), *wsdl_dir.rglob("*.wsdl")]):
+        try:
+            root = etree.parse(str(path), parser).getroot()
+        except (etree.XMLSyntaxError, OSError) as exc:
+            raise WsdlError(f"{path}: {exc}") from exc
+        for schema in root.iter(f"{{{XS}}}schema"):
+            namespace = schema.get("targetNamespace", "")
+            for simple in schema.iterfind(f"{{{XS}}}simpleType[@name]"):
+                values = tuple(str(e.get("value")) for e in simple.iterfind(
+                    f"{{{XS}}}restriction/{{{XS}}}enumeration"))
+                if values:
+                    found[f"{{{namespace}}}{simple.get('name')}"] = values
+    return found
 
 
 async def load_wsdls(wsdl_dir: Path) -> Wsdls:

@@ -24,7 +24,7 @@ from gateway.errors import (
 )
 from gateway.keys import CONFIG, DEVICES, LOGINS, SESSIONS, STORE
 from gateway.mapping.engine import Context, read_resource
-from gateway.mapping.spec import PolicyWrite, Resource
+from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
 from gateway.mapping.writes import put_resource
 from gateway.sessions import Session
 from gateway.soap.device import Credentials, DeviceClient
@@ -153,12 +153,15 @@ async def validate_user(request: web.Request) -> web.Response:
     return web.json_response({"valid": int(valid)})
 
 
-async def _context(request: web.Request, needed: str, device_decides: bool) -> Context:
-    """The device a request is for, with the caller's session, checked for its level."""
+async def _context(request: web.Request, resource: Resource, needed: str,
+                   device_decides: bool) -> Context:
+    """The device a request is for, with the caller's session, checked for its level, and the
+    resource's path and query parameters, checked."""
     device = await _device(request)
     session = await _session(request, device)
     _require(session, needed, device_decides)
-    return Context(device, session.credentials, request.app[STORE])
+    params = parameter_values(resource, dict(request.match_info), list(request.query.items()))
+    return Context(device, session.credentials, request.app[STORE], params)
 
 
 def read_handler(resource: Resource) -> Handler:
@@ -166,11 +169,11 @@ def read_handler(resource: Resource) -> Handler:
     moment (cache_ttl) per device and user."""
 
     async def handle(request: web.Request) -> web.Response:
-        ctx = await _context(request, resource.level, device_decides=True)
+        ctx = await _context(request, resource, resource.level, device_decides=True)
         cache = request.app[DEVICES].cache(ctx.device.name) if resource.cacheable else None
         # the device's version changes with every write to it, through any instance
         version = await request.app[STORE].version(ctx.device.name) if cache is not None else 0
-        key = (resource.path, ctx.credentials.username, version)
+        key = (resource.path, ctx.credentials.username, version, tuple(ctx.params.items()))
         body = cache.get(key) if cache is not None else None
         if body is None:
             body = await read_resource(resource, ctx)
@@ -186,7 +189,7 @@ def put_handler(resource: Resource) -> Handler:
     device_decides = not isinstance(resource.put, PolicyWrite)
 
     async def handle(request: web.Request) -> web.Response:
-        ctx = await _context(request, WRITE, device_decides)
+        ctx = await _context(request, resource, WRITE, device_decides)
         try:
             return web.json_response(await put_resource(resource, ctx, await read_json(request)))
         finally:

@@ -197,9 +197,10 @@ def write_schema(resource: Resource) -> Schema:
             name = _enum_schema(fields["name"].enum) if fields["name"].enum else dict(STRING)
             entry = _object({"name": name, flag: dict(FLAG)})
             return _object({str(resource.reads[0].list): {"type": "array", "items": entry}})
-        case CallWrite(arguments=arguments):
-            return _object({name: _enum_schema(spec.enum) if spec.enum else dict(STRING)
-                            for name, spec in arguments.items()})
+        case CallWrite(fields=body):
+            return _object({name: _enum_schema(source.enum) if source.enum
+                            else {"type": source.type or "string"}
+                            for name, source in body.items()})
         case ConfigurationWrite(policy=policy):
             enum = fields[policy.field].enum
             return _object({"c_name": dict(STRING),
@@ -348,13 +349,26 @@ def _generic(handler: Any) -> dict[str, Any]:
                                                             "ProblemDefault"}}}
 
 
-def _path_parameters(path: str) -> list[Schema]:
+def _path_parameters(path: str, resource: Resource | None) -> list[Schema]:
+    """The path's parameters, then the resource's query parameters, as declared."""
+    declared = resource.parameters if resource is not None else {}
     parameters: list[Schema] = []
     for name in re.findall(r"\{(\w+)\}", path):
         if name == "device_id":
             parameters.append({"$ref": "#/components/parameters/DeviceId"})
-        else:
+        elif name not in declared:
             parameters.append({"name": name, "in": "path", "required": True, "schema": STRING})
+    for parameter in declared.values():
+        schema = _enum_schema(parameter.enum) if parameter.enum else {"type": parameter.type}
+        if parameter.default is not None:
+            schema["default"] = parameter.default
+        described: Schema = {"name": parameter.name, "in": parameter.where,
+                             "required": parameter.required, "schema": schema}
+        if parameter.description:
+            described["description"] = parameter.description
+        if parameter.example is not None:
+            described["example"] = parameter.example
+        parameters.append(described)
     return parameters
 
 
@@ -385,7 +399,8 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
         else:
             operation = _generic(route.handler)
         operation["operationId"] = _operation_id(route.method, path)
-        parameters = [*_path_parameters(path), {"$ref": "#/components/parameters/RequestId"}]
+        parameters = [*_path_parameters(path, resources.get(bare)),
+                      {"$ref": "#/components/parameters/RequestId"}]
         operation["parameters"] = parameters
         if per_device:
             operation["tags"] = ["Per device"]

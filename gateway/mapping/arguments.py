@@ -1,0 +1,199 @@
+"""Call arguments in mapping files, checked against the operation's XSD input types at start.
+
+An `arguments` table is keyed by the operation's input elements (ONVIF names, CamelCase). A value
+is one of:
+
+    ForcePersistence = true                    a constant of the element's XSD type (one of its
+    Type = ["VideoSource", "VideoEncoder"]     values if enumerated; a list if it is repeated)
+    StreamSetup = { Stream = "RTP-Unicast", Transport = { Protocol = "RTSP" } }
+                                               a nested element: a table of its children
+    ProfileToken = { param = "token" }         a path or query parameter of the resource
+    Brightness = { field = "brightness" }      a field of the request body (writes)
+    VideoSourceToken = { item = "name" }       a field of the item a fan-out calls for
+
+Lower-case keys are this vocabulary, so they never clash with ONVIF's element names. A value taken
+from the request is translated by its enum (the parameter's or field's) and must fit the element's
+type: a JSON string never feeds an xs:int, and an enumerated XSD type needs an enum whose ONVIF
+values are all among its own. A required element (minOccurs 1) must be given; a value from an
+optional parameter that is absent leaves its element out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from zeep.xsd import ComplexType
+from zeep.xsd.types import builtins as xsd
+
+from gateway.errors import MappingError
+from gateway.mapping.values import Enum, json_type_of
+from gateway.soap.wsdl import XS, Wsdls
+
+SOURCES = ("param", "field", "item")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A value taken from the request (or, for `item`, from a fan-out's item), as JSON.
+
+    `type` is its JSON type, `enum` translates it to ONVIF, `required` says it is always there."""
+
+    kind: str
+    name: str
+    type: str | None = "string"
+    enum: Enum | None = None
+    required: bool = True
+
+
+# Resolves a {param|field|item = name, ...} table at start (the key, the table, where it is): the
+# Source, or a MappingError. A Source whose type is None takes the JSON type of its element.
+Lookup = Callable[[str, dict[str, Any], str], Source]
+
+
+def xsd_json_type(kind: Any) -> str:
+    """The JSON type a value of a simple XSD type has ("string" for all the text types)."""
+    if isinstance(kind, xsd.Boolean):
+        return "boolean"
+    if isinstance(kind, xsd.Integer):
+        return "integer"
+    if isinstance(kind, xsd.Float | xsd.Double | xsd.Decimal):
+        return "number"
+    return "string"
+
+
+def _type_name(kind: Any) -> str:
+    """tt:ExposureMode -> ExposureMode, xs:float -> xs:float."""
+    qname = getattr(kind, "qname", None)
+    local = getattr(qname, "localname", None) or type(kind).__name__
+    return f"xs:{local}" if getattr(qname, "namespace", None) == XS else local
+
+
+def _fits(value: Any, kind: Any, wsdls: Wsdls) -> str | None:
+    """Why a constant does not fit a simple XSD type (None when it does)."""
+    expected = xsd_json_type(kind)
+    have = json_type_of(value)
+    if not (have == expected or (expected == "number" and have == "integer")):
+        return f"{value!r} is not a {expected}, as {_type_name(kind)} wants"
+    allowed = wsdls.enumerations.get(str(getattr(kind, "qname", "")))
+    if allowed is not None and value not in allowed:
+        return f"{value!r} is not a value of {_type_name(kind)} (one of: {', '.join(allowed)})"
+    return None
+
+
+def _check_source(source: Source, kind: Any, wsdls: Wsdls, where: str) -> None:
+    if source.enum is not None:
+        for value in source.enum.onvif_values:
+            if (problem := _fits(value, kind, wsdls)) is not None:
+                raise MappingError(f"{where}: enum {source.enum.name}: {problem}")
+        return
+    expected = xsd_json_type(kind)
+    if not (source.type == expected or (expected == "number" and source.type == "integer")):
+        raise MappingError(f"{where}: {source.kind} {source.name!r} is a {source.type}; "
+                           f"{_type_name(kind)} wants a {expected}")
+    allowed = wsdls.enumerations.get(str(getattr(kind, "qname", "")))
+    if allowed is not None:
+        raise MappingError(f"{where}: {_type_name(kind)} takes one of {', '.join(allowed)}: give "
+                           f"{source.kind} {source.name!r} an enum")
+
+
+def _children(kind: Any) -> dict[str, tuple[Any, bool, bool]]:
+    """A complex type's elements and attributes: (type, required, repeated) by name."""
+    children = {
+        name: (element.type, element.min_occurs >= 1,
+               element.max_occurs == "unbounded" or element.max_occurs > 1)
+        for name, element in getattr(kind, "elements", []) if not name.startswith("_")
+    }
+    for name, attribute in getattr(kind, "attributes", []):
+        if not name.startswith("_"):
+            children[name] = (attribute.type, bool(attribute.required), False)
+    return children
+
+
+def parse_arguments(table: Any, kind: Any, lookup: Lookup, wsdls: Wsdls,
+                    where: str) -> dict[str, Any]:
+    """Check an arguments table against a complex XSD type (an operation's input, or an element
+    inside it); returns it with Sources in place of the {param|field|item = ...} tables."""
+    if not isinstance(table, dict):
+        raise MappingError(f"{where}: must be a table of ONVIF element = value")
+    children = _children(kind)
+    parsed: dict[str, Any] = {}
+    for name, value in table.items():
+        if name not in children:
+            known = ", ".join(children) or "nothing"
+            raise MappingError(f"{where}: {name!r} is not an element of {_type_name(kind)} "
+                               f"(it has: {known})")
+        child, _, repeated = children[name]
+        parsed[name] = _value(value, child, repeated, lookup, wsdls, f"{where}.{name}")
+    for name, (_, required, _) in children.items():
+        if required and not _given(parsed.get(name)):
+            raise MappingError(f"{where}: {_type_name(kind)} needs {name!r}"
+                               + (", from a required parameter or field" if name in parsed else ""))
+    return parsed
+
+
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, Source) and not value.required)
+
+
+def _value(value: Any, kind: Any, repeated: bool, lookup: Lookup, wsdls: Wsdls,
+           where: str) -> Any:
+    if isinstance(value, list):
+        if not repeated:
+            raise MappingError(f"{where}: a list, but the element is not repeated")
+        return [_value(v, kind, False, lookup, wsdls, f"{where}[{i}]")
+                for i, v in enumerate(value)]
+    if isinstance(value, dict) and any(key in value for key in SOURCES):
+        kinds = [key for key in SOURCES if key in value]
+        if len(kinds) != 1:
+            raise MappingError(f"{where}: give one of {', '.join(SOURCES)}")
+        source = lookup(kinds[0], value, where)
+        if isinstance(kind, ComplexType):
+            raise MappingError(f"{where}: {_type_name(kind)} is a complex type: give its "
+                               "elements as a table")
+        if source.type is None:
+            source = replace(source, type=xsd_json_type(kind))
+        _check_source(source, kind, wsdls, where)
+        return source
+    if isinstance(kind, ComplexType):
+        if not isinstance(value, dict):
+            raise MappingError(f"{where}: {_type_name(kind)} is a complex type: give its "
+                               "elements as a table")
+        return parse_arguments(value, kind, lookup, wsdls, where)
+    if isinstance(value, dict):
+        raise MappingError(f"{where}: {_type_name(kind)} is a simple type, not a table")
+    if (problem := _fits(value, kind, wsdls)) is not None:
+        raise MappingError(f"{where}: {problem}")
+    return value
+
+
+def sources(arguments: Any) -> Iterator[Source]:
+    """Every Source in an arguments tree."""
+    if isinstance(arguments, Source):
+        yield arguments
+    elif isinstance(arguments, dict):
+        for value in arguments.values():
+            yield from sources(value)
+    elif isinstance(arguments, list):
+        for value in arguments:
+            yield from sources(value)
+
+
+def build(arguments: dict[str, Any], resolve: Callable[[Source], Any]) -> dict[str, Any]:
+    """The call's arguments: Sources resolved (JSON value -> ONVIF value by their enum); an
+    absent value (None) leaves its element out."""
+
+    def value(spec: Any) -> Any:
+        if isinstance(spec, Source):
+            found = resolve(spec)
+            return spec.enum.to_onvif(found) if spec.enum is not None and found is not None \
+                else found
+        if isinstance(spec, dict):
+            return {k: v for k, s in spec.items() if (v := value(s)) is not None}
+        if isinstance(spec, list):
+            return [value(s) for s in spec]
+        return spec
+
+    built: dict[str, Any] = value(arguments)
+    return built

@@ -1,0 +1,95 @@
+"""Values of the REST side: enums between JSON and ONVIF, and the JSON types mapping files name
+("string", "integer", "number", "boolean"), checked the same way wherever a client sends one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import BadRequest, MappingError
+
+JSON_TYPES = ("string", "integer", "number", "boolean")
+_PYTHON = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+
+
+@dataclass(frozen=True)
+class Enum:
+    """A two-way table between JSON values and ONVIF values (with aliases devices answer with)."""
+
+    name: str
+    rows: tuple[tuple[Any, ...], ...]
+
+    @property
+    def json_values(self) -> list[Any]:
+        return [row[0] for row in self.rows]
+
+    @property
+    def json_type(self) -> str:
+        return json_type_of(self.rows[0][0])
+
+    @property
+    def onvif_values(self) -> list[Any]:
+        return [row[1] for row in self.rows]
+
+    def to_onvif(self, value: Any) -> Any:
+        return next(row[1] for row in self.rows if row[0] == value)
+
+    def to_json(self, value: Any) -> Any:
+        """The JSON value of an ONVIF value, or raise KeyError."""
+        for row in self.rows:
+            if value in row[1:]:
+                return row[0]
+        raise KeyError(value)
+
+
+def parse_enum(name: str, rows: Any, where: str) -> Enum:
+    """An [enums] entry: a list of [JSON value, ONVIF value, aliases...]."""
+    if (
+        not isinstance(rows, list) or not rows
+        or not all(isinstance(r, list) and len(r) >= 2 for r in rows)
+    ):
+        raise MappingError(f"{where}: an enum is a list of [JSON value, ONVIF value, aliases...]")
+    json_values = [row[0] for row in rows]
+    if len(set(json_values)) != len(json_values):
+        raise MappingError(f"{where}: a JSON value is listed twice")
+    if len({type(v) for v in json_values}) != 1 or not isinstance(json_values[0], str | int):
+        raise MappingError(f"{where}: JSON values must all be strings or all integers")
+    return Enum(name, tuple(tuple(row) for row in rows))
+
+
+def json_type_of(value: Any) -> str:
+    """The JSON type name of a Python value from TOML or JSON ("string" for anything else)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string"
+
+
+def is_json_type(value: Any, kind: str) -> bool:
+    """Whether a JSON value is of a JSON type (a bool is never a number here)."""
+    return isinstance(value, _PYTHON[kind]) and (isinstance(value, bool) == (kind == "boolean"))
+
+
+def check_value(value: Any, kind: str, enum: Enum | None, name: str, where: str) -> Any:
+    """A client's value, of its declared type and enum, or a BadRequest naming where it is."""
+    if not is_json_type(value, kind):
+        raise BadRequest(f"{name!r} must be a JSON {kind}", field=where)
+    if enum is not None and value not in enum.json_values:
+        raise BadRequest(f"{name} must be one of {enum.json_values}, not {value!r}", field=where)
+    return value
+
+
+def from_text(text: str, kind: str) -> Any:
+    """A typed value from its text in a URL (path or query), or ValueError."""
+    if kind == "integer":
+        return int(text)
+    if kind == "number":
+        return float(text)
+    if kind == "boolean":
+        if text not in ("true", "false", "1", "0"):
+            raise ValueError(text)
+        return text in ("true", "1")
+    return text

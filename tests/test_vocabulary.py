@@ -1,0 +1,191 @@
+"""The mapping vocabulary beyond the seed: path and query parameters, typed and nested call
+arguments checked against the XSD types at start. Every resource here is a mapping file the test
+writes, with no Python of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.app import MAPPINGS_DIR, WSDL_DIR, create_app, shared_wsdls
+from gateway.config import DeviceConfig, GatewayConfig
+from gateway.errors import MappingError
+from gateway.mapping.spec import load_mappings
+from gateway.simulator.imaging import ImagingSettings
+from tests.conftest import bearer, login
+
+# GET/PUT /imaging/{source}: one video source's image levels (Imaging service).
+IMAGING = """
+path = "/imaging/{source}"
+title = "Imaging settings"
+
+[parameters]
+source = { in = "path", description = "a video source token", example = "video1" }
+
+[get]
+service = "imaging"
+operation = "GetImagingSettings"
+arguments = { VideoSourceToken = { param = "source" } }
+
+[get.fields]
+brightness = "ImagingSettings.Brightness"
+contrast = "ImagingSettings.Contrast"
+
+[put]
+write = "call"
+service = "imaging"
+operation = "SetImagingSettings"
+
+[put.arguments]
+VideoSourceToken = { param = "source" }
+ImagingSettings = { Brightness = { field = "brightness" }, Contrast = { field = "contrast" } }
+ForcePersistence = true
+"""
+
+# GET /media-profiles?token=...&detail=...: Media2 profiles, all or one, typed query parameters.
+PROFILES = """
+path = "/media-profiles"
+title = "Media profiles"
+
+[parameters]
+token = { in = "query", description = "only this profile" }
+detail = { in = "query", enum = "detail", default = "none" }
+
+[get]
+service = "media2"
+operation = "GetProfiles"
+list = "profiles"
+items = "Profiles"
+arguments = { Token = { param = "token" }, Type = [{ param = "detail" }] }
+
+[get.fields]
+token = "token"
+fixed = "fixed"
+
+[enums]
+detail = [["none", "VideoSource"], ["all", "All"]]
+"""
+
+
+async def gateway_with(tmp_path: Path, start_device: Any, aiohttp_client: Any,
+                       **files: str) -> tuple[Any, dict[str, str], Any]:
+    """A gateway serving the shipped mappings plus these files, logged in as an Operator."""
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    for shipped in MAPPINGS_DIR.glob("*.toml"):
+        (mappings / shipped.name).write_text(shipped.read_text())
+    for name, text in files.items():
+        (mappings / f"{name}.toml").write_text(text)
+    device, url = await start_device()
+    config = GatewayConfig(devices=(DeviceConfig("cam", url, default=True),),
+                           mappings_dir=mappings, state_dir=tmp_path / "state")
+    client = await aiohttp_client(await create_app(config))
+    return client, bearer(await login(client, "operator", "operator")), device
+
+
+async def test_a_read_with_a_path_parameter(tmp_path, start_device, aiohttp_client):
+    client, auth, device = await gateway_with(tmp_path, start_device, aiohttp_client,
+                                              imaging=IMAGING)
+    device.imaging["video2"] = ImagingSettings(brightness=7)
+    answer = await client.get("/imaging/video2", headers=auth)
+    assert answer.status == 200, await answer.text()
+    assert await answer.json() == {"brightness": 7.0, "contrast": 50.0}
+    assert await (await client.get("/devices/cam/imaging/video1", headers=auth)).json() == {
+        "brightness": 50.0, "contrast": 50.0}
+
+    missing = await client.get("/imaging/video9", headers=auth)
+    assert missing.status == 404
+    problem = await missing.json()
+    assert problem["field"] == "path.source"
+    assert "source 'video9'" in problem["detail"]
+    assert problem["fault_subcodes"] == ["InvalidArgVal", "NoSource"]
+
+
+async def test_a_typed_call_with_a_nested_argument(tmp_path, start_device, aiohttp_client):
+    client, auth, device = await gateway_with(tmp_path, start_device, aiohttp_client,
+                                              imaging=IMAGING)
+    # Brightness and Contrast are xs:float inside tt:ImagingSettings20; ForcePersistence a
+    # constant xs:boolean: the call carries them nested, as the WSDL has them.
+    answer = await client.put("/imaging/video3", headers=auth,
+                              json={"brightness": 80, "contrast": 12.5})
+    assert answer.status == 200, await answer.text()
+    assert await answer.json() == {"brightness": 80.0, "contrast": 12.5}
+    assert (device.imaging["video3"].brightness, device.imaging["video3"].contrast) == (80, 12.5)
+
+    for body, field in [({"brightness": "80", "contrast": 1}, "$.brightness"),
+                        ({"brightness": True, "contrast": 1}, "$.brightness"),
+                        ({"brightness": 1}, "$.contrast"),
+                        ({"brightness": 1, "contrast": 1, "hue": 2}, "$.hue")]:
+        bad = await client.put("/imaging/video3", headers=auth, json=body)
+        assert bad.status == 400, body
+        assert (await bad.json())["field"] == field
+    # the device refuses a level out of its range: 400 from its fault, nothing changed
+    refused = await client.put("/imaging/video3", headers=auth,
+                               json={"brightness": 101, "contrast": 1})
+    assert refused.status == 400
+    assert device.imaging["video3"].brightness == 80
+
+
+async def test_query_parameters_are_typed_and_named(tmp_path, start_device, aiohttp_client):
+    client, auth, _ = await gateway_with(tmp_path, start_device, aiohttp_client,
+                                         **{"media-profiles": PROFILES})
+    every = await (await client.get("/media-profiles", headers=auth)).json()
+    assert [p["token"] for p in every["profiles"]] == ["profile_1", "profile_3"]
+    one = await client.get("/media-profiles?token=profile_3&detail=all", headers=auth)
+    assert await one.json() == {"profiles": [{"token": "profile_3", "fixed": True}]}
+
+    for query, field in [("detail=everything", "query.detail"), ("colour=red", "query.colour"),
+                         ("token=a&token=b", "query.token")]:
+        bad = await client.get(f"/media-profiles?{query}", headers=auth)
+        assert bad.status == 400, query
+        assert (await bad.json())["field"] == field
+    described = await (await client.get("/openapi.json")).json()
+    parameters = described["paths"]["/media-profiles"]["get"]["parameters"]
+    assert {"name": "detail", "in": "query", "required": False,
+            "schema": {"type": "string", "enum": ["none", "all"], "default": "none"}} in parameters
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("Brightness = { field", "Brightnes = { field"),
+         "put.arguments.ImagingSettings: 'Brightnes' is not an element of ImagingSettings20"),
+        (("ForcePersistence = true", 'ForcePersistence = "yes"'),
+         "put.arguments.ForcePersistence: 'yes' is not a boolean"),
+        (("ImagingSettings = { Brightness", "ImagingSettings = { Exposure = { Mode = 'ON' }, "
+          "Brightness"),
+         "put.arguments.ImagingSettings.Exposure.Mode: 'ON' is not a value of ExposureMode (one "
+         "of: AUTO, MANUAL)"),
+        (("ImagingSettings = { Brightness = { field = \"brightness\" }",
+          "ImagingSettings = { Brightness = { param = \"source\" }"),
+         "put.arguments.ImagingSettings.Brightness: param 'source' is a string; xs:float "
+         "wants a number"),
+        (("arguments = { VideoSourceToken = { param = \"source\" } }", "arguments = {}"),
+         "get.arguments: GetImagingSettings needs 'VideoSourceToken'"),
+        (("{ param = \"source\" } }", "{ param = \"sauce\" } }"),
+         "get.arguments.VideoSourceToken.param: no parameter 'sauce' in [parameters]"),
+        (('source = { in = "path"', 'src = { in = "path"'),
+         "parameters.src: the path has no {src}"),
+        (('ImagingSettings = { Brightness = { field = "brightness" }, Contrast = { field = '
+          '"contrast" } }', 'ImagingSettings = 3'),
+         "put.arguments.ImagingSettings: ImagingSettings20 is a complex type"),
+    ],
+)
+async def test_call_arguments_are_checked_against_the_xsd_at_start(tmp_path, change, message):
+    assert change[0] in IMAGING
+    (tmp_path / "imaging.toml").write_text(IMAGING.replace(*change, 1))
+    with pytest.raises(MappingError) as caught:
+        load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
+    assert message in str(caught.value)
+
+
+async def test_an_enumerated_xsd_type_needs_an_enum(tmp_path):
+    # tt:DiscoveryMode takes Discoverable or NonDiscoverable: a free string cannot feed it.
+    text = (MAPPINGS_DIR / "discovery.toml").read_text().replace(
+        ', enum = "discovery" } }', " } }")
+    (tmp_path / "discovery.toml").write_text(text)
+    with pytest.raises(MappingError, match="DiscoveryMode takes one of Discoverable, "
+                                           "NonDiscoverable: give field 'enabled' an enum"):
+        load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
