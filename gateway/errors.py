@@ -169,6 +169,11 @@ class DeviceFault(DeviceError):
         else:
             self.status = 400 if code == "Sender" else 502
 
+    @property
+    def not_implemented(self) -> bool:
+        """The device lacks the operation or the service (501)."""
+        return self.status == FAULT_STATUS["ActionNotSupported"]
+
 
 class DeviceUnreachable(DeviceError):
     status = 502

@@ -3,11 +3,13 @@ a switch of the simulated device, and here is what a REST client sees with it on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
 from gateway.keys import DEVICES
+from gateway.simulator import SENDER, SoapFault
 from tests.conftest import bearer, free_port, login
 
 PUT_SOURCES = {"sources": [{"name": "video1", "enabled": 0}]}
@@ -197,3 +199,70 @@ async def test_readyz_is_not_ready_when_the_only_device_is_down(start_gateway):
     await client.app[DEVICES].check_health()
     body = await problem(await client.get("/readyz"), 503)
     assert body["checks"]["devices"] == "failing"
+
+
+# --- 5. Faults in every transport shape --------------------------------------------------------
+
+# (switches, what a fault with ter:InvalidArgVal/ter:NoVideoSource becomes)
+SHAPES = {
+    "gSOAP: NotAuthorized 400, the rest 500": ({"sender_faults_500": True}, 404),
+    "Node.js: HTTP 200, soap:client": ({"fault_shape": "lowercase", "fault_status": 200}, 404),
+    "SOAP 1.1 fault, HTTP 200": ({"fault_shape": "soap11", "fault_status": 200}, 400),
+    "stack trace, HTTP 200": ({"fault_shape": "text", "fault_status": 200}, 502),
+    "stack trace, HTTP 500": ({"fault_shape": "text"}, 502),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+async def test_faults_in_every_shape(start_device, start_gateway, shape):
+    switches, missing_source = SHAPES[shape]
+    no_source = SoapFault(SENDER, ("InvalidArgVal", "NoVideoSource"), "no such video source")
+    _, url = await start_device(faults={"GetVideoSources": no_source},
+                                unsupported={"GetDiscoveryMode"}, **switches)
+    client = await start_gateway(url, breaker_failures=2)
+    body = await problem(await client.put("/login", json={"username": "admin",
+                                                           "password": "wrong"}), 401)
+    admin = bearer(await login(client))
+    body = await problem(await client.get("/sources/video", headers=admin), missing_source)
+    assert "no such video source" in body["detail"]  # the device's reason, whatever the shape
+    # "not implemented" is recognised in every shape, and never counts against the device
+    for _ in range(4):
+        body = await problem(await client.get("/discovery", headers=admin), 501)
+        assert "GetDiscoveryMode" in body["detail"]
+    assert (await client.get("/device-information", headers=admin)).status == 200
+
+
+async def test_a_connection_closed_without_an_answer_is_not_implemented(start_device,
+                                                                        start_gateway):
+    _, url = await start_device(close_unanswered={"GetDiscoveryMode"})
+    client = await start_gateway(url, breaker_failures=2)
+    admin = bearer(await login(client))
+    for _ in range(4):
+        body = await problem(await client.get("/discovery", headers=admin), 501)
+        assert "closed the connection without answering" in body["detail"]
+    assert (await client.get("/device-information", headers=admin)).status == 200
+    assert (await device_entry(client, admin))["status"] == "online"
+
+
+# --- 6. One request per connection, idle connections dropped ----------------------------------
+
+async def test_one_request_per_connection(start_device, start_gateway):
+    _, url = await start_device(one_request_per_connection=True)
+    client = await start_gateway(url, cache_ttl=0)
+    admin = bearer(await login(client))
+    for _ in range(5):
+        assert (await client.get("/device-information", headers=admin)).status == 200
+    answers = await asyncio.gather(*(client.get("/sources/video", headers=admin)
+                                     for _ in range(8)))
+    assert [a.status for a in answers] == [200] * 8
+
+
+async def test_a_kept_alive_connection_closed_by_the_device_costs_a_silent_retry(start_device,
+                                                                                 start_gateway):
+    _, url = await start_device(drop_idle_connections=True)
+    client = await start_gateway(url, cache_ttl=0, breaker_failures=1)
+    admin = bearer(await login(client))
+    for _ in range(6):  # each on a pooled connection the device closes, then on a new one
+        response = await client.get("/device-information", headers=admin)
+        assert response.status == 200, await response.text()
+    assert (await device_entry(client, admin))["status"] == "online"

@@ -150,6 +150,25 @@ class SimulatedDevice:
     # GetUsers answers an empty list (to an Administrator too), as two devices that enforce
     # WS-Security did (one on gSOAP, one in Node.js): the device never tells a user's level.
     get_users_empty: bool = False
+    # How faults are written: "soap12" as ONVIF says; "lowercase": a SOAP 1.2 fault whose code is
+    # soap:client / soap:server (SOAP 1.1's names, lower case), as a Node.js device sends with
+    # HTTP 200; "soap11": a SOAP 1.1 fault (faultcode soap:client, faultstring; no ONVIF
+    # subcodes); "text": a plain-text stack trace instead of any fault (HTTP 500 unless
+    # fault_status says otherwise), as a crashing Node.js handler sends.
+    fault_shape: str = "soap12"
+    # Every fault but NotAuthorized with HTTP 500, Sender ones too (NotAuthorized: 400), with
+    # nested SOAP 1.2 subcodes, as a gSOAP device does.
+    sender_faults_500: bool = False
+    # Operation names for which the device closes the connection without any HTTP answer, as a
+    # CGI device does for an operation it does not know.
+    close_unanswered: set[str] = field(default_factory=set)
+    # One request per connection: every answer says Connection: close, and one request is served
+    # at a time (a single-threaded C server run as CGI).
+    one_request_per_connection: bool = False
+    # Closes a kept-alive connection, unanswered, when a second request arrives on it: what a
+    # client sees when a device drops idle connections (after 3 s, on the device seen) just as
+    # a request is sent on one (RFC 9112 §9.3.1), made to happen every time.
+    drop_idle_connections: bool = False
     # WS-Security off: credentials are ignored and every call is allowed, whoever sends it and
     # with whatever password, as a device whose authentication was left disabled does.
     ws_security: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
@@ -258,10 +259,16 @@ def _misplace_namespace(answer: etree._Element) -> None:
         child.tag = tt(etree.QName(child).localname)
 
 
+class _Hangup(Exception):
+    """Close the connection without answering (SimulatedDevice.close_unanswered)."""
+
+
 def _answer(device: SimulatedDevice, service: str, request: web.Request, data: bytes) -> bytes:
     """The serialized answer to one request to a service; raise SoapFault for a fault answer."""
     envelope = parse_request(data)
     name = etree.QName(envelope.operation).localname
+    if name in device.close_unanswered:
+        raise _Hangup()
     if name in device.empty_reply:
         return b""
     if name in device.raw_replies:
@@ -297,10 +304,50 @@ def _soap_response(body: bytes, status: int) -> web.Response:
     )
 
 
+def _fault_response(device: SimulatedDevice, fault: SoapFault) -> web.Response:
+    """A fault, with the HTTP status and in the shape the device's switches say."""
+    status = fault.http_status if device.fault_status is None else device.fault_status
+    if device.sender_faults_500 and "NotAuthorized" not in fault.subcodes:
+        status = 500
+    body = fault_envelope(fault, device.fault_shape)
+    if device.fault_shape == "text":
+        status = 500 if device.fault_status is None else device.fault_status
+        return web.Response(body=body, status=status, content_type="text/plain")
+    return _soap_response(body, status)
+
+
+def _hang_up(request: web.Request) -> web.Response:
+    """Close the connection with no answer; the response returned is never written."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response()
+
+
+class _Connections:
+    """What one device remembers of its clients' connections (for the connection switches)."""
+
+    def __init__(self) -> None:
+        self.answered: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        self.one_at_a_time = asyncio.Lock()
+
+
 def _service_handler(
-    device: SimulatedDevice, service: str
-) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
+    device: SimulatedDevice, service: str, connections: _Connections
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if device.one_request_per_connection:
+            async with connections.one_at_a_time:
+                response = await answer(request)
+            response.force_close()  # Connection: close
+            return response
+        transport = request.transport
+        if device.drop_idle_connections and transport is not None:
+            if transport in connections.answered:
+                return _hang_up(request)
+            connections.answered.add(transport)
+        return await answer(request)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
         # Checked per request, so that a test may change device.services at any time.
         if service != DEVICE and service not in device.services:
             raise web.HTTPNotFound()
@@ -311,8 +358,9 @@ def _service_handler(
         try:
             return _soap_response(_answer(device, service, request, data), 200)
         except SoapFault as fault:
-            status = fault.http_status if device.fault_status is None else device.fault_status
-            return _soap_response(fault_envelope(fault), status)
+            return _fault_response(device, fault)
+        except _Hangup:
+            return _hang_up(request)
 
     return handle
 
@@ -325,8 +373,9 @@ def create_simulator_app(devices: Sequence[SimulatedDevice]) -> web.Application:
         if device.index in by_index:
             raise ValueError(f"two simulated devices have index {device.index}")
         by_index[device.index] = device
+        connections = _Connections()
         for service in SERVICES:
             path = service_path(device.index, service)
-            app.router.add_post(path, _service_handler(device, service))
+            app.router.add_post(path, _service_handler(device, service, connections))
     app[SIMULATED_DEVICES] = by_index
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Final, NamedTuple
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -111,11 +112,27 @@ def serialize(body_child: etree._Element) -> bytes:
     return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
 
 
-def fault_envelope(fault: SoapFault) -> bytes:
-    """Serialize a SOAP 1.2 env:Fault with nested ter: subcodes."""
-    element = etree.Element(qname(ENV, "Fault"), nsmap=NSMAP)
+# Stands in for the frames of a Node.js stack trace; the first line carries the fault's reason.
+_STACK = "\n    at Object.handler (/usr/lib/node_modules/onvif-server/lib/device.js:42:11)"
+
+
+def fault_envelope(fault: SoapFault, shape: str = "soap12") -> bytes:
+    """Serialize a fault: a SOAP 1.2 env:Fault with nested ter: subcodes, or one of the shapes
+    devices use instead (see SimulatedDevice.fault_shape)."""
+    if shape == "text":
+        return f"Error: {fault.reason}{_STACK}\n".encode()
+    soap11_code = "soap:client" if fault.code == SENDER else "soap:server"
+    if shape == "soap11":
+        return (
+            '<?xml version="1.0" encoding="utf-8"?>'
+            f'<soap:Envelope xmlns:soap="{SOAP11_ENV}"><soap:Body><soap:Fault>'
+            f"<faultcode>{soap11_code}</faultcode>"
+            f"<faultstring>{escape(fault.reason)}</faultstring>"
+            "</soap:Fault></soap:Body></soap:Envelope>"
+        ).encode()
+    element = etree.Element(qname(ENV, "Fault"), nsmap={**NSMAP, "soap": ENV})
     code = sub(element, qname(ENV, "Code"))
-    sub(code, qname(ENV, "Value"), f"env:{fault.code}")
+    sub(code, qname(ENV, "Value"), soap11_code if shape == "lowercase" else f"env:{fault.code}")
     parent = code
     for subcode in fault.subcodes:
         parent = sub(parent, qname(ENV, "Subcode"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from zeep.helpers import serialize_object
 
 from gateway.config import DeviceConfig, DeviceLimits
 from gateway.errors import (
+    FAULT_STATUS,
     DeviceBadReply,
     DeviceError,
     DeviceFault,
@@ -33,7 +35,13 @@ from gateway.errors import (
 )
 from gateway.soap.breaker import BreakerOpen, CircuitBreaker
 from gateway.soap.quirks import PLUGINS
-from gateway.soap.transport import AiohttpTransport, EmptyReply, HttpUnauthorized, ReplyTooLarge
+from gateway.soap.transport import (
+    AiohttpTransport,
+    ClosedWithoutAnswer,
+    EmptyReply,
+    HttpUnauthorized,
+    ReplyTooLarge,
+)
 from gateway.soap.wsdl import CONFIGURED, SERVICES, ZEEP_SETTINGS, Wsdls
 from gateway.soap.wsse import DeviceClockToken
 from gateway.tls import certificate_problem, device_ssl
@@ -282,8 +290,15 @@ class DeviceClient:
             self._transport = AiohttpTransport(aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 connector=aiohttp.TCPConnector(limit=self._limits.concurrency, ssl=self._ssl),
-            ))
+            ), fresh=self._fresh_session)
         return self._transport
+
+    def _fresh_session(self) -> aiohttp.ClientSession:
+        """A session of one new connection (the retry of a request a device never answered)."""
+        return aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            connector=aiohttp.TCPConnector(limit=1, force_close=True, ssl=self._ssl),
+        )
 
     async def _send(
         self,
@@ -420,10 +435,12 @@ class DeviceClient:
         if isinstance(exc, DeviceError):
             return exc
         if isinstance(exc, Fault):
-            code = exc.code.rpartition(":")[2] if exc.code else None
+            local = (exc.code or "").rpartition(":")[2]
+            code = FAULT_CODES.get(local.lower(), local or None)
             subcodes = [getattr(s, "localname", str(s)) for s in exc.subcodes or []]
             reason = exc.message or "no reason given"
-            return DeviceFault(f"{where} failed: {reason}", self.name, code, subcodes)
+            return DeviceFault(f"{where} failed: {reason}", self.name, code,
+                               subcodes + _recognised(reason, subcodes))
         if isinstance(exc, HttpUnauthorized):
             # The same refusal as ter:NotAuthorized, told by HTTP (Digest) instead of SOAP.
             return DeviceFault(f"{where} failed: HTTP 401 Unauthorized", self.name, "Sender",
@@ -433,6 +450,12 @@ class DeviceClient:
             return DeviceFault(f"{where}: the device answered with an empty reply; it does not "
                                "implement this operation", self.name, "Receiver",
                                ["ActionNotSupported"])
+        if isinstance(exc, ClosedWithoutAnswer):
+            # Some devices close the connection, without any answer, on an operation they do not
+            # know or a request they cannot parse (asked again on a new connection: the same).
+            return DeviceFault(f"{where}: the device closed the connection without answering, "
+                               "twice; it does not implement this operation or cannot read the "
+                               "request", self.name, "Receiver", ["ActionNotSupported"])
         if isinstance(exc, TimeoutError):
             return DeviceTimeout(
                 f"{where}: no answer within {self._timeout:g} s", self.name
@@ -442,12 +465,55 @@ class DeviceClient:
         if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.InvalidURL):
             return DeviceUnreachable(f"{where}: cannot connect ({_describe(exc)})", self.name)
         if isinstance(exc, TransportError):
-            return DeviceBadReply(
-                f"{where}: HTTP {exc.status_code} without a SOAP answer", self.name
-            )
+            return self._without_soap(where, exc.status_code, exc.content)
         if isinstance(exc, ReplyTooLarge | XMLSyntaxError | ZeepError | aiohttp.ClientError):
             return DeviceBadReply(f"{where}: unusable answer ({_describe(exc)})", self.name)
         return exc
+
+    def _without_soap(self, where: str, status: int, content: bytes | None) -> DeviceError:
+        """An HTTP answer that is no SOAP message: an error page, a stack trace in plain text."""
+        if status in MISSING_STATUS:
+            return DeviceFault(f"{where}: HTTP {status} {MISSING_STATUS[status]} without a SOAP "
+                               "answer; the device does not implement it", self.name,
+                               "Receiver", ["ActionNotSupported"])
+        text = (content or b"").decode("utf-8", "replace").strip()
+        first_line = text.splitlines()[0][:200] if text else ""
+        recognised = _recognised(text[:4096], [])
+        if recognised:
+            # A text that says what went wrong (a Node.js device's stack trace, "Error: Sender
+            # not authorized"): the device's fault, without the SOAP around it.
+            code = "Sender" if recognised == ["NotAuthorized"] else "Receiver"
+            return DeviceFault(f"{where} failed: {first_line} (in plain text, HTTP {status})",
+                               self.name, code, recognised)
+        said = f": {first_line!r}" if first_line else ""
+        return DeviceBadReply(f"{where}: HTTP {status} without a SOAP answer{said}", self.name)
+
+
+# The fault codes devices write, by lower-cased local name: SOAP 1.2's, and SOAP 1.1's that some
+# devices still send, in any case (soap:client).
+FAULT_CODES = {"sender": "Sender", "client": "Sender", "receiver": "Receiver",
+               "server": "Receiver", "versionmismatch": "VersionMismatch",
+               "mustunderstand": "MustUnderstand", "dataencodingunknown": "DataEncodingUnknown"}
+# How devices say in words (a fault's reason, a plain-text error or stack trace) what no ter:
+# subcode says: that they lack the operation, or that the sender is not authorized.
+NOT_IMPLEMENTED = re.compile(
+    r"not\s+(?:been\s+)?implemented|actionnotsupported|is\s+not\s+a\s+function"
+    r"|\b(?:operation|action|method)\b.{0,80}?\bnot\s+(?:supported|found|known)"
+    r"|(?:unknown|no\s+such)\s+(?:operation|action|method)", re.IGNORECASE | re.DOTALL)
+NOT_AUTHORIZED = re.compile(r"not\s*authori[sz]ed|unauthori[sz]ed", re.IGNORECASE)
+# HTTP statuses that, without a SOAP answer, say there is no such operation or service here.
+MISSING_STATUS = {404: "Not Found", 405: "Method Not Allowed", 501: "Not Implemented"}
+
+
+def _recognised(text: str, subcodes: list[str]) -> list[str]:
+    """The subcode a text stands for, where the device gave none that the gateway knows."""
+    if any(s in FAULT_STATUS for s in subcodes):
+        return []
+    if NOT_AUTHORIZED.search(text):
+        return ["NotAuthorized"]
+    if NOT_IMPLEMENTED.search(text):
+        return ["ActionNotSupported"]
+    return []
 
 
 def _describe(exc: Exception) -> str:

@@ -10,7 +10,9 @@ from typing import Any, ClassVar
 from lxml import etree
 from zeep import Plugin
 
-SOAP_BODY = "{http://www.w3.org/2003/05/soap-envelope}Body"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP_BODY = f"{{{SOAP12}}}Body"
 TDS = "http://www.onvif.org/ver10/device/wsdl"
 
 
@@ -65,5 +67,27 @@ class BooleanDiscoveryModeRepair(Plugin):  # type: ignore[misc]
         return envelope, http_headers
 
 
+class Soap11FaultRepair(Plugin):  # type: ignore[misc]
+    """Read a SOAP 1.1 fault (faultcode, faultstring) as the SOAP 1.2 fault ONVIF specifies.
+
+    A Node.js device answers faults in SOAP 1.1, with HTTP 200 and a lower-case soap:client code;
+    zeep's SOAP 1.2 binding finds no fault in that. The code's local name is read later (client
+    is Sender), so only the shape is changed here.
+    """
+
+    def ingress(self, envelope: Any, http_headers: Any, operation: Any) -> tuple[Any, Any]:
+        fault = envelope.find(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault")
+        if fault is None:
+            return envelope, http_headers
+        repaired = etree.Element(f"{{{SOAP12}}}Envelope", nsmap={"env": SOAP12})
+        body = etree.SubElement(repaired, SOAP_BODY)
+        new_fault = etree.SubElement(body, f"{{{SOAP12}}}Fault")
+        code = etree.SubElement(new_fault, f"{{{SOAP12}}}Code")
+        etree.SubElement(code, f"{{{SOAP12}}}Value").text = fault.findtext("faultcode")
+        reason = etree.SubElement(new_fault, f"{{{SOAP12}}}Reason")
+        etree.SubElement(reason, f"{{{SOAP12}}}Text").text = fault.findtext("faultstring")
+        return repaired, http_headers
+
+
 # In order: the namespace repair first, so that later ones find elements where the WSDL puts them.
-PLUGINS = [ChildNamespaceRepair(), BooleanDiscoveryModeRepair()]
+PLUGINS = [Soap11FaultRepair(), ChildNamespaceRepair(), BooleanDiscoveryModeRepair()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,15 @@ class EmptyReply(Exception):
     """The device answered with an empty body."""
 
 
+class ClosedWithoutAnswer(Exception):
+    """The device closed the connection without answering, on a fresh connection too."""
+
+
+# A request that failed so was never answered: the connection was closed as it was sent
+# (ServerDisconnectedError) or found dead while it was written (ClientConnectionResetError).
+NEVER_ANSWERED = (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)
+
+
 class HttpUnauthorized(Exception):
     """The device refused the request at the HTTP level (401), as HTTP Digest devices do."""
 
@@ -40,13 +50,16 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
     """Posts SOAP envelopes over the device's own aiohttp session; never loads documents."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, digest: tuple[str, str] | None = None
+        self, session: aiohttp.ClientSession, digest: tuple[str, str] | None = None,
+        fresh: Callable[[], aiohttp.ClientSession] | None = None,
     ) -> None:
         # zeep's Transport.__init__ builds a requests session we never use: skip it on purpose,
         # and tell its __del__ there is no such session to close.
         self.session = session
         self.cache = None
         self._close_session = False
+        # Makes a session whose one connection is new, for the retry of an unanswered request.
+        self._fresh = fresh
         # Devices that want HTTP Digest instead of WS-Security answer 401 with a challenge;
         # aiohttp's middleware answers it (and does nothing on devices that never ask).
         self._middlewares = () if digest is None or ":" in digest[0] else (
@@ -54,15 +67,32 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
 
     def authenticated(self, username: str, password: str) -> AiohttpTransport:
         """This transport, answering HTTP Digest challenges with these credentials."""
-        return AiohttpTransport(self.session, (username, password))
+        return AiohttpTransport(self.session, (username, password), self._fresh)
 
     def load(self, url: str) -> bytes:
         raise RuntimeError("WSDLs are parsed once at start-up; a device transport loads nothing")
 
     async def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> Reply:
         message = etree.tostring(envelope, encoding="utf-8", xml_declaration=True)
-        async with self.session.post(address, data=message, headers=headers,
-                                     middlewares=self._middlewares) as response:
+        try:
+            return await self._post(self.session, address, message, headers)
+        except NEVER_ANSWERED:
+            if self._fresh is None:
+                raise
+        # A device may close an idle keep-alive connection at any time (RFC 9112 §9.3.1); a
+        # request sent as it closed was never answered. Like onvif-zeep-async's
+        # AsyncTransportProtocolErrorHandler, send it once more, on a connection of its own
+        # (the pool's other idle ones may have been closed too).
+        async with self._fresh() as session:
+            try:
+                return await self._post(session, address, message, headers)
+            except NEVER_ANSWERED as exc:
+                raise ClosedWithoutAnswer(str(exc) or type(exc).__name__) from exc
+
+    async def _post(self, session: aiohttp.ClientSession, address: str, message: bytes,
+                    headers: dict[str, str]) -> Reply:
+        async with session.post(address, data=message, headers=headers,
+                                middlewares=self._middlewares) as response:
             if response.status == 401:
                 raise HttpUnauthorized(response.headers.get("WWW-Authenticate", ""))
             if (response.content_length or 0) > MAX_REPLY_BYTES:
