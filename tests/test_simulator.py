@@ -263,7 +263,7 @@ async def test_unknown_operation_is_action_not_supported(
 
 
 async def test_unsupported_capability_category(client: TestClient[Any, Any]) -> None:
-    body = "<tds:GetCapabilities><tds:Category>PTZ</tds:Category></tds:GetCapabilities>"
+    body = "<tds:GetCapabilities><tds:Category>Analytics</tds:Category></tds:GetCapabilities>"
     answer = await call(client, body)
     assert answer.status == 500
     assert answer.fault()[:2] == (

@@ -1002,6 +1002,7 @@ async def test_get_services_with_capabilities(
         f"{{{TRT}}}Capabilities",
         f"{{{TR2}}}Capabilities",
         f"{{{TIMG}}}Capabilities",
+        "{http://www.onvif.org/ver20/ptz/wsdl}Capabilities",
     ]
     assert find(capabilities[2], "tr2:ProfileCapabilities").get("MaximumNumberOfProfiles") == "4"
 

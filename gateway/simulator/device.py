@@ -4,10 +4,12 @@ and the switches for the ways real devices differ."""
 from __future__ import annotations
 
 import enum
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cachetools import TTLCache
 
@@ -28,6 +30,7 @@ from .soap import SoapFault
 
 if TYPE_CHECKING:
     from .imaging import ImagingSettings
+    from .ptz import Head
 
 ADMINISTRATOR: Final = "Administrator"
 OPERATOR: Final = "Operator"
@@ -91,7 +94,14 @@ DEVICE: Final = "device"  # always offered
 MEDIA: Final = "media"  # ONVIF Media (ver10, trt), the Profile S one
 MEDIA2: Final = "media2"  # ONVIF Media2 (ver20, tr2), the Profile T one
 IMAGING: Final = "imaging"  # ONVIF Imaging (ver20, timg): image settings per video source
-SERVICES: Final = (DEVICE, MEDIA, MEDIA2, IMAGING)
+PTZ: Final = "ptz"  # ONVIF PTZ (ver20, tptz): a pan/tilt/zoom head
+SERVICES: Final = (DEVICE, MEDIA, MEDIA2, IMAGING, PTZ)
+
+
+def _new_head() -> Head:
+    from .ptz import Head  # here: ptz.py imports this module
+
+    return Head()
 
 
 def service_path(index: int, service: str) -> str:
@@ -185,7 +195,7 @@ class SimulatedDevice:
     # The services offered beside the Device service, names as in SERVICES. {MEDIA} is a
     # Media1-only camera without Imaging, as those conformant to Profile S only may be (Media2
     # came with Profile T); set(): no media.
-    services: set[str] = field(default_factory=lambda: {MEDIA, MEDIA2, IMAGING})
+    services: set[str] = field(default_factory=lambda: {MEDIA, MEDIA2, IMAGING, PTZ})
     # Codecs the encoders offer: H264, H265, MPEG4, JPEG (Media2 spells MPEG4 "MPV4-ES").
     codecs: set[str] = field(default_factory=lambda: set(ALL_CODECS))
     max_profiles: int = 4
@@ -200,6 +210,22 @@ class SimulatedDevice:
     profiles: dict[str, Profile] = field(default_factory=default_profiles)
     # Imaging settings by video source token, made on first use.
     imaging: dict[str, ImagingSettings] = field(default_factory=dict)
+    # The PTZ head (ptz.py) and the profiles holding its PTZ configuration. {"profile_1"}: PTZ
+    # on one profile only, as on cameras whose second stream profile has no PTZConfiguration;
+    # the others answer ter:NoPTZProfile.
+    ptz: Head = field(default_factory=lambda: _new_head())
+    ptz_profiles: set[str] = field(default_factory=lambda: {"profile_1", "profile_3"})
+    # False: RelativeMove answers ter:ActionNotSupported and the node lists no relative
+    # translation spaces, as PTZ cameras with absolute positioning only do.
+    ptz_relative_move: bool = True
+    # Stop answers ter:ActionNotSupported, as some PTZ firmware does: a continuous move there
+    # ends only with a zero-velocity ContinuousMove.
+    ptz_stop_refused: bool = False
+    # Seconds for what moves over time (PTZ moves); tests inject a clock they advance by hand.
+    clock: Callable[[], float] = time.monotonic
+    # Every operation answered (after authentication), in order: (name, request element), so a
+    # test can see what the gateway sent, or that it sent nothing.
+    calls: list[tuple[str, Any]] = field(default_factory=list)
     seen_nonces: TTLCache[bytes, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

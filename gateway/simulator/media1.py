@@ -8,8 +8,8 @@ from typing import Any, Final
 
 from lxml import etree
 
-from . import media
-from .device import AccessClass, SimulatedDevice
+from . import media, ptz
+from .device import PTZ, AccessClass, SimulatedDevice
 from .media import (
     FRAME_RATE_RANGE,
     GOV_LENGTH_RANGE,
@@ -92,6 +92,8 @@ def _profile(parent: etree._Element, tag: str, device: SimulatedDevice, token: s
         media.video_source_configuration(element, tt("VideoSourceConfiguration"), device, source)
     if encoder is not None and _visible_encoder(device, encoder):
         _video_encoder_configuration(element, tt("VideoEncoderConfiguration"), device, encoder)
+    if token in device.ptz_profiles and PTZ in device.services:
+        ptz.configuration(element, tt("PTZConfiguration"))
 
 
 def get_video_sources(call: Call) -> etree._Element:

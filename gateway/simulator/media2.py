@@ -8,8 +8,8 @@ from typing import Any, Final
 
 from lxml import etree
 
-from . import media
-from .device import AccessClass, SimulatedDevice
+from . import media, ptz
+from .device import PTZ, AccessClass, SimulatedDevice
 from .media import (
     BITRATE_RANGE,
     CODEC_PROFILES,
@@ -93,6 +93,8 @@ def _profile(parent: etree._Element, device: SimulatedDevice, token: str, types:
         media.video_source_configuration(configurations, tr2("VideoSource"), device, source)
     if encoder is not None and types & {ALL, VIDEO_ENCODER}:
         _video_encoder_configuration(configurations, tr2("VideoEncoder"), device, encoder)
+    if token in device.ptz_profiles and PTZ in device.services and types & {ALL, "PTZ"}:
+        ptz.configuration(configurations, tr2("PTZ"))
     if len(configurations):
         element.append(configurations)
 

@@ -12,12 +12,13 @@ from typing import Final
 from aiohttp import web
 from lxml import etree
 
-from . import imaging, media1, media2
+from . import imaging, media1, media2, ptz
 from .device import (
     DEVICE,
     IMAGING,
     MEDIA,
     MEDIA2,
+    PTZ,
     SERVICES,
     AccessClass,
     SimulatedDevice,
@@ -30,6 +31,7 @@ from .soap import (
     RECEIVER,
     TDS,
     TIMG,
+    TPTZ,
     TR2,
     TRT,
     TT,
@@ -51,7 +53,7 @@ CAPABILITY_CATEGORIES: Final = frozenset(
 )
 # The namespace of each service's WSDL, which its operations' request elements are in.
 SERVICE_NAMESPACES: Final = MappingProxyType(
-    {DEVICE: TDS, MEDIA: TRT, MEDIA2: TR2, IMAGING: TIMG}
+    {DEVICE: TDS, MEDIA: TRT, MEDIA2: TR2, IMAGING: TIMG, PTZ: TPTZ}
 )
 # tds:DeviceServiceCapabilities children (in schema order) and their attributes.
 DEVICE_SERVICE_CAPABILITIES: Final = MappingProxyType(
@@ -116,6 +118,10 @@ def _service_capabilities(parent: etree._Element, device: SimulatedDevice, servi
     if service == IMAGING:
         capabilities.set("ImageStabilization", "false")
         return
+    if service == PTZ:
+        capabilities.set("MoveStatus", "true")
+        capabilities.set("StatusPosition", "true")
+        return
     capabilities.set("SnapshotUri", "false")
     profile = sub(capabilities, qname(namespace, "ProfileCapabilities"))
     profile.set("MaximumNumberOfProfiles", str(device.max_profiles))
@@ -149,8 +155,9 @@ def get_services(call: Call) -> etree._Element:
 def get_capabilities(call: Call) -> etree._Element:
     """tds:GetCapabilities: the Device category, Imaging and Media (Media1) where offered."""
     categories = {category.strip() for category in call.args("Category")} or {"All"}
-    supported = {"All", "Device"} | ({"Media"} if MEDIA in call.device.services else set()) | (
-        {"Imaging"} if IMAGING in call.device.services else set())
+    offered = {"Media": MEDIA, "Imaging": IMAGING, "PTZ": PTZ}
+    supported = {"All", "Device"} | {
+        category for category, service in offered.items() if service in call.device.services}
     for category in sorted(categories):
         if category not in CAPABILITY_CATEGORIES:
             raise invalid_arg(f"Unknown capability category {category!r}")
@@ -172,6 +179,8 @@ def get_capabilities(call: Call) -> etree._Element:
         sub(sub(media, tt("StreamingCapabilities")), tt("RTPMulticast"), "false")
         profiles = sub(sub(media, tt("Extension")), tt("ProfileCapabilities"))
         sub(profiles, tt("MaximumNumberOfProfiles"), str(call.device.max_profiles))
+    if categories & {"All", "PTZ"} and PTZ in call.device.services:
+        sub(sub(capabilities, tt("PTZ")), tt("XAddr"), call.xaddr(PTZ))
     return answer
 
 
@@ -249,7 +258,8 @@ DEVICE_OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
 
 # Every implemented operation, of every service, by the Clark name of its request element.
 OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
-    {**DEVICE_OPERATIONS, **media1.OPERATIONS, **media2.OPERATIONS, **imaging.OPERATIONS}
+    {**DEVICE_OPERATIONS, **media1.OPERATIONS, **media2.OPERATIONS, **imaging.OPERATIONS,
+     **ptz.OPERATIONS}
 )
 
 
@@ -291,6 +301,7 @@ def _answer(device: SimulatedDevice, service: str, request: web.Request, data: b
         authorize(device, envelope.header, operation.access)
     if name in device.faults:
         raise device.faults[name]
+    device.calls.append((name, envelope.operation))
     call = Call(device, request, envelope.operation)
     answer = operation.stub(call) if name in device.stub_writes else operation.handler(call)
     if device.wrong_namespace:

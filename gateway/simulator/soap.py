@@ -15,10 +15,11 @@ TT: Final = "http://www.onvif.org/ver10/schema"
 TRT: Final = "http://www.onvif.org/ver10/media/wsdl"
 TR2: Final = "http://www.onvif.org/ver20/media/wsdl"
 TIMG: Final = "http://www.onvif.org/ver20/imaging/wsdl"
+TPTZ: Final = "http://www.onvif.org/ver20/ptz/wsdl"
 XML_NS: Final = "http://www.w3.org/XML/1998/namespace"
 
 NSMAP: Final = {"env": ENV, "ter": TER, "tds": TDS, "trt": TRT, "tr2": TR2, "timg": TIMG,
-                "tt": TT}
+                "tptz": TPTZ, "tt": TT}
 
 SENDER: Final = "Sender"
 RECEIVER: Final = "Receiver"
