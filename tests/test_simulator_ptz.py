@@ -64,7 +64,8 @@ async def position(client: TestClient[Any, Any], device: SimulatedDevice,
                        "</tptz:ProfileToken>")
     pan_tilt = answer.body.find("tptz:PTZStatus/tt:Position/tt:PanTilt", NS)
     zoom = answer.body.find("tptz:PTZStatus/tt:Position/tt:Zoom", NS)
-    assert pan_tilt is not None and zoom is not None
+    assert pan_tilt is not None
+    assert zoom is not None
     moving = answer.body.findtext("tptz:PTZStatus/tt:MoveStatus/tt:PanTilt", namespaces=NS)
     return (float(pan_tilt.get("x", "")), float(pan_tilt.get("y", "")), float(zoom.get("x", "")),
             str(moving))
@@ -109,7 +110,7 @@ async def test_presets(client, device):
     await ptz(client, device, "AbsoluteMove", P1 + f"<tptz:Position>{vector(-0.5, 0.5, 1)}"
               "</tptz:Position>")
     made = await ptz(client, device, "SetPreset", P1 + "<tptz:PresetName>door</tptz:PresetName>")
-    token = made.text("{%s}PresetToken" % TPTZ)
+    token = made.text(f"{{{TPTZ}}}PresetToken")
     assert token == "preset_1"
     again = await ptz(client, device, "SetPreset", P1 + "<tptz:PresetName>door</tptz:PresetName>",
                       status=400)
