@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from importlib.resources import files
 from pathlib import Path
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from aiohttp import web
 from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
+from gateway.errors import StartupError
 from gateway.keys import CONFIG, DEVICES, LOGINS, METRICS, RESOURCES, SESSIONS, STORE, WSDLS
 from gateway.mapping.spec import load_mappings
 from gateway.metrics import Metrics
@@ -23,10 +25,23 @@ from gateway.web import observe, openapi
 from gateway.web.handlers import routes
 from gateway.web.problems import MAX_BODY_BYTES, problems
 
-# wsdl/ and mappings/ sit beside the package, in the checkout that `pip install -e .` points at.
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-WSDL_DIR = PROJECT_DIR / "wsdl"
-MAPPINGS_DIR = PROJECT_DIR / "mappings"
+
+def packaged(package: str) -> Path:
+    """The folder of a data package that ships inside the gateway (gateway.wsdl: ONVIF's WSDLs,
+    gateway.mappings: the mapping files); in a checkout they are its wsdl/ and mappings/."""
+    try:
+        folder = files(package)
+    except ModuleNotFoundError:
+        raise StartupError(f"{package} is not installed: install the gateway with pip "
+                           "(in a checkout: pip install -e .)") from None
+    # zeep and the mapping loader read plain files: an install as a zip file would not do.
+    if not isinstance(folder, Path):
+        raise StartupError(f"{package} is installed as {folder}, not as plain files")
+    return folder
+
+
+WSDL_DIR = packaged("gateway.wsdl")
+MAPPINGS_DIR = packaged("gateway.mappings")
 
 
 _parsed: dict[Path, Wsdls] = {}
