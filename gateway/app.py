@@ -17,7 +17,6 @@ from gateway.errors import StartupError
 from gateway.keys import CONFIG, DEVICES, LOGINS, METRICS, RESOURCES, SESSIONS, STORE, WSDLS
 from gateway.mapping.spec import load_mappings
 from gateway.metrics import Metrics
-from gateway.redisstore import RedisPolicyStore, RedisSessions, connect
 from gateway.sessions import MemorySessions
 from gateway.soap.wsdl import Wsdls, load_wsdls
 from gateway.store import SqlitePolicyStore
@@ -59,6 +58,9 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     directory), or shared with other instances in Redis when gateway.ini names one."""
     config = app[CONFIG]
     if config.redis_url:
+        # imported only here: redis takes a tenth of a second to import, and most gateways run alone
+        from gateway.redisstore import RedisPolicyStore, RedisSessions, connect
+
         client = connect(config.redis_url)
         app[SESSIONS] = RedisSessions(client, config.session_idle_timeout,
                                       config.session_max_age)

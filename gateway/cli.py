@@ -1,50 +1,63 @@
-"""The onvif-gateway command: serve, demo, simulate, discover, gencert."""
+"""The onvif-gateway command: serve, demo, simulate, discover, gencert.
+
+Only the standard library's light parts and gateway.config are imported up front: aiohttp, zeep,
+lxml and cryptography take about a second to import, so each command imports what it uses when it
+runs, and `--help`, `--version` or a mistake in gateway.ini answer at once.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import errno
 import logging
-import signal
-import ssl
 import sys
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from gateway.app import create_app
-from gateway.config import DeviceConfig, GatewayConfig, load_config
-from gateway.discovery import (
-    DEFAULT_WAIT,
-    DISCOVERY_PORT,
-    Target,
-    config_sections,
-    parse_target,
-    probe,
-)
-from gateway.errors import StartupError
+from gateway import __version__
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import AddressInUse, StartupError
 from gateway.logs import configure_logging
-from gateway.simulator import DEMO_USERS, SimulatedDevice, create_simulator_app, device_path
-from gateway.simulator.discovery import start_discovery
-from gateway.tls import SELF_SIGNED_WARNING, fingerprint, generate_self_signed, server_ssl
+
+if TYPE_CHECKING:
+    import asyncio
+    import ssl
+
+    from aiohttp import web
+
+    from gateway.discovery import Target
+    from gateway.simulator import SimulatedDevice
 
 LOOPBACK = "127.0.0.1"
+# As gateway.discovery says (not imported here: it pulls in asyncio and lxml, for --help too).
+DISCOVERY_PORT = 3702
+DEFAULT_WAIT = 2.0
 log = logging.getLogger("gateway")
 
 
 async def _start(app: web.Application, host: str, port: int,
                  ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, int]:
     """Start serving an app; returns its runner and the port it really got (port 0 picks one)."""
+    from aiohttp import web
+
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno == errno.EADDRINUSE:
+            raise AddressInUse(f"{host}:{port} is already in use") from None
+        raise
     return runner, int(runner.addresses[0][1])
 
 
 async def _until_stopped(runners: Sequence[web.AppRunner]) -> None:
     """Wait for Ctrl-C or SIGTERM, then stop every runner, last started first."""
+    import asyncio
+    import signal
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -58,6 +71,9 @@ async def _until_stopped(runners: Sequence[web.AppRunner]) -> None:
 
 async def serve(config: GatewayConfig) -> None:
     """Run the gateway as gateway.ini says."""
+    from gateway.app import create_app
+    from gateway.tls import server_ssl
+
     # Checked before anything else starts: a bad certificate or key must stop start-up.
     context = None
     if config.tls_cert is not None and config.tls_key is not None:
@@ -69,6 +85,8 @@ async def serve(config: GatewayConfig) -> None:
 
 
 def _simulated_devices(count: int, clock_skew: float, latency_ms: float) -> list[SimulatedDevice]:
+    from gateway.simulator import SimulatedDevice
+
     return [
         SimulatedDevice(index=i, clock_skew=clock_skew, latency=latency_ms / 1000)
         for i in range(1, count + 1)
@@ -79,6 +97,8 @@ async def _answer_probes(devices: list[SimulatedDevice], http_port: int,
                          port: int | None) -> asyncio.DatagramTransport | None:
     """Answer WS-Discovery Probes on UDP port of loopback: None is the default port, where
     being taken (another simulator) only turns discovery off; 0 turns it off."""
+    from gateway.simulator.discovery import start_discovery
+
     if port == 0:
         return None
     try:
@@ -96,6 +116,8 @@ async def _answer_probes(devices: list[SimulatedDevice], http_port: int,
 async def simulate(port: int, devices: list[SimulatedDevice],
                    discovery_port: int | None = None) -> None:
     """Serve simulated ONVIF devices on loopback, answer Probes for them, print their addresses."""
+    from gateway.simulator import create_simulator_app, device_path
+
     runner, port = await _start(create_simulator_app(devices), LOOPBACK, port)
     try:
         discovery = await _answer_probes(devices, port, discovery_port)
@@ -120,6 +142,8 @@ async def simulate(port: int, devices: list[SimulatedDevice],
 
 async def discover(target: Target, wait: float) -> None:
     """Probe target and print what answered as gateway.ini sections (on stderr if nothing)."""
+    from gateway.discovery import config_sections, probe
+
     matches = await probe(target, wait)
     if not matches:
         print(f"onvif-gateway discover: no ONVIF device answered a Probe sent to {target} "
@@ -131,6 +155,8 @@ async def discover(target: Target, wait: float) -> None:
 
 def gencert(out_dir: Path, names: Sequence[str]) -> None:
     """Write a self-signed certificate and key for trying HTTPS, and say how to use them."""
+    from gateway.tls import SELF_SIGNED_WARNING, fingerprint, generate_self_signed
+
     cert, key = (path.resolve() for path in generate_self_signed(out_dir, names))
     print(f"certificate  {cert}\n"
           f"private key  {key} (mode 0600)\n"
@@ -161,6 +187,12 @@ Ctrl-C stops it."""
 
 async def demo(port: int) -> None:
     """The gateway and one simulated device in one process, ready to try."""
+    import tempfile
+
+    from gateway.app import create_app
+    from gateway.config import DeviceConfig
+    from gateway.simulator import DEMO_USERS, create_simulator_app, device_path
+
     sim_runner, sim_port = await _start(create_simulator_app(_simulated_devices(1, 0, 0)),
                                         LOOPBACK, 0)
     device_url = f"http://{LOOPBACK}:{sim_port}{device_path(1)}"
@@ -185,20 +217,29 @@ async def demo(port: int) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # -v before the command or after it (onvif-gateway -v serve, onvif-gateway serve -v); the
+    # command's copy has no default, so that it never resets what was said before the command.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="log at debug level")
     parser = argparse.ArgumentParser(
         prog="onvif-gateway", description="A JSON REST gateway for ONVIF devices."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve_cmd = commands.add_parser("serve", help="run the gateway as gateway.ini says")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=text, description=text, parents=[verbose])
+
+    serve_cmd = command("serve", "run the gateway as gateway.ini says")
     serve_cmd.add_argument("-c", "--config", type=Path, default=Path("gateway.ini"),
                            help="the configuration file (default: gateway.ini)")
 
-    demo_cmd = commands.add_parser("demo", help="the gateway and a simulated device, on loopback")
+    demo_cmd = command("demo", "the gateway and a simulated device, on loopback")
     demo_cmd.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
 
-    sim_cmd = commands.add_parser("simulate", help="simulated ONVIF devices alone, on loopback")
+    sim_cmd = command("simulate", "simulated ONVIF devices alone, on loopback")
     sim_cmd.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     sim_cmd.add_argument("--devices", type=int, default=1, help="how many devices (default 1)")
     sim_cmd.add_argument("--clock-skew", type=float, default=0.0, metavar="SECONDS",
@@ -209,8 +250,8 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"answer WS-Discovery Probes on this UDP port of 127.0.0.1 "
                               f"(default {DISCOVERY_PORT}; 0: do not)")
 
-    discover_cmd = commands.add_parser(
-        "discover", help="find ONVIF devices with a WS-Discovery Probe; print gateway.ini sections")
+    discover_cmd = command(
+        "discover", "find ONVIF devices with a WS-Discovery Probe; print gateway.ini sections")
     discover_cmd.add_argument("--target", default=f"127.0.0.1:{DISCOVERY_PORT}",
                               metavar="HOST[:PORT]",
                               help="the host the Probe is sent to, unicast (default: "
@@ -218,14 +259,19 @@ def _parser() -> argparse.ArgumentParser:
     discover_cmd.add_argument("--timeout", type=float, default=DEFAULT_WAIT, metavar="SECONDS",
                               help=f"how long to wait for answers (default {DEFAULT_WAIT:g})")
 
-    cert_cmd = commands.add_parser(
-        "gencert", help="write a self-signed certificate and key, for trying HTTPS")
+    cert_cmd = command("gencert", "write a self-signed certificate and key, for trying HTTPS")
     cert_cmd.add_argument("--out", type=Path, default=Path(), metavar="DIR",
                           help="folder for gateway.crt and gateway.key (default: here)")
     cert_cmd.add_argument("--name", action="append", default=[], metavar="HOST",
                           help="a host name or IP address the certificate is for, besides "
                                "localhost and 127.0.0.1 (may be repeated)")
     return parser
+
+
+def _run(command: Coroutine[Any, Any, None]) -> None:
+    import asyncio  # here, not at the top: --help, --version and config errors need none of it
+
+    asyncio.run(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,9 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             config = load_config(args.config)
             configure_logging(args.verbose, config.log_format)  # as gateway.ini says, from now on
-            asyncio.run(serve(config))
+            _run(serve(config))
         elif args.command == "demo":
-            asyncio.run(demo(args.port))
+            _run(demo(args.port))
         elif args.command == "gencert":
             try:
                 gencert(args.out, args.name)
@@ -246,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"onvif-gateway gencert: {exc}", file=sys.stderr)
                 return 1
         elif args.command == "discover":
+            from gateway.discovery import parse_target
+
             try:
                 target = parse_target(args.target)
                 if not 0 < args.timeout <= 60:
@@ -254,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"onvif-gateway discover: {exc}", file=sys.stderr)
                 return 2
             try:
-                asyncio.run(discover(target, args.timeout))
+                _run(discover(target, args.timeout))
             except OSError as exc:
                 print(f"onvif-gateway discover: cannot probe {target}: {exc}", file=sys.stderr)
                 return 1
@@ -263,8 +311,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("onvif-gateway: --devices must be >= 1, --latency >= 0 and "
                       "--discovery-port 0 to 65535", file=sys.stderr)
                 return 2
-            asyncio.run(simulate(args.port, _simulated_devices(
+            _run(simulate(args.port, _simulated_devices(
                 args.devices, args.clock_skew, args.latency), args.discovery_port))
+    except AddressInUse as exc:
+        hint = (f"set another with port = in the [gateway] section of {args.config}"
+                if args.command == "serve" else "choose another with --port")
+        print(f"onvif-gateway: cannot start: {exc} (another gateway?): {hint}", file=sys.stderr)
+        return 1
     except (StartupError, OSError) as exc:
         print(f"onvif-gateway: cannot start: {exc}", file=sys.stderr)
         return 1

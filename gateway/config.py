@@ -83,6 +83,8 @@ class GatewayConfig:
     log_format: str = "plain"
     # Client networks that may read /metrics without a bearer token (a Prometheus scraper).
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # Where the devices above were configured: the file's name (GET /devices says it).
+    source: str = "built in"
 
     @property
     def device_limits(self) -> DeviceLimits:
@@ -97,29 +99,48 @@ class GatewayConfig:
         return marked[0] if marked else self.devices[0]
 
 
+def _float(value: str) -> float:
+    # said in the user's words, not Python's ("could not convert string to float")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("must be a number (seconds, say 10 or 2.5)") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError("must be a number (seconds, say 10 or 2.5)")
+    return number
+
+
+def _int(value: str) -> int:
+    # said in the user's words, not Python's ("invalid literal for int() with base 10")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
 def _positive_float(value: str) -> float:
-    number = float(value)
+    number = _float(value)
     if not number > 0:
         raise ValueError("must be greater than 0")
     return number
 
 
 def _not_negative_float(value: str) -> float:
-    number = float(value)
+    number = _float(value)
     if not number >= 0:
         raise ValueError("must be 0 or more")
     return number
 
 
 def _positive_int(value: str) -> int:
-    number = int(value)
+    number = _int(value)
     if number <= 0:
         raise ValueError("must be greater than 0")
     return number
 
 
 def _port(value: str) -> int:
-    number = int(value)
+    number = _int(value)
     if not 0 <= number <= 65535:
         raise ValueError("must be a port number, 0 to 65535")
     return number
@@ -258,13 +279,32 @@ def device_from_json(name: str, url: str) -> DeviceConfig:
         raise ConfigError(f"url {url!r}: {exc}") from None
 
 
-def parse_config(text: str, base_dir: Path) -> GatewayConfig:
-    """Build the settings from the text of a gateway.ini; relative paths are taken from base_dir."""
+def _read_ini(text: str) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, default_section="\0none")
     try:
         parser.read_string(text)
+    except configparser.DuplicateSectionError as exc:
+        raise ConfigError(f"line {exc.lineno}: [{exc.section}] appears twice "
+                          "(each section once: merge them)") from None
+    except configparser.DuplicateOptionError as exc:
+        raise ConfigError(f"line {exc.lineno}: [{exc.section}] {exc.option} is set twice") from None
+    except configparser.MissingSectionHeaderError as exc:
+        raise ConfigError(f"not a valid INI file: line {exc.lineno}: {exc.line.strip()!r} comes "
+                          "before any [section]") from None
+    except configparser.ParsingError as exc:
+        lineno = exc.errors[0][0]
+        line = text.splitlines()[lineno - 1].strip()
+        raise ConfigError(f"not a valid INI file: line {lineno}: {line!r} is neither "
+                          "key = value nor a [section]") from None
     except configparser.Error as exc:
-        raise ConfigError(f"gateway.ini is not a valid INI file: {exc}") from None
+        raise ConfigError(f"not a valid INI file: {exc}") from None
+    return parser
+
+
+def parse_config(text: str, base_dir: Path, source: str = "gateway.ini") -> GatewayConfig:
+    """Build the settings from the text of a gateway.ini; relative paths are taken from base_dir,
+    source is the file's name (GET /devices says where a device is configured)."""
+    parser = _read_ini(text)
 
     settings: dict[str, Any] = {}
     devices: list[DeviceConfig] = []
@@ -289,9 +329,11 @@ def parse_config(text: str, base_dir: Path) -> GatewayConfig:
 
     if not devices:
         raise ConfigError("no [device:NAME] section: the gateway needs at least one device")
-    if sum(d.default for d in devices) > 1:
-        raise ConfigError("more than one device has default = yes")
-    if len(devices) > 1 and not any(d.default for d in devices):
+    defaults = [f"[{DEVICE_PREFIX}{d.name}]" for d in devices if d.default]
+    if len(defaults) > 1:
+        raise ConfigError(f"more than one device has default = yes: {', '.join(defaults)} "
+                          "(keep it on the one the bare paths serve)")
+    if len(devices) > 1 and not defaults:
         raise ConfigError("several devices: mark the one the bare paths serve with default = yes")
     if settings.get("session_idle_timeout", 0) > settings.get("session_max_age", float("inf")):
         raise ConfigError("[gateway] session_idle_timeout is longer than session_max_age")
@@ -303,13 +345,18 @@ def parse_config(text: str, base_dir: Path) -> GatewayConfig:
         if key in settings:
             settings[key] = base_dir / settings[key]
     settings.setdefault("state_dir", base_dir / "state")
-    return GatewayConfig(devices=tuple(devices), **settings)
+    return GatewayConfig(devices=tuple(devices), source=source, **settings)
 
 
 def load_config(path: Path) -> GatewayConfig:
-    """Read and check gateway.ini at path."""
+    """Read and check gateway.ini at path; every mistake is reported with the file's path."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_config(text, path.parent)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (UTF-8)") from None
+    try:
+        return parse_config(text, path.parent, path.name)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -396,9 +396,11 @@ def config_sections(matches: Iterable[ProbeMatch]) -> str:
             f"# scopes: {' '.join(match.scopes)}",
             f"url = {url}",
         ]
-        # gateway.ini wants one default among several devices: the first, until the user moves it
+        # gateway.ini wants one default among several devices, and the file these sections are
+        # pasted into may have one already (the shipped one does): offered, never set.
         if len(usable) > 1 and len(names) == 1:
-            lines += ["# the device the bare paths (/login, ...) serve: one device only",
-                      "default = yes"]
+            lines += ["# the device the bare paths (/login, ...) serve, if no other section of",
+                      "# gateway.ini says default = yes: uncomment the next line (one device only)",
+                      "# default = yes"]
         lines.append("")
     return "\n".join(lines)

@@ -23,7 +23,8 @@
     StartupError                    the gateway cannot start: nothing is served
     ├── ConfigError                 a bad gateway.ini (names the section and key)
     ├── MappingError                a bad mapping file (names the file and the path in it)
-    └── WsdlError                   a WSDL that cannot be loaded (or wants the network)
+    ├── WsdlError                   a WSDL that cannot be loaded (or wants the network)
+    └── AddressInUse                the port to listen on is taken (the CLI says how to change it)
 
 Lower-layer errors (zeep, aiohttp, lxml) are translated in one place, `gateway.soap.device`, and the
 HTTP side renders every GatewayError as application/problem+json in `gateway.web.problems`.
@@ -222,4 +223,8 @@ class MappingError(StartupError):
 
 
 class WsdlError(StartupError):
+    pass
+
+
+class AddressInUse(StartupError):
     pass

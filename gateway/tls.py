@@ -9,15 +9,17 @@ import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.config import DeviceConfig
 from gateway.errors import StartupError
+
+# cryptography (a tenth of a second to import) only where certificates are made or read:
+# every gateway checks device certificates, few make or serve their own.
+if TYPE_CHECKING:
+    from cryptography import x509
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,11 @@ def generate_self_signed(out_dir: Path, names: Sequence[str] = (), days: int = 3
     The certificate is valid for localhost, 127.0.0.1 and `names`. Existing files are never
     overwritten: a key someone relies on must not be lost to a mistyped --out.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     cert_path, key_path = out_dir / CERT_FILE, out_dir / KEY_FILE
     for path in (cert_path, key_path):
         if path.exists():
@@ -81,6 +88,8 @@ def generate_self_signed(out_dir: Path, names: Sequence[str] = (), days: int = 3
 
 
 def _general_name(name: str) -> x509.GeneralName:
+    from cryptography import x509
+
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
@@ -89,12 +98,18 @@ def _general_name(name: str) -> x509.GeneralName:
 
 def fingerprint(cert_path: Path) -> str:
     """The SHA-256 fingerprint of a PEM certificate's DER form, as tls_fingerprint takes it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     return cert.fingerprint(hashes.SHA256()).hex(":")
 
 
 def server_ssl(cert: Path, key: Path) -> ssl.SSLContext:
     """The gateway's HTTPS context (TLS 1.2 or later), or a StartupError saying what is wrong."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     try:
         x509.load_pem_x509_certificate(cert.read_bytes())
     except OSError as exc:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import signal
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+import gateway
+from gateway import cli, discovery
+from gateway.cli import _parser
 from tests.conftest import free_port
 from tests.processes import start_command
 
@@ -101,3 +108,74 @@ async def test_serve_with_a_bad_config_says_why(tmp_path):
     _, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 1
     assert b"[gateway] unknown key 'prot'" in err
+
+
+def test_version_is_the_package_version():
+    done = subprocess.run([sys.executable, "-m", "gateway", "--version"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0
+    assert done.stdout == f"onvif-gateway {gateway.__version__}\n"
+    assert importlib.metadata.version("onvif-gateway") == gateway.__version__  # setup.cfg's
+
+
+@pytest.mark.parametrize(("argv", "verbose"), [
+    (["serve"], False), (["-v", "serve"], True), (["serve", "-v"], True),
+    (["demo", "--verbose", "--port", "1"], True), (["-v", "discover", "-v"], True),
+])
+def test_verbose_before_or_after_the_command(argv, verbose):
+    assert _parser().parse_args(argv).verbose is verbose
+
+
+# What --help, --version and a bad gateway.ini must not wait for (about a second to import).
+HEAVY = ("aiohttp", "zeep", "lxml", "cryptography", "redis", "prometheus_client", "asyncio")
+IMPORTED = """
+import sys
+from gateway.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(",".join(sorted({name.split(".")[0] for name in sys.modules} & set(HEAVY))))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["serve", "--help"], ["serve", "-c"]])
+def test_help_and_config_errors_import_nothing_heavy(argv, tmp_path):
+    if argv[-1] == "-c":
+        (tmp_path / "gateway.ini").write_text("[gateway]\nport = eighty\n")
+        argv = [*argv, str(tmp_path / "gateway.ini")]
+    done = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{IMPORTED}", *argv],
+                          capture_output=True, text=True, check=False)
+    assert done.stdout.splitlines()[-1] == "", done.stdout + done.stderr
+    if argv[0] == "serve" and argv[1] == "-c":
+        assert "[gateway] port = 'eighty': must be a whole number" in done.stderr
+
+
+def test_discovery_defaults_are_the_protocols():
+    # written twice (the CLI does not import gateway.discovery for --help): kept equal here
+    assert (cli.DISCOVERY_PORT, cli.DEFAULT_WAIT) == (discovery.DISCOVERY_PORT,
+                                                      discovery.DEFAULT_WAIT)
+
+
+async def test_a_port_in_use_says_how_to_choose_another(tmp_path):
+    ini = tmp_path / "cameras.ini"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ini.write_text(f"[gateway]\nport = {port}\n"
+                       "[device:cam]\nurl = http://127.0.0.1:1/onvif/device_service\n")
+        for argv, hint in [
+            (["demo", "--port", str(port)], "choose another with --port"),
+            (["simulate", "--port", str(port), "--discovery-port", "0"],
+             "choose another with --port"),
+            (["serve", "-c", str(ini)],
+             f"set another with port = in the [gateway] section of {ini}"),
+        ]:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway", *argv, stderr=asyncio.subprocess.PIPE)
+            _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+            assert process.returncode == 1
+            assert err.decode().splitlines()[-1] == (
+                f"onvif-gateway: cannot start: 127.0.0.1:{port} is already in use "
+                f"(another gateway?): {hint}")

@@ -38,7 +38,11 @@ def test_password_is_not_in_repr():
     ("text", "message"),
     [
         ("[gateway]\nprot = 80\n" + DEVICE, "[gateway] unknown key 'prot'"),
-        ("[gateway]\nport = eighty\n" + DEVICE, "[gateway] port = 'eighty'"),
+        # in the user's words, not Python's ("invalid literal for int() with base 10")
+        ("[gateway]\nport = eighty\n" + DEVICE, "port = 'eighty': must be a whole number"),
+        ("[gateway]\nmax_sessions = 1.5\n" + DEVICE, "'1.5': must be a whole number"),
+        ("[gateway]\ndevice_timeout = soon\n" + DEVICE, "'soon': must be a number"),
+        ("[gateway]\ncache_ttl = nan\n" + DEVICE, "cache_ttl = 'nan': must be a number"),
         ("[gateway]\nport = 70000\n" + DEVICE, "port number"),
         ("[gateway]\ndevice_timeout = 0\n" + DEVICE, "device_timeout = '0': must be greater"),
         ("[gateways]\n" + DEVICE, "unknown section [gateways]"),
@@ -51,7 +55,11 @@ def test_password_is_not_in_repr():
         ("[gateway]\nport = 1\n", "no [device:NAME] section"),
         (DEVICE + DEVICE.replace("cam", "cam2"), "mark the one the bare paths serve"),
         ("[gateway]\nsession_idle_timeout = 10\nsession_max_age = 5\n" + DEVICE, "longer than"),
-        ("not an ini file", "not a valid INI file"),
+        ("not an ini file", "not a valid INI file: line 1: 'not an ini file' comes before any"),
+        (DEVICE + "just words\n", "line 3: 'just words' is neither key = value nor a [section]"),
+        (DEVICE + "default = yes\n" + DEVICE.replace("cam", "cam2") + "default = on\n",
+         "more than one device has default = yes: [device:cam], [device:cam2]"),
+        (DEVICE + "url = http://127.0.0.1/\n", "line 3: [device:cam] url is set twice"),
     ],
 )
 def test_mistakes_are_named(text, message):
@@ -63,3 +71,22 @@ def test_mistakes_are_named(text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.ini")
+
+
+def test_a_mistake_in_a_file_names_the_file_and_the_line(tmp_path):
+    ini = tmp_path / "cameras.ini"
+    ini.write_text("[gateway]\nport = 8080\n" + DEVICE + "\n" + DEVICE)
+    with pytest.raises(ConfigError) as caught:
+        load_config(ini)
+    assert str(caught.value) == (f"{ini}: line 6: [device:cam] appears twice "
+                                 "(each section once: merge them)")
+    ini.write_text("[gateway]\nport = eighty\n" + DEVICE)
+    with pytest.raises(ConfigError) as caught:
+        load_config(ini)
+    assert str(caught.value) == f"{ini}: [gateway] port = 'eighty': must be a whole number"
+
+
+def test_the_file_a_device_is_configured_in_is_its_real_name(tmp_path):
+    ini = tmp_path / "cameras.ini"
+    ini.write_text(DEVICE)
+    assert load_config(ini).source == "cameras.ini"

@@ -32,6 +32,7 @@ from gateway.discovery import (
     parse_target,
     probe,
 )
+from gateway.errors import ConfigError
 from gateway.simulator import SimulatedDevice
 from gateway.simulator.discovery import endpoint_address, start_discovery
 from tests.conftest import bearer, free_port, login
@@ -407,7 +408,10 @@ def test_sections_parse_as_gateway_ini(tmp_path):
                    xaddrs=("ftp://x/", "https://127.0.0.1:443/onvif/device_service")),
     ]
     text = config_sections(matches)
-    config = parse_config(text, tmp_path)
+    # several devices in a file of their own: the user uncomments the one default offered
+    with pytest.raises(ConfigError, match="several devices: mark the one"):
+        parse_config(text, tmp_path)
+    config = parse_config(text.replace("# default = yes", "default = yes"), tmp_path)
     assert [(d.name, d.url, d.default) for d in config.devices] == [
         ("A", "http://127.0.0.1/x", True),
         ("A-2", "https://127.0.0.1:443/onvif/device_service", False),
@@ -415,6 +419,15 @@ def test_sections_parse_as_gateway_ini(tmp_path):
     assert "# urn:uuid:no-http answered without an http(s) XAddr" in text
     # one device alone needs no default (it would clash with one already in gateway.ini)
     assert "default" not in config_sections(matches[:1])
+
+
+def test_sections_pasted_into_the_shipped_gateway_ini_load_with_one_default(tmp_path):
+    matches = [match_with(scopes=("onvif://www.onvif.org/name/A",)),
+               match_with("urn:uuid:b", scopes=("onvif://www.onvif.org/name/B",))]
+    shipped = (ROOT / "gateway.ini").read_text()
+    config = parse_config(shipped + "\n" + config_sections(matches), tmp_path)
+    assert [d.name for d in config.devices] == ["camera1", "A", "B"]
+    assert [d.name for d in config.devices if d.default] == ["camera1"]
 
 
 # -- with the gateway: SetDiscoveryMode silences the device -----------------------------------

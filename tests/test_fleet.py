@@ -178,3 +178,10 @@ async def test_reads_are_cached_briefly_and_writes_drop_the_cache(fleet, aiohttp
     await client.get("/reboot", headers=auth)
     await client.get("/reboot", headers=auth)
     assert devices[0].reboots == 2
+
+
+async def test_configured_in_names_the_real_configuration_file(start_device, start_gateway):
+    _, url = await start_device()
+    client = await start_gateway(url, source="cameras.ini")  # as load_config sets it
+    response = await client.get("/devices", headers=bearer(await login(client)))
+    assert [d["configured_in"] for d in (await response.json())["devices"]] == ["cameras.ini"]

@@ -145,8 +145,10 @@ async def test_user_levels_are_enforced_before_any_soap_call(start_device, aioht
     user, operator = await login(client, "user", "user"), await login(client, "operator",
                                                                       "operator")
     body = await refused(await client.get("/reboot", headers=bearer(operator)), 403)
-    assert "Administrator" in body["detail"]
-    await refused(await client.put("/discovery", json={"enabled": 0}, headers=bearer(user)), 403)
+    assert body["detail"] == ("this needs an ONVIF Administrator; user 'operator' is an Operator")
+    body = await refused(await client.put("/discovery", json={"enabled": 0},
+                                          headers=bearer(user)), 403)
+    assert body["detail"].endswith("user 'user' is a User")
     await refused(await client.put("/sources/video", headers=bearer(user),
                                    json={"sources": [{"name": "video1", "enabled": 0}]}), 403)
     assert await client.app[STORE].enabled("cam", "video-sources") == {}

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.access import LEVELS, READ, REBOOT, WRITE, allows
+from gateway.access import LEVELS, READ, REBOOT, WRITE, a_level, allows
 from gateway.config import device_from_json
 from gateway.errors import (
     BadRequest,
@@ -84,7 +84,7 @@ def _require(session: Session, needed: str, device_decides: bool) -> None:
                         "device does list its users to")
     if not allows(session.level, needed):
         raise Forbidden(f"this needs an ONVIF {needed}; user "
-                        f"{session.credentials.username!r} is a {session.level}")
+                        f"{session.credentials.username!r} is {a_level(session.level)}")
 
 
 async def _user_level(device: DeviceClient, credentials: Credentials) -> str | None:
@@ -215,7 +215,8 @@ def _device_entry(request: web.Request, device: DeviceClient) -> dict[str, Any]:
         "services": device.services,
         "services_unusable": dict(state.services_unusable),
         "default": device.name == request.app[CONFIG].default_device.name,
-        "configured_in": "gateway.ini" if request.app[DEVICES].is_static(device.name)
+        # the configuration file's name (or "built in": the demo); "runtime": POST /devices
+        "configured_in": request.app[CONFIG].source if request.app[DEVICES].is_static(device.name)
         else "runtime",
     }
 

@@ -263,7 +263,9 @@ DEVICE_ENTRY = _object({
     "manufacturer": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
     "services": {"type": "array", "items": STRING}, "default": {"type": "boolean"},
     "services_unusable": {"type": "object", "additionalProperties": STRING},
-    "configured_in": {"type": "string", "enum": ["gateway.ini", "runtime"]},
+    "configured_in": {"type": "string", "description":
+                      "the configuration file's name (built in: the demo's), or runtime "
+                      "(added with POST /devices)", "examples": ["gateway.ini", "runtime"]},
 }, closed=False)
 
 FIXED: dict[tuple[str, str], dict[str, Any]] = {
