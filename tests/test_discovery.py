@@ -472,7 +472,8 @@ async def test_simulate_then_discover_then_log_in(tmp_path, aiohttp_client):
         assert out.startswith(f"# 3 ONVIF device(s) answered a WS-Discovery Probe sent to "
                               f"127.0.0.1:{udp_port}")
         assert "# scopes: onvif://www.onvif.org/type/video_encoder" in out
-        config = parse_config(out, tmp_path)
+        # on its own, as the user would: the one default offered uncommented
+        config = parse_config(out.replace("# default = yes", "default = yes"), tmp_path)
         assert [d.url for d in config.devices] == [
             f"http://127.0.0.1:{http_port}/dev/{i}/onvif/device_service" for i in (1, 2, 3)]
         assert len({d.name for d in config.devices}) == 3
