@@ -265,7 +265,7 @@ DEVICE_ENTRY = _object({
     "services_unusable": {"type": "object", "additionalProperties": STRING},
     "configured_in": {"type": "string", "description":
                       "the configuration file's name (built in: the demo's), or runtime "
-                      "(added with POST /devices)", "examples": ["gateway.ini", "runtime"]},
+                      "(added with POST /devices)", "example": "gateway.ini"},
 }, closed=False)
 
 FIXED: dict[tuple[str, str], dict[str, Any]] = {
