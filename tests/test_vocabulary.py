@@ -42,6 +42,10 @@ operation = "SetImagingSettings"
 VideoSourceToken = { param = "source" }
 ImagingSettings = { Brightness = { field = "brightness" }, Contrast = { field = "contrast" } }
 ForcePersistence = true
+
+[put.body]
+brightness = { type = "number", example = 60 }
+contrast = { type = "number", example = 40.5 }
 """
 
 # GET /media-profiles?token=...&detail=...: Media2 profiles, all or one, typed query parameters.
@@ -162,6 +166,9 @@ async def test_query_parameters_are_typed_and_named(tmp_path, start_device, aioh
           "ImagingSettings = { Brightness = { param = \"source\" }"),
          "put.arguments.ImagingSettings.Brightness: param 'source' is a string; xs:float "
          "wants a number"),
+        (('brightness = { type = "number", example = 60 }', 'brightness = { type = "string" }'),
+         "put.arguments.ImagingSettings.Brightness: field 'brightness' is a string; xs:float "
+         "wants a number"),
         (("arguments = { VideoSourceToken = { param = \"source\" } }", "arguments = {}"),
          "get.arguments: GetImagingSettings needs 'VideoSourceToken'"),
         (("{ param = \"source\" } }", "{ param = \"sauce\" } }"),
@@ -184,8 +191,97 @@ async def test_call_arguments_are_checked_against_the_xsd_at_start(tmp_path, cha
 async def test_an_enumerated_xsd_type_needs_an_enum(tmp_path):
     # tt:DiscoveryMode takes Discoverable or NonDiscoverable: a free string cannot feed it.
     text = (MAPPINGS_DIR / "discovery.toml").read_text().replace(
-        ', enum = "discovery" } }', " } }")
+        '{ enum = "discovery", example = 0 }', '{ type = "string" }')
     (tmp_path / "discovery.toml").write_text(text)
     with pytest.raises(MappingError, match="DiscoveryMode takes one of Discoverable, "
                                            "NonDiscoverable: give field 'enabled' an enum"):
         load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
+
+
+# ---------------------------------------------------------------- request bodies as data
+
+
+async def test_a_write_body_is_declared_once_for_checks_and_description(
+        tmp_path, start_device, aiohttp_client):
+    client, auth, _ = await gateway_with(tmp_path, start_device, aiohttp_client,
+                                         imaging=IMAGING)
+    described = await (await client.get("/openapi.json")).json()
+    assert described["components"]["schemas"]["ImagingUpdate"] == {
+        "type": "object", "additionalProperties": False, "required": ["brightness", "contrast"],
+        "properties": {"brightness": {"type": "number"}, "contrast": {"type": "number"}}}
+    request = described["paths"]["/imaging/{source}"]["put"]["requestBody"]
+    assert request["content"]["application/json"]["example"] == {"brightness": 60,
+                                                                 "contrast": 40.5}
+    # the example the description shows is a body the gateway takes
+    answer = await client.put("/imaging/video1", headers=auth,
+                              json=request["content"]["application/json"]["example"])
+    assert await answer.json() == {"brightness": 60.0, "contrast": 40.5}
+    login = described["paths"]["/login"]["put"]["requestBody"]["content"]["application/json"]
+    assert login["schema"]["required"] == ["username", "password"]
+    assert login["example"] == {"username": "admin", "password": "admin"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('brightness = { type = "number", example = 60 }',
+          'brightness = { type = "number", example = 60, min = 0 }'),
+         "put.body.brightness: unknown key 'min'"),
+        (('brightness = { type = "number", example = 60 }', 'brightness = { type = "float" }'),
+         "put.body.brightness.type: one of string, integer, number, boolean, array"),
+        (('brightness = { type = "number", example = 60 }', ''),
+         "put.arguments.ImagingSettings.Brightness.field: put.body has no field 'brightness'"),
+        (('contrast = { type = "number", example = 40.5 }',
+          'contrast = { type = "number", example = 40.5 }\nhue = { type = "number" }'),
+         "put.body.hue: no argument takes it"),
+        (('[put.body]\n', '[put.bodies]\n'), "put: unknown key 'bodies'"),
+        (('brightness = { type = "number", example = 60 }',
+          'brightness = { type = "number", enum = "codec" }'),
+         "put.body.brightness.enum: codec's values are not numbers"),
+    ],
+)
+async def test_bad_body_declarations_stop_start_up(tmp_path, change, message):
+    assert change[0] in IMAGING
+    (tmp_path / "imaging.toml").write_text(IMAGING.replace(*change, 1))
+    (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())
+    with pytest.raises(MappingError) as caught:
+        load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
+    assert message in str(caught.value)
+
+
+async def test_a_policy_write_body_must_fit_the_write(tmp_path):
+    text = (MAPPINGS_DIR / "sources-video.toml").read_text().replace(
+        'enabled = { enum = "flag", example = 0 }', 'on = { enum = "flag" }')
+    (tmp_path / "sources-video.toml").write_text(text)
+    (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())
+    with pytest.raises(MappingError, match=r"put.body.sources.items: this write takes the fields "
+                                           "name, enabled"):
+        load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
+
+
+async def test_enums_shared_by_files_are_defined_once(tmp_path):
+    resources = {r.path: r for r in load_mappings(MAPPINGS_DIR, await shared_wsdls(WSDL_DIR))}
+    codec = resources["/encoders/video"].reads[0].fields["name"].enum
+    put = resources["/configurations/encoders/video"].put
+    assert codec is not None
+    assert codec.name == "codec"
+    assert put.policy.enum is codec  # the codec enum of enums.toml, not a copy per file
+    # a file may not define an enum of enums.toml again
+    (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())
+    (tmp_path / "encoders-video.toml").write_text(
+        (MAPPINGS_DIR / "encoders-video.toml").read_text()
+        + '\n[enums]\ncodec = [["h264", "H264"]]\n')
+    with pytest.raises(MappingError, match=r"enums\.codec: already in enums\.toml"):
+        load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
+
+
+def test_the_mapping_layer_does_not_reach_up_into_the_web_layer():
+    import ast
+
+    for module in (Path(__file__).parent.parent / "gateway" / "mapping").glob("*.py"):
+        tree = ast.parse(module.read_text())
+        imported = [node.module or "" for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom)]
+        imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                     for alias in node.names]
+        assert not [name for name in imported if name.startswith("gateway.web")], module

@@ -7,13 +7,17 @@ A mapping file's write declares its body in `[put.body]`, one entry per JSON fie
     port = { type = "integer", required = false }        may be left out (default: required)
     sources = { type = "array", items = { name = { type = "string" }, enabled = { ... } } }
                                                          a list of objects with these fields
+    id = { type = "string", pattern = "^[a-z]+$" }       a string matching a pattern
 
 Types: string, integer, number, boolean, array (of objects: `items`). A body is a JSON object
 with exactly its declared fields; what is wrong is named by its JSON path ($.sources[1].enabled).
+The same declaration is the body's JSON Schema in the OpenAPI description, and the fields'
+examples make the request example there.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +39,7 @@ class BodyField:
     example: Any = None
     description: str = ""
     items: Body | None = None  # an array's objects
+    pattern: str | None = None
 
     def schema(self) -> Schema:
         """The field's JSON Schema."""
@@ -44,10 +49,10 @@ class BodyField:
             schema = {"type": self.type, "enum": self.enum.json_values}
         else:
             schema = {"type": self.type}
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
         if self.description:
             schema["description"] = self.description
-        if self.example is not None:
-            schema["examples"] = [self.example]
         return schema
 
 
@@ -73,6 +78,8 @@ class Body:
                 continue
             if spec.items is None:
                 check_value(data[name], spec.type, spec.enum, name, at)
+                if spec.pattern is not None and not re.search(spec.pattern, data[name]):
+                    raise BadRequest(f"{name!r} must match {spec.pattern}", field=at)
             elif not isinstance(data[name], list):
                 raise BadRequest(f"{name!r} must be a JSON array", field=at)
             else:
@@ -107,10 +114,10 @@ def parse_body(table: Any, enums: dict[str, Enum], where: str) -> Body:
         at = f"{where}.{name}"
         if not isinstance(spec, dict):
             raise MappingError(f"{at}: a table such as {{ type = \"string\" }}")
-        unknown = set(spec) - {"type", "enum", "required", "example", "description", "items"}
-        if unknown:
-            raise MappingError(f"{at}: unknown key {sorted(unknown)[0]!r} (known: type, enum, "
-                               "required, example, description, items)")
+        known = {"type", "enum", "required", "example", "description", "items", "pattern"}
+        if set(spec) - known:
+            raise MappingError(f"{at}: unknown key {sorted(set(spec) - known)[0]!r} (known: "
+                               f"{', '.join(sorted(known))})")
         enum = None
         if "enum" in spec:
             if spec["enum"] not in enums:
@@ -137,12 +144,21 @@ def parse_body(table: Any, enums: dict[str, Enum], where: str) -> Body:
         description = spec.get("description", "")
         if not isinstance(description, str):
             raise MappingError(f"{at}.description: a string")
-        fields[name] = BodyField(name, kind, enum, required, example, description, items)
+        pattern = spec.get("pattern")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except (re.error, TypeError):
+                raise MappingError(f"{at}.pattern: not a regular expression") from None
+            if kind != "string":
+                raise MappingError(f"{at}.pattern: only for a string")
+        fields[name] = BodyField(name, kind, enum, required, example, description, items,
+                                 pattern)
     return Body(fields)
 
 
-def body(**fields: str | dict[str, Any]) -> Body:
-    """A body declared in Python (the gateway's own routes): body(username="string", ...)."""
+def declare(**fields: str | dict[str, Any]) -> Body:
+    """A body declared in Python (the gateway's own routes): declare(username="string", ...)."""
     table = {name: {"type": spec} if isinstance(spec, str) else spec
              for name, spec in fields.items()}
     return parse_body(table, {}, "body")

@@ -38,12 +38,15 @@ One TOML file per resource in mappings/. Its keys, all checked when the gateway 
     [put]                          what PUT does: one of the named writes
     write = "policy"               store the body's enabled flags in the policy named by the GET
     write = "call"                 call an operation with arguments taken from the body:
-    service/operation, [put.arguments] DiscoveryMode = { field = "enabled", enum = "discovery" }
+    service/operation, [put.arguments] DiscoveryMode = { field = "enabled" }
     write = "configuration"        create/delete the use of a configuration (of = VideoSource or
                                    VideoEncoder); `policy` names the field checked against policy
+    [put.body]                     the request body, declared (mapping/bodies.py): checks every
+    enabled = { enum = "discovery", example = 0 }   PUT and describes it in OpenAPI
 
     [enums]                        JSON value, the ONVIF value sent, then other values accepted
     discovery = [[1, "Discoverable"], [0, "NonDiscoverable"]]
+                                   (enums.toml in the folder: the enums every file may use)
 
 A wrong key, service, operation, element, enum or policy stops start-up with the file and the
 path inside it named.
@@ -57,14 +60,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zeep.xsd import Attribute, ComplexType
+
 from gateway.access import LEVELS, READ
 from gateway.errors import BadRequest, MappingError, NotFound
-from gateway.mapping.arguments import Lookup, Source, parse_arguments, sources
+from gateway.mapping.arguments import Lookup, Source, parse_arguments, sources, xsd_json_type
+from gateway.mapping.bodies import Body, parse_body
 from gateway.mapping.values import JSON_TYPES, Enum, from_text, is_json_type, parse_enum
 from gateway.soap.wsdl import SERVICES, Wsdls
 
 __all__ = ["Enum", "Field", "Parameter", "Read", "Resource", "Source", "load_mappings"]
 
+SHARED_ENUMS = "enums.toml"  # in a mappings folder: the enums every file may use
 DERIVED = {"in_use"}
 PARAMETER_NAME = re.compile(r"[a-z][a-z0-9_]*")
 PATH_PARAMETER = re.compile(r"\{([^{}]*)\}")
@@ -84,6 +91,10 @@ class Field:
     of: str | None = None
     value: Any = None
     present: bool = False
+    # of an element's value, from its XSD type: its JSON type ("object" for a complex one), and
+    # whether the element (or one on the way to it from the item) may be absent
+    type: str = "string"
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,21 +148,24 @@ class Policy:
 class PolicyWrite:
     """PUT stores the body's enabled flags in the resource's policy table."""
 
+    body: Body
+
 
 @dataclass(frozen=True)
 class CallWrite:
     """PUT calls an operation with arguments (arguments.py) from the body's fields."""
 
+    body: Body
     service: str
     operation: str
     arguments: dict[str, Any]
-    fields: dict[str, Source]  # the body's fields, by name
 
 
 @dataclass(frozen=True)
 class ConfigurationWrite:
     """PUT creates or deletes the use of a configuration of kind `of` in gateway profiles."""
 
+    body: Body
     of: str
     policy: Policy
 
@@ -226,6 +240,18 @@ def _walk(element: Any, path: tuple[str, ...], where: str) -> Any:
     return current
 
 
+def _walk_optional(element: Any, path: tuple[str, ...], where: str) -> tuple[Any, bool]:
+    """The node at path, and whether any element or attribute on the way may be absent."""
+    optional = False
+    for depth in range(len(path)):
+        node = _walk(element, path[:depth + 1], where)
+        if isinstance(node, Attribute):
+            optional |= not node.required
+        else:
+            optional |= node.min_occurs == 0 or bool(node.nillable)
+    return _walk(element, path, where), optional
+
+
 def _enum_ref(table: dict[str, Any], enums: dict[str, Enum], where: str) -> Enum | None:
     if "enum" not in table:
         return None
@@ -248,8 +274,9 @@ def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wher
     enum = _enum_ref(spec, enums, where)
     if "element" in spec:
         path = tuple(_string(spec, "element", where).split("."))
-        _walk(item, path, where)
-        return Field(path=path, enum=enum)
+        node, optional = _walk_optional(item, path, where)
+        kind = "object" if isinstance(node.type, ComplexType) else xsd_json_type(node.type)
+        return Field(path=path, enum=enum, type=kind, optional=optional)
     if "policy" in spec:
         return Field(policy=_string(spec, "policy", where))
     if "derive" in spec:
@@ -335,41 +362,47 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
 
 def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],
            parameters: dict[str, Parameter], wsdls: Wsdls, where: str) -> Write:
-    table = _expect(table, where, {"write"},
+    table = _expect(table, where, {"write", "body"},
                     {"service", "operation", "arguments", "of", "policy"})
     write = _string(table, "write", where)
+    body = parse_body(table["body"], enums, f"{where}.body")
     if write == "policy":
-        _expect(table, where, {"write"}, set())
-        if not any(f.policy for f in reads[0].fields.values()) or not reads[0].list:
+        _expect(table, where, {"write", "body"}, set())
+        flag = next((name for name, f in reads[0].fields.items() if f.policy), None)
+        if flag is None or not reads[0].list:
             raise MappingError(f"{where}: a policy write needs a list GET with a policy field")
         if "name" not in reads[0].fields:
             raise MappingError(f"{where}: a policy write needs a `name` field to key it")
-        return PolicyWrite()
+        _body_has(body, {reads[0].list: "array"}, f"{where}.body")
+        entries = body.fields[reads[0].list].items
+        assert entries is not None  # an array has items
+        _body_has(entries, {"name": "string", flag: "integer"},
+                  f"{where}.body.{reads[0].list}.items")
+        return PolicyWrite(body)
     if write == "call":
-        _expect(table, where, {"write", "service", "operation", "arguments"}, set())
+        _expect(table, where, {"write", "body", "service", "operation", "arguments"}, set())
         service, operation, op = _operation(table, wsdls, where)
-        fields: dict[str, Source] = {}
         params = _params(parameters)
 
         def lookup(kind: str, spec: dict[str, Any], at: str) -> Source:
             if kind == "param":
                 return params(kind, spec, at)
-            spec = _expect(spec, at, {"field"}, {"enum"})
-            json_field = _string(spec, "field", at)
-            if json_field not in reads[0].fields:
+            json_field = _string(_expect(spec, at, {"field"}, set()), "field", at)
+            declared = body.fields.get(json_field)
+            if declared is None or declared.items is not None:
+                raise MappingError(f"{at}.field: {where}.body has no field {json_field!r}")
+            if json_field not in reads[0].fields:  # what the write is checked against
                 raise MappingError(f"{at}.field: GET has no {json_field!r}")
-            enum = _enum_ref(spec, enums, at)
-            fields[json_field] = Source("field", json_field,
-                                        enum.json_type if enum else None, enum)
-            return fields[json_field]
+            return Source("field", json_field, declared.type, declared.enum, declared.required)
 
         arguments = parse_arguments(table["arguments"], op.input.body.type, lookup, wsdls,
                                     f"{where}.arguments")
-        # the JSON type of a field without an enum is its element's (known once checked)
-        fields = {source.name: source for source in sources(arguments) if source.kind == "field"}
-        return CallWrite(service, operation, arguments, fields)
+        unused = set(body.fields) - {s.name for s in sources(arguments) if s.kind == "field"}
+        if unused:
+            raise MappingError(f"{where}.body.{sorted(unused)[0]}: no argument takes it")
+        return CallWrite(body, service, operation, arguments)
     if write == "configuration":
-        _expect(table, where, {"write", "of", "policy"}, set())
+        _expect(table, where, {"write", "body", "of", "policy"}, set())
         of = _string(table, "of", where)
         if of not in CONFIGURATION_KINDS:
             raise MappingError(f"{where}.of: one of {sorted(CONFIGURATION_KINDS)}")
@@ -379,12 +412,28 @@ def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],
             raise MappingError(f"{where}.policy.field: GET has no field {policy_field!r}")
         policy = Policy(policy_field, _string(spec, "table", f"{where}.policy"),
                         _enum_ref(spec, enums, f"{where}.policy"))
-        return ConfigurationWrite(of, policy)
+        _body_has(body, {"c_name": "string", policy_field: "string", "action": "string"},
+                  f"{where}.body")
+        action = body.fields["action"].enum
+        if action is None or sorted(action.json_values) != sorted(ACTIONS):
+            raise MappingError(f"{where}.body.action: the enum of {', '.join(ACTIONS)}")
+        return ConfigurationWrite(body, of, policy)
     raise MappingError(f"{where}.write: unknown write {write!r} (known: {sorted(WRITES)})")
 
 
-def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls) -> Resource:
-    """Check one mapping file's data against the WSDLs and build its Resource."""
+def _body_has(body: Body, fields: dict[str, str], where: str) -> None:
+    """A write's code relies on these body fields, of these types, and no others."""
+    if set(body.fields) != set(fields):
+        raise MappingError(f"{where}: this write takes the fields {', '.join(fields)}")
+    for name, kind in fields.items():
+        if body.fields[name].type != kind or not body.fields[name].required:
+            raise MappingError(f"{where}.{name}: a required {kind}")
+
+
+def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls,
+                  shared: dict[str, Enum] | None = None) -> Resource:
+    """Check one mapping file's data against the WSDLs and build its Resource; `shared` are the
+    enums of enums.toml."""
     _expect(data, name, {"path", "title", "get"},
             {"methods", "level", "put", "enums", "parameters"})
     level = _string(data, "level", name) if "level" in data else READ
@@ -396,11 +445,12 @@ def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls) -> Resource:
     methods = _strings(data, "methods", name) if "methods" in data else ("GET",)
     if not set(methods) <= {"GET", "POST"}:
         raise MappingError(f"{name}.methods: GET and/or POST (PUT is the [put] table)")
-    enums = {
-        enum_name: parse_enum(enum_name, rows, f"enums.{enum_name}")
-        for enum_name, rows in _expect(data.get("enums", {}), "enums", set(),
-                                       set(data.get("enums", {}))).items()
-    }
+    enums = dict(shared or {})
+    for enum_name, rows in _expect(data.get("enums", {}), "enums", set(),
+                                   set(data.get("enums", {}))).items():
+        if enum_name in enums:
+            raise MappingError(f"enums.{enum_name}: already in {SHARED_ENUMS}")
+        enums[enum_name] = parse_enum(enum_name, rows, f"enums.{enum_name}")
     parameters = _parameters(data.get("parameters", {}), path, enums)
     gets = data["get"] if isinstance(data["get"], list) else [data["get"]]
     reads = tuple(
@@ -506,13 +556,27 @@ def parameter_values(resource: Resource, path: dict[str, str],
     return values
 
 
+def _shared_enums(file: Path) -> dict[str, Enum]:
+    """The enums of a mappings folder's enums.toml (none if it has none)."""
+    if not file.is_file():
+        return {}
+    data = _expect(tomllib.loads(file.read_text(encoding="utf-8")), file.name, {"enums"}, set())
+    table = _expect(data["enums"], "enums", set(), set(data["enums"]))
+    return {name: parse_enum(name, rows, f"enums.{name}") for name, rows in table.items()}
+
+
 def load_mappings(directory: Path, wsdls: Wsdls) -> list[Resource]:
-    """Load and check every *.toml file of a mappings folder."""
+    """Load and check every *.toml file of a mappings folder (enums.toml: the shared enums)."""
     resources: list[Resource] = []
-    for file in sorted(directory.glob("*.toml")):
+    shared: dict[str, Enum] = {}
+    files = sorted(f for f in directory.glob("*.toml") if f.name != SHARED_ENUMS)
+    for file in [directory / SHARED_ENUMS, *files]:
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-            resources.append(parse_mapping(file.stem, data, wsdls))
+            if file.name == SHARED_ENUMS:
+                shared = _shared_enums(file)
+            else:
+                data = tomllib.loads(file.read_text(encoding="utf-8"))
+                resources.append(parse_mapping(file.stem, data, wsdls, shared))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, MappingError) as exc:
             raise MappingError(f"{file}: {exc}") from None
     if not resources:

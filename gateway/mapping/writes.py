@@ -9,7 +9,6 @@ import secrets
 from typing import Any
 
 from gateway.errors import (
-    BadRequest,
     Conflict,
     DeviceDidNotApply,
     DeviceError,
@@ -26,20 +25,16 @@ from gateway.mapping.spec import (
     Read,
     Resource,
 )
-from gateway.mapping.values import check_value
-from gateway.web.bodies import check_object
 
-ENABLED = (0, 1)
 CODEC_SETTINGS = ("Profile", "H264", "MPEG4")
 
 
-def _one_of(value: Any, allowed: list[Any], name: str, where: str) -> None:
-    if value not in allowed:
-        raise BadRequest(f"{name} must be one of {allowed}, not {value!r}", field=where)
-
-
-async def put_resource(resource: Resource, ctx: Context, body: Any) -> dict[str, Any]:
-    """Carry out a resource's [put] with a request body; returns the state read back."""
+async def put_resource(resource: Resource, ctx: Context, data: Any) -> dict[str, Any]:
+    """Carry out a resource's [put] with a request body, checked first against the body its
+    mapping file declares; returns the state read back."""
+    if resource.put is None:
+        raise AssertionError(f"{resource.path} has no [put]")
+    body = resource.put.body.check(data)
     match resource.put:
         case PolicyWrite():
             await _put_policy(resource, ctx, body)
@@ -47,29 +42,22 @@ async def put_resource(resource: Resource, ctx: Context, body: Any) -> dict[str,
             await _put_call(resource, write, ctx, body)
         case ConfigurationWrite() as write:
             await _put_configuration(resource, write, ctx, body)
-        case None:
-            raise AssertionError(f"{resource.path} has no [put]")
     ctx.forget()
     return await read_resource(resource, ctx)
 
 
-async def _put_policy(resource: Resource, ctx: Context, body: Any) -> None:
+async def _put_policy(resource: Resource, ctx: Context, body: dict[str, Any]) -> None:
     """Store enabled flags: {"<list>": [{"name": ..., "<flag>": 0|1}, ...]}, all or none; the
     entries apply in order."""
     read = await choose_read(resource, ctx.device)
     list_key, (flag, flag_spec) = read.list or "", next(
         (name, f) for name, f in read.fields.items() if f.policy)
-    entries = check_object(body, {list_key: list})[list_key]
     names_enum = read.fields["name"].enum
     offered = {entry["name"] for entry in (await read_resource(resource, ctx))[list_key]}
     values: dict[str, int] = {}
-    for i, entry in enumerate(entries):
+    for i, entry in enumerate(body[list_key]):
         where = f"$.{list_key}[{i}]"
-        check_object(entry, {"name": str, flag: int}, where)
         name, enabled = entry["name"], entry[flag]
-        _one_of(enabled, list(ENABLED), flag, f"{where}.{flag}")
-        if names_enum is not None:
-            _one_of(name, names_enum.json_values, "name", f"{where}.name")
         # A name listed again takes its later value, as a key repeated in a JSON object would
         # (JSON Schema, and so the OpenAPI description, cannot forbid repeats by name).
         if name not in offered:
@@ -83,23 +71,14 @@ async def _put_policy(resource: Resource, ctx: Context, body: Any) -> None:
     await ctx.store.set_enabled(ctx.device.name, str(flag_spec.policy), values)
 
 
-async def _put_call(resource: Resource, write: CallWrite, ctx: Context, body: Any) -> None:
+async def _put_call(resource: Resource, write: CallWrite, ctx: Context,
+                    body: dict[str, Any]) -> None:
     """Call the write's operation with arguments from the body, then check the device took it."""
-    if not isinstance(body, dict):
-        raise BadRequest("$ must be a JSON object", field="$")
-    for name in body:
-        if name not in write.fields:
-            raise BadRequest(f"unknown field {name!r} (expected: {', '.join(write.fields)})",
-                             field=f"$.{name}")
-    for name, source in write.fields.items():
-        if name not in body:
-            raise BadRequest(f"missing field {name!r}", field=f"$.{name}")
-        check_value(body[name], source.type or "string", source.enum, name, f"$.{name}")
     await call(resource, ctx, write.service, write.operation, write.arguments, body)
     ctx.forget()
     now = await read_resource(resource, ctx)
-    for name in write.fields:
-        if now.get(name) != body[name]:
+    for name in write.body.fields:
+        if name in body and now.get(name) != body[name]:
             raise DeviceDidNotApply(
                 f"the device accepted {write.operation} but still reports {name} = "
                 f"{now.get(name)!r}, not {body[name]!r}", ctx.device.name,
@@ -107,16 +86,11 @@ async def _put_call(resource: Resource, write: CallWrite, ctx: Context, body: An
 
 
 async def _put_configuration(
-    resource: Resource, write: ConfigurationWrite, ctx: Context, body: Any
+    resource: Resource, write: ConfigurationWrite, ctx: Context, body: dict[str, Any]
 ) -> None:
     """{"c_name", "<s_name|e_name>", "action": "create" | "delete"}: put a configuration of the
     device into use in a profile the gateway owns, or take it out of the gateway's profiles."""
     other = write.policy.field
-    check_object(body, {"c_name": str, other: str, "action": str})
-    _one_of(body["action"], ["create", "delete"], "action", "$.action")
-    enum = resource.reads[0].fields[other].enum
-    if enum is not None:
-        _one_of(body[other], enum.json_values, other, f"$.{other}")
 
     read = await choose_read(resource, ctx.device)
     reply = await ctx.device.call(read.service, read.operation, ctx.credentials, **read.arguments)

@@ -1,4 +1,5 @@
-"""Reading request bodies: JSON only, every field checked and named ($.a[1].b) when wrong."""
+"""Reading request bodies: JSON only, bounded in depth; then checked against their declaration
+(gateway.mapping.bodies), every field named ($.a[1].b) when wrong."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from gateway.errors import BadRequest, UnsupportedMediaType
+from gateway.mapping.bodies import Body
 
 # The API's bodies are at most three levels deep ({"sources": [{"name": ...}]}).
 MAX_DEPTH = 8
-JSON_TYPES = {str: "string", int: "integer", bool: "boolean", list: "array", dict: "object"}
 # What XML 1.0 text cannot hold (control characters, lone surrogates, U+FFFE, U+FFFF): JSON can.
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -48,24 +49,6 @@ def _depth(value: Any) -> int:
     return 0
 
 
-def check_object(data: Any, fields: dict[str, type], where: str = "$") -> dict[str, Any]:
-    """data as a JSON object holding exactly `fields`, each of its type, or a BadRequest."""
-    if not isinstance(data, dict):
-        raise BadRequest(f"{where} must be a JSON object", field=where)
-    for name in data:
-        if name not in fields:
-            raise BadRequest(f"unknown field {name!r} (expected: {', '.join(fields)})",
-                             field=f"{where}.{name}")
-    for name, kind in fields.items():
-        if name not in data:
-            raise BadRequest(f"missing field {name!r}", field=f"{where}.{name}")
-        # bool is an int in Python, never in this API
-        if not isinstance(data[name], kind) or isinstance(data[name], bool) != (kind is bool):
-            raise BadRequest(f"{name!r} must be a JSON {JSON_TYPES[kind]}",
-                             field=f"{where}.{name}")
-    return data
-
-
-async def read_object(request: web.Request, fields: dict[str, type]) -> dict[str, Any]:
-    """The body as a JSON object holding exactly `fields`."""
-    return check_object(await read_json(request), fields)
+async def read_object(request: web.Request, body: Body) -> dict[str, Any]:
+    """The body as JSON, checked against its declaration (gateway.mapping.bodies)."""
+    return body.check(await read_json(request))

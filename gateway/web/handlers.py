@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.access import LEVELS, READ, REBOOT, WRITE, a_level, allows
-from gateway.config import device_from_json
+from gateway.config import DEVICE_NAME, device_from_json
 from gateway.errors import (
     BadRequest,
     ConfigError,
@@ -23,6 +23,7 @@ from gateway.errors import (
     Unauthorized,
 )
 from gateway.keys import CONFIG, DEVICES, LOGINS, SESSIONS, STORE
+from gateway.mapping.bodies import declare
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
 from gateway.mapping.writes import put_resource
@@ -32,6 +33,13 @@ from gateway.web.bodies import read_json, read_object, xml_text
 
 # The authenticated call that proves a login: any ONVIF user may make it (access class READ_SYSTEM).
 LOGIN_CHECK = ("device", "GetDeviceInformation")
+# The bodies of the gateway's own routes (the OpenAPI description shows these same declarations).
+LOGIN_BODY = declare(username={"type": "string", "example": "admin"},
+                     password={"type": "string", "example": "admin"})
+VALIDATE_BODY = declare(sessionToken="string")
+DEVICE_BODY = declare(id={"type": "string", "pattern": DEVICE_NAME.pattern, "example": "lobby"},
+                      url={"type": "string",
+                           "example": "http://192.0.2.10/onvif/device_service"})
 DEVICE_PREFIX = "/devices/{device_id}"
 
 log = logging.getLogger(__name__)
@@ -106,7 +114,7 @@ async def _user_level(device: DeviceClient, credentials: Credentials) -> str | N
 
 async def login(request: web.Request) -> web.Response:
     """Check a user's credentials against the device itself, then open a session."""
-    body = await read_object(request, {"username": str, "password": str})
+    body = await read_object(request, LOGIN_BODY)
     device = await _device(request)
     credentials = Credentials(body["username"], body["password"])
     keys = [("user", device.name, credentials.username), ("address", request.remote or "")]
@@ -146,7 +154,7 @@ async def logout(request: web.Request) -> web.Response:
 
 async def validate_user(request: web.Request) -> web.Response:
     """Whether a session token is still usable here: {"valid": 1} or {"valid": 0}."""
-    body = await read_object(request, {"sessionToken": str})
+    body = await read_object(request, VALIDATE_BODY)
     device = await _device(request)  # an unknown device is 404, whatever the token
     session = await request.app[SESSIONS].get(body["sessionToken"])
     valid = session is not None and session.device == device.name
@@ -238,7 +246,7 @@ async def _administrator(request: web.Request) -> None:
 async def add_device(request: web.Request) -> web.Response:
     """POST /devices {"id", "url"}: front one more device, from now on and after restarts."""
     await _administrator(request)
-    body = await read_object(request, {"id": str, "url": str})
+    body = await read_object(request, DEVICE_BODY)
     try:
         config = device_from_json(body["id"], body["url"])
     except ConfigError as exc:

@@ -14,24 +14,20 @@ from typing import Any
 
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
-from zeep.xsd import Attribute, ComplexType
-from zeep.xsd.types import builtins as xsd
 
 from gateway.config import DEVICE_NAME
 from gateway.errors import NotFound
-from gateway.keys import CONFIG, RESOURCES, WSDLS
+from gateway.keys import CONFIG, RESOURCES
+from gateway.mapping.bodies import Body
 from gateway.mapping.spec import (
-    ACTIONS,
     CallWrite,
     ConfigurationWrite,
     Enum,
     Field,
     PolicyWrite,
-    Read,
     Resource,
 )
-from gateway.soap.wsdl import Wsdls
-from gateway.web.handlers import DEVICE_PREFIX
+from gateway.web.handlers import DEVICE_BODY, DEVICE_PREFIX, LOGIN_BODY, VALIDATE_BODY
 from gateway.web.problems import MAX_BODY_BYTES, PROBLEM_JSON
 
 Schema = dict[str, Any]
@@ -80,10 +76,6 @@ def _object(properties: dict[str, Schema], closed: bool = True) -> Schema:
     return schema
 
 
-def _json(schema: Schema) -> Schema:
-    return {"application/json": {"schema": schema}}
-
-
 def _ok(description: str, schema: Schema | None = None, media: str = "application/json",
         status: str = "200") -> dict[str, Any]:
     response: dict[str, Any] = {"description": description, "headers": _headers()}
@@ -111,35 +103,6 @@ def _enum_schema(enum: Enum) -> Schema:
     return {"type": JSON_TYPES[type(values[0])], "enum": values}
 
 
-def _xsd_schema(node: Any) -> Schema:
-    """The JSON type zeep gives an element's or attribute's type; string otherwise."""
-    kind = getattr(node, "type", None)
-    if isinstance(kind, ComplexType):
-        return {"type": "object"}
-    if isinstance(kind, xsd.Boolean):
-        return {"type": "boolean"}
-    if isinstance(kind, xsd.Integer):
-        return {"type": "integer"}
-    if isinstance(kind, xsd.Float | xsd.Double | xsd.Decimal):
-        return {"type": "number"}
-    return dict(STRING)
-
-
-def _walk(wsdls: Wsdls, read: Read, path: tuple[str, ...]) -> tuple[Any, bool]:
-    """The zeep node at a field's path (from the read's items), and whether it may be absent."""
-    node: Any = wsdls.binding(read.service).get(read.operation).output.body
-    optional = False
-    for depth, part in enumerate(read.items + path):
-        node = (dict(getattr(node.type, "elements", [])).get(part)
-                or dict(getattr(node.type, "attributes", [])).get(part))
-        if depth >= len(read.items):  # an absent list item is no item: only the field's path
-            if isinstance(node, Attribute):
-                optional |= not node.required
-            else:
-                optional |= node.min_occurs == 0 or bool(node.nillable)
-    return node, optional
-
-
 def _nullable(schema: Schema) -> Schema:
     schema = {**schema, "type": [schema["type"], "null"]}
     if "enum" in schema:
@@ -147,15 +110,14 @@ def _nullable(schema: Schema) -> Schema:
     return schema
 
 
-def _field_schema(wsdls: Wsdls, read: Read, field: Field) -> Schema:
+def _field_schema(field: Field) -> Schema:
     if field.policy is not None or field.derive is not None:
         return dict(FLAG)
     if field.present:
         return _enum_schema(field.enum) if field.enum else dict(STRING)
     if field.path:
-        node, optional = _walk(wsdls, read, field.path)
-        schema = _enum_schema(field.enum) if field.enum else _xsd_schema(node)
-        return _nullable(schema) if optional else schema
+        schema = _enum_schema(field.enum) if field.enum else {"type": field.type}
+        return _nullable(schema) if field.optional else schema
     return {"type": JSON_TYPES.get(type(field.value), "string"), "const": field.value}
 
 
@@ -173,40 +135,19 @@ def _nest(flat: dict[str, Schema]) -> Schema:
     return _object(properties)
 
 
-def read_schema(wsdls: Wsdls, resource: Resource) -> Schema:
+def read_schema(resource: Resource) -> Schema:
     """What GET answers: the fields of the mapping (the same for every alternative read)."""
     flat: dict[str, Schema] = {}
     for name in resource.reads[0].fields:
         choices: list[Schema] = []
         for read in resource.reads:
-            schema = _field_schema(wsdls, read, read.fields[name])
+            schema = _field_schema(read.fields[name])
             if schema not in choices:
                 choices.append(schema)
         flat[name] = choices[0] if len(choices) == 1 else {"anyOf": choices}
     item = _nest(flat)
     list_key = resource.reads[0].list
     return _object({list_key: {"type": "array", "items": item}}) if list_key else item
-
-
-def write_schema(resource: Resource) -> Schema:
-    """What PUT takes: the body its named write checks, field for field."""
-    fields = resource.reads[0].fields
-    match resource.put:
-        case PolicyWrite():
-            flag = next(name for name, field in fields.items() if field.policy)
-            name = _enum_schema(fields["name"].enum) if fields["name"].enum else dict(STRING)
-            entry = _object({"name": name, flag: dict(FLAG)})
-            return _object({str(resource.reads[0].list): {"type": "array", "items": entry}})
-        case CallWrite(fields=body):
-            return _object({name: _enum_schema(source.enum) if source.enum
-                            else {"type": source.type or "string"}
-                            for name, source in body.items()})
-        case ConfigurationWrite(policy=policy):
-            enum = fields[policy.field].enum
-            return _object({"c_name": dict(STRING),
-                            policy.field: _enum_schema(enum) if enum else dict(STRING),
-                            "action": {"type": "string", "enum": list(ACTIONS)}})
-    raise AssertionError(f"{resource.path} has no [put]")
 
 
 def _calls(resource: Resource) -> str:
@@ -223,10 +164,19 @@ WRITES = {
 }
 
 
-def _resource_operation(resource: Resource, method: str, schemas: dict[str, Schema],
-                        wsdls: Wsdls) -> dict[str, Any]:
+def _request_body(body: Body, schema: Schema | None = None) -> dict[str, Any]:
+    """A request body from its declaration: its schema (or a $ref to it), and an example made
+    of its fields' examples."""
+    content: dict[str, Any] = {"schema": schema or body.schema()}
+    if example := body.example():
+        content["example"] = example
+    return {"required": True, "content": {"application/json": content}}
+
+
+def _resource_operation(resource: Resource, method: str,
+                        schemas: dict[str, Schema]) -> dict[str, Any]:
     name = _camel(resource.name)
-    schemas.setdefault(name, read_schema(wsdls, resource))
+    schemas.setdefault(name, read_schema(resource))
     if method != "PUT":
         return {
             "summary": resource.title,
@@ -234,13 +184,14 @@ def _resource_operation(resource: Resource, method: str, schemas: dict[str, Sche
             "tags": [resource.title],
             "responses": {**_ok(resource.title, _ref(name)), **_problems(401, *DEVICE)},
         }
-    schemas.setdefault(f"{name}Update", write_schema(resource))
+    assert resource.put is not None  # only resources with a [put] have a PUT route
+    schemas.setdefault(f"{name}Update", resource.put.body.schema())
     return {
         "summary": f"Change: {resource.title}",
         "description": f"{WRITES[type(resource.put)]} Answers with the state read back, as GET "
                       "would. Needs an ONVIF Operator or above.",
         "tags": [resource.title],
-        "requestBody": {"required": True, "content": _json(_ref(f"{name}Update"))},
+        "requestBody": _request_body(resource.put.body, _ref(f"{name}Update")),
         "responses": {**_ok(f"{resource.title}, read back", _ref(name)),
                       **_problems(401, *BODY, *DEVICE)},
     }
@@ -272,8 +223,7 @@ FIXED: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/login"): {
         "summary": "Log in: the device checks the credentials; answers a session token",
         "tags": ["Sessions"],
-        "requestBody": {"required": True, "content": _json(
-            _object({"username": STRING, "password": STRING}))},
+        "requestBody": _request_body(LOGIN_BODY),
         "responses": {**_ok("A new session", _object({"sessionToken": STRING})),
                       **_problems(*BODY, 401, 429, *DEVICE)},
     },
@@ -285,7 +235,7 @@ FIXED: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/validateUser"): {
         "summary": "Whether a session token is still usable for this device",
         "tags": ["Sessions"],
-        "requestBody": {"required": True, "content": _json(_object({"sessionToken": STRING}))},
+        "requestBody": _request_body(VALIDATE_BODY),
         "responses": {**_ok("1: usable, 0: not", _object({"valid": FLAG})),
                       **_problems(*BODY, 404, 503)},
     },
@@ -298,8 +248,7 @@ FIXED: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/devices"): {
         "summary": "Front one more device (Administrator), from now on and after restarts",
         "tags": ["Devices"],
-        "requestBody": {"required": True, "content": _json(
-            _object({"id": {"type": "string", "pattern": DEVICE_NAME.pattern}, "url": STRING}))},
+        "requestBody": _request_body(DEVICE_BODY),
         "responses": {**_ok("Added", _ref("DeviceEntry"), status="201"),
                       **_problems(*BODY, 401, 403, 409, 503)},
     },
@@ -395,7 +344,7 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
         # The seed's session paths take POST as well as PUT: one description for both.
         fixed = FIXED.get(("PUT" if bare in SESSION_PATHS else route.method, bare))
         if bare in resources:
-            operation = _resource_operation(resources[bare], route.method, schemas, app[WSDLS])
+            operation = _resource_operation(resources[bare], route.method, schemas)
         elif fixed is not None:
             operation = copy.deepcopy(fixed)
         else:
