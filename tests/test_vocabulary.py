@@ -13,6 +13,7 @@ from gateway.app import MAPPINGS_DIR, WSDL_DIR, create_app, shared_wsdls
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.errors import MappingError
 from gateway.mapping.spec import load_mappings
+from gateway.simulator import MEDIA
 from gateway.simulator.imaging import ImagingSettings
 from tests.conftest import bearer, login
 
@@ -73,7 +74,27 @@ detail = [["none", "VideoSource"], ["all", "All"]]
 """
 
 
+# GET /imaging: the imaging settings of every video source, one Imaging call per item of
+# /sources/video (a fan-out).
+FAN_OUT = """
+path = "/imaging"
+title = "Imaging settings of every video source"
+
+[get]
+service = "imaging"
+operation = "GetImagingSettings"
+for_each = "/sources/video"
+list = "imaging"
+arguments = { VideoSourceToken = { item = "name" } }
+
+[get.fields]
+source = { item = "name" }
+brightness = "ImagingSettings.Brightness"
+"""
+
+
 async def gateway_with(tmp_path: Path, start_device: Any, aiohttp_client: Any,
+                       device_options: dict[str, Any] | None = None,
                        **files: str) -> tuple[Any, dict[str, str], Any]:
     """A gateway serving the shipped mappings plus these files, logged in as an Operator."""
     mappings = tmp_path / "mappings"
@@ -82,9 +103,10 @@ async def gateway_with(tmp_path: Path, start_device: Any, aiohttp_client: Any,
         (mappings / shipped.name).write_text(shipped.read_text())
     for name, text in files.items():
         (mappings / f"{name}.toml").write_text(text)
-    device, url = await start_device()
+    device, url = await start_device(**(device_options or {}))
     config = GatewayConfig(devices=(DeviceConfig("cam", url, default=True),),
-                           mappings_dir=mappings, state_dir=tmp_path / "state")
+                           mappings_dir=mappings, state_dir=tmp_path / "state",
+                           cache_ttl=0)
     client = await aiohttp_client(await create_app(config))
     return client, bearer(await login(client, "operator", "operator")), device
 
@@ -285,3 +307,63 @@ def test_the_mapping_layer_does_not_reach_up_into_the_web_layer():
         imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                      for alias in node.names]
         assert not [name for name in imported if name.startswith("gateway.web")], module
+
+
+# ---------------------------------------------------------------- fan-out
+
+
+async def test_a_fan_out_read_calls_once_per_item(tmp_path, start_device, aiohttp_client):
+    client, auth, device = await gateway_with(tmp_path, start_device, aiohttp_client,
+                                              imaging=FAN_OUT)
+    device.imaging["video2"] = ImagingSettings(brightness=7)
+    answer = await client.get("/imaging", headers=auth)
+    assert answer.status == 200, await answer.text()
+    assert await answer.json() == {"imaging": [
+        {"source": "video1", "brightness": 50.0},
+        {"source": "video2", "brightness": 7.0},
+        {"source": "video3", "brightness": 50.0}]}
+    # the items are the other resource's answer: a source the device gains is there too
+    device.video_sources["video4"] = device.video_sources["video1"]
+    device.imaging["video4"] = ImagingSettings(brightness=99)
+    entries = (await (await client.get("/imaging", headers=auth)).json())["imaging"]
+    assert entries[-1] == {"source": "video4", "brightness": 99.0}
+    described = await (await client.get("/openapi.json")).json()
+    item = described["components"]["schemas"]["Imaging"]["properties"]["imaging"]["items"]
+    assert item["properties"]["source"] == {"type": "string"}
+    assert "once for each item of /sources/video" in (
+        described["paths"]["/imaging"]["get"]["description"])
+
+
+async def test_a_fan_out_on_a_device_without_the_service_is_501(tmp_path, start_device,
+                                                              aiohttp_client):
+    client, auth, _ = await gateway_with(tmp_path, start_device, aiohttp_client,
+                                         {"services": {MEDIA}}, imaging=FAN_OUT)
+    answer = await client.get("/imaging", headers=auth)
+    assert answer.status == 501
+    assert "imaging" in (await answer.json())["detail"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('for_each = "/sources/video"', 'for_each = "/sources/audio"'),
+         "get.for_each: no mapping file maps /sources/audio"),
+        (('for_each = "/sources/video"', 'for_each = "/device-information"'),
+         "get.for_each: /device-information is not a list"),
+        (('source = { item = "name" }', 'source = { item = "label" }'),
+         "get.fields.source.item: /sources/video items have no field 'label' (they have: "
+         "name, enabled)"),
+        (('for_each = "/sources/video"\n', ''),
+         "get.arguments.VideoSourceToken: a read takes arguments from `param` (or constants)"),
+        (('list = "imaging"\n', ''), "get.for_each: goes with `list`"),
+    ],
+)
+async def test_bad_fan_outs_stop_start_up(tmp_path, change, message):
+    assert change[0] in FAN_OUT
+    for shipped in MAPPINGS_DIR.glob("*.toml"):
+        (tmp_path / shipped.name).write_text(shipped.read_text())
+    (tmp_path / "imaging.toml").write_text(FAN_OUT.replace(*change, 1))
+    with pytest.raises(MappingError) as caught:
+        load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
+    assert "imaging.toml" in str(caught.value)
+    assert message in str(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,7 +64,10 @@ async def choose_read(resource: Resource, device: DeviceClient) -> Read:
                       device.name, "Receiver", ["ActionNotSupported"])
 
 
-async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: Context) -> Any:
+async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: Context,
+                 outer: dict[str, Any]) -> Any:
+    if spec.item is not None:
+        return pick(outer, tuple(spec.item.split(".")))
     if spec.policy is not None:
         return (await ctx.policy(spec.policy)).get(json["name"], POLICY_DEFAULT)
     if spec.derive == "in_use":
@@ -95,11 +99,13 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-async def _json(read: Read, item: Any, ctx: Context) -> dict[str, Any]:
+async def _json(read: Read, item: Any, ctx: Context,
+                outer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One JSON object of a read's answer (of one fan-out call: outer is its item)."""
     flat: dict[str, Any] = {}
     # policy fields are keyed by `name`, so the device's own fields go first
     for name, spec in sorted(read.fields.items(), key=lambda f: f[1].policy is not None):
-        flat[name] = await _value(name, spec, item, flat, ctx)
+        flat[name] = await _value(name, spec, item, flat, ctx, outer or {})
     return _nest({name: flat[name] for name in read.fields})
 
 
@@ -113,11 +119,14 @@ def _items(read: Read, reply: dict[str, Any]) -> list[Any]:
 
 
 async def call(resource: Resource, ctx: Context, service: str, operation: str,
-               arguments: dict[str, Any], body: Any = None) -> dict[str, Any]:
+               arguments: dict[str, Any], body: Any = None,
+               item: dict[str, Any] | None = None) -> dict[str, Any]:
     """Call an operation with a mapping's arguments, taken from the request's parameters (and
-    body); a path parameter the device does not know is a 404 naming it."""
+    body, or a fan-out's item); a path parameter the device does not know is a 404 naming it."""
 
     def resolve(source: Source) -> Any:
+        if source.kind == "item":
+            return pick(item or {}, tuple(source.name.split(".")))
         return body[source.name] if source.kind == "field" else ctx.params.get(source.name)
 
     try:
@@ -133,7 +142,20 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
                        fault_subcodes=exc.extra.get("fault_subcodes")) from exc
 
 
+async def _fan_out(resource: Resource, read: Read, over: Resource,
+                   ctx: Context) -> dict[str, Any]:
+    """One call per item of the other resource's answer (at once), one entry per call."""
+    entries = (await read_resource(over, ctx))[str(over.reads[0].list)]
+    replies = await asyncio.gather(*(
+        call(resource, ctx, read.service, read.operation, read.arguments, item=entry)
+        for entry in entries))
+    return {str(read.list): [await _json(read, reply, ctx, entry)
+                             for entry, reply in zip(entries, replies, strict=True)]}
+
+
 async def _read(resource: Resource, read: Read, ctx: Context) -> dict[str, Any]:
+    if read.over is not None:
+        return await _fan_out(resource, read, read.over, ctx)
     reply = await call(resource, ctx, read.service, read.operation, read.arguments)
     if read.list is None:
         return await _json(read, reply, ctx)

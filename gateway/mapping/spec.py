@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,7 @@ class Field:
     of: str | None = None
     value: Any = None
     present: bool = False
+    item: str | None = None  # fan-out: a field of the item the call was made for
     # of an element's value, from its XSD type: its JSON type ("object" for a complex one), and
     # whether the element (or one on the way to it from the item) may be absent
     type: str = "string"
@@ -109,6 +110,9 @@ class Read:
     items: tuple[str, ...] = ()
     present: tuple[str, ...] = ()
     fallback: bool = False
+    # fan-out: one call per item of this other resource's list (for_each names its path)
+    for_each: str | None = None
+    over: Resource | None = None  # that resource, linked once every file is loaded
 
 
 @dataclass(frozen=True)
@@ -261,17 +265,22 @@ def _enum_ref(table: dict[str, Any], enums: dict[str, Enum], where: str) -> Enum
     return enums[name]
 
 
-def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], where: str) -> Field:
+def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], where: str,
+           fan_out: bool = False) -> Field:
     if isinstance(spec, str):
         spec = {"element": spec}
     if not isinstance(spec, dict):
         raise MappingError(f"{where}: must be an element path (a string) or a table")
     spec = _expect(spec, where, set(),
-                   {"element", "enum", "policy", "derive", "of", "value", "present"})
-    sources = [k for k in ("element", "policy", "derive", "value", "present") if k in spec]
-    if len(sources) != 1:
-        raise MappingError(f"{where}: give exactly one of element, policy, derive, value, present")
+                   {"element", "enum", "policy", "derive", "of", "value", "present", "item"})
+    kinds = ("element", "policy", "derive", "value", "present", "item")
+    if len([k for k in kinds if k in spec]) != 1:
+        raise MappingError(f"{where}: give exactly one of {', '.join(kinds)}")
     enum = _enum_ref(spec, enums, where)
+    if "item" in spec:
+        if not fan_out:
+            raise MappingError(f"{where}.item: only in a read with for_each")
+        return Field(item=_string(_expect(spec, where, {"item"}, set()), "item", where))
     if "element" in spec:
         path = tuple(_string(spec, "element", where).split("."))
         node, optional = _walk_optional(item, path, where)
@@ -309,14 +318,17 @@ def _operation(table: dict[str, Any], wsdls: Wsdls, where: str) -> tuple[str, st
         ) from None
 
 
-def _params(parameters: dict[str, Parameter]) -> Lookup:
-    """Arguments of a read come from the resource's parameters only."""
+def _params(parameters: dict[str, Parameter], fan_out: bool = False) -> Lookup:
+    """Arguments of a read come from the resource's parameters (and a fan-out's item)."""
 
     def lookup(kind: str, table: dict[str, Any], where: str) -> Source:
         table = _expect(table, where, {kind}, set())
-        if kind != "param":
-            raise MappingError(f"{where}: a read takes arguments from `param` (or constants)")
         name = _string(table, kind, where)
+        if kind == "item" and fan_out:
+            return Source("item", name, None)  # checked against the other resource once loaded
+        if kind != "param":
+            raise MappingError(f"{where}: a read takes arguments from `param`"
+                               + (", `item`" if fan_out else "") + " (or constants)")
         if name not in parameters:
             raise MappingError(f"{where}.param: no parameter {name!r} in [parameters]")
         return parameters[name].source()
@@ -327,15 +339,21 @@ def _params(parameters: dict[str, Parameter]) -> Lookup:
 def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], wsdls: Wsdls,
           where: str) -> Read:
     table = _expect(table, where, {"service", "operation", "fields"},
-                    {"arguments", "list", "items", "present", "fallback"})
+                    {"arguments", "list", "items", "present", "fallback", "for_each"})
     service, operation, op = _operation(table, wsdls, where)
-    inputs = parse_arguments(table.get("arguments", {}), op.input.body.type, _params(parameters),
-                             wsdls, f"{where}.arguments")
+    for_each = _string(table, "for_each", where) if "for_each" in table else None
+    inputs = parse_arguments(table.get("arguments", {}), op.input.body.type,
+                             _params(parameters, for_each is not None), wsdls,
+                             f"{where}.arguments")
 
     item = op.output.body
     items: tuple[str, ...] = ()
     present: tuple[str, ...] = ()
-    if ("items" in table or "present" in table) != ("list" in table):
+    if for_each is not None:
+        # one entry per item of the other resource, from the whole answer of its call
+        if "list" not in table or "items" in table or "present" in table:
+            raise MappingError(f"{where}.for_each: goes with `list` (not items or present)")
+    elif ("items" in table or "present" in table) != ("list" in table):
         raise MappingError(f"{where}: `list` goes with `items` (or `present`)")
     if "items" in table:
         items = tuple(_string(table, "items", where).split("."))
@@ -350,14 +368,16 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
     if not isinstance(fields_table, dict) or not fields_table:
         raise MappingError(f"{where}.fields: must be a table of JSON field = source")
     fields = {
-        name: _field(spec, item, bool(present), enums, f"{where}.fields.{name}")
+        name: _field(spec, item, bool(present), enums, f"{where}.fields.{name}",
+                     for_each is not None)
         for name, spec in fields_table.items()
     }
     list_key = _string(table, "list", where) if "list" in table else None
     fallback = table.get("fallback", False)
     if fallback not in (True, False) or (fallback and list_key is None):
         raise MappingError(f"{where}.fallback: only `fallback = true`, on a list read")
-    return Read(service, operation, dict(inputs), fields, list_key, items, present, fallback)
+    return Read(service, operation, dict(inputs), fields, list_key, items, present, fallback,
+                for_each)
 
 
 def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],
@@ -585,4 +605,38 @@ def load_mappings(directory: Path, wsdls: Wsdls) -> list[Resource]:
     duplicates = {p for p in paths if paths.count(p) > 1}
     if duplicates:
         raise MappingError(f"{directory}: more than one file maps {sorted(duplicates)[0]}")
-    return resources
+    by_path = {r.path: r for r in resources}
+    linked = []
+    for resource in resources:
+        try:
+            linked.append(_link(resource, by_path))
+        except MappingError as exc:
+            raise MappingError(f"{directory / resource.name}.toml: {exc}") from None
+    return linked
+
+
+def _link(resource: Resource, by_path: dict[str, Resource]) -> Resource:
+    """A fan-out read with the resource it goes over, checked: a list without parameters,
+    itself no fan-out, having every field the read takes from its items."""
+    reads = []
+    for i, read in enumerate(resource.reads + resource.fallbacks):
+        where = f"get[{i}]" if len(resource.reads + resource.fallbacks) > 1 else "get"
+        if read.for_each is None:
+            reads.append(read)
+            continue
+        over = by_path.get(read.for_each)
+        if over is None:
+            raise MappingError(f"{where}.for_each: no mapping file maps {read.for_each}")
+        if (not over.reads[0].list or over.parameters
+                or any(r.for_each for r in over.reads + over.fallbacks)):
+            raise MappingError(f"{where}.for_each: {over.path} is not a list without parameters "
+                               "or fan-out of its own")
+        taken = [(f"fields.{n}.item", f.item) for n, f in read.fields.items() if f.item]
+        taken += [("arguments", s.name) for s in sources(read.arguments) if s.kind == "item"]
+        for at, name in taken:
+            if name not in over.reads[0].fields:
+                raise MappingError(f"{where}.{at}: {over.path} items have no field {name!r} "
+                                   f"(they have: {', '.join(over.reads[0].fields)})")
+        reads.append(replace(read, over=over))
+    return replace(resource, reads=tuple(reads[:len(resource.reads)]),
+                   fallbacks=tuple(reads[len(resource.reads):]))

@@ -25,6 +25,7 @@ from gateway.mapping.spec import (
     Enum,
     Field,
     PolicyWrite,
+    Read,
     Resource,
 )
 from gateway.web.handlers import DEVICE_BODY, DEVICE_PREFIX, LOGIN_BODY, VALIDATE_BODY
@@ -110,7 +111,10 @@ def _nullable(schema: Schema) -> Schema:
     return schema
 
 
-def _field_schema(field: Field) -> Schema:
+def _field_schema(field: Field, read: Read) -> Schema:
+    if field.item is not None and read.over is not None:  # as the other resource has it
+        over = read.over.reads[0]
+        return _field_schema(over.fields[field.item], over)
     if field.policy is not None or field.derive is not None:
         return dict(FLAG)
     if field.present:
@@ -141,7 +145,7 @@ def read_schema(resource: Resource) -> Schema:
     for name in resource.reads[0].fields:
         choices: list[Schema] = []
         for read in resource.reads:
-            schema = _field_schema(read.fields[name])
+            schema = _field_schema(read.fields[name], read)
             if schema not in choices:
                 choices.append(schema)
         flat[name] = choices[0] if len(choices) == 1 else {"anyOf": choices}
@@ -151,7 +155,10 @@ def read_schema(resource: Resource) -> Schema:
 
 
 def _calls(resource: Resource) -> str:
-    return ", else ".join(f"`{r.operation}` ({r.service} service)" for r in resource.reads)
+    return ", else ".join(
+        f"`{r.operation}` ({r.service} service"
+        + (f", once for each item of {r.for_each})" if r.for_each else ")")
+        for r in resource.reads)
 
 
 WRITES = {
