@@ -29,6 +29,7 @@ async def test_shipped_mappings_load():
     assert {r.path for r in resources} == {
         "/device-information", "/sources/video", "/encoders/video", "/reboot", "/discovery",
         "/configurations/sources/video", "/configurations/encoders/video",
+        "/configurations/encoders/audio",
     }
 
 

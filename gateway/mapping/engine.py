@@ -25,24 +25,24 @@ class Context:
     store: PolicyStore
     params: dict[str, Any] = field(default_factory=dict)  # the request's path and query ones
     _policies: dict[str, dict[str, int]] = field(default_factory=dict)
-    _held: set[str] | None = None
+    _held: dict[str, set[str]] = field(default_factory=dict)
 
     async def policy(self, table: str) -> dict[str, int]:
         if table not in self._policies:
             self._policies[table] = await self.store.enabled(self.device.name, table)
         return self._policies[table]
 
-    async def held(self) -> set[str]:
-        """Tokens of every configuration some profile holds."""
-        if self._held is None:
-            profiles = await (await Profiles.of(self.device, self.credentials)).list()
-            self._held = {token for p in profiles for token in p.holds.values()}
-        return self._held
+    async def held(self, kind: str) -> set[str]:
+        """Tokens of the configurations of a kind that some profile holds."""
+        if kind not in self._held:
+            profiles = await (await Profiles.of(self.device, self.credentials)).list([kind])
+            self._held[kind] = {p.holds[kind] for p in profiles if kind in p.holds}
+        return self._held[kind]
 
     def forget(self) -> None:
         """Drop what this request has looked up (after a write, before reading back)."""
         self._policies.clear()
-        self._held = None
+        self._held.clear()
 
 
 def pick(data: Any, path: tuple[str, ...]) -> Any:
@@ -71,7 +71,8 @@ async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: C
     if spec.policy is not None:
         return (await ctx.policy(spec.policy)).get(json["name"], POLICY_DEFAULT)
     if spec.derive == "in_use":
-        in_use = (item.get("UseCount") or 0) > 0 or item.get("token") in await ctx.held()
+        held = await ctx.held(str(spec.of))
+        in_use = (item.get("UseCount") or 0) > 0 or item.get("token") in held
         return int(in_use)
     if spec.path or spec.present:
         value = item if spec.present else pick(item, spec.path)

@@ -6,16 +6,21 @@ configuration writes create, fill, empty and delete profiles; these are the ONVI
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.soap.device import Credentials, DeviceClient
 
-# Media1 names each configuration slot of a profile by its own element and operations.
-MEDIA1_SLOT = {
-    "VideoSource": "VideoSourceConfiguration",
-    "VideoEncoder": "VideoEncoderConfiguration",
-}
+# Media2 names a configuration kind by its tr2:ConfigurationEnumeration value (VideoSource);
+# Media1 by a slot of tt:Profile named after it (VideoSourceConfiguration), with the operations
+# Add<slot> and Remove<slot>. The one kind whose Media1 name differs:
+MEDIA1_NAMES = {"Analytics": "VideoAnalytics"}
+
+
+def media1_slot(kind: str) -> str:
+    """The Media1 profile element (and Add/Remove operation suffix) of a configuration kind."""
+    return f"{MEDIA1_NAMES.get(kind, kind)}Configuration"
 
 
 @dataclass(frozen=True)
@@ -44,12 +49,14 @@ class Profiles:
     async def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         return await self.device.call(self.service, operation, self.credentials, **kwargs)
 
-    async def list(self) -> list[Profile]:
+    async def list(self, kinds: Iterable[str]) -> list[Profile]:
+        """The device's profiles, with the configurations they hold of these kinds."""
+        kinds = list(dict.fromkeys(kinds))
         if self.service == "media2":
-            reply = await self._call("GetProfiles", Type=["VideoSource", "VideoEncoder"])
+            reply = await self._call("GetProfiles", Type=kinds)
             return [
                 Profile(p["token"], p["Name"], bool(p.get("fixed")), {
-                    kind: c["token"] for kind in MEDIA1_SLOT
+                    kind: c["token"] for kind in kinds
                     if (c := (p.get("Configurations") or {}).get(kind))
                 })
                 for p in reply.get("Profiles") or []
@@ -57,7 +64,7 @@ class Profiles:
         reply = await self._call("GetProfiles")
         return [
             Profile(p["token"], p["Name"], bool(p.get("fixed")), {
-                kind: c["token"] for kind, slot in MEDIA1_SLOT.items() if (c := p.get(slot))
+                kind: c["token"] for kind in kinds if (c := p.get(media1_slot(kind)))
             })
             for p in reply.get("Profiles") or []
         ]
@@ -86,12 +93,16 @@ class Profiles:
             await self._call("AddConfiguration", ProfileToken=profile,
                              Configuration=[{"Type": kind, "Token": configuration}])
         else:
-            await self._call(f"Add{MEDIA1_SLOT[kind]}", ProfileToken=profile,
+            await self._call(f"Add{media1_slot(kind)}", ProfileToken=profile,
                              ConfigurationToken=configuration)
+
+    def add_operation(self, kind: str) -> str:
+        """The name of the operation that adds a configuration of a kind to a profile."""
+        return "AddConfiguration" if self.service == "media2" else f"Add{media1_slot(kind)}"
 
     async def remove(self, profile: str, kind: str, configuration: str) -> None:
         if self.service == "media2":
             await self._call("RemoveConfiguration", ProfileToken=profile,
                              Configuration=[{"Type": kind, "Token": configuration}])
         else:
-            await self._call(f"Remove{MEDIA1_SLOT[kind]}", ProfileToken=profile)
+            await self._call(f"Remove{media1_slot(kind)}", ProfileToken=profile)

@@ -66,6 +66,7 @@ from gateway.access import LEVELS, READ
 from gateway.errors import BadRequest, MappingError, NotFound
 from gateway.mapping.arguments import Lookup, Source, parse_arguments, sources, xsd_json_type
 from gateway.mapping.bodies import Body, parse_body
+from gateway.mapping.profiles import media1_slot
 from gateway.mapping.values import JSON_TYPES, Enum, from_text, is_json_type, parse_enum
 from gateway.soap.wsdl import SERVICES, Wsdls
 
@@ -75,7 +76,8 @@ SHARED_ENUMS = "enums.toml"  # in a mappings folder: the enums every file may us
 DERIVED = {"in_use"}
 PARAMETER_NAME = re.compile(r"[a-z][a-z0-9_]*")
 PATH_PARAMETER = re.compile(r"\{([^{}]*)\}")
-CONFIGURATION_KINDS = {"VideoSource", "VideoEncoder"}
+# The configuration kinds: the values of Media2's tr2:ConfigurationEnumeration (but All).
+KINDS = "{http://www.onvif.org/ver20/media/wsdl}ConfigurationEnumeration"
 WRITES = {"policy", "call", "configuration"}
 ACTIONS = ("create", "delete")
 
@@ -167,11 +169,28 @@ class CallWrite:
 
 @dataclass(frozen=True)
 class ConfigurationWrite:
-    """PUT creates or deletes the use of a configuration of kind `of` in gateway profiles."""
+    """PUT creates or deletes the use of a configuration of kind `of` in gateway profiles: in a
+    profile of its own (`into` None), or in one holding a configuration of kind `into`."""
 
     body: Body
     of: str
-    policy: Policy
+    into: str | None
+    policy: Policy | None
+    match: dict[str, str]  # body field = the configuration's element it must equal
+    change: Change | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A body field naming the value a GET field's element must have: when it differs, the
+    device's options (`options`, by ConfigurationToken) must allow it, then `set` is called with
+    the configuration changed, its `reset` elements left out for the device to choose anew."""
+
+    field: str
+    options: str
+    set: str
+    reset: tuple[str, ...]
+    persist: frozenset[str] = frozenset()  # services whose `set` takes ForcePersistence
 
 
 Write = PolicyWrite | CallWrite | ConfigurationWrite
@@ -265,8 +284,18 @@ def _enum_ref(table: dict[str, Any], enums: dict[str, Enum], where: str) -> Enum
     return enums[name]
 
 
-def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], where: str,
-           fan_out: bool = False) -> Field:
+def _kind(table: dict[str, Any], key: str, wsdls: Wsdls, where: str) -> str:
+    """A configuration kind (VideoSource, AudioEncoder, ...), as Media2 names it."""
+    kind = _string(table, key, where)
+    kinds = [k for k in wsdls.enumerations.get(KINDS, ()) if k != "All"]
+    if kind not in kinds:
+        raise MappingError(f"{where}.{key}: {kind!r} is not a configuration kind (one of: "
+                           f"{', '.join(kinds)})")
+    return kind
+
+
+def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdls: Wsdls,
+           where: str, fan_out: bool = False) -> Field:
     if isinstance(spec, str):
         spec = {"element": spec}
     if not isinstance(spec, dict):
@@ -292,10 +321,8 @@ def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wher
         derive = _string(spec, "derive", where)
         if derive not in DERIVED:
             raise MappingError(f"{where}.derive: unknown {derive!r} (known: {sorted(DERIVED)})")
-        of = _string(_expect(spec, where, {"derive", "of"}, set()), "of", where)
-        if of not in CONFIGURATION_KINDS:
-            raise MappingError(f"{where}.of: one of {sorted(CONFIGURATION_KINDS)}")
-        return Field(derive=derive, of=of)
+        _expect(spec, where, {"derive", "of"}, set())
+        return Field(derive=derive, of=_kind(spec, "of", wsdls, where))
     if "present" in spec:
         if spec["present"] is not True or not has_present:
             raise MappingError(f"{where}.present: only `present = true`, with get.present")
@@ -368,7 +395,7 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
     if not isinstance(fields_table, dict) or not fields_table:
         raise MappingError(f"{where}.fields: must be a table of JSON field = source")
     fields = {
-        name: _field(spec, item, bool(present), enums, f"{where}.fields.{name}",
+        name: _field(spec, item, bool(present), enums, wsdls, f"{where}.fields.{name}",
                      for_each is not None)
         for name, spec in fields_table.items()
     }
@@ -383,7 +410,8 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
 def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],
            parameters: dict[str, Parameter], wsdls: Wsdls, where: str) -> Write:
     table = _expect(table, where, {"write", "body"},
-                    {"service", "operation", "arguments", "of", "policy"})
+                    {"service", "operation", "arguments", "of", "policy", "into", "match",
+                     "change"})
     write = _string(table, "write", where)
     body = parse_body(table["body"], enums, f"{where}.body")
     if write == "policy":
@@ -422,23 +450,66 @@ def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],
             raise MappingError(f"{where}.body.{sorted(unused)[0]}: no argument takes it")
         return CallWrite(body, service, operation, arguments)
     if write == "configuration":
-        _expect(table, where, {"write", "body", "of", "policy"}, set())
-        of = _string(table, "of", where)
-        if of not in CONFIGURATION_KINDS:
-            raise MappingError(f"{where}.of: one of {sorted(CONFIGURATION_KINDS)}")
+        return _configuration_write(table, body, reads, enums, wsdls, where)
+    raise MappingError(f"{where}.write: unknown write {write!r} (known: {sorted(WRITES)})")
+
+
+def _configuration_write(table: dict[str, Any], body: Body, reads: tuple[Read, ...],
+                         enums: dict[str, Enum], wsdls: Wsdls, where: str) -> ConfigurationWrite:
+    """write = "configuration": every kind the same way, from what the file says of it."""
+    _expect(table, where, {"write", "body", "of"}, {"into", "policy", "match", "change"})
+    of = _kind(table, "of", wsdls, where)
+    into = _kind(table, "into", wsdls, where) if "into" in table else None
+    fields = reads[0].fields
+    media1 = [r for r in reads if r.service == "media"]
+    for kind in [of] if media1 else []:  # Media1 names the slot operations after the kind
+        for operation in (f"Add{media1_slot(kind)}", f"Remove{media1_slot(kind)}"):
+            _operation({"service": "media", "operation": operation}, wsdls, f"{where}.of")
+    policy = None
+    if "policy" in table:
         spec = _expect(table["policy"], f"{where}.policy", {"field", "table"}, {"enum"})
         policy_field = _string(spec, "field", f"{where}.policy")
-        if policy_field not in reads[0].fields:
+        if policy_field not in fields:
             raise MappingError(f"{where}.policy.field: GET has no field {policy_field!r}")
         policy = Policy(policy_field, _string(spec, "table", f"{where}.policy"),
                         _enum_ref(spec, enums, f"{where}.policy"))
-        _body_has(body, {"c_name": "string", policy_field: "string", "action": "string"},
-                  f"{where}.body")
-        action = body.fields["action"].enum
-        if action is None or sorted(action.json_values) != sorted(ACTIONS):
-            raise MappingError(f"{where}.body.action: the enum of {', '.join(ACTIONS)}")
-        return ConfigurationWrite(body, of, policy)
-    raise MappingError(f"{where}.write: unknown write {write!r} (known: {sorted(WRITES)})")
+    match = _expect(table.get("match", {}), f"{where}.match", set(), set(table.get("match", {})))
+    for name in match:
+        element = _string(match, name, f"{where}.match")
+        for i, read in enumerate(reads):
+            _walk(_items_node(read, wsdls), (element,), f"{where}.match.{name} (get[{i}])")
+    change = None
+    if "change" in table:
+        spec = _expect(table["change"], f"{where}.change", {"field", "options", "set"},
+                       {"reset"})
+        at = f"{where}.change"
+        options, setter = _string(spec, "options", at), _string(spec, "set", at)
+        persist = set()
+        for read in reads:
+            _operation({"service": read.service, "operation": options}, wsdls, at)
+            _, _, op = _operation({"service": read.service, "operation": setter}, wsdls, at)
+            if "ForcePersistence" in dict(op.input.body.type.elements):
+                persist.add(read.service)
+        change = Change(_string(spec, "field", at), options, setter,
+                        _strings(spec, "reset", at) if "reset" in spec else (),
+                        frozenset(persist))
+        if change.field not in fields or any(len(r.fields[change.field].path) != 1
+                                             for r in reads):
+            raise MappingError(f"{at}.field: GET has no field {change.field!r} of one element")
+    wanted = {"c_name": "string", "action": "string"} | {name: "string" for name in match}
+    wanted |= {p.field: "string" for p in (policy,) if p} | (
+        {change.field: "string"} if change else {})
+    _body_has(body, wanted, f"{where}.body")
+    action = body.fields["action"].enum
+    if action is None or sorted(action.json_values) != sorted(ACTIONS):
+        raise MappingError(f"{where}.body.action: the enum of {', '.join(ACTIONS)}")
+    return ConfigurationWrite(body, of, into, policy, match, change)
+
+
+def _items_node(read: Read, wsdls: Wsdls) -> Any:
+    """The zeep element of a read's items (the configurations of a configuration read)."""
+    output = wsdls.binding(read.service).get(read.operation).output.body
+    return _walk(output, read.items, "get.items")
 
 
 def _body_has(body: Body, fields: dict[str, str], where: str) -> None:

@@ -19,14 +19,12 @@ from gateway.mapping.engine import POLICY_DEFAULT, Context, call, choose_read, r
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import (
     CallWrite,
+    Change,
     ConfigurationWrite,
-    Field,
     PolicyWrite,
     Read,
     Resource,
 )
-
-CODEC_SETTINGS = ("Profile", "H264", "MPEG4")
 
 
 async def put_resource(resource: Resource, ctx: Context, data: Any) -> dict[str, Any]:
@@ -88,10 +86,8 @@ async def _put_call(resource: Resource, write: CallWrite, ctx: Context,
 async def _put_configuration(
     resource: Resource, write: ConfigurationWrite, ctx: Context, body: dict[str, Any]
 ) -> None:
-    """{"c_name", "<s_name|e_name>", "action": "create" | "delete"}: put a configuration of the
-    device into use in a profile the gateway owns, or take it out of the gateway's profiles."""
-    other = write.policy.field
-
+    """{"c_name", "action": "create" | "delete", ...}: put a configuration of the device into use
+    in a profile the gateway owns, or take it out of the gateway's profiles."""
     read = await choose_read(resource, ctx.device)
     reply = await ctx.device.call(read.service, read.operation, ctx.credentials, **read.arguments)
     configurations = reply.get(read.items[0]) or []
@@ -99,35 +95,39 @@ async def _put_configuration(
     if chosen is None:
         raise NotFound(f"the device has no configuration named {body['c_name']!r}",
                        field="$.c_name", device=ctx.device.name)
-    if write.of == "VideoSource" and chosen.get("SourceToken") != body[other]:
-        # A source configuration belongs to one video source; the device knows only those
-        # sources its configurations name.
-        if body[other] not in {c.get("SourceToken") for c in configurations}:
-            raise NotFound(f"the device has no video source {body[other]!r}",
-                           field=f"$.{other}", device=ctx.device.name)
-        raise Conflict(f"configuration {body['c_name']!r} is on video source "
-                       f"{chosen.get('SourceToken')!r}, not {body[other]!r}",
-                       field=f"$.{other}", device=ctx.device.name)
+    for name, element in write.match.items():
+        if chosen.get(element) == body[name]:
+            continue
+        # A configuration belongs to one of what it names (a source configuration to its video
+        # source); the device knows only those its configurations name.
+        if body[name] not in {c.get(element) for c in configurations}:
+            raise NotFound(f"no configuration of the device has {element} {body[name]!r}",
+                           field=f"$.{name}", device=ctx.device.name)
+        raise Conflict(f"configuration {body['c_name']!r} has {element} "
+                       f"{chosen.get(element)!r}, not {body[name]!r}",
+                       field=f"$.{name}", device=ctx.device.name)
     profiles = await Profiles.of(ctx.device, ctx.credentials)
     if body["action"] == "create":
         await _create(write, ctx, profiles, chosen, body, read)
     else:
-        await _delete(write.of, ctx, profiles, chosen["token"], body["c_name"])
+        await _delete(write, ctx, profiles, chosen["token"], body["c_name"])
 
 
 async def _create(write: ConfigurationWrite, ctx: Context, profiles: Profiles,
                   chosen: dict[str, Any], body: dict[str, Any], read: Read) -> None:
-    kind, token, other = write.of, chosen["token"], write.policy.field
-    policy = write.policy
-    key = policy.enum.to_json(body[other]) if policy.enum else body[other]
-    if (await ctx.policy(policy.table)).get(key, POLICY_DEFAULT) == 0:
-        raise Conflict(f"{body[other]!r} is disabled by the gateway policy ({policy.table})",
-                       field=f"$.{other}", device=ctx.device.name)
+    kind, token, policy = write.of, chosen["token"], write.policy
+    if policy is not None:
+        value = body[policy.field]
+        key = policy.enum.to_json(value) if policy.enum else value
+        if (await ctx.policy(policy.table)).get(key, POLICY_DEFAULT) == 0:
+            raise Conflict(f"{value!r} is disabled by the gateway policy ({policy.table})",
+                           field=f"$.{policy.field}", device=ctx.device.name)
     owned = await ctx.store.owned_profiles(ctx.device.name)
-    current = await profiles.list()
+    kinds = [kind] + ([write.into] if write.into else [])
+    current = await profiles.list(kinds)
     if any(p.token in owned and p.holds.get(kind) == token for p in current):
         return  # already in use through a gateway profile: nothing to do
-    if kind == "VideoSource":
+    if write.into is None:  # in a new profile of its own
         new, holds = await _create_recorded(ctx, profiles, f"gateway {body['c_name']}", kind,
                                             token)
         if not holds:
@@ -138,20 +138,21 @@ async def _create(write: ConfigurationWrite, ctx: Context, profiles: Profiles,
                 if "NoProfile" not in exc.subcodes:
                     raise
         try:
-            await _verify(ctx, profiles, new, kind, token, "CreateProfile")
+            await _verify(ctx, profiles, new, kinds, token, "CreateProfile")
         except DeviceDidNotApply:
             await _discard(ctx, profiles, new)
             raise
         return
-    await _set_encoding(ctx, read, chosen, body[other], read.fields[other])
-    host = next((p for p in current if p.token in owned and "VideoSource" in p.holds
+    host = next((p for p in current if p.token in owned and write.into in p.holds
                  and kind not in p.holds), None)
     if host is None:
-        raise Conflict("no gateway profile has a free encoder slot: put a video source "
-                       "configuration into use first (PUT /configurations/sources/video)",
+        raise Conflict(f"no gateway profile with a {write.into} configuration has a free "
+                       f"{kind} slot: put a {write.into} configuration into use first",
                        field="$.c_name", device=ctx.device.name)
+    if write.change is not None:
+        await _change(ctx, read, chosen, body, write.change)
     await profiles.add(host.token, kind, token)
-    await _verify(ctx, profiles, host.token, kind, token, "AddVideoEncoderConfiguration")
+    await _verify(ctx, profiles, host.token, kinds, token, profiles.add_operation(kind))
 
 
 async def _create_recorded(ctx: Context, profiles: Profiles, name: str, kind: str,
@@ -179,53 +180,59 @@ async def _create_recorded(ctx: Context, profiles: Profiles, name: str, kind: st
     return new, holds
 
 
-async def _set_encoding(ctx: Context, read: Read, chosen: dict[str, Any], encoding: str,
-                        spec: Field) -> None:
-    """Change an encoder configuration's encoding when the device's options allow it."""
-    element = spec.path[0]
-    wire = spec.enum.to_onvif(encoding) if spec.enum else encoding
+async def _change(ctx: Context, read: Read, chosen: dict[str, Any], body: dict[str, Any],
+                  change: Change) -> None:
+    """Give a configuration the value the body names (its encoding, say), when the device's
+    options allow it."""
+    spec = read.fields[change.field]
+    element, wanted = spec.path[0], body[change.field]
+    wire = spec.enum.to_onvif(wanted) if spec.enum else wanted
     if chosen.get(element) == wire:
         return
-    options = await ctx.device.call(read.service, "GetVideoEncoderConfigurationOptions",
-                                    ctx.credentials, ConfigurationToken=chosen["token"])
+    options = await ctx.device.call(read.service, change.options, ctx.credentials,
+                                    ConfigurationToken=chosen["token"])
     offered = options.get("Options") or {}
-    if isinstance(offered, list):  # Media2: one option set per codec
-        allowed = {o.get("Encoding") for o in offered}
-    else:  # Media1: one element per codec offered
-        allowed = {name for name in ("JPEG", "MPEG4", "H264") if offered.get(name)}
+    if isinstance(offered, list):  # Media2: one option set per value (per codec)
+        allowed = {o.get(element) for o in offered}
+    else:  # Media1: one child element per value offered
+        allowed = {name for name, value in offered.items() if value}
     if wire not in allowed:
         raise Conflict(f"configuration {chosen.get('Name')!r} is {chosen.get(element)} and the "
-                       f"device cannot change it to {encoding}", field="$.e_name",
+                       f"device cannot change it to {wanted}", field=f"$.{change.field}",
                        device=ctx.device.name)
-    # Settings of the old codec (Media2's Profile, Media1's H264 or MPEG4 block) would not fit the
-    # new one: leave them out and let the device choose its defaults for the new codec.
-    changed = {**chosen, element: wire} | {key: None for key in CODEC_SETTINGS if key in chosen}
+    # Settings of the old value (Media2's Profile, Media1's H264 or MPEG4 block for a codec)
+    # would not fit the new one: leave them out and let the device choose its defaults.
+    changed = {**chosen, element: wire} | {key: None for key in change.reset if key in chosen}
     # Media1 asks whether the change should survive a reboot (it should); Media2 always persists.
-    persist = {"ForcePersistence": True} if read.service == "media" else {}
-    await ctx.device.call(read.service, "SetVideoEncoderConfiguration", ctx.credentials,
-                          Configuration=changed, **persist)
+    persist = {"ForcePersistence": True} if read.service in change.persist else {}
+    await ctx.device.call(read.service, change.set, ctx.credentials, Configuration=changed,
+                          **persist)
 
 
-async def _delete(kind: str, ctx: Context, profiles: Profiles, token: str, c_name: str) -> None:
+async def _delete(write: ConfigurationWrite, ctx: Context, profiles: Profiles, token: str,
+                  c_name: str) -> None:
+    """Take a configuration out of the gateway's profiles: delete the profiles made for it, or
+    remove it from those it was added to; a profile the gateway did not make is never touched."""
+    kind = write.of
     owned = await ctx.store.owned_profiles(ctx.device.name)
-    holders = [p for p in await profiles.list() if p.holds.get(kind) == token]
+    holders = [p for p in await profiles.list([kind]) if p.holds.get(kind) == token]
     foreign = [p.token + (" (fixed)" if p.fixed else "") for p in holders if p.token not in owned]
     if foreign:
         raise Conflict(f"configuration {c_name!r} is used by profiles the gateway did not create, "
                        f"which it never touches: {', '.join(foreign)}", field="$.c_name",
                        device=ctx.device.name, profiles=foreign)
     for profile in holders:
-        if kind == "VideoSource":
+        if write.into is None:
             await profiles.delete(profile.token)
         else:
             await profiles.remove(profile.token, kind, token)
-    after = {p.token: p for p in await profiles.list()}
+    after = {p.token: p for p in await profiles.list([kind])}
     for profile in holders:
         left = after.get(profile.token)
-        if kind == "VideoSource" and left is None:
+        if write.into is None and left is None:
             await ctx.store.remove_profile(ctx.device.name, profile.token)
         elif left is not None and left.holds.get(kind) == token:
-            operation = "DeleteProfile" if kind == "VideoSource" else "RemoveConfiguration"
+            operation = "DeleteProfile" if write.into is None else "RemoveConfiguration"
             raise DeviceDidNotApply(f"the device accepted {operation} but profile "
                                     f"{profile.token!r} still holds {c_name!r}", ctx.device.name)
 
@@ -234,15 +241,15 @@ async def _discard(ctx: Context, profiles: Profiles, profile: str) -> None:
     """Delete a profile the gateway just made that did not turn out right (best effort)."""
     with contextlib.suppress(DeviceError):
         await profiles.delete(profile)
-    if all(p.token != profile for p in await profiles.list()):
+    if all(p.token != profile for p in await profiles.list([])):
         await ctx.store.remove_profile(ctx.device.name, profile)
 
 
-async def _verify(ctx: Context, profiles: Profiles, profile: str, kind: str, token: str,
+async def _verify(ctx: Context, profiles: Profiles, profile: str, kinds: list[str], token: str,
                   operation: str) -> None:
-    """Read the profiles back: the profile must exist and hold the configuration."""
-    found = next((p for p in await profiles.list() if p.token == profile), None)
-    if found is not None and found.holds.get(kind) == token:
+    """Read the profiles back: the profile must exist and hold the configuration (of kinds[0])."""
+    found = next((p for p in await profiles.list(kinds) if p.token == profile), None)
+    if found is not None and found.holds.get(kinds[0]) == token:
         return
     if found is None:
         await ctx.store.remove_profile(ctx.device.name, profile)

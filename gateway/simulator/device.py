@@ -29,8 +29,15 @@ from .media import (
 from .soap import SoapFault
 
 if TYPE_CHECKING:
+    from .audio import AudioEncoderConfiguration
     from .imaging import ImagingSettings
     from .ptz import Head
+
+
+def _default_audio_encoders() -> dict[str, AudioEncoderConfiguration]:
+    from .audio import default_audio_encoder_configurations  # audio imports this module
+
+    return default_audio_encoder_configurations()
 
 ADMINISTRATOR: Final = "Administrator"
 OPERATOR: Final = "Operator"
@@ -208,6 +215,9 @@ class SimulatedDevice:
         default_factory=default_video_encoder_configurations
     )
     profiles: dict[str, Profile] = field(default_factory=default_profiles)
+    audio_encoder_configurations: dict[str, AudioEncoderConfiguration] = field(
+        default_factory=lambda: _default_audio_encoders()
+    )
     # Imaging settings by video source token, made on first use.
     imaging: dict[str, ImagingSettings] = field(default_factory=dict)
     # The PTZ head (ptz.py) and the profiles holding its PTZ configuration. {"profile_1"}: PTZ

@@ -93,6 +93,7 @@ class Profile:
     fixed: bool = False  # a fixed profile cannot be deleted
     video_source: str | None = None  # token of a VideoSourceConfiguration
     video_encoder: str | None = None  # token of a VideoEncoderConfiguration
+    audio_encoder: str | None = None  # token of an AudioEncoderConfiguration
 
 
 # ---------------------------------------------------------------- the reference example

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from lxml import etree
 
-from . import media, ptz
+from . import audio, media, ptz
 from .device import PTZ, AccessClass, SimulatedDevice
 from .media import (
     FRAME_RATE_RANGE,
@@ -92,6 +92,9 @@ def _profile(parent: etree._Element, tag: str, device: SimulatedDevice, token: s
         media.video_source_configuration(element, tt("VideoSourceConfiguration"), device, source)
     if encoder is not None and _visible_encoder(device, encoder):
         _video_encoder_configuration(element, tt("VideoEncoderConfiguration"), device, encoder)
+    if (audio_encoder := audio.held(device, token)) is not None:
+        audio.configuration(element, tt("AudioEncoderConfiguration"), device, audio_encoder,
+                            media2=False)
     if token in device.ptz_profiles and PTZ in device.services:
         ptz.configuration(element, tt("PTZConfiguration"))
 
@@ -295,5 +298,6 @@ OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
         trt("SetVideoEncoderConfiguration"): Operation(
             AccessClass.ACTUATE, set_video_encoder_configuration
         ),
+        **audio.MEDIA1_OPERATIONS,
     }
 )

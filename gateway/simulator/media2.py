@@ -8,7 +8,8 @@ from typing import Any, Final
 
 from lxml import etree
 
-from . import media, ptz
+from . import audio, media, ptz
+from .audio import AUDIO_ENCODER
 from .device import PTZ, AccessClass, SimulatedDevice
 from .media import (
     BITRATE_RANGE,
@@ -93,6 +94,9 @@ def _profile(parent: etree._Element, device: SimulatedDevice, token: str, types:
         media.video_source_configuration(configurations, tr2("VideoSource"), device, source)
     if encoder is not None and types & {ALL, VIDEO_ENCODER}:
         _video_encoder_configuration(configurations, tr2("VideoEncoder"), device, encoder)
+    if (audio_encoder := audio.held(device, token)) is not None and types & {ALL, AUDIO_ENCODER}:
+        audio.configuration(configurations, tr2("AudioEncoder"), device, audio_encoder,
+                            media2=True)
     if token in device.ptz_profiles and PTZ in device.services and types & {ALL, "PTZ"}:
         ptz.configuration(configurations, tr2("PTZ"))
     if len(configurations):
@@ -114,10 +118,11 @@ def _configuration_refs(call: Call) -> list[tuple[str, str | None]]:
 def _with_added(
     call: Call, video_source: str | None, video_encoder: str | None
 ) -> tuple[str | None, str | None]:
-    """A profile's video source and encoder tokens once the request's are added to them."""
+    """A profile's video source and encoder tokens once the request's are added to them (an
+    audio encoder the caller adds itself: _audio_added)."""
     for kind, token in _configuration_refs(call):
-        if kind == ALL:
-            continue  # the specification says to ignore it here
+        if kind in (ALL, AUDIO_ENCODER):
+            continue  # the specification says to ignore All here
         if kind not in (VIDEO_SOURCE, VIDEO_ENCODER):
             raise SoapFault(
                 RECEIVER, ("ActionNotSupported",), f"The device has no {kind} configurations"
@@ -131,6 +136,17 @@ def _with_added(
             media.find_video_encoder_configuration(call.device, token)
             video_encoder = token
     return video_source, video_encoder
+
+
+def _audio_added(call: Call, current: str | None) -> str | None:
+    """A profile's audio encoder token once the request's (if any) is added."""
+    for kind, token in _configuration_refs(call):
+        if kind == AUDIO_ENCODER:
+            if token is None:
+                raise invalid_arg(f"The {kind} configuration has no Token")
+            audio.find(call.device, token)
+            current = token
+    return current
 
 
 def get_profiles(call: Call) -> etree._Element:
@@ -176,7 +192,9 @@ def add_configuration(call: Call) -> etree._Element:
     name = call.arg("Name")
     if name is not None:
         media.check_name(name)
+    audio_encoder = _audio_added(call, profile.audio_encoder)
     media.assign(profile, *_with_added(call, profile.video_source, profile.video_encoder))
+    profile.audio_encoder = audio_encoder
     if name is not None:
         profile.name = name
     return response(call)
@@ -189,12 +207,14 @@ def remove_configuration(call: Call) -> etree._Element:
     if not kinds:
         raise invalid_arg("The argument Configuration is missing")
     if ALL in kinds:
-        kinds |= {VIDEO_SOURCE, VIDEO_ENCODER}
+        kinds |= {VIDEO_SOURCE, VIDEO_ENCODER, AUDIO_ENCODER}
     media.assign(
         profile,
         None if VIDEO_SOURCE in kinds else profile.video_source,
         None if VIDEO_ENCODER in kinds else profile.video_encoder,
     )
+    if AUDIO_ENCODER in kinds:
+        profile.audio_encoder = None
     return response(call)
 
 
@@ -315,5 +335,6 @@ OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
         tr2("SetVideoEncoderConfiguration"): Operation(
             AccessClass.ACTUATE, set_video_encoder_configuration
         ),
+        **audio.MEDIA2_OPERATIONS,
     }
 )
