@@ -1,55 +1,11 @@
 """Mapping files: what a REST resource is in ONVIF terms, as plain data checked at start.
 
-One TOML file per resource in mappings/. Its keys, all checked when the gateway starts:
-
-    path = "/sources/video"        the REST path
-    title = "Video sources"
-    methods = ["GET", "POST"]      HTTP methods that run the read (default ["GET"])
-    level = "Administrator"        the lowest ONVIF user level that may read (default "User");
-                                   every PUT needs "Operator" (ONVIF's default access policy)
-
-    [parameters]                   path ({token} in `path`) and query parameters, typed:
-    token = { in = "path", description = "...", example = "profile_1" }
-    protocol = { in = "query", type = "string", enum = "protocol", default = "rtsp" }
-                                   type: string | integer | number | boolean (default: the
-                                   enum's, else string); query ones: required (default false)
-
-    [[get]]                        the read; several [[get]] are alternatives, the first whose
-    service = "media"              service the device offers is used (a row of the services
-                                   table, soap/wsdl.py: device, media, media2, imaging, ...)
-    operation = "GetVideoSources"  an operation of that service's WSDL binding
-    arguments = { Type = ["All"] } the call's arguments: constants, nested tables, values of
-                                   parameters ({ param = "token" }); see mapping/arguments.py
-    fallback = true                only when the reads before it gave an empty list (a device
-                                   whose options say nothing): asked in order, the first that
-                                   gives entries answers (e.g. the encoder configurations)
-    list = "sources"               answer {"sources": [item, ...]} ...
-    items = "VideoSources"         ... one item per repeated response element at this path
-    present = ["JPEG", "H264"]     ... or one item per listed child element present (`items` then
-                                   names their parent)
-    [get.fields]                   JSON field = where its value comes from:
-    name = "token"                   an element or attribute path in the response (or item)
-    e_name = { element = "Encoding", enum = "encoding" }   the same, translated by an enum
-    enabled = { policy = "video-sources" }   gateway policy, keyed by the item's `name` (default 1)
-    in_use = { derive = "in_use", of = "VideoSource" }      a named derived value
-    kind = { present = true, enum = "codec" }               the name of a `present` element
-    "status.code" = { value = 200 }                         a constant (dots nest JSON objects)
-
-    [put]                          what PUT does: one of the named writes
-    write = "policy"               store the body's enabled flags in the policy named by the GET
-    write = "call"                 call an operation with arguments taken from the body:
-    service/operation, [put.arguments] DiscoveryMode = { field = "enabled" }
-    write = "configuration"        create/delete the use of a configuration (of = VideoSource or
-                                   VideoEncoder); `policy` names the field checked against policy
-    [put.body]                     the request body, declared (mapping/bodies.py): checks every
-    enabled = { enum = "discovery", example = 0 }   PUT and describes it in OpenAPI
-
-    [enums]                        JSON value, the ONVIF value sent, then other values accepted
-    discovery = [[1, "Discoverable"], [0, "NonDiscoverable"]]
-                                   (enums.toml in the folder: the enums every file may use)
-
-A wrong key, service, operation, element, enum or policy stops start-up with the file and the
-path inside it named.
+One TOML file per resource in mappings/ (enums.toml: the enums they share). The vocabulary is
+documented in one place, README.md's "Mapping files" section, with worked examples. This module
+parses a file into a Resource and checks it against the WSDLs: a wrong key, service, operation,
+element, argument, parameter, body field, enum, policy or configuration kind stops start-up with
+the file and the path inside it named. Call arguments are checked in arguments.py, request
+bodies declared in bodies.py.
 """
 
 from __future__ import annotations

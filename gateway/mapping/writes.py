@@ -89,7 +89,7 @@ async def _put_configuration(
     """{"c_name", "action": "create" | "delete", ...}: put a configuration of the device into use
     in a profile the gateway owns, or take it out of the gateway's profiles."""
     read = await choose_read(resource, ctx.device)
-    reply = await ctx.device.call(read.service, read.operation, ctx.credentials, **read.arguments)
+    reply = await call(resource, ctx, read.service, read.operation, read.arguments)
     configurations = reply.get(read.items[0]) or []
     chosen = next((c for c in configurations if c.get("Name") == body["c_name"]), None)
     if chosen is None:
