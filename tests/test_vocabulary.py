@@ -367,3 +367,44 @@ async def test_bad_fan_outs_stop_start_up(tmp_path, change, message):
         load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
     assert "imaging.toml" in str(caught.value)
     assert message in str(caught.value)
+
+
+# ---------------------------------------------------------------- what SOAP cannot carry
+
+HOSTNAME = """
+path = "/hostname"
+title = "Host name"
+
+[get]
+service = "device"
+operation = "GetHostname"
+
+[get.fields]
+name = "HostnameInformation.Name"
+
+[put]
+write = "call"
+service = "device"
+operation = "SetHostname"
+arguments = { Name = { field = "name" } }
+
+[put.body]
+name = { type = "string" }
+"""
+
+
+async def test_values_no_soap_message_can_carry_are_refused(tmp_path, start_device,
+                                                           aiohttp_client):
+    # URLs and JSON can hold control characters and lone surrogates; XML cannot
+    client, auth, _ = await gateway_with(tmp_path, start_device, aiohttp_client,
+                                         imaging=IMAGING, hostname=HOSTNAME,
+                                         **{"media-profiles": PROFILES})
+    path = await client.get("/imaging/a%00b", headers=auth)
+    assert path.status == 404
+    assert (await path.json())["field"] == "path.source"
+    query = await client.get("/media-profiles?token=a%01b", headers=auth)
+    assert query.status == 400
+    assert (await query.json())["field"] == "query.token"
+    body = await client.put("/hostname", headers=auth, json={"name": "cam\ud800"})
+    assert body.status == 400
+    assert (await body.json())["field"] == "$.name"

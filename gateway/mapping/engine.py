@@ -6,10 +6,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import DeviceBadReply, DeviceFault, NotFound
+from gateway.errors import BadRequest, DeviceBadReply, DeviceFault, NotFound
 from gateway.mapping.arguments import Source, build
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import Field, Read, Resource
+from gateway.mapping.values import xml_text
 from gateway.soap.device import Credentials, DeviceClient
 from gateway.store import PolicyStore
 
@@ -128,7 +129,13 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
     def resolve(source: Source) -> Any:
         if source.kind == "item":
             return pick(item or {}, tuple(source.name.split(".")))
-        return body[source.name] if source.kind == "field" else ctx.params.get(source.name)
+        if source.kind == "param":
+            return ctx.params.get(source.name)
+        value = body.get(source.name)
+        if isinstance(value, str) and not xml_text(value):
+            raise BadRequest(f"{source.name!r} holds characters no SOAP message can carry",
+                             field=f"$.{source.name}")
+        return value
 
     try:
         return await ctx.device.call(service, operation, ctx.credentials,

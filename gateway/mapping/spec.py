@@ -418,8 +418,8 @@ def _configuration_write(table: dict[str, Any], body: Body, reads: tuple[Read, .
     into = _kind(table, "into", wsdls, where) if "into" in table else None
     fields = reads[0].fields
     media1 = [r for r in reads if r.service == "media"]
-    for kind in [of] if media1 else []:  # Media1 names the slot operations after the kind
-        for operation in (f"Add{media1_slot(kind)}", f"Remove{media1_slot(kind)}"):
+    if media1:  # Media1 names a kind's slot operations after it: they must exist
+        for operation in (f"Add{media1_slot(of)}", f"Remove{media1_slot(of)}"):
             _operation({"service": "media", "operation": operation}, wsdls, f"{where}.of")
     policy = None
     if "policy" in table:

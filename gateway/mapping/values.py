@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import BadRequest, MappingError
 
 JSON_TYPES = ("string", "integer", "number", "boolean")
+# What XML 1.0 text cannot hold (control characters, lone surrogates, U+FFFE, U+FFFF): JSON and
+# URLs can.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _PYTHON = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
 
 
@@ -82,12 +87,21 @@ def check_value(value: Any, kind: str, enum: Enum | None, name: str, where: str)
     return value
 
 
+def xml_text(value: str) -> bool:
+    """Whether a string can go into a SOAP message as it is."""
+    return NOT_XML.search(value) is None
+
+
 def from_text(text: str, kind: str) -> Any:
     """A typed value from its text in a URL (path or query), or ValueError."""
+    if not xml_text(text):
+        raise ValueError(text)  # no SOAP message can carry it
     if kind == "integer":
         return int(text)
     if kind == "number":
-        return float(text)
+        if not math.isfinite(number := float(text)):
+            raise ValueError(text)
+        return number
     if kind == "boolean":
         if text not in ("true", "false", "1", "0"):
             raise ValueError(text)

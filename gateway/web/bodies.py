@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from aiohttp import web
@@ -14,15 +13,6 @@ from gateway.mapping.bodies import Body
 
 # The API's bodies are at most three levels deep ({"sources": [{"name": ...}]}).
 MAX_DEPTH = 8
-# What XML 1.0 text cannot hold (control characters, lone surrogates, U+FFFE, U+FFFF): JSON can.
-NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_text(value: str) -> bool:
-    """Whether a string can go into a SOAP message as it is."""
-    return NOT_XML.search(value) is None
-
-
 async def read_json(request: web.Request) -> Any:
     """The body as JSON; 415 if it is not sent as JSON, 400 if it does not parse."""
     if request.content_type != "application/json":

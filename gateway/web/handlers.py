@@ -26,10 +26,11 @@ from gateway.keys import CONFIG, DEVICES, LOGINS, SESSIONS, STORE
 from gateway.mapping.bodies import declare
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
+from gateway.mapping.values import xml_text
 from gateway.mapping.writes import put_resource
 from gateway.sessions import Session
 from gateway.soap.device import Credentials, DeviceClient
-from gateway.web.bodies import read_json, read_object, xml_text
+from gateway.web.bodies import read_json, read_object
 
 # The authenticated call that proves a login: any ONVIF user may make it (access class READ_SYSTEM).
 LOGIN_CHECK = ("device", "GetDeviceInformation")
