@@ -1,24 +1,79 @@
-"""WS-Security UsernameToken signed with the device's clock, not ours."""
+"""WS-Security UsernameToken signed with the device's clock, not ours.
+
+The token is zeep's UsernameToken (PasswordDigest, Zulu Created), written from one text template
+instead of an lxml tree per message: the same XML, at a fraction of the cost (it was a tenth of
+the gateway's CPU per request). WS-Security wants a fresh Nonce and Created in every message, and
+each message gets them.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+from base64 import b64encode
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from xml.sax.saxutils import escape
 
-from zeep.wsse.username import UsernameToken
+from lxml import etree
+from zeep.wsdl.utils import get_or_create_header
+
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+PASSWORD_DIGEST = ("http://docs.oasis-open.org/wss/2004/01/"  # noqa: S105 (a URI)
+                   "oasis-200401-wss-username-token-profile-1.0#PasswordDigest")
+BASE64_BINARY = ("http://docs.oasis-open.org/wss/2004/01/"
+                 "oasis-200401-wss-soap-message-security-1.0#Base64Binary")
+
+# What zeep's UsernameToken writes (prefixes, attributes and order alike), with four holes.
+SECURITY_TEMPLATE = (
+    f'<wsse:Security xmlns:wsse="{WSSE}"><wsse:UsernameToken>'
+    "<wsse:Username>{username}</wsse:Username>"
+    f'<wsse:Password Type="{PASSWORD_DIGEST}">{{digest}}</wsse:Password>'
+    f'<wsse:Nonce EncodingType="{BASE64_BINARY}">{{nonce}}</wsse:Nonce>'
+    f'<wsu:Created xmlns:wsu="{WSU}">{{created}}</wsu:Created>'
+    "</wsse:UsernameToken></wsse:Security>"
+)
+# Characters XML 1.0 cannot carry at all (escaping does not help): lxml refuses them too.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-class DeviceClockToken(UsernameToken):  # type: ignore[misc]
-    """A PasswordDigest UsernameToken whose Created time is the device's idea of now.
+def security_header(username: str, password: str, offset: timedelta, *,
+                    now: datetime | None = None, nonce: bytes | None = None) -> bytes:
+    """A wsse:Security header: PasswordDigest of a new random Nonce and of Created, which is our
+    clock (`now`) plus the device's offset, in whole seconds (as zeep writes it)."""
+    if NOT_XML.search(username):
+        raise ValueError("All strings must be XML compatible: the username is not")
+    created = f"{(now or datetime.now(UTC)) + offset:%Y-%m-%dT%H:%M:%SZ}"
+    nonce = os.urandom(16) if nonce is None else nonce
+    # Base64(SHA-1(nonce + created + password)): SHA-1 is what the UsernameToken Profile defines.
+    digest = hashlib.sha1(nonce + created.encode() + password.encode())  # noqa: S324
+    return SECURITY_TEMPLATE.format(
+        username=escape(username), digest=b64encode(digest.digest()).decode(),
+        nonce=b64encode(nonce).decode(), created=created,
+    ).encode()
+
+
+class DeviceClockToken:
+    """zeep's wsse interface (apply, verify) for a PasswordDigest UsernameToken whose Created time
+    is the device's idea of now.
 
     Cameras with a wrong clock are the commonest ONVIF failure: they reject a token whose Created
     is far from their own clock, so every token is stamped with our clock plus the measured offset.
     """
 
     def __init__(self, username: str, password: str, offset: timedelta) -> None:
-        super().__init__(username, password, use_digest=True, zulu_timestamp=True)
+        self.username = username
+        self.password = password
         self.offset = offset
 
-    def apply(self, envelope: Any, headers: Any) -> Any:
-        self.created = datetime.now(UTC) + self.offset
-        return super().apply(envelope, headers)
+    def apply(self, envelope: Any, headers: Any) -> tuple[Any, Any]:
+        """Add the Security header to a SOAP envelope zeep built."""
+        header = security_header(self.username, self.password, self.offset)
+        get_or_create_header(envelope).append(etree.fromstring(header))
+        return envelope, headers
+
+    def verify(self, envelope: Any) -> Any:
+        """Replies carry no token to check (zeep's UsernameToken checks none either)."""
+        return envelope
