@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,9 +33,20 @@ async def _drain(stream: asyncio.StreamReader) -> None:
         pass
 
 
-async def launch(*argv: str, until: str) -> asyncio.subprocess.Process:
-    """Start a program; return once it printed a line containing `until` (its output is then
-    read and dropped)."""
+async def launch(*argv: str, until: str, log: Path | None = None) -> asyncio.subprocess.Process:
+    """Start a program; return once it printed a line containing `until`. Its output then goes
+    on into `log`, a file (as it would to a log file or journald: a write never waits for a
+    reader), or else into a pipe that this process reads and drops."""
+    if log is not None:
+        with log.open("wb") as sink:
+            process = await asyncio.create_subprocess_exec(
+                *argv, cwd=ROOT, stdout=sink, stderr=asyncio.subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while until not in (output := await asyncio.to_thread(log.read_text, errors="replace")):
+            if process.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{' '.join(argv[:4])} did not start: {output}")
+            await asyncio.sleep(0.05)
+        return process
     process = await asyncio.create_subprocess_exec(
         *argv, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
@@ -51,9 +63,9 @@ async def launch(*argv: str, until: str) -> asyncio.subprocess.Process:
     return process
 
 
-async def start(*args: str, until: str) -> asyncio.subprocess.Process:
+async def start(*args: str, until: str, log: Path | None = None) -> asyncio.subprocess.Process:
     """Start `onvif-gateway ARGS`; return once it printed a line containing `until`."""
-    return await launch(sys.executable, "-m", "gateway", *args, until=until)
+    return await launch(sys.executable, "-m", "gateway", *args, until=until, log=log)
 
 
 async def stop(process: asyncio.subprocess.Process) -> None:

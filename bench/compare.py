@@ -282,7 +282,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
     async def gateway(url: str, cache_ttl: float) -> tuple[int, int]:
         port = free_port()
         ini = gateway_ini(tmp, port, url, cache_ttl, args.device_concurrency)
-        started.append(await start("serve", "-c", str(ini), until="gateway serving on"))
+        # its log (a line per request) to a file: a pipe this script drains could make it wait
+        started.append(await start("serve", "-c", str(ini), until="gateway serving on",
+                                   log=tmp / f"gateway-{port}.log"))
         return started[-1].pid, port
 
     async def hello() -> tuple[int, int]:
