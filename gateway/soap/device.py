@@ -33,6 +33,7 @@ from gateway.errors import (
     DeviceUnavailable,
     DeviceUnreachable,
 )
+from gateway.soap import envelope
 from gateway.soap.breaker import BreakerOpen, CircuitBreaker
 from gateway.soap.quirks import PLUGINS
 from gateway.soap.transport import (
@@ -405,8 +406,9 @@ class DeviceClient:
         try:
             # The binding itself, not a ServiceProxy: a proxy builds an object for every
             # operation of the service, per call (a tenth of the gateway's CPU under load).
-            result = await self._wsdls.binding(service).send_async(
-                client, {"address": address}, operation, (), dict(kwargs))
+            result = await envelope.send_async(
+                self._wsdls.binding(service), client, {"address": address}, operation,
+                dict(kwargs))
         except Exception as exc:
             mapped = self._translate(exc, operation)
             self._observe(service, operation, mapped, started)

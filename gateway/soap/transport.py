@@ -74,6 +74,10 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
 
     async def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> Reply:
         message = etree.tostring(envelope, encoding="utf-8", xml_declaration=True)
+        return await self.post(address, message, headers)
+
+    async def post(self, address: str, message: bytes, headers: dict[str, str]) -> Reply:
+        """POST a SOAP message already serialized (gateway.soap.envelope's)."""
         try:
             return await self._post(self.session, address, message, headers)
         except NEVER_ANSWERED:

@@ -68,10 +68,13 @@ class DeviceClockToken:
         self.password = password
         self.offset = offset
 
+    def header(self) -> bytes:
+        """A new Security header, for a message serialized already (gateway.soap.envelope)."""
+        return security_header(self.username, self.password, self.offset)
+
     def apply(self, envelope: Any, headers: Any) -> tuple[Any, Any]:
-        """Add the Security header to a SOAP envelope zeep built."""
-        header = security_header(self.username, self.password, self.offset)
-        get_or_create_header(envelope).append(etree.fromstring(header))
+        """Add a new Security header to a SOAP envelope zeep built."""
+        get_or_create_header(envelope).append(etree.fromstring(self.header()))
         return envelope, headers
 
     def verify(self, envelope: Any) -> Any:
