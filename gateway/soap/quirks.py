@@ -14,6 +14,8 @@ SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP_BODY = f"{{{SOAP12}}}Body"
 TDS = "http://www.onvif.org/ver10/device/wsdl"
+# A response element's tag, its children's tags by local name, and the set of those tags.
+Expected = tuple[str, dict[str, str], frozenset[str]]
 
 
 class ChildNamespaceRepair(Plugin):  # type: ignore[misc]
@@ -24,23 +26,37 @@ class ChildNamespaceRepair(Plugin):  # type: ignore[misc]
     its local name is one the response expects, so nothing unknown is let through.
     """
 
+    def __init__(self) -> None:
+        # Per operation (they live as long as the parsed WSDLs): the response element's tag, the
+        # tags of its children by local name, and those tags. Worked out once: this runs on
+        # every reply.
+        self._expected: dict[Any, Expected | None] = {}
+
+    def _expectations(self, operation: Any) -> Expected | None:
+        if operation not in self._expected:
+            output = operation.output.body
+            by_name = {} if output is None else {
+                etree.QName(child.qname).localname: child.qname.text
+                for _, child in getattr(output.type, "elements", [])
+                if getattr(child, "qname", None) is not None  # an xs:any has none
+            }
+            self._expected[operation] = None if output is None else (
+                output.qname.text, by_name, frozenset(by_name.values()))
+        return self._expected[operation]
+
     def ingress(self, envelope: Any, http_headers: Any, operation: Any) -> tuple[Any, Any]:
         body = envelope.find(SOAP_BODY)
         if body is None or not len(body) or operation is None:
             return envelope, http_headers
-        output = operation.output.body
-        if output is None or etree.QName(body[0]) != etree.QName(output.qname):
+        expectations = self._expectations(operation)
+        if expectations is None or body[0].tag != expectations[0]:
             return envelope, http_headers  # a fault, or another element: not ours to repair
-        expected = {
-            etree.QName(child.qname).localname: child.qname.text
-            for _, child in getattr(output.type, "elements", [])
-            if child.qname is not None
-        }
+        _, expected, conforming = expectations
         for child in body[0]:
-            if not isinstance(child.tag, str):
-                continue  # comments and processing instructions
+            if child.tag in conforming or not isinstance(child.tag, str):
+                continue  # as the WSDL says (most replies: nothing to do); comments, PIs
             name = etree.QName(child).localname
-            if name in expected and child.tag != expected[name]:
+            if name in expected:
                 child.tag = expected[name]
         return envelope, http_headers
 
