@@ -14,7 +14,17 @@ from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.errors import StartupError
-from gateway.keys import CONFIG, DEVICES, LOGINS, METRICS, RESOURCES, SESSIONS, STORE, WSDLS
+from gateway.keys import (
+    CONFIG,
+    DEVICES,
+    LOGINS,
+    METRICS,
+    PATHS,
+    RESOURCES,
+    SESSIONS,
+    STORE,
+    WSDLS,
+)
 from gateway.mapping.spec import load_mappings
 from gateway.metrics import Metrics
 from gateway.sessions import MemorySessions
@@ -108,4 +118,5 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     app.cleanup_ctx.append(_devices)
     app.add_routes(routes(resources))
     app.add_routes(observe.routes() + openapi.routes())
+    app[PATHS] = frozenset(resource.canonical for resource in app.router.resources())
     return app

@@ -21,6 +21,8 @@ SESSIONS = web.AppKey("sessions", Sessions)
 STORE = web.AppKey("store", PolicyStore)
 LOGINS = web.AppKey("logins", LoginLimiter)
 METRICS = web.AppKey("metrics", Metrics)
+# The canonical path of every route, fixed once the routes are added (the request log reads it).
+PATHS = web.AppKey("paths", frozenset[str])
 
 # The id of a request: logged, and sent back in X-Request-ID and in problem bodies.
 REQUEST_ID = web.RequestKey("request_id", str)

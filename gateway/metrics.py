@@ -6,6 +6,8 @@ devices are the configured names, SOAP outcomes a short fixed vocabulary.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from gateway.errors import (
@@ -62,15 +64,33 @@ class Metrics:
             "gateway_logins_failed", "Logins refused: credentials refused, or locked out",
             ["device", "reason"], registry=self.registry)
 
+        # The labelled series each request and SOAP call touches, looked up once per label
+        # values (prometheus_client's labels() checks and locks on every call: a few
+        # microseconds a request). Every label value is bounded, so these are too; like the
+        # registry's own, a series is never dropped.
+        self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._soap_series: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.request_seconds.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._request_series.get(key)
+        if series is None:
+            series = self._request_series[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.request_seconds.labels(method, route))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def soap_call(self, device: str, service: str, operation: str, error: Exception | None,
                   seconds: float) -> None:
         """The DeviceClient observer: called once per SOAP call, whatever its outcome."""
-        self.soap_calls.labels(device, service, operation, soap_outcome(error)).inc()
-        self.soap_seconds.labels(device, service, operation).observe(seconds)
+        key = (device, service, operation, soap_outcome(error))
+        series = self._soap_series.get(key)
+        if series is None:
+            series = self._soap_series[key] = (
+                self.soap_calls.labels(*key), self.soap_seconds.labels(*key[:3]))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def render(self, sessions: int) -> bytes:
         """The Prometheus text exposition of every metric, with the live sessions counted now."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import re
 import time
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -21,7 +21,17 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.config import DEVICE_NAME
 from gateway.errors import NotReady, Unauthorized
-from gateway.keys import CONFIG, DEVICES, METRICS, REQUEST_ID, RESOURCES, SESSIONS, STORE, WSDLS
+from gateway.keys import (
+    CONFIG,
+    DEVICES,
+    METRICS,
+    PATHS,
+    REQUEST_ID,
+    RESOURCES,
+    SESSIONS,
+    STORE,
+    WSDLS,
+)
 from gateway.web.handlers import DEVICE_PREFIX
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -40,7 +50,7 @@ def request_id(sent: str | None) -> str:
     """The id a request goes by: the client's X-Request-ID if it is sane, else a new one."""
     if sent is not None and SANE_REQUEST_ID.fullmatch(sent):
         return sent
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # a random UUID's worth, without building a UUID
 
 
 def route_of(request: web.Request) -> str:
@@ -54,8 +64,7 @@ def device_of(request: web.Request, route: str) -> str | None:
     is also served per device; None for the gateway's own routes."""
     name = request.match_info.get("device_id")
     if name is None:
-        per_device = f"{DEVICE_PREFIX}{route}"
-        if not any(r.canonical == per_device for r in request.app.router.resources()):
+        if f"{DEVICE_PREFIX}{route}" not in request.app[PATHS]:
             return None
         name = request.app[CONFIG].default_device.name
     # A name from the URL is logged only if it could be a device name (no newlines, no junk).
