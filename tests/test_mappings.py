@@ -12,6 +12,7 @@ from gateway.app import MAPPINGS_DIR, WSDL_DIR, create_app, shared_wsdls
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.errors import MappingError
 from gateway.mapping.spec import load_mappings
+from gateway.mapping.values import parse_enum
 
 GOOD = (MAPPINGS_DIR / "device-information.toml").read_text()
 
@@ -102,3 +103,22 @@ def test_serve_refuses_to_start_with_a_bad_mapping(tmp_path):
     assert "cannot start" in run.stderr
     assert "device-information.toml" in run.stderr
     assert "get.fields.hardware_id: 'HardwareID'" in run.stderr
+
+
+@pytest.mark.parametrize("table", [
+    {"either_case": True, "values": [["a", "1"], ["A", "2"]]},  # the same name twice, in two cases
+    {"either_case": True, "values": [[0, "0"], [1, "1"]]},  # numbers have no case
+    {"either_case": "yes", "values": [["a", "1"]]},
+    {"values": [["a", "1"]]},
+])
+def test_either_case_enums_are_checked(table):
+    with pytest.raises(MappingError, match=r"enums\.x: (either_case|a table is)"):
+        parse_enum("x", table, "enums.x")
+
+
+def test_an_either_case_enum_takes_both_spellings_and_gives_its_own():
+    enum = parse_enum("x", {"either_case": True, "values": [["h264", "H264"]]}, "enums.x")
+    assert enum.accepted == ["h264", "H264"]
+    assert enum.from_client("H264") == enum.from_client("h264") == "h264"
+    with pytest.raises(KeyError):
+        enum.from_client("H264 ")

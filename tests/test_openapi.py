@@ -93,8 +93,12 @@ async def test_resource_schemas_come_from_the_mapping_files(gateway):
     assert encoder["properties"] == {"name": {"type": "string",
                                               "enum": ["h264", "h265", "mpeg", "jpeg"]},
                                      "enabled": {"type": "integer", "enum": [0, 1]}}
-    assert schemas["EncodersVideoUpdate"]["properties"]["encoders"]["items"] == encoder | {
-        "required": ["name", "enabled"]}
+    update = schemas["EncodersVideoUpdate"]["properties"]["encoders"]["items"]
+    assert update["required"] == ["name", "enabled"]
+    assert update["properties"]["enabled"] == encoder["properties"]["enabled"]
+    # a codec name is taken in either case; answers spell it as the GET schema does
+    assert update["properties"]["name"]["enum"] == ["h264", "h265", "mpeg", "jpeg",
+                                                    "H264", "H265", "MPEG", "JPEG"]
     # policy write: names of sources are the device's, free strings
     source = schemas["SourcesVideoUpdate"]["properties"]["sources"]["items"]
     assert source["properties"]["name"] == {"type": "string"}
@@ -106,7 +110,9 @@ async def test_resource_schemas_come_from_the_mapping_files(gateway):
     update = schemas["ConfigurationsEncodersVideoUpdate"]
     assert update["properties"] == {
         "c_name": {"type": "string"},
-        "e_name": {"type": "string", "enum": ["H264", "H265", "MPEG4", "JPEG"]},
+        "e_name": {"type": "string", "enum": ["H264", "H265", "MPEG4", "JPEG",
+                                              "h264", "h265", "mpeg4", "jpeg"],
+                   "description": "Either case is taken (H264 or h264); answers spell it H264."},
         "action": {"type": "string", "enum": ["create", "delete"]}}
     assert update["additionalProperties"] is False
     # value fields, dotted names nested

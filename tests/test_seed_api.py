@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.keys import STORE
 from tests.conftest import bearer, login
 
 SEED_SOURCES = {"sources": [
@@ -183,3 +184,57 @@ async def test_discovery(api):
     assert await ok(await client.put("/discovery", json={"enabled": 1}, headers=auth)) \
         == {"enabled": 1}
     assert device.discovery_mode == "Discoverable"
+
+
+async def test_codec_names_are_taken_in_either_case_and_answered_in_their_own(api):
+    client, auth, _ = api
+    # /encoders/video spells codecs h264, e_name H264: each takes the other's spelling too
+    body = await ok(await client.put("/encoders/video", headers=auth, json={"encoders": [
+        {"name": "H265", "enabled": 0}, {"name": "MPEG", "enabled": 0}]}))
+    assert {e["name"]: e["enabled"] for e in body["encoders"]}["mpeg"] == 0
+    assert [e["name"] for e in body["encoders"]] == [e["name"] for e in (await ok(
+        await client.get("/encoders/video", headers=auth)))["encoders"]]
+    assert all(e["name"].islower() for e in body["encoders"])
+    assert await client.app[STORE].enabled("cam", "video-encoders") == {"h265": 0, "mpeg": 0}
+    # a disabled codec, named in the other case, is still the disabled codec (409)
+    await ok(await client.put("/configurations/sources/video", json=SEED_SOURCE_CREATE,
+                              headers=auth))
+    create = {"c_name": "configuration2", "e_name": "mpeg4", "action": "create"}
+    response = await client.put("/configurations/encoders/video", json=create, headers=auth)
+    assert response.status == 409, await response.text()
+    assert (await response.json())["field"] == "$.e_name"
+    await ok(await client.put("/encoders/video", headers=auth,
+                              json={"encoders": [{"name": "mpeg", "enabled": 1}]}))
+    body = await ok(await client.put("/configurations/encoders/video", json=create,
+                                     headers=auth))
+    assert body["configurations"][1] == {"c_name": "configuration2", "e_name": "MPEG4",
+                                         "in_use": 1}
+    # only lower or upper case: anything else is 400, naming the field
+    response = await client.put("/encoders/video", headers=auth,
+                                json={"encoders": [{"name": "Jpeg", "enabled": 0}]})
+    assert response.status == 400
+    problem = await response.json()
+    assert problem["field"] == "$.encoders[0].name"
+    assert "(in either case)" in problem["detail"]
+
+
+async def test_the_schema_says_codec_names_take_either_case(gateway):
+    description = await (await gateway.get("/openapi.json")).json()
+
+    def body_schema(path):
+        schema = description["paths"][path]["put"]["requestBody"]["content"][
+            "application/json"]["schema"]
+        while "$ref" in schema:
+            schema = description["components"]["schemas"][schema["$ref"].split("/")[-1]]
+        return schema
+
+    name = body_schema("/encoders/video")["properties"]["encoders"]["items"]["properties"]["name"]
+    assert set(name["enum"]) == {"h264", "h265", "mpeg", "jpeg", "H264", "H265", "MPEG", "JPEG"}
+    assert "Either case" in name["description"]
+    e_name = body_schema("/configurations/encoders/video")["properties"]["e_name"]
+    assert {"H264", "h264", "MPEG4", "mpeg4"} <= set(e_name["enum"])
+    assert "answers spell it H264" in e_name["description"]
+    # answers keep one spelling
+    answer = description["paths"]["/encoders/video"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"]
+    assert "H264" not in str(answer)

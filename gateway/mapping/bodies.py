@@ -46,13 +46,19 @@ class BodyField:
         if self.items is not None:
             schema: Schema = {"type": "array", "items": self.items.schema()}
         elif self.enum is not None:
-            schema = {"type": self.type, "enum": self.enum.json_values}
+            schema = {"type": self.type, "enum": self.enum.accepted}
         else:
             schema = {"type": self.type}
         if self.pattern is not None:
             schema["pattern"] = self.pattern
-        if self.description:
-            schema["description"] = self.description
+        description = self.description
+        if self.enum is not None and self.enum.either_case:
+            description = " ".join(filter(None, [description, (
+                f"Either case is taken ({self.enum.json_values[0]} or "
+                f"{self.enum.json_values[0].swapcase()}); answers spell it "
+                f"{self.enum.json_values[0]}.")]))
+        if description:
+            schema["description"] = description
         return schema
 
 
@@ -77,7 +83,8 @@ class Body:
                     raise BadRequest(f"missing field {name!r}", field=at)
                 continue
             if spec.items is None:
-                check_value(data[name], spec.type, spec.enum, name, at)
+                # the enum's own spelling from here on (a codec name sent in either case)
+                data[name] = check_value(data[name], spec.type, spec.enum, name, at)
                 if spec.pattern is not None and not re.search(spec.pattern, data[name]):
                     raise BadRequest(f"{name!r} must match {spec.pattern}", field=at)
             elif not isinstance(data[name], list):

@@ -23,10 +23,30 @@ class Enum:
 
     name: str
     rows: tuple[tuple[Any, ...], ...]
+    # Clients may send a JSON value in lower or upper case ("h264" or "H264": the API spells
+    # codec names both ways); answers keep the enum's own spelling.
+    either_case: bool = False
 
     @property
     def json_values(self) -> list[Any]:
         return [row[0] for row in self.rows]
+
+    @property
+    def accepted(self) -> list[Any]:
+        """What a client may send: the JSON values and, for an either_case enum, their lower
+        and upper case spellings too."""
+        values = self.json_values
+        if self.either_case:
+            values = [*values, *(v.lower() for v in values), *(v.upper() for v in values)]
+        return list(dict.fromkeys(values))
+
+    def from_client(self, value: Any) -> Any:
+        """The JSON value a client meant, in the enum's spelling, or raise KeyError."""
+        for row in self.rows:
+            if value == row[0] or (self.either_case and value in (row[0].lower(),
+                                                                   row[0].upper())):
+                return row[0]
+        raise KeyError(value)
 
     @property
     def json_type(self) -> str:
@@ -48,7 +68,13 @@ class Enum:
 
 
 def parse_enum(name: str, rows: Any, where: str) -> Enum:
-    """An [enums] entry: a list of [JSON value, ONVIF value, aliases...]."""
+    """An [enums] entry: a list of [JSON value, ONVIF value, aliases...], or a table
+    { either_case = true, values = [...] } for string values a client may send in either case."""
+    either_case = False
+    if isinstance(rows, dict):
+        if set(rows) != {"either_case", "values"} or not isinstance(rows["either_case"], bool):
+            raise MappingError(f"{where}: a table is {{ either_case = true, values = [...] }}")
+        either_case, rows = rows["either_case"], rows["values"]
     if (
         not isinstance(rows, list) or not rows
         or not all(isinstance(r, list) and len(r) >= 2 for r in rows)
@@ -59,7 +85,11 @@ def parse_enum(name: str, rows: Any, where: str) -> Enum:
         raise MappingError(f"{where}: a JSON value is listed twice")
     if len({type(v) for v in json_values}) != 1 or not isinstance(json_values[0], str | int):
         raise MappingError(f"{where}: JSON values must all be strings or all integers")
-    return Enum(name, tuple(tuple(row) for row in rows))
+    if either_case and (not isinstance(json_values[0], str)
+                        or len({v.lower() for v in json_values}) != len(json_values)):
+        raise MappingError(f"{where}: either_case is for string values that differ in more "
+                           "than case")
+    return Enum(name, tuple(tuple(row) for row in rows), either_case)
 
 
 def json_type_of(value: Any) -> str:
@@ -82,9 +112,14 @@ def check_value(value: Any, kind: str, enum: Enum | None, name: str, where: str)
     """A client's value, of its declared type and enum, or a BadRequest naming where it is."""
     if not is_json_type(value, kind):
         raise BadRequest(f"{name!r} must be a JSON {kind}", field=where)
-    if enum is not None and value not in enum.json_values:
-        raise BadRequest(f"{name} must be one of {enum.json_values}, not {value!r}", field=where)
-    return value
+    if enum is None:
+        return value
+    try:
+        return enum.from_client(value)
+    except KeyError:
+        case = " (in either case)" if enum.either_case else ""
+        raise BadRequest(f"{name} must be one of {enum.json_values}{case}, not {value!r}",
+                         field=where) from None
 
 
 def xml_text(value: str) -> bool:
