@@ -116,7 +116,7 @@ async def _answer_probes(devices: list[SimulatedDevice], http_port: int,
 async def simulate(port: int, devices: list[SimulatedDevice],
                    discovery_port: int | None = None) -> None:
     """Serve simulated ONVIF devices on loopback, answer Probes for them, print their addresses."""
-    from gateway.simulator import create_simulator_app, device_path
+    from gateway.simulator import DEMO_USERS, STANDARD_PATHS, create_simulator_app, device_path
 
     runner, port = await _start(create_simulator_app(devices), LOOPBACK, port)
     try:
@@ -130,6 +130,12 @@ async def simulate(port: int, devices: list[SimulatedDevice],
         print(f"  http://{LOOPBACK}:{port}{device_path(device.index)}", flush=True)
     if len(devices) > 10:
         print(f"  ... up to http://{LOOPBACK}:{port}{device_path(devices[-1].index)}", flush=True)
+    if len(devices) == 1:
+        # what clients that only take a host and port (Home Assistant, ONVIFCamera) ask
+        print(f"  and at ONVIF's usual address: http://{LOOPBACK}:{port}"
+              f"{STANDARD_PATHS['device']}", flush=True)
+    print("users: " + ", ".join(f"{name}/{user.password} ({user.level})"
+                                for name, user in DEMO_USERS.items()), flush=True)
     if discovery is not None:
         udp_port = discovery.get_extra_info("sockname")[1]
         print(f"WS-Discovery Probes answered on udp://{LOOPBACK}:{udp_port}", flush=True)

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import signal
 
+import aiohttp
 import pytest
 
 from gateway.keys import DEVICES
 from gateway.simulator import SENDER, SoapFault
 from tests.conftest import bearer, free_port, login
+from tests.processes import ROOT, start_command
+from tests.simulator_helpers import as_admin, envelope
 
 PUT_SOURCES = {"sources": [{"name": "video1", "enabled": 0}]}
 
@@ -266,3 +271,101 @@ async def test_a_kept_alive_connection_closed_by_the_device_costs_a_silent_retry
         response = await client.get("/device-information", headers=admin)
         assert response.status == 200, await response.text()
     assert (await device_entry(client, admin))["status"] == "online"
+
+
+# --- 7. Service addresses ----------------------------------------------------------------------
+
+async def test_service_addresses_without_a_path(start_device, start_gateway):
+    _, url = await start_device(xaddr_without_path=True)
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    for path in ("/sources/video", "/encoders/video", "/configurations/encoders/video"):
+        response = await client.get(path, headers=admin)
+        assert response.status == 200, (path, await response.text())
+    assert (await device_entry(client, admin))["services"] == ["media", "media2"]
+
+
+@pytest.mark.parametrize("first", ["/configurations/encoders/video", "/encoders/video"])
+async def test_a_listed_service_that_answers_404_is_done_without(start_device, start_gateway,
+                                                                 caplog, first):
+    _, url = await start_device(services={"media"}, phantom_services={"media2"})
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    with caplog.at_level(logging.WARNING, logger="gateway.soap.device"):
+        for path in (first, "/encoders/video", "/configurations/encoders/video"):
+            response = await client.get(path, headers=admin)
+            assert response.status == 200, (path, await response.text())
+    names = {e["name"] for e in (await (await client.get("/encoders/video", headers=admin))
+                                 .json())["encoders"]}
+    assert names == {"h264", "mpeg", "jpeg"}  # Media1's
+    entry = await device_entry(client, admin)
+    assert entry["services"] == ["media"]
+    assert "/dev/1/onvif/media2_service" in entry["services_unusable"]["media2"]
+    assert "404" in entry["services_unusable"]["media2"]
+    assert ["media2 service is listed at" in r.getMessage()
+            for r in caplog.records].count(True) == 1
+
+
+async def test_a_get_services_without_media2_means_media1(start_device, start_gateway):
+    _, url = await start_device(unlisted_services={"media2"})
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    response = await client.get("/encoders/video", headers=admin)
+    assert {e["name"] for e in (await response.json())["encoders"]} == {"h264", "mpeg", "jpeg"}
+    assert (await device_entry(client, admin))["services"] == ["media"]
+
+
+# --- 8. Media2 GetProfiles never with Type=All -------------------------------------------------
+
+async def test_media2_profiles_are_asked_for_by_type_never_all(start_device, start_gateway):
+    device, url = await start_device(get_profiles_all_crashes=True, empty_encoder_options=True,
+                                     unsupported={"GetVideoEncoderConfigurations"})
+    # the switch works: Type=All does crash this device
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await session.post(
+                url.replace("device_service", "media2_service"),
+                data=envelope("<tr2:GetProfiles><tr2:Type>All</tr2:Type></tr2:GetProfiles>",
+                              as_admin(device)),
+                headers={"Content-Type": "application/soap+xml"})
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    # profiles read for in_use, and as the last fallback of the encoders
+    for path in ("/configurations/sources/video", "/encoders/video"):
+        response = await client.get(path, headers=admin)
+        assert response.status == 200, (path, await response.text())
+    create = {"c_name": "configuration2", "s_name": "video2", "action": "create"}
+    response = await client.put("/configurations/sources/video", json=create, headers=admin)
+    assert response.status == 200, await response.text()
+
+
+def test_no_mapping_asks_for_every_configuration_type():
+    for path in (ROOT / "mappings").glob("*.toml"):
+        assert '"All"' not in path.read_text(encoding="utf-8"), path
+
+
+# --- A single simulated device at ONVIF's usual address ---------------------------------------
+
+async def test_onvif_zeep_async_against_simulate():
+    from onvif import ONVIFCamera  # the reference client, as Home Assistant uses it
+
+    process, banner = await start_command("simulate", "--port", "0", until="users: ")
+    try:
+        port = int(re.search(r"usual address: http://127.0.0.1:(\d+)/onvif/device_service",
+                             banner).group(1))
+        assert "admin/admin (Administrator)" in banner
+        camera = ONVIFCamera("127.0.0.1", port, "admin", "admin")
+        try:
+            await camera.update_xaddrs()
+            assert f"127.0.0.1:{port}/onvif/media_service" in str(camera.xaddrs)
+            devicemgmt = await camera.create_devicemgmt_service()
+            info = await devicemgmt.GetDeviceInformation()
+            assert (info.Manufacturer, info.SerialNumber) == ("RidgeRun", "123")
+            media = await camera.create_media_service()
+            profiles = await media.GetProfiles()
+            assert [p.token for p in profiles] == ["profile_1", "profile_3"]
+        finally:
+            await camera.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), timeout=30) == 0

@@ -181,7 +181,15 @@ async def _read(resource: Resource, read: Read, ctx: Context) -> dict[str, Any]:
 async def read_resource(resource: Resource, ctx: Context) -> dict[str, Any]:
     """Make a resource's read call with the user's credentials and build its JSON."""
     read = await choose_read(resource, ctx.device)
-    body = await _read(resource, read, ctx)
+    try:
+        body = await _read(resource, read, ctx)
+    except DeviceFault:
+        if await ctx.device.offers(read.service):
+            raise
+        # The service turned out not to be served (listed, but its address answers 404): the
+        # next read whose service the device offers.
+        read = await choose_read(resource, ctx.device)
+        body = await _read(resource, read, ctx)
     if read.list is None or body[read.list]:
         return body
     # Devices whose answer says nothing (an empty Options element while they do have H264

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.errors import DeviceFault
 from gateway.soap.device import Credentials, DeviceClient
 
 # Media2 names a configuration kind by its tr2:ConfigurationEnumeration value (VideoSource);
@@ -53,7 +54,15 @@ class Profiles:
         """The device's profiles, with the configurations they hold of these kinds."""
         kinds = list(dict.fromkeys(kinds))
         if self.service == "media2":
-            reply = await self._call("GetProfiles", Type=kinds)
+            # The kinds needed, never All: Type=All crashed a device's server (a profile with
+            # an audio encoder), and a smaller answer is cheaper anyway.
+            try:
+                reply = await self._call("GetProfiles", Type=kinds)
+            except DeviceFault:
+                if await self.device.offers("media2") or not await self.device.offers("media"):
+                    raise
+                # Media2 is listed but not served (its address answers 404): Media1 it is.
+                return await Profiles(self.device, self.credentials, "media").list(kinds)
             return [
                 Profile(p["token"], p["Name"], bool(p.get("fixed")), {
                     kind: c["token"] for kind in kinds

@@ -116,6 +116,12 @@ def service_path(index: int, service: str) -> str:
     return f"/dev/{index}/onvif/{service}_service"
 
 
+# Where a single device serves its services too: ONVIF's usual paths, the only ones a client
+# that takes just a host and port (onvif-zeep-async's ONVIFCamera, Home Assistant) knows.
+STANDARD_PATHS: Final = MappingProxyType({service: f"/onvif/{service}_service"
+                                          for service in SERVICES})
+
+
 def device_path(index: int) -> str:
     """HTTP path of the Device service of the device with this 1-based index."""
     return service_path(index, DEVICE)
@@ -186,6 +192,17 @@ class SimulatedDevice:
     # client sees when a device drops idle connections (after 3 s, on the device seen) just as
     # a request is sent on one (RFC 9112 §9.3.1), made to happen every time.
     drop_idle_connections: bool = False
+    # GetServices and GetCapabilities give XAddrs without a path (http://host:port), and the
+    # device serves every service at its one device-service address, as a CGI device does.
+    xaddr_without_path: bool = False
+    # Services listed by GetServices (and GetCapabilities) whose address answers HTTP 404, as a
+    # device that lists Media2 without serving it does; they are not in `services`.
+    phantom_services: set[str] = field(default_factory=set)
+    # Services the device serves but GetServices leaves out (a GetServices without Media2).
+    unlisted_services: set[str] = field(default_factory=set)
+    # Media2 GetProfiles with Type All crashes the device's server (the connection is closed
+    # without an answer), as one did when a profile had an audio encoder.
+    get_profiles_all_crashes: bool = False
     # WS-Security off: credentials are ignored and every call is allowed, whoever sends it and
     # with whatever password, as a device whose authentication was left disabled does.
     ws_security: bool = True

@@ -31,7 +31,7 @@ from .media import (
     tt,
     value_range,
 )
-from .operation import Call, Operation, invalid_arg, response
+from .operation import Call, Hangup, Operation, invalid_arg, response
 from .soap import RECEIVER, TR2, SoapFault, qname, sub
 
 ALL: Final = "All"
@@ -152,6 +152,8 @@ def _audio_added(call: Call, current: str | None) -> str | None:
 def get_profiles(call: Call) -> etree._Element:
     """All profiles or the one of Token, with the configurations of the Types asked for."""
     types = {kind.strip() for kind in call.args("Type")}
+    if "All" in types and call.device.get_profiles_all_crashes:
+        raise Hangup()
     if not types <= CONFIGURATION_TYPES:
         raise invalid_arg(f"{sorted(types - CONFIGURATION_TYPES)} are not configuration types")
     token = call.arg("Token")

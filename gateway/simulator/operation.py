@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from lxml import etree
 
-from .device import DEVICE, AccessClass, SimulatedDevice, service_path
+from .device import DEVICE, STANDARD_PATHS, AccessClass, SimulatedDevice, service_path
 from .soap import NSMAP, SENDER, SoapFault, qname
 
 
@@ -26,9 +26,14 @@ class Call:
         return etree.QName(self.operation).namespace or ""
 
     def xaddr(self, service: str = DEVICE) -> str:
-        """A service's address on this device as seen by the client (scheme and Host it used)."""
-        path = service_path(self.device.index, service)
-        return f"{self.request.scheme}://{self.request.host}{path}"
+        """A service's address on this device as seen by the client (scheme and Host it used):
+        at ONVIF's usual paths when the client came to one of them (a single device)."""
+        root = f"{self.request.scheme}://{self.request.host}"
+        if self.device.xaddr_without_path:
+            return root
+        if self.request.path == STANDARD_PATHS[DEVICE]:
+            return root + STANDARD_PATHS[service]
+        return root + service_path(self.device.index, service)
 
     def children(self, local: str) -> list[etree._Element]:
         """The operation's arguments named local (in the operation's namespace)."""
@@ -52,6 +57,10 @@ class Call:
 
 
 Handler = Callable[[Call], etree._Element]
+
+
+class Hangup(Exception):
+    """Close the connection without any answer, as a device whose server crashed does."""
 
 
 def response(call: Call) -> etree._Element:

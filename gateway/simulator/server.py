@@ -20,12 +20,13 @@ from .device import (
     MEDIA2,
     PTZ,
     SERVICES,
+    STANDARD_PATHS,
     AccessClass,
     SimulatedDevice,
     service_path,
 )
 from .digest import challenge, digest_user
-from .operation import Call, Operation, invalid_arg, parse_boolean, response
+from .operation import Call, Hangup, Operation, invalid_arg, parse_boolean, response
 from .security import authorize, authorize_level
 from .soap import (
     RECEIVER,
@@ -138,8 +139,10 @@ def get_services(call: Call) -> etree._Element:
     include = call.args("IncludeCapability")
     include_capability = bool(include) and parse_boolean(include[0], "IncludeCapability")
     answer = response(call)
+    device = call.device
+    listed = (device.services | device.phantom_services) - device.unlisted_services
     for name in SERVICES:
-        if name != DEVICE and name not in call.device.services:
+        if name != DEVICE and name not in listed:
             continue
         service = sub(answer, tds("Service"))
         sub(service, tds("Namespace"), SERVICE_NAMESPACES[name])
@@ -173,7 +176,8 @@ def get_capabilities(call: Call) -> etree._Element:
         sub(sub(capabilities, tt("Device")), tt("XAddr"), call.xaddr())
     if categories & {"All", "Imaging"} and IMAGING in call.device.services:
         sub(sub(capabilities, tt("Imaging")), tt("XAddr"), call.xaddr(IMAGING))
-    if categories & {"All", "Media"} and MEDIA in call.device.services:
+    listed = call.device.services | call.device.phantom_services
+    if categories & {"All", "Media"} and MEDIA in listed:
         media = sub(capabilities, tt("Media"))
         sub(media, tt("XAddr"), call.xaddr(MEDIA))
         sub(sub(media, tt("StreamingCapabilities")), tt("RTPMulticast"), "false")
@@ -269,24 +273,26 @@ def _misplace_namespace(answer: etree._Element) -> None:
         child.tag = tt(etree.QName(child).localname)
 
 
-class _Hangup(Exception):
-    """Close the connection without answering (SimulatedDevice.close_unanswered)."""
-
-
 def _answer(device: SimulatedDevice, service: str, request: web.Request, data: bytes) -> bytes:
     """The serialized answer to one request to a service; raise SoapFault for a fault answer."""
     envelope = parse_request(data)
     name = etree.QName(envelope.operation).localname
     if name in device.close_unanswered:
-        raise _Hangup()
+        raise Hangup()
     if name in device.empty_reply:
         return b""
     if name in device.raw_replies:
         return device.raw_replies[name]
     operation = OPERATIONS.get(envelope.operation.tag)
+    namespace = etree.QName(envelope.operation).namespace
+    if device.xaddr_without_path and service == DEVICE:
+        # one address for every service: the operation's namespace says which
+        service = next((s for s, ns in SERVICE_NAMESPACES.items() if ns == namespace), service)
+        if service != DEVICE and service not in device.services:
+            operation = None
     if (
         operation is None
-        or etree.QName(envelope.operation).namespace != SERVICE_NAMESPACES[service]
+        or namespace != SERVICE_NAMESPACES[service]
         or name in device.unsupported
     ):
         raise SoapFault(RECEIVER, ("ActionNotSupported",), f"Operation {name} is not supported")
@@ -370,14 +376,15 @@ def _service_handler(
             return _soap_response(_answer(device, service, request, data), 200)
         except SoapFault as fault:
             return _fault_response(device, fault)
-        except _Hangup:
+        except Hangup:
             return _hang_up(request)
 
     return handle
 
 
 def create_simulator_app(devices: Sequence[SimulatedDevice]) -> web.Application:
-    """An app serving each device's services at service_path(device.index, service)."""
+    """An app serving each device's services at service_path(device.index, service); a single
+    device also at ONVIF's usual paths (STANDARD_PATHS: /onvif/device_service...)."""
     app = web.Application()
     by_index: dict[int, SimulatedDevice] = {}
     for device in devices:
@@ -386,7 +393,9 @@ def create_simulator_app(devices: Sequence[SimulatedDevice]) -> web.Application:
         by_index[device.index] = device
         connections = _Connections()
         for service in SERVICES:
-            path = service_path(device.index, service)
-            app.router.add_post(path, _service_handler(device, service, connections))
+            handler = _service_handler(device, service, connections)
+            app.router.add_post(service_path(device.index, service), handler)
+            if len(devices) == 1:
+                app.router.add_post(STANDARD_PATHS[service], handler)
     app[SIMULATED_DEVICES] = by_index
     return app

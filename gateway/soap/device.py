@@ -131,6 +131,8 @@ class DeviceClient:
         try:
             return await self._send(service, operation, address, credentials, kwargs)
         except DeviceFault as exc:
+            if "NoSuchService" in exc.subcodes and SERVICES[service].address != CONFIGURED:
+                raise self._unusable(service, address, operation, exc) from None
             if credentials is None or "NotAuthorized" not in exc.subcodes:
                 raise
             # A device whose clock jumped (NTP, a reboot, a user) refuses tokens stamped with the
@@ -138,6 +140,21 @@ class DeviceClient:
             if not await self._clock_moved():
                 raise
             return await self._send(service, operation, address, credentials, kwargs)
+
+    def _unusable(self, service: str, address: str, operation: str,
+                  fault: DeviceFault) -> DeviceFault:
+        """A service the device lists but does not serve (its address answers 404): done
+        without from now on (offers() says no, so the next alternative is used), and said."""
+        path = urlsplit(address).path or "/"
+        why = f"listed at {path}, which does not serve it ({fault.detail.rpartition(': ')[2]})"
+        if self._addresses is not None:
+            self._addresses.pop(service, None)
+        if service not in self.state.services_unusable:
+            log.warning("device %s: the %s service is %s; using the device without it",
+                        self.name, service, why)
+        self.state.services_unusable[service] = why
+        return DeviceFault(f"{operation} on device {self.name}: the {service} service is {why}",
+                           self.name, fault.code, fault.subcodes)
 
     async def _clock_moved(self) -> bool:
         """Re-read the device clock; whether it moved more than the clock's resolution."""
@@ -276,6 +293,10 @@ class DeviceClient:
         device must never be able to point the gateway at another host.
         """
         ours, theirs = urlsplit(self.config.url), urlsplit(xaddr)
+        if not theirs.path:
+            # http://host:port with no path at all: such a device serves every service at its
+            # one address, the device service's.
+            return self.config.url
         return urlunsplit((ours.scheme, ours.netloc, theirs.path, theirs.query, ""))
 
     @property
@@ -475,9 +496,10 @@ class DeviceClient:
     def _without_soap(self, where: str, status: int, content: bytes | None) -> DeviceError:
         """An HTTP answer that is no SOAP message: an error page, a stack trace in plain text."""
         if status in MISSING_STATUS:
-            return DeviceFault(f"{where}: HTTP {status} {MISSING_STATUS[status]} without a SOAP "
-                               "answer; the device does not implement it", self.name,
-                               "Receiver", ["ActionNotSupported"])
+            # 404: nothing at this address (a service listed but not served)
+            subcodes = ["ActionNotSupported"] + (["NoSuchService"] if status == 404 else [])
+            return DeviceFault(f"{where}: the device does not implement it: HTTP {status} "
+                               f"{MISSING_STATUS[status]}", self.name, "Receiver", subcodes)
         text = (content or b"").decode("utf-8", "replace").strip()
         first_line = text.splitlines()[0][:200] if text else ""
         recognised = _recognised(text[:4096], [])
