@@ -191,12 +191,24 @@ Try it (in another terminal):
 Ctrl-C stops it."""
 
 
+def demo_config(device_url: str, port: int, state_dir: Path) -> GatewayConfig:
+    """The demo's gateway: in front of the simulated device at device_url, on loopback."""
+    from gateway.config import DeviceConfig
+    from gateway.simulator import DEMO_USERS
+
+    return GatewayConfig(
+        # the service account lets the gateway read every user's level (GetUsers)
+        devices=(DeviceConfig(name="demo", url=device_url, username="admin",
+                              password=DEMO_USERS["admin"].password, default=True),),
+        host=LOOPBACK, port=port, state_dir=state_dir,
+    )
+
+
 async def demo(port: int) -> None:
     """The gateway and one simulated device in one process, ready to try."""
     import tempfile
 
     from gateway.app import create_app
-    from gateway.config import DeviceConfig
     from gateway.simulator import DEMO_USERS, create_simulator_app, device_path
 
     sim_runner, sim_port = await _start(create_simulator_app(_simulated_devices(1, 0, 0)),
@@ -204,12 +216,7 @@ async def demo(port: int) -> None:
     device_url = f"http://{LOOPBACK}:{sim_port}{device_path(1)}"
     # The demo starts fresh every time: its policy store lives in a folder removed on exit.
     with tempfile.TemporaryDirectory(prefix="onvif-gateway-demo-") as state_dir:
-        config = GatewayConfig(
-            # the service account lets the gateway read every user's level (GetUsers)
-            devices=(DeviceConfig(name="demo", url=device_url, username="admin",
-                                  password=DEMO_USERS["admin"].password, default=True),),
-            host=LOOPBACK, port=port, state_dir=Path(state_dir),
-        )
+        config = demo_config(device_url, port, Path(state_dir))
         try:
             runner, port = await _start(await create_app(config), LOOPBACK, port)
         except BaseException:

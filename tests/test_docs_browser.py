@@ -1,5 +1,6 @@
 """GET /docs in a real browser: Swagger UI loads offline, takes the token through Authorize, and
-runs GET /device-information against the gateway and its simulated device."""
+runs GET /device-information, and a PUT with its pre-filled example, against the gateway and its
+simulated device."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-sync", "--window-size=1280,2000"]
 
 
-def try_device_information(docs_url: str, token: str) -> tuple[str, str]:
-    """Authorize with the token in Swagger UI, run GET /device-information; its status and body."""
+def try_it_out(docs_url: str, token: str, method: str, path: str) -> tuple[str, str]:
+    """Authorize with the token in Swagger UI, then Try it out on one operation, its pre-filled
+    request unchanged; the answer's status and body."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -46,8 +48,7 @@ def try_device_information(docs_url: str, token: str) -> tuple[str, str]:
                                 ".modal-ux .auth-btn-wrapper button.authorize").click()
             driver.find_element(By.CSS_SELECTOR, ".modal-ux button.btn-done").click()
             block = wait.until(seen.presence_of_element_located((By.XPATH, (
-                "//div[contains(@class, 'opblock-get')]"
-                "[.//*[@data-path='/device-information']]"))))
+                f"//div[contains(@class, 'opblock-{method}')][.//*[@data-path='{path}']]"))))
             block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
             wait.until(lambda _: block.find_element(By.CSS_SELECTOR, "button.try-out__btn")).click()
             wait.until(lambda _: block.find_element(By.CSS_SELECTOR, "button.execute")).click()
@@ -70,7 +71,18 @@ async def test_swagger_ui_runs_a_request_with_the_token(browser_available, gatew
     token = await login(gateway)
     docs_url = str(gateway.make_url("/docs"))
     status, body = await asyncio.wait_for(
-        asyncio.to_thread(try_device_information, docs_url, token), timeout=90)
+        asyncio.to_thread(try_it_out, docs_url, token, "get", "/device-information"),
+        timeout=90)
     assert status == "200"
     assert '"manufacturer": "RidgeRun"' in body
     assert '"serial_number": "123"' in body
+
+
+async def test_try_it_out_runs_a_put_with_its_example_unchanged(browser_available, gateway):
+    token = await login(gateway)
+    docs_url = str(gateway.make_url("/docs"))
+    status, body = await asyncio.wait_for(
+        asyncio.to_thread(try_it_out, docs_url, token, "put", "/sources/video"), timeout=90)
+    # the example (from sources-video.toml) switches video3 off; the answer is the state read back
+    assert status == "200", body
+    assert '"name": "video3",\n      "enabled": 0' in body

@@ -37,7 +37,9 @@ LOGIN_CHECK = ("device", "GetDeviceInformation")
 # The bodies of the gateway's own routes (the OpenAPI description shows these same declarations).
 LOGIN_BODY = declare(username={"type": "string", "example": "admin"},
                      password={"type": "string", "example": "admin"})
-VALIDATE_BODY = declare(sessionToken="string")
+# no example: no token stays valid; Try it out's "string" answers {"valid": 0}
+VALIDATE_BODY = declare(sessionToken={"type": "string",
+                                      "description": "a sessionToken that PUT /login answered"})
 DEVICE_BODY = declare(id={"type": "string", "pattern": DEVICE_NAME.pattern, "example": "lobby"},
                       url={"type": "string",
                            "example": "http://192.0.2.10/onvif/device_service"})

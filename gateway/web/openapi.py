@@ -195,8 +195,8 @@ def _resource_operation(resource: Resource, method: str,
     schemas.setdefault(f"{name}Update", resource.put.body.schema())
     return {
         "summary": f"Change: {resource.title}",
-        "description": f"{WRITES[type(resource.put)]} Answers with the state read back, as GET "
-                      "would. Needs an ONVIF Operator or above.",
+        "description": f"{WRITES[type(resource.put)]}{_into(resource)} Answers with the state "
+                      "read back, as GET would. Needs an ONVIF Operator or above.",
         "tags": [resource.title],
         "requestBody": _request_body(resource.put.body, _ref(f"{name}Update")),
         "responses": {**_ok(f"{resource.title}, read back", _ref(name)),
@@ -360,6 +360,10 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
         parameters = [*_path_parameters(path, resources.get(bare)),
                       {"$ref": "#/components/parameters/RequestId"}]
         operation["parameters"] = parameters
+        if (route.method, path) == ("DELETE", "/devices/{device_id}"):
+            # Try it out removes the device that POST /devices's example adds
+            parameters[0] = {**_parameters("")["DeviceId"],
+                             "example": DEVICE_BODY.fields["id"].example}
         if per_device:
             operation["tags"] = ["Per device"]
         if "device_id" in path:
@@ -369,8 +373,8 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
         paths.setdefault(path, {})[route.method.lower()] = operation
     used = {tag for operations in paths.values() for op in operations.values()
             for tag in op["tags"]}
-    order = ["Sessions", *(r.title for r in app[RESOURCES]), "Devices", "Per device",
-             "Operations", "Other"]
+    order = ["Sessions", *(r.title for r in _page_order(app[RESOURCES])), "Devices",
+             "Per device", "Operations", "Other"]
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "version": _version(),
@@ -391,6 +395,21 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
         "security": [{"bearer": []}],
         "tags": [{"name": tag} for tag in dict.fromkeys(order) if tag in used],
     }
+
+
+def _into(resource: Resource) -> str:
+    if isinstance(resource.put, ConfigurationWrite) and resource.put.into is not None:
+        return (f" `create` needs a gateway profile holding a {resource.put.into} configuration:"
+                " put one into use first (else 409).")
+    return ""
+
+
+def _page_order(resources: list[Resource]) -> list[Resource]:
+    """The resources in the order /docs lists them: a configuration that goes into a profile
+    holding another kind (`into`) after the others, so that trying each example from the top
+    down has made that profile first (on the demo: a source configuration, then an encoder)."""
+    return sorted(resources, key=lambda r: isinstance(r.put, ConfigurationWrite)
+                  and r.put.into is not None)
 
 
 def _version() -> str:
