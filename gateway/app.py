@@ -10,13 +10,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.errors import StartupError
 from gateway.keys import (
     CONFIG,
     DEVICES,
+    LOGIN_SHARE,
     LOGINS,
     METRICS,
     PATHS,
@@ -25,6 +25,7 @@ from gateway.keys import (
     STORE,
     WSDLS,
 )
+from gateway.logins import LoginLimiter, LoginShare
 from gateway.mapping.spec import load_mappings
 from gateway.metrics import Metrics
 from gateway.sessions import MemorySessions
@@ -113,7 +114,9 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     app[WSDLS] = wsdls
     app[RESOURCES] = resources
     app[METRICS] = Metrics()
-    app[LOGINS] = LoginLimiter(config.login_max_failures, config.login_lockout)
+    app[LOGINS] = LoginLimiter(config.login_max_failures, config.login_lockout,
+                               config.device_timeout)
+    app[LOGIN_SHARE] = LoginShare(config.device_concurrency, config.device_timeout)
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_devices)
     app.add_routes(routes(resources))

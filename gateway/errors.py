@@ -9,7 +9,7 @@
     ├── Conflict             409    it clashes with the gateway policy or the device's state
     ├── PayloadTooLarge      413
     ├── UnsupportedMediaType 415
-    ├── TooManyRequests      429    too many failed logins in a row: wait retry_after seconds
+    ├── TooManyRequests      429    too many login guesses: wait retry_after seconds
     ├── NotReady             503    the gateway cannot serve yet (or any more): /readyz
     ├── StoreUnavailable     503    the shared state store (Redis) does not answer
     └── DeviceError                 something went wrong on the way to, or at, an ONVIF device
@@ -104,8 +104,8 @@ class TooManyRequests(GatewayError):
     title = "Too many requests"
     slug = "too-many-requests"
 
-    def __init__(self, detail: str, retry_after: int) -> None:
-        super().__init__(detail, retry_after=retry_after)
+    def __init__(self, detail: str, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
         self.retry_after = retry_after
 
 

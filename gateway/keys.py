@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.access import LoginLimiter
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
+from gateway.logins import LoginLimiter, LoginShare
 from gateway.mapping.spec import Resource
 from gateway.metrics import Metrics
 from gateway.sessions import Sessions
@@ -20,6 +20,7 @@ DEVICES = web.AppKey("devices", DeviceRegistry)
 SESSIONS = web.AppKey("sessions", Sessions)
 STORE = web.AppKey("store", PolicyStore)
 LOGINS = web.AppKey("logins", LoginLimiter)
+LOGIN_SHARE = web.AppKey("login_share", LoginShare)
 METRICS = web.AppKey("metrics", Metrics)
 # The canonical path of every route, fixed once the routes are added (the request log reads it).
 PATHS = web.AppKey("paths", frozenset[str])

@@ -349,8 +349,7 @@ class DeviceClient:
             async with asyncio.timeout(self._limits.timeout):  # the wait for a slot counts too
                 await self._slots.acquire()
         except TimeoutError:
-            if not background:
-                self._breaker.failed()
+            # The gateway's own queue, not the device's failure: the breaker is not told.
             raise DeviceTimeout(f"{operation} on device {self.name}: still waiting for one of "
                                 f"its {self._limits.concurrency} connections", self.name) from None
         try:

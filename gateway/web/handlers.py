@@ -22,7 +22,7 @@ from gateway.errors import (
     Forbidden,
     Unauthorized,
 )
-from gateway.keys import CONFIG, DEVICES, LOGINS, SESSIONS, STORE
+from gateway.keys import CONFIG, DEVICES, LOGIN_SHARE, LOGINS, SESSIONS, STORE
 from gateway.mapping.bodies import declare
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
@@ -120,25 +120,23 @@ async def login(request: web.Request) -> web.Response:
     body = await read_object(request, LOGIN_BODY)
     device = await _device(request)
     credentials = Credentials(body["username"], body["password"])
-    keys = [("user", device.name, credentials.username), ("address", request.remote or "")]
-    limiter = request.app[LOGINS]
-    limiter.check(keys)
-    if not xml_text(credentials.username + credentials.password):
-        # No device has such a user (SOAP cannot even carry it): refused without asking.
-        limiter.failed(keys)
-        raise Unauthorized("the username or password holds characters no ONVIF device accepts",
-                           device=device.name)
-    try:
-        await device.call(*LOGIN_CHECK, credentials)
-    except DeviceFault as exc:
-        if "NotAuthorized" in exc.subcodes:
-            limiter.failed(keys)
-            raise Unauthorized(
-                f"device {device.name} refused the credentials of user {credentials.username!r}",
-                device=device.name,
-            ) from None
-        raise
-    limiter.succeeded(keys)
+    address = request.remote or ""
+    async with request.app[LOGINS].attempt(device.name, credentials.username, address) as guess:
+        if not xml_text(credentials.username + credentials.password):
+            # No device has such a user (SOAP cannot even carry it): refused without asking.
+            guess.failed()
+            raise Unauthorized("the username or password holds characters no ONVIF device "
+                               "accepts", device=device.name)
+        try:
+            async with request.app[LOGIN_SHARE].hold(device.name, address):
+                await device.call(*LOGIN_CHECK, credentials)
+        except DeviceFault as exc:
+            if "NotAuthorized" in exc.subcodes:
+                guess.failed()
+                raise Unauthorized(f"device {device.name} refused the credentials of user "
+                                   f"{credentials.username!r}", device=device.name) from None
+            raise
+        guess.succeeded()
     if await device.probe_authentication() == "not-enforced":
         log.warning("login of user %r on device %s: the device does not enforce "
                     "authentication, so it did not check the password", credentials.username,
