@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from pathlib import Path
@@ -61,6 +62,10 @@ async def shared_wsdls(wsdl_dir: Path) -> Wsdls:
     """The WSDLs of a folder, parsed once per process (in a worker thread) and then shared."""
     if wsdl_dir not in _parsed:
         _parsed[wsdl_dir] = await load_wsdls(wsdl_dir)
+        # The parsed WSDLs (some 100,000 objects) live as long as the process: out of the
+        # garbage collector's sight, a full collection (which stops every thread) is that much
+        # shorter while a device's large reply is parsed.
+        gc.freeze()
     return _parsed[wsdl_dir]
 
 

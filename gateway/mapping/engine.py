@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,9 @@ from gateway.soap.device import Credentials, DeviceClient
 from gateway.store import PolicyStore
 
 POLICY_DEFAULT = 1  # what a device's source or codec is until a PUT says otherwise
+# A reply's entries are turned into JSON this many at a time (a few milliseconds' work), then
+# the event loop serves others.
+YIELD_EVERY = 200
 
 
 @dataclass
@@ -169,11 +173,18 @@ async def _read(resource: Resource, read: Read, ctx: Context) -> dict[str, Any]:
         return await _json(read, reply, ctx)
     device_fields = [name for name, spec in read.fields.items() if spec.path or spec.present]
     items: list[dict[str, Any]] = []
-    for item in _items(read, reply):
+    seen: set[str] = set()
+    for count, item in enumerate(_items(read, reply), 1):
+        if count % YIELD_EVERY == 0:  # thousands of entries: let other requests run meanwhile
+            await asyncio.sleep(0)
         entry = await _json(read, item, ctx)
         if all(entry.get(name) is None for name in device_fields):
             continue  # an empty element (an empty option set, a profile without an encoder)
-        if entry not in items:  # devices list a codec once per option set; the API lists it once
+        # devices list a codec once per option set; the API lists it once (a set: a device may
+        # send thousands of entries, and comparing each with all before is quadratic)
+        key = json.dumps(entry, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
             items.append(entry)
     return {read.list: items}
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,7 +34,7 @@ from gateway.errors import (
     DeviceUnavailable,
     DeviceUnreachable,
 )
-from gateway.soap import envelope
+from gateway.soap import envelope, replies
 from gateway.soap.breaker import BreakerOpen, CircuitBreaker
 from gateway.soap.quirks import PLUGINS
 from gateway.soap.transport import (
@@ -43,7 +44,7 @@ from gateway.soap.transport import (
     HttpUnauthorized,
     ReplyTooLarge,
 )
-from gateway.soap.wsdl import CONFIGURED, SERVICES, ZEEP_SETTINGS, Wsdls
+from gateway.soap.wsdl import CONFIGURED, SERVICES, Wsdls
 from gateway.soap.wsse import DeviceClockToken
 from gateway.tls import certificate_problem, device_ssl
 
@@ -420,15 +421,17 @@ class DeviceClient:
             transport = transport.authenticated(credentials.username, credentials.password)
         client = zeep.Client(
             self._wsdls.documents[service], wsse=token, transport=transport,
-            settings=ZEEP_SETTINGS, plugins=PLUGINS,
+            settings=replies.RAW_REPLY_SETTINGS, plugins=PLUGINS,
         )
         started = time.monotonic()
         try:
             # The binding itself, not a ServiceProxy: a proxy builds an object for every
             # operation of the service, per call (a tenth of the gateway's CPU under load).
-            result = await envelope.send_async(
-                self._wsdls.binding(service), client, {"address": address}, operation,
-                dict(kwargs))
+            binding = self._wsdls.binding(service)
+            reply = await envelope.send_async(binding, client, {"address": address}, operation,
+                                              dict(kwargs))
+            result = await replies.parse(binding, client, operation, reply,
+                                         partial(self._as_response, service, operation))
         except Exception as exc:
             mapped = self._translate(exc, operation)
             self._observe(service, operation, mapped, started)
@@ -436,7 +439,7 @@ class DeviceClient:
                 raise
             raise mapped from exc
         self._observe(service, operation, None, started)
-        return self._as_response(service, operation, result)
+        return result
 
     def _observe(self, service: str, operation: str, error: Exception | None,
                  started: float) -> None:
