@@ -7,7 +7,6 @@ read cache. Devices are contacted lazily: on first use, or by the background hea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -116,13 +115,22 @@ class DeviceRegistry:
 
         async def check(client: DeviceClient) -> None:
             async with slots:
-                with contextlib.suppress(DeviceError):
+                try:
                     await client.check()
+                except DeviceError:
+                    pass  # the device's state says it; GET /devices shows it
+                except Exception:
+                    # One device's bad data is that device's problem: the others are checked.
+                    log.exception("health check of device %s failed", client.name)
 
         await asyncio.gather(*(check(client) for client in self))
 
     async def watch(self) -> None:
-        """Check every device every health_interval seconds, until cancelled."""
+        """Check every device every health_interval seconds, until cancelled; nothing that
+        goes wrong in a round (logged) stops the next one."""
         while True:
             await asyncio.sleep(self._config.health_interval)
-            await self.check_health()
+            try:
+                await self.check_health()
+            except Exception:
+                log.exception("a round of health checks failed")

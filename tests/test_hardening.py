@@ -9,11 +9,16 @@ import time
 from datetime import UTC, datetime
 
 import aiohttp
+import pytest
+from aiohttp import web
 
-from gateway.app import create_app
-from gateway.config import DeviceConfig, GatewayConfig
-from gateway.keys import METRICS
+from gateway.app import WSDL_DIR, create_app, shared_wsdls
+from gateway.config import DeviceConfig, DeviceLimits, GatewayConfig
+from gateway.errors import DeviceBadReply, DeviceTimeout
+from gateway.keys import DEVICES, METRICS
+from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
 from gateway.simulator.media import VideoSource
+from gateway.soap.device import Credentials, DeviceClient
 from tests.conftest import bearer, login
 from tests.simulator_helpers import SOAP_CONTENT_TYPE, envelope, token
 
@@ -166,3 +171,127 @@ async def test_a_huge_reply_from_one_device_does_not_stall_the_others(start_devi
     # baseline of 3 ms); with the event loop stalled it took thousands of times the baseline.
     assert len(during) >= 5
     assert max(during) < 100 * baseline
+
+
+def hostile(app: web.Application, operation: str, answer) -> dict[str, bool]:
+    """Make a simulated device's server answer `operation` with answer(request) while the
+    returned switch is on: what a hostile device, or something at its address, would send."""
+    switch = {"on": True}
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        body = await request.read()
+        if switch["on"] and f":{operation}".encode() in body:
+            return answer(request)
+        return await handler(request)
+
+    app.middlewares.append(middleware)
+    return switch
+
+
+async def start_hostile(aiohttp_server, operation: str, answer):
+    """A simulated device whose `operation` gets answer(request); its URL and the switch."""
+    device = SimulatedDevice()
+    app = create_simulator_app([device])
+    switch = hostile(app, operation, answer)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    return f"http://127.0.0.1:{server.port}{device_path(device.index)}", switch
+
+
+# 4. A device never redirects the gateway.
+
+@pytest.mark.parametrize("status", [302, 307])
+async def test_redirects_from_a_device_are_never_followed(aiohttp_server, start_gateway, status):
+    received = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        received.append(await request.read())
+        return web.Response(text="thanks")
+
+    capture = web.Application()
+    capture.router.add_route("*", "/loot", elsewhere)
+    loot = await aiohttp_server(capture, host="127.0.0.1")
+    url, _ = await start_hostile(
+        aiohttp_server, "GetDeviceInformation",
+        lambda request: web.Response(status=status,
+                                     headers={"Location": f"http://127.0.0.1:{loot.port}/loot"}))
+    client = await start_gateway(url)
+    response = await client.put("/login", json={"username": "admin", "password": "admin"})
+    body = await response.json()
+    assert response.status == 502
+    assert f"HTTP {status} redirecting to" in body["detail"]
+    assert received == []  # the signed envelope went nowhere else
+
+
+# 5. Every outcome of the breaker's trial ends it.
+
+# A multipart/related (MTOM) body whose part zeep cannot take apart: an exception no translation
+# table knew, which once left the breaker's trial open for ever.
+MULTIPART = b"--part\r\n\r\n--part--"
+
+
+async def test_a_multipart_trial_reply_is_a_502_and_ends_the_trial(aiohttp_server,
+                                                                   start_gateway):
+    url, multipart = await start_hostile(
+        aiohttp_server, "GetDeviceInformation",
+        lambda request: web.Response(
+            body=MULTIPART, headers={"Content-Type": 'multipart/related; boundary="part"; '
+                                                     'type="application/xop+xml"'}))
+    multipart["on"] = False
+    client = await start_gateway(url, breaker_failures=1, breaker_reset=0.2, cache_ttl=0)
+    token = await login(client)
+    multipart["on"] = True
+    for _ in range(2):  # the failure that opens the breaker, then the half-open trial
+        response = await client.get("/device-information", headers=bearer(token))
+        assert response.status == 502, await response.text()
+        assert "multipart/related" in (await response.json())["detail"]
+        await asyncio.sleep(0.3)
+    multipart["on"] = False  # the device is healthy again: the next trial closes the breaker
+    response = await client.get("/device-information", headers=bearer(token))
+    assert response.status == 200, await response.text()
+
+
+# 6. The health loop survives anything.
+
+async def test_the_health_loop_survives_a_device_it_cannot_check(start_device, aiohttp_client,
+                                                                tmp_path, caplog):
+    _, bad_url = await start_device()
+    _, good_url = await start_device(index=2)
+    config = GatewayConfig(devices=(DeviceConfig("bad", bad_url, default=True),
+                                    DeviceConfig("good", good_url)),
+                           state_dir=tmp_path / "state", health_interval=0.05)
+    client = await aiohttp_client(await create_app(config))
+    devices = {device.name: device for device in client.app[DEVICES]}
+
+    async def broken() -> None:
+        raise RuntimeError("a bug, or data nobody foresaw")
+
+    devices["bad"].check = broken
+    await asyncio.sleep(0.3)
+    first = devices["good"].state.last_seen
+    await asyncio.sleep(0.3)
+    assert first is not None
+    assert devices["good"].state.last_seen > first  # the rounds go on
+    assert "health check of device bad failed" in caplog.text
+
+
+async def test_a_trial_that_never_got_a_connection_ends_too(start_device):
+    device, url = await start_device()
+    client = DeviceClient(DeviceConfig("cam", url), await shared_wsdls(WSDL_DIR),
+                          DeviceLimits(timeout=0.3, concurrency=1, breaker_failures=1,
+                                       breaker_reset=0.1))
+    admin = Credentials("admin", "admin")
+    try:
+        device.raw_replies["GetDiscoveryMode"] = b"<html>busy</html>"
+        with pytest.raises(DeviceBadReply):  # a failure: the breaker opens
+            await client.call("device", "GetDiscoveryMode", admin)
+        del device.raw_replies["GetDiscoveryMode"]
+        await asyncio.sleep(0.15)
+        await client._slots.acquire()  # the one connection is taken (by a slow call, say)
+        with pytest.raises(DeviceTimeout):  # the trial waits for it in vain
+            await client.call("device", "GetDiscoveryMode", admin)
+        client._slots.release()
+        reply = await client.call("device", "GetDiscoveryMode", admin)  # the next trial goes
+        assert reply == {"DiscoveryMode": "Discoverable"}
+    finally:
+        await client.close()

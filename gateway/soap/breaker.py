@@ -33,14 +33,21 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self._failures >= self._failures_to_open
 
-    def check(self) -> None:
-        """Let a call through, or raise BreakerOpen."""
+    def check(self) -> bool:
+        """Let a call through (True: it is the half-open trial), or raise BreakerOpen."""
         if not self.is_open:
-            return
+            return False
         wait = self._open_until - self._clock()
         if wait > 0 or self._trial:
             raise BreakerOpen(max(1, math.ceil(wait)))
         self._trial = True  # half-open: this call is the trial
+        return True
+
+    def end_trial(self, trial: bool) -> None:
+        """Every outcome of a trial ends it, also one that told nothing (cancelled, never sent):
+        the next call is then the trial, rather than every call refused for ever."""
+        if trial:
+            self._trial = False
 
     def succeeded(self) -> None:
         self._failures, self._trial = 0, False

@@ -42,6 +42,7 @@ from gateway.soap.transport import (
     ClosedWithoutAnswer,
     EmptyReply,
     HttpUnauthorized,
+    NotSoap,
     ReplyTooLarge,
 )
 from gateway.soap.wsdl import CONFIGURED, SERVICES, Wsdls
@@ -336,9 +337,10 @@ class DeviceClient:
 
         A background call (the health check) skips the breaker and its failures are not counted.
         """
+        trial = False
         if not background:
             try:
-                self._breaker.check()
+                trial = self._breaker.check()
             except BreakerOpen as exc:
                 cause = f" (last: {self.state.cause})" if self.state.cause else ""
                 raise DeviceUnavailable(
@@ -349,8 +351,12 @@ class DeviceClient:
         try:
             async with asyncio.timeout(self._limits.timeout):  # the wait for a slot counts too
                 await self._slots.acquire()
-        except TimeoutError:
-            # The gateway's own queue, not the device's failure: the breaker is not told.
+        except BaseException as exc:
+            # The gateway's own queue, not the device's failure: the breaker is not told (but
+            # a trial that never reached the device is over).
+            self._breaker.end_trial(trial)
+            if not isinstance(exc, TimeoutError):
+                raise
             raise DeviceTimeout(f"{operation} on device {self.name}: still waiting for one of "
                                 f"its {self._limits.concurrency} connections", self.name) from None
         try:
@@ -374,6 +380,7 @@ class DeviceClient:
             raise
         finally:
             self._slots.release()
+            self._breaker.end_trial(trial)
         self._breaker.succeeded()
         self._status("online", credentials=credentials)
         if operation == "GetDeviceInformation":
@@ -491,9 +498,13 @@ class DeviceClient:
             return DeviceUnreachable(f"{where}: cannot connect ({_describe(exc)})", self.name)
         if isinstance(exc, TransportError):
             return self._without_soap(where, exc.status_code, exc.content)
-        if isinstance(exc, ReplyTooLarge | XMLSyntaxError | ZeepError | aiohttp.ClientError):
+        if isinstance(exc, ReplyTooLarge | NotSoap | XMLSyntaxError | ZeepError
+                      | aiohttp.ClientError):
             return DeviceBadReply(f"{where}: unusable answer ({_describe(exc)})", self.name)
-        return exc
+        # Whatever else a reply makes zeep or lxml raise is still the device's unusable answer,
+        # not a gateway failure: a 502 for the client, the traceback in the log.
+        log.warning("%s: an answer the gateway cannot read", where, exc_info=exc)
+        return DeviceBadReply(f"{where}: unusable answer ({type(exc).__name__})", self.name)
 
     def _without_soap(self, where: str, status: int, content: bytes | None) -> DeviceError:
         """An HTTP answer that is no SOAP message: an error page, a stack trace in plain text."""

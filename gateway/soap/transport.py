@@ -19,6 +19,11 @@ class ReplyTooLarge(Exception):
     """The device sent more than MAX_REPLY_BYTES."""
 
 
+class NotSoap(Exception):
+    """The device answered with something that is no SOAP message: a redirect (never followed:
+    it would re-post the signed envelope wherever the device points), or a multipart reply."""
+
+
 class EmptyReply(Exception):
     """The device answered with an empty body."""
 
@@ -96,9 +101,17 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
     async def _post(self, session: aiohttp.ClientSession, address: str, message: bytes,
                     headers: dict[str, str]) -> Reply:
         async with session.post(address, data=message, headers=headers,
-                                middlewares=self._middlewares) as response:
+                                middlewares=self._middlewares,
+                                allow_redirects=False) as response:
             if response.status == 401:
                 raise HttpUnauthorized(response.headers.get("WWW-Authenticate", ""))
+            if 300 <= response.status < 400:
+                raise NotSoap(f"HTTP {response.status} redirecting to "
+                              f"{response.headers.get('Location', 'nowhere')!r}; the gateway "
+                              "does not follow a device's redirects")
+            if response.content_type.startswith("multipart/"):
+                raise NotSoap(f"a {response.content_type} reply (MTOM); the gateway reads "
+                              "plain SOAP messages only")
             if (response.content_length or 0) > MAX_REPLY_BYTES:
                 raise ReplyTooLarge(f"{response.content_length} bytes")
             body = bytearray()
