@@ -105,7 +105,8 @@ async def session_checks(redis_url: str, count: int) -> tuple[float, float]:
     shared = RedisSessions(client, 900, 3600)
     results = []
     for sessions in (memory, shared):
-        token = await sessions.create("cam1", Credentials("admin", "admin"), "Administrator")
+        token = await sessions.create("cam1", Credentials("admin", "admin"), "Administrator",
+                                       "127.0.0.1")
         for _ in range(100):
             await sessions.get(token)
         started = time.perf_counter()

@@ -79,11 +79,13 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
 
         client = connect(config.redis_url)
         app[SESSIONS] = RedisSessions(client, config.session_idle_timeout,
-                                      config.session_max_age)
+                                      config.session_max_age, config.sessions_per_user,
+                                      config.sessions_per_address)
         app[STORE] = RedisPolicyStore(client)
     else:
         app[SESSIONS] = MemorySessions(config.session_idle_timeout, config.session_max_age,
-                                       config.max_sessions)
+                                       config.max_sessions, config.sessions_per_user,
+                                       config.sessions_per_address)
         app[STORE] = SqlitePolicyStore(config.state_dir / "policy.sqlite3")
     await app[STORE].open()
     yield

@@ -63,6 +63,13 @@ class GatewayConfig:
     session_idle_timeout: float = 900.0
     session_max_age: float = 8 * 3600.0
     max_sessions: int = 10_000
+    # One user of a device, and one client address, hold at most this many sessions: a new one
+    # past it ends the oldest of their own, never anybody else's.
+    sessions_per_user: int = 100
+    sessions_per_address: int = 1_000
+    # Who may add and remove devices (fleet administration): these users of the default device;
+    # empty: the default device's Administrators.
+    fleet_admins: tuple[str, ...] = ()
     device_timeout: float = 10.0
     device_concurrency: int = 4
     breaker_failures: int = 5
@@ -179,6 +186,11 @@ def _user_levels(value: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs.items())
 
 
+def _names(value: str) -> tuple[str, ...]:
+    """Comma-separated user names."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
 def _log_format(value: str) -> str:
     if value not in LOG_FORMATS:
         raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
@@ -210,6 +222,9 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "session_idle_timeout": _positive_float,
     "session_max_age": _positive_float,
     "max_sessions": _positive_int,
+    "sessions_per_user": _positive_int,
+    "sessions_per_address": _positive_int,
+    "fleet_admins": _names,
     "device_timeout": _positive_float,
     "device_concurrency": _positive_int,
     "breaker_failures": _positive_int,

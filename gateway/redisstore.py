@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.exceptions import RedisError
 
 from gateway.errors import StoreUnavailable
-from gateway.sessions import Session, new_token, token_key
+from gateway.sessions import Session, new_token, owners, token_key
 from gateway.soap.device import Credentials
 
 PREFIX = "onvif-gateway:"
@@ -62,29 +62,75 @@ class RedisSessions:
     """Sessions in Redis: any instance serves any token; ending one ends it everywhere."""
 
     def __init__(self, client: aioredis.Redis, idle_timeout: float, max_age: float,
+                 per_user: int = 100, per_address: int = 1_000,
                  clock: Callable[[], float] = time.time) -> None:
         self._redis = client
         self._idle = idle_timeout
         self._max_age = max_age
+        self._limits = {"user": per_user, "address": per_address}
         self._clock = clock
 
     @staticmethod
     def _key(token: str) -> str:
         return PREFIX + "session:" + token_key(token).hex()
 
-    async def create(self, device: str, credentials: Credentials, level: str | None) -> str:
+    @staticmethod
+    def _owned(owner: tuple[str, ...]) -> str:
+        """A sorted set of the session keys of an owner (a user, an address, a device), by
+        creation time; its members may outlive their sessions (they are dropped when seen)."""
+        return PREFIX + "owned:" + json.dumps(owner)
+
+    async def create(self, device: str, credentials: Credentials, level: str | None,
+                     address: str) -> str:
         token = new_token()
         nonce = os.urandom(12)
         sealed = _seal_key(token).encrypt(nonce, credentials.password.encode(), None)
+        now = self._clock()
         record = {
             "device": device, "username": credentials.username, "level": level,
-            "created": self._clock(),
+            "created": now, "address": address,
             "password": base64.b64encode(nonce + sealed).decode(),
         }
+        key = self._key(token)
+        capped = owners(device, credentials, address)
         async with _redis_errors():
-            await self._redis.set(self._key(token), json.dumps(record),
-                                  px=int(min(self._idle, self._max_age) * 1000))
+            async with self._redis.pipeline(transaction=True) as tx:
+                tx.set(key, json.dumps(record), px=int(min(self._idle, self._max_age) * 1000))
+                for owner in [*capped, ("device", device)]:
+                    tx.zadd(self._owned(owner), {key: now})
+                    tx.zremrangebyscore(self._owned(owner), "-inf", now - self._max_age)
+                    tx.pexpire(self._owned(owner), int(self._max_age * 1000))
+                await tx.execute()
+            for owner in capped:
+                await self._trim(self._owned(owner), self._limits[owner[0]])
         return token
+
+    async def _trim(self, owned: str, limit: int) -> None:
+        """End an owner's oldest sessions past its limit (forgetting those already ended)."""
+        if await self._redis.zcard(owned) <= limit:
+            return
+        keys = [str(key) for key in await self._redis.zrange(owned, 0, -1)]
+        async with self._redis.pipeline(transaction=False) as exist:
+            for key in keys:
+                exist.exists(key)
+            alive = await exist.execute()
+        gone = [key for key, n in zip(keys, alive, strict=True) if not n]
+        live = [key for key, n in zip(keys, alive, strict=True) if n]
+        ending = live[:max(0, len(live) - limit)]  # the oldest of this owner's own
+        if gone or ending:
+            async with self._redis.pipeline(transaction=True) as tx:
+                tx.zrem(owned, *gone, *ending)
+                if ending:
+                    tx.delete(*ending)
+                await tx.execute()
+
+    async def end_device(self, device: str) -> int:
+        owned = self._owned(("device", device))
+        async with _redis_errors():
+            keys = [str(key) for key in await self._redis.zrange(owned, 0, -1)]
+            ended = await self._redis.delete(*keys) if keys else 0
+            await self._redis.delete(owned)
+        return int(ended)
 
     async def get(self, token: str) -> Session | None:
         key = self._key(token)
@@ -106,7 +152,7 @@ class RedisSessions:
         blob = base64.b64decode(record["password"])
         password = _seal_key(token).decrypt(blob[:12], blob[12:], None).decode()
         return Session(record["device"], Credentials(record["username"], password),
-                       record["level"], self._clock())
+                       record["level"], self._clock(), record.get("address", ""))
 
     async def end(self, token: str) -> bool:
         async with _redis_errors():

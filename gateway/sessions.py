@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,6 +27,7 @@ class Session:
     credentials: Credentials
     level: str | None  # tt:UserLevel when the device tells it (GetUsers), else None
     last_used: float
+    address: str = ""  # the client address that logged in
 
 
 def new_token() -> str:
@@ -43,8 +45,15 @@ class Sessions(Protocol):
     """Where sessions live; every store dies a session max_age after login or idle_timeout
     after its last use, whichever comes first."""
 
-    async def create(self, device: str, credentials: Credentials, level: str | None) -> str:
-        """Open a session and return its token."""
+    async def create(self, device: str, credentials: Credentials, level: str | None,
+                     address: str) -> str:
+        """Open a session for a login from a client address and return its token; past
+        sessions_per_user or sessions_per_address, the oldest of that user's or that address's
+        own sessions end."""
+        ...
+
+    async def end_device(self, device: str) -> int:
+        """End every session of a device (it is no longer fronted); how many there were."""
         ...
 
     async def get(self, token: str) -> Session | None:
@@ -60,6 +69,11 @@ class Sessions(Protocol):
         ...
 
 
+def owners(device: str, credentials: Credentials, address: str) -> list[tuple[str, ...]]:
+    """Who a session counts against: its user of its device, and its client address."""
+    return [("user", device, credentials.username), ("address", address)]
+
+
 class MemorySessions:
     """Sessions in this process's memory, at most max_sessions (the least recently used go)."""
 
@@ -68,22 +82,60 @@ class MemorySessions:
         idle_timeout: float,
         max_age: float,
         max_sessions: int,
+        per_user: int = 100,
+        per_address: int = 1_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._idle_timeout = idle_timeout
         self._clock = clock
+        self._max_sessions = max_sessions
+        self._limits = {"user": per_user, "address": per_address}
         self._sessions: TTLCache[bytes, Session] = TTLCache(
             maxsize=max_sessions, ttl=max_age, timer=clock
         )
+        # Each owner's session keys, oldest first; keys of sessions that ended otherwise are
+        # dropped when the owner is over its limit, and all of them now and then (_reindex).
+        self._owned: dict[tuple[str, ...], OrderedDict[bytes, None]] = {}
+        self._indexed = 0
 
     async def count(self) -> int:
         self._sessions.expire()
         return len(self._sessions)
 
-    async def create(self, device: str, credentials: Credentials, level: str | None) -> str:
+    async def create(self, device: str, credentials: Credentials, level: str | None,
+                     address: str) -> str:
         token = new_token()
-        self._sessions[token_key(token)] = Session(device, credentials, level, self._clock())
+        key = token_key(token)
+        self._sessions[key] = Session(device, credentials, level, self._clock(), address)
+        for owner in owners(device, credentials, address):
+            keys = self._owned.setdefault(owner, OrderedDict())
+            keys[key] = None
+            limit = self._limits[owner[0]]
+            if len(keys) > limit:
+                for gone in [k for k in keys if k not in self._sessions]:
+                    del keys[gone]
+                while len(keys) > limit:  # this owner's oldest session ends, nobody else's
+                    self._sessions.pop(keys.popitem(last=False)[0], None)
+        self._indexed += 1
+        if self._indexed > 2 * self._max_sessions:
+            self._reindex()
         return token
+
+    def _reindex(self) -> None:
+        """Rebuild the owners' lists from the live sessions, so that they stay bounded."""
+        self._sessions.expire()
+        live = sorted(self._sessions.items(), key=lambda item: item[1].last_used)
+        self._owned = {}
+        for key, session in live:
+            for owner in owners(session.device, session.credentials, session.address):
+                self._owned.setdefault(owner, OrderedDict())[key] = None
+        self._indexed = len(live)
+
+    async def end_device(self, device: str) -> int:
+        ended = [key for key, session in self._sessions.items() if session.device == device]
+        for key in ended:
+            self._sessions.pop(key, None)
+        return len(ended)
 
     async def get(self, token: str) -> Session | None:
         key = token_key(token)

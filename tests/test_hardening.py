@@ -295,3 +295,71 @@ async def test_a_trial_that_never_got_a_connection_ends_too(start_device):
         assert reply == {"DiscoveryMode": "Discoverable"}
     finally:
         await client.close()
+
+
+# 7. Sessions end with their device; fleet administration belongs to the default device.
+
+async def valid(client, token: str, device: str = "") -> int:
+    path = f"/devices/{device}/validateUser" if device else "/validateUser"
+    return (await (await client.put(path, json={"sessionToken": token})).json())["valid"]
+
+
+async def test_removing_a_device_ends_its_sessions(start_device, start_gateway):
+    _, url = await start_device()
+    _, spy_url = await start_device(index=2)
+    _, elsewhere_url = await start_device(index=3)
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    add = {"id": "spy", "url": spy_url}
+    assert (await client.post("/devices", json=add, headers=admin)).status == 201
+    _, body = await put_login(client, "operator", "operator", device="spy")
+    spy = bearer(body["sessionToken"])
+    assert (await client.get("/devices/spy/device-information", headers=spy)).status == 200
+    assert (await client.delete("/devices/spy", headers=admin)).status == 204
+    add = {"id": "spy", "url": elsewhere_url}  # the same id, another device
+    assert (await client.post("/devices", json=add, headers=admin)).status == 201
+    response = await client.get("/devices/spy/device-information", headers=spy)
+    assert response.status == 401  # the old session's credentials go nowhere
+    assert await valid(client, body["sessionToken"], "spy") == 0
+
+
+async def test_fleet_administration_is_the_default_devices(start_device, aiohttp_client,
+                                                           tmp_path):
+    _, first_url = await start_device()
+    _, second_url = await start_device(index=2)
+    _, third_url = await start_device(index=3)
+
+    async def gateway(**settings):
+        config = GatewayConfig(devices=(DeviceConfig("first", first_url, default=True),
+                                        DeviceConfig("second", second_url)),
+                               state_dir=tmp_path / f"state{len(settings)}", **settings)
+        return await aiohttp_client(await create_app(config))
+
+    client = await gateway()
+    _, body = await put_login(client, "admin", "admin", device="second")
+    second_admin = bearer(body["sessionToken"])
+    add = {"id": "third", "url": third_url}
+    response = await client.post("/devices", json=add, headers=second_admin)
+    assert response.status == 403  # an Administrator of one camera is not of the fleet
+    assert "Administrator of device first" in (await response.json())["detail"]
+    first_admin = bearer(await login(client))
+    assert (await client.post("/devices", json=add, headers=first_admin)).status == 201
+
+    client = await gateway(fleet_admins=("operator",))
+    add = {"id": "fourth", "url": third_url}
+    assert (await client.post("/devices", json=add, headers=bearer(await login(client)))
+            ).status == 403
+    operator = bearer(await login(client, "operator", "operator"))
+    assert (await client.post("/devices", json=add, headers=operator)).status == 201
+    assert (await client.delete("/devices/fourth", headers=operator)).status == 204
+
+
+# 8. One user fills only its own share of the sessions.
+
+async def test_one_user_cannot_evict_everyone_elses_sessions(start_device, start_gateway):
+    _, url = await start_device()
+    client = await start_gateway(url, max_sessions=20, sessions_per_user=5)
+    admin = await login(client)
+    tokens = [await login(client, "user", "user") for _ in range(30)]
+    assert await valid(client, admin) == 1
+    assert [await valid(client, token) for token in tokens] == [0] * 25 + [1] * 5

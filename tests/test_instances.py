@@ -88,8 +88,9 @@ async def test_redis_holds_no_password_and_no_token(pair, redis_url):
     dump = ""
     async for key in client.scan_iter("*"):
         kind = await client.type(key)
-        value = await client.get(key) if kind == "string" else str(
-            await client.hgetall(key) if kind == "hash" else await client.smembers(key))
+        readers = {"string": client.get, "hash": client.hgetall, "set": client.smembers,
+                   "zset": lambda key: client.zrange(key, 0, -1)}
+        value = await readers[kind](key)
         dump += f"{key}={value}\n"
     await client.aclose()
     assert "session:" in dump

@@ -21,7 +21,8 @@ def store(clock):
 
 async def test_token_is_long_random_and_bound():
     sessions = store(Clock())
-    token = await sessions.create("cam", Credentials("admin", "admin"), "Administrator")
+    token = await sessions.create("cam", Credentials("admin", "admin"), "Administrator",
+                                 "127.0.0.1")
     assert len(token) >= 43  # 256 bits, base64url
     session = await sessions.get(token)
     assert session is not None
@@ -34,7 +35,7 @@ async def test_token_is_long_random_and_bound():
 async def test_idle_expiry_and_refresh():
     clock = Clock()
     sessions = store(clock)
-    token = await sessions.create("cam", Credentials("u", "p"), None)
+    token = await sessions.create("cam", Credentials("u", "p"), None, "127.0.0.1")
     clock.now += 59
     assert await sessions.get(token) is not None  # use refreshes the idle timer
     clock.now += 59
@@ -47,7 +48,7 @@ async def test_idle_expiry_and_refresh():
 async def test_absolute_expiry_despite_use():
     clock = Clock()
     sessions = store(clock)
-    token = await sessions.create("cam", Credentials("u", "p"), None)
+    token = await sessions.create("cam", Credentials("u", "p"), None, "127.0.0.1")
     for _ in range(5):
         clock.now += 50
         assert await sessions.get(token) is not None
@@ -57,7 +58,7 @@ async def test_absolute_expiry_despite_use():
 
 async def test_end():
     sessions = store(Clock())
-    token = await sessions.create("cam", Credentials("u", "p"), None)
+    token = await sessions.create("cam", Credentials("u", "p"), None, "127.0.0.1")
     assert await sessions.end(token) is True
     assert await sessions.get(token) is None
     assert await sessions.end(token) is False

@@ -75,7 +75,8 @@ async def test_versions_change_with_writes(policy):
 
 
 async def test_session_round_trip(sessions):
-    token = await sessions.create("cam", Credentials("operator", "s3cret"), "Operator")
+    token = await sessions.create("cam", Credentials("operator", "s3cret"), "Operator",
+                                 "127.0.0.1")
     session = await sessions.get(token)
     assert session is not None
     assert (session.device, session.level) == ("cam", "Operator")
@@ -88,11 +89,44 @@ async def test_session_round_trip(sessions):
 
 
 async def test_session_idle_and_absolute_expiry(sessions):
-    idle = await sessions.create("cam", Credentials("u", "p"), None)
-    used = await sessions.create("cam", Credentials("u", "p"), None)
+    idle = await sessions.create("cam", Credentials("u", "p"), None, "127.0.0.1")
+    used = await sessions.create("cam", Credentials("u", "p"), None, "127.0.0.1")
     for _ in range(3):
         await asyncio.sleep(0.25)
         assert await sessions.get(used) is not None  # use keeps it alive...
     assert await sessions.get(idle) is None  # ...the other one idled out
     await asyncio.sleep(0.35)
     assert await sessions.get(used) is None  # past max_age, however much it is used
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def capped(request):
+    """Sessions with small shares: 2 per user of a device, 3 per client address."""
+    if request.param == "memory":
+        yield MemorySessions(idle_timeout=60, max_age=60, max_sessions=100, per_user=2,
+                             per_address=3)
+        return
+    client = connect(request.getfixturevalue("redis_url"))
+    yield RedisSessions(client, idle_timeout=60, max_age=60, per_user=2, per_address=3)
+    await client.aclose()
+
+
+async def test_a_user_or_an_address_fills_only_its_own_share(capped):
+    bystander = await capped.create("cam", Credentials("admin", "a"), "Administrator", "10.0.0.9")
+    mine = [await capped.create("cam", Credentials("u", "p"), None, "10.0.0.1")
+            for _ in range(3)]
+    assert await capped.get(mine[0]) is None  # the user's oldest ended
+    assert all([await capped.get(token) for token in mine[1:]])
+    sprayed = [await capped.create("cam", Credentials(f"v{i}", "p"), None, "10.0.0.2")
+               for i in range(5)]
+    assert [await capped.get(token) is not None for token in sprayed] == [False] * 2 + [True] * 3
+    assert (await capped.get(bystander)).credentials.username == "admin"
+
+
+async def test_ending_a_device_ends_its_sessions_only(sessions):
+    gone = [await sessions.create("spy", Credentials("u", "p"), None, "127.0.0.1")
+            for _ in range(2)]
+    kept = await sessions.create("cam", Credentials("u", "p"), None, "127.0.0.1")
+    assert await sessions.end_device("spy") == 2
+    assert [await sessions.get(token) for token in gone] == [None, None]
+    assert await sessions.get(kept) is not None

@@ -142,7 +142,7 @@ async def login(request: web.Request) -> web.Response:
                     "authentication, so it did not check the password", credentials.username,
                     device.name)
     level = await _user_level(device, credentials)
-    token = await request.app[SESSIONS].create(device.name, credentials, level)
+    token = await request.app[SESSIONS].create(device.name, credentials, level, address)
     return web.json_response({"sessionToken": token})
 
 
@@ -238,15 +238,26 @@ async def list_devices(request: web.Request) -> web.Response:
     return web.json_response({"devices": entries})
 
 
-async def _administrator(request: web.Request) -> None:
+async def _fleet_administrator(request: web.Request) -> None:
+    """Adding and removing devices is fleet administration: the users of the default device
+    listed in fleet_admins (gateway.ini), or without that list, its Administrators. An
+    Administrator of some other camera is not thereby administrator of every camera."""
     session = await _any_session(request)
-    if session.level is None or not allows(session.level, REBOOT):
-        raise Forbidden("adding and removing devices needs an Administrator session")
+    config = request.app[CONFIG]
+    default = config.default_device.name
+    if config.fleet_admins:
+        allowed = session.credentials.username in config.fleet_admins
+        who = f"a user of device {default} listed in fleet_admins of gateway.ini"
+    else:
+        allowed = session.level is not None and allows(session.level, REBOOT)
+        who = f"an Administrator of device {default} (the default device)"
+    if session.device != default or not allowed:
+        raise Forbidden(f"adding and removing devices needs a session of {who}")
 
 
 async def add_device(request: web.Request) -> web.Response:
     """POST /devices {"id", "url"}: front one more device, from now on and after restarts."""
-    await _administrator(request)
+    await _fleet_administrator(request)
     body = await read_object(request, DEVICE_BODY)
     try:
         config = device_from_json(body["id"], body["url"])
@@ -259,8 +270,11 @@ async def add_device(request: web.Request) -> web.Response:
 
 async def remove_device(request: web.Request) -> web.Response:
     """DELETE /devices/{device_id}: stop fronting a device added at run time."""
-    await _administrator(request)
-    await request.app[DEVICES].remove(request.match_info["device_id"])
+    await _fleet_administrator(request)
+    name = request.match_info["device_id"]
+    await request.app[DEVICES].remove(name)
+    # its sessions end with it: a device added later under the same id is another device
+    await request.app[SESSIONS].end_device(name)
     return web.Response(status=204)
 
 
