@@ -16,7 +16,11 @@ from gateway.errors import ConfigError
 from gateway.logs import LOG_FORMATS
 
 DEVICE_PREFIX = "device:"
+# Matched whole (fullmatch: a '$' alone lets a trailing newline through); the anchors are for
+# the OpenAPI document, which uses it as a JSON Schema pattern.
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# A DNS name: labels of letters, digits and inner hyphens (RFC 1123), dot-separated.
+HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 
 
 @dataclass(frozen=True)
@@ -167,9 +171,27 @@ def _redis_url(value: str) -> str:
 
 
 def _device_url(value: str) -> str:
+    """An http(s) URL with a host name or IP address, a port from 1 to 65535 if any, and no
+    user name or password in it (they would be shown to every session by GET /devices)."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// URL of the device service")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("must not hold spaces or control characters")
+    if "@" in parts.netloc:
+        raise ValueError("must not hold a user name or password; give them as username and "
+                         "password")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or parts.netloc.endswith(":"):
+        raise ValueError("has a port that is not a number from 1 to 65535")
+    if not HOST_NAME.fullmatch(parts.hostname):
+        try:
+            ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            raise ValueError(f"{parts.hostname!r} is not a host name or IP address") from None
     return value
 
 
@@ -286,12 +308,12 @@ def _check_device_tls(section: str, values: dict[str, Any], base_dir: Path) -> N
 
 def device_from_json(name: str, url: str) -> DeviceConfig:
     """A device added at run time (POST /devices), checked like a [device:NAME] section."""
-    if not DEVICE_NAME.match(name):
+    if not DEVICE_NAME.fullmatch(name):
         raise ConfigError("a device name is 1 to 64 letters, digits, '.', '_' or '-'")
     try:
         return DeviceConfig(name, _device_url(url))
     except ValueError as exc:
-        raise ConfigError(f"url {url!r}: {exc}") from None
+        raise ConfigError(f"url: {exc}") from None  # not echoed: it may hold a password
 
 
 def _read_ini(text: str) -> configparser.ConfigParser:
@@ -328,7 +350,7 @@ def parse_config(text: str, base_dir: Path, source: str = "gateway.ini") -> Gate
             settings = _read_section(name, parser[name], GATEWAY_KEYS)
         elif name.startswith(DEVICE_PREFIX):
             device_name = name[len(DEVICE_PREFIX) :]
-            if not DEVICE_NAME.match(device_name):
+            if not DEVICE_NAME.fullmatch(device_name):
                 raise ConfigError(
                     f"[{name}] a device name is 1 to 64 letters, digits, '.', '_' or '-'"
                 )

@@ -363,3 +363,58 @@ async def test_one_user_cannot_evict_everyone_elses_sessions(start_device, start
     tokens = [await login(client, "user", "user") for _ in range(30)]
     assert await valid(client, admin) == 1
     assert [await valid(client, token) for token in tokens] == [0] * 25 + [1] * 5
+
+
+# 11. Lone surrogates are bad input, not a 500.
+
+async def test_lone_surrogates_are_a_400_naming_the_field(gateway):
+    admin = bearer(await login(gateway))
+    cases = [("PUT", "/validateUser", {"sessionToken": "\ud800"}, "$.sessionToken"),
+             ("PUT", "/login", {"username": "admin", "password": "a\udfffb"}, "$.password"),
+             ("POST", "/devices", {"id": "cam\ud800", "url": "http://127.0.0.1:1/"}, "$.id"),
+             ("POST", "/devices", {"id": "x", "url": "http://127.0.0.1:1/\ud800"}, "$.url"),
+             ("PUT", "/sources/video", {"sources": [{"name": "\udc00", "enabled": 1}]},
+              "$.sources[0].name")]
+    for method, path, body, field in cases:
+        response = await gateway.request(method, path, json=body, headers=admin)
+        assert response.status == 400, (path, await response.text())
+        assert (await response.json())["field"] == field
+    devices = await (await gateway.get("/devices", headers=admin)).json()
+    assert [d["id"] for d in devices["devices"]] == ["cam"]  # nothing changed
+
+
+# 12. Device ids and URLs are validated strictly.
+
+@pytest.mark.parametrize(("device_id", "url", "field"), [
+    ("spy\n", "http://127.0.0.1:8000/onvif/device_service", "$.id"),
+    ("spy", "http://127.0.0.1:0/onvif/device_service", "$.url"),
+    ("spy", "http://127.0.0.1:99999/onvif/device_service", "$.url"),
+    ("spy", "http://127.0.0.1:abc/onvif/device_service", "$.url"),
+    ("spy", "http://127.0.0.1:/onvif/device_service", "$.url"),
+    ("spy", "http://bad host/onvif/device_service", "$.url"),
+    ("spy", "http://admin:s3cret@127.0.0.1:8000/onvif/device_service", "$.url"),
+])
+async def test_device_ids_and_urls_are_checked_strictly(gateway, device_id, url, field):
+    admin = bearer(await login(gateway))
+    response = await gateway.post("/devices", json={"id": device_id, "url": url}, headers=admin)
+    assert response.status == 400, await response.text()
+    body = await response.json()
+    assert body["field"] == field
+    assert "s3cret" not in body["detail"]
+    devices = await (await gateway.get("/devices", headers=admin)).json()
+    assert [d["id"] for d in devices["devices"]] == ["cam"]
+
+
+# 13. HEAD has no side effects.
+
+async def test_head_never_acts(start_device, start_gateway):
+    device, url = await start_device()
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    for path in ("/reboot", "/devices/cam/reboot", "/device-information", "/devices"):
+        response = await client.head(path, headers=admin)
+        assert response.status == 405, path
+        assert "HEAD" not in response.headers["Allow"]
+    assert device.reboots == 0
+    assert (await client.get("/reboot", headers=admin)).status == 200
+    assert device.reboots == 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +14,10 @@ from gateway.mapping.bodies import Body
 
 # The API's bodies are at most three levels deep ({"sources": [{"name": ...}]}).
 MAX_DEPTH = 8
+# JSON's \u escapes can write a lone surrogate; no text encoding can carry one further.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 async def read_json(request: web.Request) -> Any:
     """The body as JSON; 415 if it is not sent as JSON, 400 if it does not parse."""
     if request.content_type != "application/json":
@@ -28,7 +33,31 @@ async def read_json(request: web.Request) -> Any:
         data = None  # nested past Python's limit: past ours too
     if data is None or _depth(data) > MAX_DEPTH:
         raise BadRequest(f"the body is nested deeper than {MAX_DEPTH} levels", field="$")
+    where = _lone_surrogate(data, "$")
+    if where is not None:
+        raise BadRequest("a string holds a lone surrogate (\\ud800-\\udfff not in a pair), "
+                         "which is no Unicode character", field=where)
     return data
+
+
+def _lone_surrogate(value: Any, where: str) -> str | None:
+    """Where the first string (or object key) with a lone surrogate is: JSON's \\u escapes
+    can write one, but no text encoding can carry it further (to a device, a store, a hash)."""
+    if isinstance(value, str):
+        return where if LONE_SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if LONE_SURROGATE.search(key):
+                return where
+            found = _lone_surrogate(item, f"{where}.{key}")
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _depth(value: Any) -> int:

@@ -262,7 +262,7 @@ async def add_device(request: web.Request) -> web.Response:
     try:
         config = device_from_json(body["id"], body["url"])
     except ConfigError as exc:
-        field = "$.id" if "name" in str(exc) else "$.url"
+        field = "$.url" if str(exc).startswith("url") else "$.id"
         raise BadRequest(str(exc), field=field) from None
     device = await request.app[DEVICES].add(config)
     return web.json_response(_device_entry(request, device), status=201)

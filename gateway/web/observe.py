@@ -68,7 +68,7 @@ def device_of(request: web.Request, route: str) -> str | None:
             return None
         name = request.app[CONFIG].default_device.name
     # A name from the URL is logged only if it could be a device name (no newlines, no junk).
-    return name if DEVICE_NAME.match(name) else "<invalid>"
+    return name if DEVICE_NAME.fullmatch(name) else "<invalid>"
 
 
 def _record(request: web.Request, status: int, seconds: float) -> None:

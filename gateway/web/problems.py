@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import (
@@ -56,10 +56,23 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> GatewayError:
     return error
 
 
+def _head_refused(request: web.Request) -> GatewayError:
+    """aiohttp runs a GET handler for HEAD too, and a GET may act (GET /reboot reboots, as the
+    seed has it): HEAD is served nowhere, so that it never has a side effect."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return NotFound(f"no resource at {request.path}")
+    allowed = ", ".join(sorted({route.method for route in resource} - {hdrs.METH_HEAD}))
+    return MethodNotAllowed(f"HEAD is not allowed on {request.path}; use {allowed}",
+                            allow=allowed)
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every error as application/problem+json; handlers only raise."""
     try:
+        if request.method == hdrs.METH_HEAD:
+            raise _head_refused(request)
         return await handler(request)
     except GatewayError as exc:
         error = exc
