@@ -27,6 +27,7 @@ from gateway.keys import (
     WSDLS,
 )
 from gateway.logins import LoginLimiter, LoginShare
+from gateway.logs import redact_request_logs
 from gateway.mapping.spec import load_mappings
 from gateway.metrics import Metrics
 from gateway.sessions import MemorySessions
@@ -115,6 +116,7 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     resources = load_mappings(config.mappings_dir or MAPPINGS_DIR, wsdls)
 
     # observe is outside problems: error answers are counted and logged as they are sent.
+    redact_request_logs()
     app = web.Application(middlewares=[observe.observe, problems],
                           client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Hashable, Iterator
+from typing import Any, TypeVar
 
 from cachetools import TTLCache
 
@@ -20,8 +20,33 @@ from gateway.soap.wsdl import Wsdls
 from gateway.store import PolicyStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Health checks of many devices run this many at a time, so a fleet check is no burst.
 HEALTH_CHECKS_AT_ONCE = 32
+
+
+class SingleFlight:
+    """Concurrent identical reads share one call: the first starts it, the others wait for its
+    answer (or its error). When a cache entry expires under load, the device is asked once,
+    not once per waiting request."""
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, asyncio.Task[Any]] = {}
+
+    async def run(self, key: Hashable, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        task = self._running.get(key)
+        if task is None:
+            # A task of its own: a caller that goes away does not cancel the others' answer.
+            task = self._running[key] = asyncio.create_task(call())
+            task.add_done_callback(lambda done: self._landed(key, done))
+        result: T = await asyncio.shield(task)
+        return result
+
+    def _landed(self, key: Hashable, task: asyncio.Task[Any]) -> None:
+        if self._running.get(key) is task:
+            del self._running[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: every caller may have gone away
 
 
 class DeviceRegistry:
@@ -36,6 +61,7 @@ class DeviceRegistry:
         self._static = {d.name for d in config.devices}
         self._clients: dict[str, DeviceClient] = {}
         self._caches: dict[str, TTLCache[Any, Any]] = {}
+        self.reads = SingleFlight()  # identical reads of a device, in flight at once
         for device in config.devices:
             self._add(device)
 

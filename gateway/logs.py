@@ -4,12 +4,47 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 LOG_FORMATS = ("plain", "json")
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 HANDLER_NAME = "onvif-gateway"
+
+
+# Credentials a log line may quote (aiohttp logs a malformed request's header line whole):
+# an Authorization header's value, and any bearer/basic/digest credential.
+SECRETS = re.compile(r"(?i)(authorization\s*[:=]\s*)[^\r\n']+|\b((?:bearer|basic|digest)\s+)"
+                     r"[^\s'\",]+")
+# The loggers that log what clients send (aiohttp's server logs bad requests whole).
+REQUEST_LOGGERS = ("aiohttp.server", "aiohttp.access", "aiohttp.web", "aiohttp.internal",
+                   "gateway")
+
+
+def redact(text: str) -> str:
+    """text with every credential it quotes replaced by <redacted>."""
+    return SECRETS.sub(lambda m: (m.group(1) or m.group(2)) + "<redacted>", text)
+
+
+class Redact(logging.Filter):
+    """Redacts credentials in a record's message and exception text, in place."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if (redacted := redact(message)) != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def redact_request_logs() -> None:
+    """Redact credentials in whatever the request loggers log (idempotent)."""
+    for name in REQUEST_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, Redact) for f in logger.filters):
+            logger.addFilter(Redact())
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,7 +62,7 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             entry.update(fields)
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
@@ -42,6 +77,7 @@ def configure_logging(verbose: bool = False, log_format: str = "plain") -> None:
         root.removeHandler(handler)
     handler = logging.StreamHandler()
     handler.set_name(HANDLER_NAME)
+    handler.addFilter(Redact())  # whichever logger a record comes from
     json_lines = log_format == "json"
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(PLAIN_FORMAT))
     root.addHandler(handler)

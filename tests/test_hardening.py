@@ -5,6 +5,8 @@ sessions outliving their device, and the server's own bounds."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -16,6 +18,7 @@ from gateway.app import WSDL_DIR, create_app, shared_wsdls
 from gateway.config import DeviceConfig, DeviceLimits, GatewayConfig
 from gateway.errors import DeviceBadReply, DeviceTimeout
 from gateway.keys import DEVICES, METRICS
+from gateway.logs import JsonFormatter, Redact
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
 from gateway.simulator.media import VideoSource
 from gateway.soap.device import Credentials, DeviceClient
@@ -418,3 +421,54 @@ async def test_head_never_acts(start_device, start_gateway):
     assert device.reboots == 0
     assert (await client.get("/reboot", headers=admin)).status == 200
     assert device.reboots == 1
+
+
+# 10. No token reaches a log, whichever path logs it.
+
+async def test_a_malformed_authorization_header_is_not_logged(gateway, caplog):
+    token = await login(gateway)
+    caplog.set_level(logging.DEBUG)
+    reader, writer = await asyncio.open_connection(gateway.server.host, gateway.server.port)
+    writer.write(f"GET /device-information HTTP/1.1\r\nHost: x\r\n"
+                 f"Authorization: Bearer {token}\x01\r\n\r\n".encode())
+    await writer.drain()
+    assert (await reader.read(4096)).startswith(b"HTTP/1.0 400")
+    writer.close()
+    await asyncio.sleep(0.1)
+    assert "Error handling request" in caplog.text  # aiohttp logged it...
+    assert token not in caplog.text  # ...without the token
+    assert "<redacted>" in caplog.text
+
+
+def test_the_redaction_covers_message_and_traceback():
+    try:
+        raise ValueError("Authorization: Bearer t0k3n")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("zeep", logging.ERROR, __file__, 1, "sent %s",
+                               ("Bearer t0k3n",), exc_info)
+    assert Redact().filter(record)
+    for formatter in (JsonFormatter(), logging.Formatter()):
+        assert "t0k3n" not in formatter.format(record)
+
+
+# 14. Concurrent identical reads share one device call.
+
+@pytest.mark.parametrize("cache_ttl", [0, 5])
+async def test_identical_reads_in_flight_share_one_device_call(start_device, start_gateway,
+                                                               cache_ttl):
+    device, url = await start_device()
+    client = await start_gateway(url, cache_ttl=cache_ttl)
+    token = bearer(await login(client))
+    other = bearer(await login(client, "user", "user"))
+    device.latency = 0.3
+    before = soap_calls(client, "GetDeviceInformation")
+    burst = [client.get("/device-information", headers=token) for _ in range(20)]
+    burst.append(client.get("/device-information", headers=other))  # another user: its own
+    responses = await asyncio.gather(*burst)
+    assert [r.status for r in responses] == [200] * 21
+    assert soap_calls(client, "GetDeviceInformation") - before == 2
+    device.latency = 0
+    assert (await client.get("/reboot", headers=token)).status == 200
+    assert (await client.get("/reboot", headers=token)).status == 200
+    assert device.reboots == 2  # a read that acts is never shared nor kept

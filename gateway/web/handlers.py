@@ -179,13 +179,18 @@ def read_handler(resource: Resource) -> Handler:
 
     async def handle(request: web.Request) -> web.Response:
         ctx = await _context(request, resource, resource.level, device_decides=True)
-        cache = request.app[DEVICES].cache(ctx.device.name) if resource.cacheable else None
+        if not resource.cacheable:  # a read that acts (GET /reboot): every request acts
+            return web.json_response(await read_resource(resource, ctx))
+        devices = request.app[DEVICES]
+        cache = devices.cache(ctx.device.name)
         # the device's version changes with every write to it, through any instance
-        version = await request.app[STORE].version(ctx.device.name) if cache is not None else 0
+        version = await request.app[STORE].version(ctx.device.name)
         key = (resource.path, ctx.credentials.username, version, tuple(ctx.params.items()))
         body = cache.get(key) if cache is not None else None
         if body is None:
-            body = await read_resource(resource, ctx)
+            # the same read by the same user, already on its way to the device: shared
+            body = await devices.reads.run((ctx.device.name, ctx.credentials, key),
+                                           lambda: read_resource(resource, ctx))
             if cache is not None:
                 cache[key] = body
         return web.json_response(body)
