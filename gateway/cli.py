@@ -39,18 +39,14 @@ log = logging.getLogger("gateway")
 async def _start(app: web.Application, host: str, port: int,
                  ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, int]:
     """Start serving an app; returns its runner and the port it really got (port 0 picks one)."""
-    from aiohttp import web
+    from gateway.web import server
 
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        return await server.start(app, host, port, ssl_context)
     except OSError as exc:
-        await runner.cleanup()
         if exc.errno == errno.EADDRINUSE:
             raise AddressInUse(f"{host}:{port} is already in use") from None
         raise
-    return runner, int(runner.addresses[0][1])
 
 
 async def _until_stopped(runners: Sequence[web.AppRunner]) -> None:

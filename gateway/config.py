@@ -67,6 +67,11 @@ class GatewayConfig:
     session_idle_timeout: float = 900.0
     session_max_age: float = 8 * 3600.0
     max_sessions: int = 10_000
+    # A client connection that has not sent a whole request head within this many seconds (from
+    # connecting, or since its last answer) is closed; one client address holds at most
+    # connections_per_address connections at once.
+    header_timeout: float = 15.0
+    connections_per_address: int = 256
     # One user of a device, and one client address, hold at most this many sessions: a new one
     # past it ends the oldest of their own, never anybody else's.
     sessions_per_user: int = 100
@@ -244,6 +249,8 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "session_idle_timeout": _positive_float,
     "session_max_age": _positive_float,
     "max_sessions": _positive_int,
+    "header_timeout": _positive_float,
+    "connections_per_address": _positive_int,
     "sessions_per_user": _positive_int,
     "sessions_per_address": _positive_int,
     "fleet_admins": _names,

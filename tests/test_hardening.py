@@ -22,6 +22,7 @@ from gateway.logs import JsonFormatter, Redact
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
 from gateway.simulator.media import VideoSource
 from gateway.soap.device import Credentials, DeviceClient
+from gateway.web import server
 from tests.conftest import bearer, login
 from tests.simulator_helpers import SOAP_CONTENT_TYPE, envelope, token
 
@@ -472,3 +473,29 @@ async def test_identical_reads_in_flight_share_one_device_call(start_device, sta
     assert (await client.get("/reboot", headers=token)).status == 200
     assert (await client.get("/reboot", headers=token)).status == 200
     assert device.reboots == 2  # a read that acts is never shared nor kept
+
+
+# 15. Slow headers time out; one address holds a bounded number of connections.
+
+async def test_slow_headers_and_connection_hoarding_are_cut_off(start_device, tmp_path):
+    _, url = await start_device()
+    config = GatewayConfig(devices=(DeviceConfig("cam", url),), state_dir=tmp_path / "state",
+                           header_timeout=1.5, connections_per_address=3, health_interval=0)
+    runner, port = await server.start(await create_app(config), "127.0.0.1", 0)
+    try:
+        slow = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        for _, writer in slow:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        await asyncio.sleep(0.1)  # the server has taken them all
+        extra, extra_writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(extra.read(), 2) == b""  # a fourth: closed at once
+        extra_writer.close()
+        for reader, writer in slow:
+            writer.write(b"X-Slow: 1\r\n")  # dripping headers does not keep them open
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 200  # their places are free again
+    finally:
+        await runner.cleanup()
