@@ -53,7 +53,8 @@ STATUSES = {
          "DeletionOfFixedProfile, MaxNVTProfiles, ConfigurationConflict)",
     413: f"The body is larger than {MAX_BODY_BYTES} bytes",
     415: "The body is not sent as application/json",
-    429: "Too many failed logins in a row: try again after Retry-After seconds",
+    429: "Too many login guesses for the user or from the client address (`locked` says which, "
+         "`locked_until` until when): try again after Retry-After seconds",
     501: "The device does not implement the operation (ActionNotSupported, an empty reply, a "
          "missing service)",
     502: "The device is unreachable, gave no usable SOAP answer, failed, or did not apply a write",
@@ -436,6 +437,11 @@ PROBLEM: Schema = {
         "fault_subcodes": {"type": "array", "items": STRING,
                            "description": "the device's SOAP fault subcodes (ter:...)"},
         "retry_after": {"type": "integer", "description": "seconds, as in Retry-After"},
+        "locked": {"type": "array", "items": {"type": "string", "enum": ["user", "address"]},
+                   "description": "429 at login: what is locked out, the user or the client "
+                                  "address (or both)"},
+        "locked_until": {"type": "string", "format": "date-time",
+                         "description": "429 at login: when the lockout ends (UTC)"},
     },
 }
 HEADERS: dict[str, Any] = {
