@@ -54,7 +54,7 @@ async def test_concurrent_guesses_reach_the_device_at_most_max_failures_times(
     _, url = await start_device(latency=0.2)
     client = await start_gateway(url, login_max_failures=3, login_lockout=60)
     guesses = [asyncio.create_task(put_login(client, "admin", f"guess{i}")) for i in range(60)]
-    await asyncio.sleep(0.05)  # every guess has reached the gateway; the first are at the device
+    await asyncio.sleep(0.1)  # every guess has reached the gateway; the first are at the device
     right = await put_login(client, "admin", "admin")
     statuses = sorted(status for status, _ in await asyncio.gather(*guesses))
     assert statuses == [401] * 3 + [429] * 57
