@@ -408,3 +408,38 @@ async def test_values_no_soap_message_can_carry_are_refused(tmp_path, start_devi
     body = await client.put("/hostname", headers=auth, json={"name": "cam\ud800"})
     assert body.status == 400
     assert (await body.json())["field"] == "$.name"
+
+
+async def test_answers_are_cached_per_parameter_values(tmp_path, start_device, aiohttp_client):
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    for shipped in MAPPINGS_DIR.glob("*.toml"):
+        (mappings / shipped.name).write_text(shipped.read_text())
+    (mappings / "imaging.toml").write_text(IMAGING)
+    device, url = await start_device()
+    device.imaging["video2"] = ImagingSettings(brightness=7)
+    config = GatewayConfig(devices=(DeviceConfig("cam", url, default=True),),
+                           mappings_dir=mappings, state_dir=tmp_path / "state", cache_ttl=60)
+    client = await aiohttp_client(await create_app(config))
+    auth = bearer(await login(client))
+    first = await (await client.get("/imaging/video1", headers=auth)).json()
+    second = await (await client.get("/imaging/video2", headers=auth)).json()
+    assert (first["brightness"], second["brightness"]) == (50.0, 7.0)
+    device.imaging["video2"].brightness = 8  # within cache_ttl: the kept answer, per source
+    assert (await (await client.get("/imaging/video2", headers=auth)).json())["brightness"] == 7.0
+
+
+async def test_the_readme_worked_examples_load(tmp_path):
+    # README's worked examples are the files above: a read and its write (one file), a fan-out
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Worked examples", 1)[1].split("\n### ", 1)[0]
+    blocks = [block.split("\n", 1)[1] for block in section.split("```toml")[1:]]
+    blocks = [block.split("```", 1)[0] for block in blocks]
+    assert len(blocks) == 3
+    for shipped in MAPPINGS_DIR.glob("*.toml"):
+        (tmp_path / shipped.name).write_text(shipped.read_text())
+    (tmp_path / "imaging-source.toml").write_text(blocks[0] + "\n" + blocks[1])
+    (tmp_path / "imaging.toml").write_text(blocks[2])
+    resources = {r.path: r for r in load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))}
+    assert resources["/imaging/{source}"].put is not None
+    assert resources["/imaging"].reads[0].over is resources["/sources/video"]

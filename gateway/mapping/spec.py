@@ -645,6 +645,8 @@ def load_mappings(directory: Path, wsdls: Wsdls) -> list[Resource]:
 def _link(resource: Resource, by_path: dict[str, Resource]) -> Resource:
     """A fan-out read with the resource it goes over, checked: a list without parameters,
     itself no fan-out, having every field the read takes from its items."""
+    if all(read.for_each is None for read in resource.reads + resource.fallbacks):
+        return resource  # the very object fan-outs over it are linked to
     reads = []
     for i, read in enumerate(resource.reads + resource.fallbacks):
         where = f"get[{i}]" if len(resource.reads + resource.fallbacks) > 1 else "get"
