@@ -215,6 +215,25 @@ class SimulatedDevice:
     # GetSystemDateAndTime puts the elements inside SystemDateAndTime in the tds: namespace instead
     # of tt:, so that no schema-following client can read the clock (seen on a Node.js device).
     clock_unreadable: bool = False
+    # The snapshot web server (GET snapshot_path(index, profile)): how it asks for credentials,
+    # "digest" (RFC 7616, as most cameras), "basic" (as older or cheaper ones), "both" (a Digest
+    # and a Basic challenge; either is taken) or "none" (pictures for anyone).
+    snapshot_auth: str = "digest"
+    # Seconds the snapshot server waits before answering, as a camera busy encoding.
+    snapshot_delay: float = 0.0
+    # Bytes sent after the picture, without a Content-Length (a camera streaming MJPEG, or
+    # broken, at its snapshot address): a client that does not count receives them all.
+    snapshot_huge: int = 0
+    # The snapshot server answers 200 with an HTML login page instead of a picture, as a camera
+    # whose web interface wants a session cookie does.
+    snapshot_html: bool = False
+    # The snapshot server answers with a redirect (302), as cameras sending you to a login page.
+    snapshot_redirect: bool = False
+    # GetSnapshotUri names this host instead of the one asked (keeping the port): a device behind
+    # NAT that knows only its inside address, or a hostile one pointing the client elsewhere.
+    snapshot_host: str | None = None
+    # Pictures served so far; each shows its number, so that a new one differs from the last.
+    snapshots_served: int = 0
 
     # The services offered beside the Device service, names as in SERVICES. {MEDIA} is a
     # Media1-only camera without Imaging, as those conformant to Profile S only may be (Media2
@@ -258,6 +277,9 @@ class SimulatedDevice:
     def __post_init__(self) -> None:
         if self.index < 1:
             raise ValueError(f"device index must be >= 1, got {self.index}")
+        if self.snapshot_auth not in ("digest", "basic", "both", "none"):
+            raise ValueError(f"snapshot_auth must be digest, basic, both or none, not "
+                             f"{self.snapshot_auth!r}")
         if not self.serial_number:
             self.serial_number = str(122 + self.index)
         self.seen_nonces = TTLCache(maxsize=NONCE_CACHE_SIZE, ttl=self._nonce_ttl())

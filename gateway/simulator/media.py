@@ -345,3 +345,4 @@ def video_source_configuration(
     bounds = sub(element, tt("Bounds"))
     for attribute, value in zip(("x", "y", "width", "height"), configuration.bounds, strict=True):
         bounds.set(attribute, str(value))
+

@@ -44,6 +44,8 @@ from .soap import (
     serialize,
     sub,
 )
+from .streaming import OPERATIONS as STREAMING_OPERATIONS
+from .streaming import serve_snapshot, snapshot_path
 
 SIMULATED_DEVICES: Final = web.AppKey("simulated_devices", dict[int, SimulatedDevice])
 
@@ -123,7 +125,7 @@ def _service_capabilities(parent: etree._Element, device: SimulatedDevice, servi
         capabilities.set("MoveStatus", "true")
         capabilities.set("StatusPosition", "true")
         return
-    capabilities.set("SnapshotUri", "false")
+    capabilities.set("SnapshotUri", str("GetSnapshotUri" not in device.unsupported).lower())
     profile = sub(capabilities, qname(namespace, "ProfileCapabilities"))
     profile.set("MaximumNumberOfProfiles", str(device.max_profiles))
     streaming = sub(capabilities, qname(namespace, "StreamingCapabilities"))
@@ -263,7 +265,7 @@ DEVICE_OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
 # Every implemented operation, of every service, by the Clark name of its request element.
 OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
     {**DEVICE_OPERATIONS, **media1.OPERATIONS, **media2.OPERATIONS, **imaging.OPERATIONS,
-     **ptz.OPERATIONS}
+     **ptz.OPERATIONS, **STREAMING_OPERATIONS}
 )
 
 
@@ -382,6 +384,15 @@ def _service_handler(
     return handle
 
 
+def _snapshot_handler(
+    device: SimulatedDevice
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await serve_snapshot(request, device)
+
+    return handle
+
+
 def create_simulator_app(devices: Sequence[SimulatedDevice]) -> web.Application:
     """An app serving each device's services at service_path(device.index, service); a single
     device also at ONVIF's usual paths (STANDARD_PATHS: /onvif/device_service...)."""
@@ -397,5 +408,7 @@ def create_simulator_app(devices: Sequence[SimulatedDevice]) -> web.Application:
             app.router.add_post(service_path(device.index, service), handler)
             if len(devices) == 1:
                 app.router.add_post(STANDARD_PATHS[service], handler)
+        app.router.add_get(snapshot_path(device.index, "{profile}"),
+                           _snapshot_handler(device))
     app[SIMULATED_DEVICES] = by_index
     return app

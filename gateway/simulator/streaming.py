@@ -1,0 +1,202 @@
+"""Stream and snapshot URIs (Media1 and Media2), and the snapshot pictures served over HTTP.
+
+No media is streamed: a stream URI is only handed out. A snapshot URI leads to a real JPEG, a new
+one each time (it shows a counter), behind HTTP Digest or Basic with the device's users, as on
+a camera's web server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+from urllib.parse import urlsplit, urlunsplit
+
+from aiohttp import web
+from lxml import etree
+
+from . import media
+from .device import MEDIA, MEDIA2, AccessClass, SimulatedDevice
+from .digest import REALM, challenge, digest_user
+from .jpeg import frame
+from .operation import Call, Operation, response
+from .soap import RECEIVER, TR2, TRT, SoapFault, qname, sub
+
+RTSP_PORT: Final = 554
+RTSPS_PORT: Final = 322
+# tt:StreamType and tt:TransportProtocol (Media1), tr2:TransportProtocol (Media2)
+MEDIA1_TRANSPORTS: Final = frozenset({"UDP", "TCP", "RTSP", "HTTP"})
+MEDIA1_STREAMS: Final = frozenset({"RTP-Unicast", "RTP-Multicast"})
+MEDIA2_PROTOCOLS: Final = frozenset(
+    {"RtspUnicast", "RtspMulticast", "RtspsUnicast", "RtspsMulticast", "RTSP", "RtspOverHttp"})
+HUGE_CHUNK: Final = 64 * 1024
+LOGIN_PAGE: Final = b"<!DOCTYPE html><html><body><form>User <input name=user></form></body></html>"
+
+
+def snapshot_path(index: int, profile: str) -> str:
+    """HTTP path of a profile's snapshot on the device with this index."""
+    return f"/dev/{index}/snapshot/{profile}.jpg"
+
+
+def _incomplete(token: str) -> SoapFault:
+    return SoapFault(RECEIVER, ("Action", "IncompleteConfiguration"),
+                     f"Profile {token!r} has no video encoder configuration")
+
+
+def _stream_uri(call: Call, token: str, secure: bool, tunnel: bool) -> str:
+    host = urlsplit(f"//{call.request.host}").hostname or "127.0.0.1"
+    path = f"/dev/{call.device.index}/stream/{token}"
+    if tunnel:  # RTSP in HTTP goes to the device's web server
+        return f"{call.request.scheme}://{call.request.host}{path}"
+    if secure:
+        return f"rtsps://{host}:{RTSPS_PORT}{path}"
+    return f"rtsp://{host}:{RTSP_PORT}{path}"
+
+
+def _streamable(call: Call, token: str) -> None:
+    """A stream needs a profile with an encoder (what it sends) on a source."""
+    profile = media.find_profile(call.device, token)
+    if profile.video_encoder is None or profile.video_source is None:
+        raise _incomplete(token)
+
+
+def _media_uri(answer: etree._Element, namespace: str, uri: str) -> None:
+    """A tt:MediaUri: valid indefinitely, as the specification wants."""
+    element = sub(answer, qname(namespace, "MediaUri"))
+    sub(element, media.tt("Uri"), uri)
+    sub(element, media.tt("InvalidAfterConnect"), "false")
+    sub(element, media.tt("InvalidAfterReboot"), "false")
+    sub(element, media.tt("Timeout"), "PT0S")
+
+
+def get_stream_uri_media1(call: Call) -> etree._Element:
+    """trt:GetStreamUri: StreamSetup names the stream type and the transport."""
+    setup = call.children("StreamSetup")
+    stream = media.text(setup[0], "Stream") if setup else None
+    transport = media.text(setup[0], "Transport/Protocol") if setup else None
+    if stream not in MEDIA1_STREAMS or transport not in MEDIA1_TRANSPORTS:
+        raise SoapFault("Sender", ("InvalidArgVal", "InvalidStreamSetup"),
+                        f"Stream {stream!r} over {transport!r} is not a valid StreamSetup")
+    token = call.required("ProfileToken")
+    _streamable(call, token)
+    answer = response(call)
+    _media_uri(answer, TRT, _stream_uri(call, token, False, transport == "HTTP"))
+    return answer
+
+
+def get_stream_uri_media2(call: Call) -> etree._Element:
+    """tr2:GetStreamUri: Protocol is a tr2:TransportProtocol."""
+    protocol = call.required("Protocol")
+    if protocol not in MEDIA2_PROTOCOLS:
+        raise SoapFault("Sender", ("InvalidArgVal", "InvalidStreamSetup"),
+                        f"{protocol!r} is not a tr2:TransportProtocol")
+    token = call.required("ProfileToken")
+    _streamable(call, token)
+    answer = response(call)
+    uri = _stream_uri(call, token, protocol.startswith("Rtsps"), protocol == "RtspOverHttp")
+    sub(answer, qname(TR2, "Uri"), uri)
+    return answer
+
+
+def _snapshot_uri(call: Call, token: str) -> str:
+    profile = media.find_profile(call.device, token)
+    if profile.video_source is None:
+        raise _incomplete(token)
+    parts = urlsplit(f"{call.request.scheme}://{call.request.host}")
+    netloc = parts.netloc
+    if call.device.snapshot_host is not None:
+        netloc = call.device.snapshot_host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, snapshot_path(call.device.index, token), "", ""))
+
+
+def get_snapshot_uri_media1(call: Call) -> etree._Element:
+    answer = response(call)
+    _media_uri(answer, TRT, _snapshot_uri(call, call.required("ProfileToken")))
+    return answer
+
+
+def get_snapshot_uri_media2(call: Call) -> etree._Element:
+    answer = response(call)
+    sub(answer, qname(TR2, "Uri"), _snapshot_uri(call, call.required("ProfileToken")))
+    return answer
+
+
+OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType({
+    qname(TRT, "GetStreamUri"): Operation(AccessClass.READ_MEDIA, get_stream_uri_media1),
+    qname(TR2, "GetStreamUri"): Operation(AccessClass.READ_MEDIA, get_stream_uri_media2),
+    qname(TRT, "GetSnapshotUri"): Operation(AccessClass.READ_MEDIA, get_snapshot_uri_media1),
+    qname(TR2, "GetSnapshotUri"): Operation(AccessClass.READ_MEDIA, get_snapshot_uri_media2),
+})
+
+
+# ---------------------------------------------------------------- the pictures, over HTTP
+
+
+def _basic_user(device: SimulatedDevice, request: web.Request) -> str | None:
+    """The user whose valid Basic credentials the request carries, else None."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        username, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user = device.users.get(username)
+    if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
+        return None
+    return username
+
+
+def _authenticated(device: SimulatedDevice, request: web.Request) -> bool:
+    """Whether the request carries credentials of one of the device's users, in a scheme the
+    device takes (any user may read media)."""
+    auth = device.snapshot_auth
+    if auth == "none":
+        return True
+    if auth in ("digest", "both") and digest_user(device, request) is not None:
+        return True
+    return auth in ("basic", "both") and _basic_user(device, request) is not None
+
+
+def _refusal(device: SimulatedDevice) -> web.HTTPUnauthorized:
+    basic = f'Basic realm="{REALM}"'
+    if device.snapshot_auth == "basic":
+        return web.HTTPUnauthorized(headers={"WWW-Authenticate": basic})
+    refusal = challenge(device)
+    if device.snapshot_auth == "both":
+        refusal.headers.add("WWW-Authenticate", basic)
+    return refusal
+
+
+async def serve_snapshot(request: web.Request, device: SimulatedDevice) -> web.StreamResponse:
+    """GET a profile's snapshot: a new JPEG each time, or whatever the device's switches say."""
+    if not device.services & {MEDIA, MEDIA2}:
+        raise web.HTTPNotFound()
+    if not _authenticated(device, request):
+        raise _refusal(device)
+    token = request.match_info["profile"]
+    if token not in device.profiles:
+        raise web.HTTPNotFound()
+    if device.snapshot_delay > 0:
+        await asyncio.sleep(device.snapshot_delay)
+    if device.snapshot_redirect:
+        raise web.HTTPFound("/login.html")
+    if device.snapshot_html:
+        return web.Response(body=LOGIN_PAGE, content_type="text/html")
+    device.snapshots_served += 1
+    picture = frame(device.snapshots_served)
+    if not device.snapshot_huge:
+        return web.Response(body=picture, content_type="image/jpeg")
+    # A picture followed by megabytes, sent without a length: only counting tells the size.
+    answer = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+    await answer.prepare(request)
+    await answer.write(picture[:-2])
+    for _ in range(device.snapshot_huge // HUGE_CHUNK):
+        await answer.write(b"\0" * HUGE_CHUNK)
+    await answer.write_eof()
+    return answer
+
