@@ -41,6 +41,11 @@ class DeviceConfig:
     # user_levels: the tt:UserLevel of named users, for a device whose GetUsers does not say
     # (it answers an empty list, or refuses); what the device tells always wins.
     user_levels: tuple[tuple[str, str], ...] = ()
+    # The host (or host:port) clients reach the device's streams at, when not the one the device
+    # names in its stream URIs (NAT, a port forward): stream URIs are rewritten to it.
+    stream_host: str | None = None
+    # Hosts besides the device's own (its url's) the gateway may fetch snapshots from.
+    snapshot_hosts: tuple[str, ...] = ()
 
     def stated_level(self, username: str) -> str | None:
         """The level gateway.ini states for a user of this device, if any."""
@@ -97,6 +102,11 @@ class GatewayConfig:
     tls_key: Path | None = None
     # "plain" text log lines, or "json": one JSON object a line
     log_format: str = "plain"
+    # Snapshots: kept this many seconds per device and profile (0: every request fetches one),
+    # fetched within snapshot_timeout seconds, at most snapshot_max_bytes long.
+    snapshot_ttl: float = 1.0
+    snapshot_timeout: float = 5.0
+    snapshot_max_bytes: int = 8 * 1024 * 1024
     # Client networks that may read /metrics without a bearer token (a Prometheus scraper).
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Where the devices above were configured: the file's name (GET /devices says it).
@@ -235,6 +245,29 @@ def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network
     return tuple(networks)
 
 
+def _host(value: str) -> str:
+    """A host name or address, with a port or without (IPv6 in brackets)."""
+    try:
+        parts = urlsplit(f"//{value}")
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError as exc:
+        raise ValueError(f"must be a host or host:port ({exc})") from None
+    if not parts.hostname or parts.netloc != value or "@" in value:
+        raise ValueError("must be a host or host:port, nothing else")
+    return value
+
+
+def _hosts(value: str) -> tuple[str, ...]:
+    """Comma-separated host names or addresses (no ports: any port of theirs)."""
+    hosts = []
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        parts = urlsplit(f"//{_host(part)}")
+        if parts.port is not None or not parts.hostname:
+            raise ValueError(f"{part!r}: a host without a port")
+        hosts.append(parts.hostname)
+    return tuple(hosts)
+
+
 def _fingerprint(value: str) -> str:
     digits = value.replace(":", "").lower()
     if not re.fullmatch(r"[0-9a-f]{64}", digits):
@@ -269,6 +302,9 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "tls_key": Path,
     "log_format": _log_format,
     "metrics_allow": _networks,
+    "snapshot_ttl": _not_negative_float,
+    "snapshot_timeout": _positive_float,
+    "snapshot_max_bytes": _positive_int,
 }
 DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
     "url": _device_url,
@@ -279,6 +315,8 @@ DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
     "tls_fingerprint": _fingerprint,
     "tls_verify": _boolean,
     "user_levels": _user_levels,
+    "stream_host": _host,
+    "snapshot_hosts": _hosts,
 }
 
 

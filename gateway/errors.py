@@ -146,6 +146,7 @@ FAULT_STATUS: dict[str, int] = {
     "DeletionOfFixedProfile": 409,
     "MaxNVTProfiles": 409,
     "ConfigurationConflict": 409,
+    "IncompleteConfiguration": 409,  # a stream of a profile without an encoder, say
     "ActionNotSupported": 501,
 }
 

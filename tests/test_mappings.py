@@ -30,7 +30,8 @@ async def test_shipped_mappings_load():
     assert {r.path for r in resources} == {
         "/device-information", "/sources/video", "/encoders/video", "/reboot", "/discovery",
         "/configurations/sources/video", "/configurations/encoders/video",
-        "/configurations/encoders/audio",
+        "/configurations/encoders/audio", "/profiles", "/profiles/{token}/stream-uri",
+        "/profiles/{token}/snapshot-uri",
     }
 
 

@@ -180,15 +180,27 @@ def sources(arguments: Any) -> Iterator[Source]:
             yield from sources(value)
 
 
+class Untranslatable(Exception):
+    """A request's value that the argument's enum has no ONVIF value for."""
+
+    def __init__(self, source: Source, value: Any) -> None:
+        super().__init__(f"{source.name}: {value!r}")
+        self.source = source
+        self.value = value
+
+
 def build(arguments: dict[str, Any], resolve: Callable[[Source], Any]) -> dict[str, Any]:
     """The call's arguments: Sources resolved (JSON value -> ONVIF value by their enum); an
-    absent value (None) leaves its element out."""
+    absent value (None) leaves its element out; a value the enum lacks raises Untranslatable."""
 
     def value(spec: Any) -> Any:
         if isinstance(spec, Source):
             found = resolve(spec)
-            return spec.enum.to_onvif(found) if spec.enum is not None and found is not None \
-                else found
+            if spec.enum is None or found is None:
+                return found
+            if found not in spec.enum.json_values:
+                raise Untranslatable(spec, found)
+            return spec.enum.to_onvif(found)
         if isinstance(spec, dict):
             return {k: v for k, s in spec.items() if (v := value(s)) is not None}
         if isinstance(spec, list):

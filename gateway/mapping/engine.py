@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.errors import BadRequest, DeviceBadReply, DeviceFault, NotFound
-from gateway.mapping.arguments import Source, build
+from gateway.mapping.arguments import Source, Untranslatable, build
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import Field, Read, Resource
+from gateway.mapping.uris import expiry, with_host, with_userinfo
 from gateway.mapping.values import xml_text
 from gateway.soap.device import Credentials, DeviceClient
 from gateway.store import PolicyStore
@@ -79,8 +81,16 @@ async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: C
         held = await ctx.held(str(spec.of))
         in_use = (item.get("UseCount") or 0) > 0 or item.get("token") in held
         return int(in_use)
+    if spec.param is not None:
+        return ctx.params.get(spec.param)
+    if spec.exists:
+        return pick(item, spec.exists) is not None
     if spec.path or spec.present:
-        value = item if spec.present else pick(item, spec.path)
+        value = item if spec.present else next(
+            (found for path in (spec.path, *spec.alternatives)
+             if (found := pick(item, path)) is not None), None)
+        if value is not None and (spec.host or spec.userinfo or spec.expires):
+            return _uri_or_time(spec, value, ctx)
         if spec.enum is None or value is None:
             return value
         try:
@@ -93,8 +103,21 @@ async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: C
     return spec.value
 
 
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    """{"status.code": 200} -> {"status": {"code": 200}}."""
+def _uri_or_time(spec: Field, value: Any, ctx: Context) -> Any:
+    """An element's value through its options: a URI's host and userinfo, a duration's end."""
+    if spec.expires:
+        return expiry(value, datetime.now(UTC))
+    uri = str(value)
+    if spec.host == "stream_host" and ctx.device.config.stream_host:
+        uri = with_host(uri, ctx.device.config.stream_host)
+    if spec.userinfo is not None and ctx.params.get(spec.userinfo):
+        uri = with_userinfo(uri, ctx.credentials.username, ctx.credentials.password)
+    return uri
+
+
+def _nest(flat: dict[str, Any], device_only: set[str]) -> dict[str, Any]:
+    """{"status.code": 200} -> {"status": {"code": 200}}; an object whose fields all come from
+    the device (device_only) and are all absent is null (a profile without audio)."""
     nested: dict[str, Any] = {}
     for dotted, value in flat.items():
         *parents, last = dotted.split(".")
@@ -102,6 +125,16 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
         for parent in parents:
             target = target.setdefault(parent, {})
         target[last] = value
+    groups = {dotted.rsplit(".", 1)[0] for dotted in flat if "." in dotted}
+    # the deepest first, so that an object holding only null objects is null too
+    for group in sorted(groups, key=lambda g: -g.count(".")):
+        members = [name for name in flat if name.startswith(group + ".")]
+        if all(name in device_only and flat[name] is None for name in members):
+            *parents, last = group.split(".")
+            target = nested
+            for parent in parents:
+                target = target[parent]
+            target[last] = None
     return nested
 
 
@@ -112,7 +145,8 @@ async def _json(read: Read, item: Any, ctx: Context,
     # policy fields are keyed by `name`, so the device's own fields go first
     for name, spec in sorted(read.fields.items(), key=lambda f: f[1].policy is not None):
         flat[name] = await _value(name, spec, item, flat, ctx, outer or {})
-    return _nest({name: flat[name] for name in read.fields})
+    device_only = {name for name, spec in read.fields.items() if spec.path or spec.present}
+    return _nest({name: flat[name] for name in read.fields}, device_only)
 
 
 def _items(read: Read, reply: dict[str, Any]) -> list[Any]:
@@ -142,8 +176,14 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
         return value
 
     try:
-        return await ctx.device.call(service, operation, ctx.credentials,
-                                     **build(arguments, resolve))
+        built = build(arguments, resolve)
+    except Untranslatable as exc:
+        # a value this operation has no word for (rtsps over Media1, say): it cannot do it
+        raise DeviceFault(f"{operation} ({service} service) cannot take {exc.source.name} "
+                          f"{exc.value!r}", ctx.device.name, "Receiver",
+                          ["ActionNotSupported"]) from None
+    try:
+        return await ctx.device.call(service, operation, ctx.credentials, **built)
     except DeviceFault as exc:
         in_path = [p for p in resource.parameters.values() if p.where == "path"]
         if exc.status != 404 or not in_path:

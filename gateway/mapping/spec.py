@@ -38,6 +38,9 @@ WRITES = {"policy", "call", "configuration"}
 ACTIONS = ("create", "delete")
 
 
+URI_HOSTS = {"stream_host"}  # where a URI's host may come from (a setting of the device)
+
+
 @dataclass(frozen=True)
 class Field:
     """Where one JSON field's value comes from (exactly one of path, policy, derive, value...)."""
@@ -54,6 +57,19 @@ class Field:
     # whether the element (or one on the way to it from the item) may be absent
     type: str = "string"
     optional: bool = False
+    # path's alternatives (element = [...]): the first present of path and these answers
+    alternatives: tuple[tuple[str, ...], ...] = ()
+    exists: tuple[str, ...] = ()  # true or false: whether this element is in the answer
+    param: str | None = None  # the value of the request's parameter
+    absent: bool = False  # always null
+    host: str | None = None  # a URI's host replaced by this device setting, when it is set
+    userinfo: str | None = None  # a URI given the user's credentials when this parameter is true
+    expires: bool = False  # an xs:duration from now, as the UTC time it ends
+
+    @property
+    def from_device(self) -> bool:
+        """Whether the value comes from the device's answer."""
+        return bool(self.path or self.present or self.exists)
 
 
 @dataclass(frozen=True)
@@ -250,27 +266,79 @@ def _kind(table: dict[str, Any], key: str, wsdls: Wsdls, where: str) -> str:
     return kind
 
 
+FIELD_SOURCES = ("element", "policy", "derive", "value", "present", "item", "exists", "param",
+                 "absent")
+
+
+def _uri_options(spec: dict[str, Any], parameters: dict[str, Parameter],
+                 where: str) -> dict[str, Any]:
+    """A URI or time element's options (host, userinfo, expires), checked."""
+    options: dict[str, Any] = {}
+    if "host" in spec:
+        host = _string(spec, "host", where)
+        if host not in URI_HOSTS:
+            raise MappingError(f"{where}.host: one of {', '.join(sorted(URI_HOSTS))}")
+        options["host"] = host
+    if "userinfo" in spec:
+        table = _expect(spec["userinfo"], f"{where}.userinfo", {"param"}, set())
+        name = _string(table, "param", f"{where}.userinfo")
+        if name not in parameters or parameters[name].type != "boolean":
+            raise MappingError(f"{where}.userinfo.param: no boolean parameter {name!r} in "
+                               "[parameters]")
+        options["userinfo"] = name
+    if "expires" in spec:
+        if spec["expires"] is not True:
+            raise MappingError(f"{where}.expires: only `expires = true`")
+        options["expires"] = True
+    return options
+
+
 def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdls: Wsdls,
-           where: str, fan_out: bool = False) -> Field:
+           parameters: dict[str, Parameter], where: str, fan_out: bool = False) -> Field:
     if isinstance(spec, str):
         spec = {"element": spec}
     if not isinstance(spec, dict):
         raise MappingError(f"{where}: must be an element path (a string) or a table")
-    spec = _expect(spec, where, set(),
-                   {"element", "enum", "policy", "derive", "of", "value", "present", "item"})
-    kinds = ("element", "policy", "derive", "value", "present", "item")
-    if len([k for k in kinds if k in spec]) != 1:
-        raise MappingError(f"{where}: give exactly one of {', '.join(kinds)}")
+    spec = _expect(spec, where, set(), {*FIELD_SOURCES, "enum", "of", "host", "userinfo",
+                                        "expires"})
+    sources = [k for k in FIELD_SOURCES if k in spec]
+    if len(sources) != 1:
+        raise MappingError(f"{where}: give exactly one of {', '.join(FIELD_SOURCES)}")
+    if {"host", "userinfo", "expires"} & set(spec) and "element" not in spec:
+        raise MappingError(f"{where}: host, userinfo and expires go with an element")
     enum = _enum_ref(spec, enums, where)
     if "item" in spec:
         if not fan_out:
             raise MappingError(f"{where}.item: only in a read with for_each")
         return Field(item=_string(_expect(spec, where, {"item"}, set()), "item", where))
     if "element" in spec:
-        path = tuple(_string(spec, "element", where).split("."))
-        node, optional = _walk_optional(item, path, where)
+        given = spec["element"]
+        texts = [given] if isinstance(given, str) else given
+        if not isinstance(texts, list) or not texts or not all(
+                isinstance(t, str) and t for t in texts):
+            raise MappingError(f"{where}.element: an element path, or a list of them (the "
+                               "first present answers)")
+        paths = [tuple(text.split(".")) for text in texts]
+        node, optional = _walk_optional(item, paths[0], where if len(paths) == 1
+                                        else f"{where}.element[0]")
+        for i, path in enumerate(paths[1:], start=1):
+            _walk(item, path, f"{where}.element[{i}]")
         kind = "object" if isinstance(node.type, ComplexType) else xsd_json_type(node.type)
-        return Field(path=path, enum=enum, type=kind, optional=optional)
+        return Field(path=paths[0], enum=enum, type=kind, optional=optional or len(paths) > 1,
+                     alternatives=tuple(paths[1:]), **_uri_options(spec, parameters, where))
+    if "exists" in spec:
+        path = tuple(_string(spec, "exists", where).split("."))
+        _walk(item, path, f"{where}.exists")
+        return Field(exists=path)
+    if "param" in spec:
+        name = _string(spec, "param", where)
+        if name not in parameters:
+            raise MappingError(f"{where}.param: no parameter {name!r} in [parameters]")
+        return Field(param=name)
+    if "absent" in spec:
+        if spec["absent"] is not True:
+            raise MappingError(f"{where}.absent: only `absent = true`")
+        return Field(absent=True)
     if "policy" in spec:
         return Field(policy=_string(spec, "policy", where))
     if "derive" in spec:
@@ -301,11 +369,14 @@ def _operation(table: dict[str, Any], wsdls: Wsdls, where: str) -> tuple[str, st
         ) from None
 
 
-def _params(parameters: dict[str, Parameter], fan_out: bool = False) -> Lookup:
-    """Arguments of a read come from the resource's parameters (and a fan-out's item)."""
+def _params(parameters: dict[str, Parameter], enums: dict[str, Enum],
+            fan_out: bool = False) -> Lookup:
+    """Arguments of a read come from the resource's parameters (and a fan-out's item); an
+    argument may translate its parameter by an enum of its own (the same JSON values, or fewer:
+    a value it lacks is something this operation cannot do, 501)."""
 
     def lookup(kind: str, table: dict[str, Any], where: str) -> Source:
-        table = _expect(table, where, {kind}, set())
+        table = _expect(table, where, {kind}, {"enum"} if kind == "param" else set())
         name = _string(table, kind, where)
         if kind == "item" and fan_out:
             return Source("item", name, None)  # checked against the other resource once loaded
@@ -314,7 +385,17 @@ def _params(parameters: dict[str, Parameter], fan_out: bool = False) -> Lookup:
                                + (", `item`" if fan_out else "") + " (or constants)")
         if name not in parameters:
             raise MappingError(f"{where}.param: no parameter {name!r} in [parameters]")
-        return parameters[name].source()
+        source = parameters[name].source()
+        enum = _enum_ref(table, enums, where)
+        if enum is not None:
+            own = parameters[name].enum
+            allowed = own.json_values if own is not None else None
+            if enum.json_type != source.type or (
+                    allowed is not None and not set(enum.json_values) <= set(allowed)):
+                raise MappingError(f"{where}.enum: {enum.name}'s values are not values of "
+                                   f"parameter {name!r}")
+            source = replace(source, enum=enum)
+        return source
 
     return lookup
 
@@ -326,7 +407,7 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
     service, operation, op = _operation(table, wsdls, where)
     for_each = _string(table, "for_each", where) if "for_each" in table else None
     inputs = parse_arguments(table.get("arguments", {}), op.input.body.type,
-                             _params(parameters, for_each is not None), wsdls,
+                             _params(parameters, enums, for_each is not None), wsdls,
                              f"{where}.arguments")
 
     item = op.output.body
@@ -351,8 +432,8 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
     if not isinstance(fields_table, dict) or not fields_table:
         raise MappingError(f"{where}.fields: must be a table of JSON field = source")
     fields = {
-        name: _field(spec, item, bool(present), enums, wsdls, f"{where}.fields.{name}",
-                     for_each is not None)
+        name: _field(spec, item, bool(present), enums, wsdls, parameters,
+                     f"{where}.fields.{name}", for_each is not None)
         for name, spec in fields_table.items()
     }
     list_key = _string(table, "list", where) if "list" in table else None
@@ -386,7 +467,7 @@ def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],
     if write == "call":
         _expect(table, where, {"write", "body", "service", "operation", "arguments"}, set())
         service, operation, op = _operation(table, wsdls, where)
-        params = _params(parameters)
+        params = _params(parameters, enums)
 
         def lookup(kind: str, spec: dict[str, Any], at: str) -> Source:
             if kind == "param":

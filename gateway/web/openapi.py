@@ -112,22 +112,35 @@ def _nullable(schema: Schema) -> Schema:
     return schema
 
 
-def _field_schema(field: Field, read: Read) -> Schema:
+def _field_schema(resource: Resource, read: Read, field: Field) -> Schema | None:
+    """A field's JSON schema in one read (None: always null there, as the others read it)."""
     if field.item is not None and read.over is not None:  # as the other resource has it
         over = read.over.reads[0]
-        return _field_schema(over.fields[field.item], over)
+        return _field_schema(read.over, over, over.fields[field.item])
     if field.policy is not None or field.derive is not None:
         return dict(FLAG)
     if field.present:
         return _enum_schema(field.enum) if field.enum else dict(STRING)
+    if field.exists:
+        return {"type": "boolean"}
+    if field.absent:
+        return None
+    if field.param is not None:
+        parameter = resource.parameters[field.param]
+        return _enum_schema(parameter.enum) if parameter.enum else {"type": parameter.type}
     if field.path:
+        if field.expires:
+            return {"type": ["string", "null"], "format": "date-time"}
         schema = _enum_schema(field.enum) if field.enum else {"type": field.type}
+        if field.host or field.userinfo:
+            schema = dict(STRING)
         return _nullable(schema) if field.optional else schema
     return {"type": JSON_TYPES.get(type(field.value), "string"), "const": field.value}
 
 
-def _nest(flat: dict[str, Schema]) -> Schema:
-    """{"status.code": s} -> an object {"status": {"code": s}}, every level closed."""
+def _nest(flat: dict[str, Schema], may_be_null: set[str], prefix: str = "") -> Schema:
+    """{"status.code": s} -> an object {"status": {"code": s}}, every level closed; an object
+    whose fields are all in may_be_null (may be absent from the device's answer) may be null."""
     groups: dict[str, dict[str, Schema]] = {}
     properties: dict[str, Schema] = {}
     for dotted, schema in flat.items():
@@ -136,21 +149,35 @@ def _nest(flat: dict[str, Schema]) -> Schema:
             groups.setdefault(head, {})[rest] = schema
         else:
             properties[head] = schema
-    properties.update({head: _nest(inner) for head, inner in groups.items()})
+    for head, inner in groups.items():
+        nested = _nest(inner, may_be_null, f"{prefix}{head}.")
+        if all(f"{prefix}{head}.{name}" in may_be_null for name in inner):
+            nested["type"] = ["object", "null"]
+        properties[head] = nested
     return _object(properties)
 
 
 def read_schema(resource: Resource) -> Schema:
     """What GET answers: the fields of the mapping (the same for every alternative read)."""
     flat: dict[str, Schema] = {}
+    may_be_null: set[str] = set()
     for name in resource.reads[0].fields:
         choices: list[Schema] = []
         for read in resource.reads:
-            schema = _field_schema(read.fields[name], read)
+            field = read.fields[name]
+            schema = _field_schema(resource, read, field)
+            if schema is None:
+                continue
+            schema = _nullable(schema) if any(r.fields[name].absent for r in resource.reads) \
+                and "null" not in schema["type"] else schema
             if schema not in choices:
                 choices.append(schema)
+            if (field.path or field.present) and "null" in schema["type"]:
+                may_be_null.add(name)
+        if not choices:
+            choices.append({"type": ["string", "null"]})
         flat[name] = choices[0] if len(choices) == 1 else {"anyOf": choices}
-    item = _nest(flat)
+    item = _nest(flat, may_be_null)
     list_key = resource.reads[0].list
     return _object({list_key: {"type": "array", "items": item}}) if list_key else item
 

@@ -1,0 +1,45 @@
+"""Value transforms of URIs and times that mapping files name (spec.py: host, userinfo, expires)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+
+def _hostport(host: str | None, port: int | None) -> str:
+    shown = f"[{host}]" if host and ":" in host else (host or "")
+    return shown + (f":{port}" if port is not None else "")
+
+
+def with_host(uri: str, address: str) -> str:
+    """The URI on another host ("host" keeps the URI's port, "host:port" replaces it too): a
+    device reached through NAT or a port forward names its inside address."""
+    parts, given = urlsplit(uri), urlsplit(f"//{address}")
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = _hostport(given.hostname, given.port if given.port is not None else parts.port)
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}" if userinfo else netloc))
+
+
+def with_userinfo(uri: str, username: str, password: str) -> str:
+    """The URI carrying these credentials (percent-encoded, so any character is safe), in place
+    of any it had."""
+    parts = urlsplit(uri)
+    userinfo = f"{quote(username, safe='')}:{quote(password, safe='')}"
+    return urlunsplit(parts._replace(
+        netloc=f"{userinfo}@{_hostport(parts.hostname, parts.port)}"))
+
+
+def expiry(duration: Any, now: datetime) -> str | None:
+    """When an xs:duration that starts now ends (ISO 8601, UTC); None for a zero duration (ONVIF's
+    PT0S: valid indefinitely) or one that cannot be read."""
+    if not isinstance(duration, timedelta):
+        # zeep gives isodate's Duration for years and months; such URIs live as good as forever
+        try:
+            end = now + duration
+        except TypeError:
+            return None
+        return end.isoformat() if isinstance(end, datetime) else None
+    if duration <= timedelta(0):
+        return None
+    return (now + duration).isoformat()
