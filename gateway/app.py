@@ -23,6 +23,7 @@ from gateway.keys import (
     PATHS,
     RESOURCES,
     SESSIONS,
+    SNAPSHOTS,
     STORE,
     WSDLS,
 )
@@ -31,9 +32,10 @@ from gateway.logs import redact_request_logs
 from gateway.mapping.spec import load_mappings
 from gateway.metrics import Metrics
 from gateway.sessions import MemorySessions
+from gateway.snapshots import Snapshots
 from gateway.soap.wsdl import Wsdls, load_wsdls
 from gateway.store import SqlitePolicyStore
-from gateway.web import observe, openapi
+from gateway.web import observe, openapi, snapshots
 from gateway.web.handlers import routes
 from gateway.web.problems import MAX_BODY_BYTES, problems
 
@@ -110,6 +112,15 @@ async def _devices(app: web.Application) -> AsyncIterator[None]:
     await registry.close()
 
 
+async def _snapshots(app: web.Application) -> AsyncIterator[None]:
+    """The snapshot proxy's pictures and connections."""
+    config = app[CONFIG]
+    app[SNAPSHOTS] = Snapshots(config.snapshot_ttl, config.snapshot_timeout,
+                               config.snapshot_max_bytes, app[METRICS].snapshot_fetch)
+    yield
+    await app[SNAPSHOTS].close()
+
+
 async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Application:
     """Build the gateway: WSDLs parsed, mapping files checked against them, routes from those."""
     wsdls = await shared_wsdls(wsdl_dir)
@@ -128,7 +139,8 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     app[LOGIN_SHARE] = LoginShare(config.device_concurrency, config.device_timeout)
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_devices)
-    app.add_routes(routes(resources))
+    app.cleanup_ctx.append(_snapshots)
+    app.add_routes(routes(resources) + snapshots.routes(resources))
     app.add_routes(observe.routes() + openapi.routes())
     app[PATHS] = frozenset(resource.canonical for resource in app.router.resources())
     return app

@@ -10,6 +10,7 @@ from gateway.logins import LoginLimiter, LoginShare
 from gateway.mapping.spec import Resource
 from gateway.metrics import Metrics
 from gateway.sessions import Sessions
+from gateway.snapshots import Snapshots
 from gateway.soap.wsdl import Wsdls
 from gateway.store import PolicyStore
 
@@ -22,6 +23,7 @@ STORE = web.AppKey("store", PolicyStore)
 LOGINS = web.AppKey("logins", LoginLimiter)
 LOGIN_SHARE = web.AppKey("login_share", LoginShare)
 METRICS = web.AppKey("metrics", Metrics)
+SNAPSHOTS = web.AppKey("snapshots", Snapshots)
 # The canonical path of every route, fixed once the routes are added (the request log reads it).
 PATHS = web.AppKey("paths", frozenset[str])
 

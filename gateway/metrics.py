@@ -57,6 +57,10 @@ class Metrics:
         self.soap_seconds = Histogram(
             "gateway_soap_call_duration_seconds", "Time a SOAP call to a device took",
             ["device", "service", "operation"], registry=self.registry)
+        self.snapshot_fetches = Counter(
+            "gateway_snapshot_fetches", "Snapshots fetched from devices (kept ones not counted), "
+            "by how the fetch ended: ok, refused, timeout, unreachable, unauthorized, bad_reply",
+            ["device", "outcome"], registry=self.registry)
         # Set from the session store at each scrape (it may be shared, in Redis).
         self.sessions = Gauge(
             "gateway_sessions_active", "Live sessions (bearer tokens)", registry=self.registry)
@@ -70,6 +74,10 @@ class Metrics:
         # registry's own, a series is never dropped.
         self._request_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._soap_series: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
+
+    def snapshot_fetch(self, device: str, outcome: str) -> None:
+        """The snapshot proxy's observer: one fetch from a device, and how it ended."""
+        self.snapshot_fetches.labels(device, outcome).inc()
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)

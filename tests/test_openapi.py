@@ -154,6 +154,10 @@ async def test_answers_match_their_schemas(gateway):
             continue
         response = await gateway.get(path, headers=auth)
         assert response.status == 200, (path, await response.text())
+        if "image/jpeg" in operations["get"]["responses"]["200"]["content"]:  # /snapshot
+            assert response.content_type == "image/jpeg"
+            assert (await response.read()).startswith(b"\xff\xd8\xff")
+            continue
         check(document, ok_schema(operations["get"]), await response.json())
     body = {"encoders": [{"name": "h265", "enabled": 0}]}
     response = await gateway.put("/encoders/video", json=body, headers=auth)

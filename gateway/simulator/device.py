@@ -234,6 +234,8 @@ class SimulatedDevice:
     snapshot_host: str | None = None
     # Pictures served so far; each shows its number, so that a new one differs from the last.
     snapshots_served: int = 0
+    # Who asked the snapshot server, in order (users authenticated; "" when it asks for none).
+    snapshot_users: list[str] = field(default_factory=list)
 
     # The services offered beside the Device service, names as in SERVICES. {MEDIA} is a
     # Media1-only camera without Imaging, as those conformant to Profile S only may be (Media2

@@ -151,15 +151,16 @@ def _basic_user(device: SimulatedDevice, request: web.Request) -> str | None:
     return username
 
 
-def _authenticated(device: SimulatedDevice, request: web.Request) -> bool:
-    """Whether the request carries credentials of one of the device's users, in a scheme the
-    device takes (any user may read media)."""
+def _user(device: SimulatedDevice, request: web.Request) -> str | None:
+    """The user whose credentials the request carries, in a scheme the device takes ("" when
+    it asks for none); any user may read media."""
     auth = device.snapshot_auth
     if auth == "none":
-        return True
-    if auth in ("digest", "both") and digest_user(device, request) is not None:
-        return True
-    return auth in ("basic", "both") and _basic_user(device, request) is not None
+        return ""
+    user = digest_user(device, request) if auth in ("digest", "both") else None
+    if user is None and auth in ("basic", "both"):
+        user = _basic_user(device, request)
+    return user
 
 
 def _refusal(device: SimulatedDevice) -> web.HTTPUnauthorized:
@@ -176,8 +177,10 @@ async def serve_snapshot(request: web.Request, device: SimulatedDevice) -> web.S
     """GET a profile's snapshot: a new JPEG each time, or whatever the device's switches say."""
     if not device.services & {MEDIA, MEDIA2}:
         raise web.HTTPNotFound()
-    if not _authenticated(device, request):
+    user = _user(device, request)
+    if user is None:
         raise _refusal(device)
+    device.snapshot_users.append(user)
     token = request.match_info["profile"]
     if token not in device.profiles:
         raise web.HTTPNotFound()

@@ -173,6 +173,14 @@ async def _context(request: web.Request, resource: Resource, needed: str,
     return Context(device, session.credentials, request.app[STORE], params)
 
 
+async def reader_context(request: web.Request) -> Context:
+    """A read's context without a mapping's parameters: the device, the caller's session."""
+    device = await _device(request)
+    session = await _session(request, device)
+    _require(session, READ, device_decides=True)
+    return Context(device, session.credentials, request.app[STORE])
+
+
 def read_handler(resource: Resource) -> Handler:
     """The GET (or POST) handler of a mapped resource; answers of Get* operations are kept a
     moment (cache_ttl) per device and user."""

@@ -323,6 +323,28 @@ FIXED: dict[tuple[str, str], dict[str, Any]] = {
         "responses": _ok("The page", STRING, "text/html"),
     },
 }
+PICTURE = {"type": "string", "format": "binary"}
+SNAPSHOT_PROBLEMS = (400, 401, *DEVICE)
+FIXED[("GET", "/profiles/{token}/snapshot")] = {
+    "summary": "A profile's picture (JPEG), fetched by the gateway",
+    "description": "The gateway asks the device for the profile's snapshot URI (as the session's "
+                   "user), fetches the picture with the user's credentials (HTTP Digest or "
+                   "Basic) and answers it alone: the device's URI and the credentials are never "
+                   "shown. Pictures are kept `snapshot_ttl` seconds per device and profile. 502: "
+                   "the device's answer is not a JPEG, too large, a redirect, or from a host "
+                   "that is not the device's; 504: too slow. Any ONVIF user may read it.",
+    "tags": ["Snapshots"],
+    "parameters": [{"name": "token", "in": "path", "required": True, "schema": STRING,
+                    "description": "A media profile token (GET /profiles)",
+                    "example": "profile_1"}],
+    "responses": {**_ok("The picture", PICTURE, "image/jpeg"), **_problems(*SNAPSHOT_PROBLEMS)},
+}
+FIXED[("GET", "/snapshot")] = {
+    "summary": "The picture (JPEG) of the device's first profile",
+    "description": "As GET /profiles/{token}/snapshot, for the first profile of GET /profiles.",
+    "tags": ["Snapshots"],
+    "responses": {**_ok("The picture", PICTURE, "image/jpeg"), **_problems(*SNAPSHOT_PROBLEMS)},
+}
 # Served, but not API: the Swagger UI page's own files.
 UNDESCRIBED = {"/docs/{asset}", OPENAPI_30_PATH}
 
@@ -385,7 +407,9 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
         else:
             operation = _generic(route.handler)
         operation["operationId"] = _operation_id(route.method, path)
-        parameters = [*_path_parameters(path, resources.get(bare)),
+        own = {p["name"]: p for p in operation.pop("parameters", [])}  # described in FIXED
+        parameters = [*(own.get(p.get("name", ""), p)
+                        for p in _path_parameters(path, resources.get(bare))),
                       {"$ref": "#/components/parameters/RequestId"}]
         operation["parameters"] = parameters
         if (route.method, path) == ("DELETE", "/devices/{device_id}"):
@@ -401,8 +425,8 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
         paths.setdefault(path, {})[route.method.lower()] = operation
     used = {tag for operations in paths.values() for op in operations.values()
             for tag in op["tags"]}
-    order = ["Sessions", *(r.title for r in _page_order(app[RESOURCES])), "Devices",
-             "Per device", "Operations", "Other"]
+    order = ["Sessions", *(r.title for r in _page_order(app[RESOURCES])), "Snapshots",
+             "Devices", "Per device", "Operations", "Other"]
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "version": _version(),
