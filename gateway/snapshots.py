@@ -112,8 +112,8 @@ class Snapshots:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
-                limit_per_host=4, enable_cleanup_closed=True))
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit_per_host=4))
         return self._session
 
     def _check_host(self, device: DeviceClient, uri: str) -> None:

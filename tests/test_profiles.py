@@ -36,6 +36,7 @@ async def gateway_for(kind, start_device, start_gateway, device_options=None, **
 async def test_profiles_in_one_shape(kind, start_device, start_gateway):
     device, client = await gateway_for(kind, start_device, start_gateway)
     device.ptz_profiles = {"profile_1"}
+    device.profiles["profile_1"].audio_encoder = "aec2"  # AAC, 128 kbit/s, 16 kHz
     auth = bearer(await login(client, "user", "user"))
     answer = await client.get("/profiles", headers=auth)
     assert answer.status == 200, await answer.text()
@@ -53,10 +54,12 @@ async def test_profiles_in_one_shape(kind, start_device, start_gateway):
     assert encoder["frame_rate"] == 30
     assert encoder["bitrate"] == 4096
     assert encoder["gov_length"] == 30  # Media1: inside H264; Media2: an attribute
-    assert first["audio"] is None  # the simulated device has no audio
+    assert first["audio"] == {"configuration": "aec2", "encoding": "aac", "bitrate": 128,
+                              "sample_rate": 16}
     assert first["ptz"] is True
     # profile_3 holds a video source only
     assert third["video_encoder"] is None
+    assert third["audio"] is None
     assert third["ptz"] is False
     assert third["video_source"]["token"] == "video3"
 
@@ -206,12 +209,17 @@ STREAM_URI = (MAPPINGS_DIR / "stream-uri.toml").read_text()
         (('Protocol = { param = "protocol", enum = "transport" }', 'Protocol = { param = '
           '"protocol" }'), "StreamSetup.Transport.Protocol: enum protocol: 'RtspUnicast' is not "
          "a value of TransportProtocol"),
+        (('profile = { param = "token" }', 'profile = { param = "protocol" }'),
+         "guard.profile.param: no path parameter 'protocol' in [parameters]"),
+        (('enum = "codec" }', 'enum = "codecs" }'), "guard.video_encoder.enum: no enum 'codecs'"),
     ],
 )
 async def test_uri_vocabulary_is_checked_at_start(tmp_path, change, message):
     assert change[0] in STREAM_URI
-    text = STREAM_URI.replace(*change, 1) + 'bad = [["rtsp", "RTSP"], ["smb", "UDP"]]\n'
+    text = STREAM_URI.replace(*change, 1).replace(
+        "[enums]\n", '[enums]\nbad = [["rtsp", "RTSP"], ["smb", "UDP"]]\n')
     (tmp_path / "stream-uri.toml").write_text(text)
+    (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())
     with pytest.raises(MappingError) as caught:
         load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
     assert message in str(caught.value)
@@ -225,3 +233,32 @@ def test_stream_and_snapshot_hosts_are_checked(tmp_path, key, value):
     text = f"[device:cam]\nurl = http://127.0.0.1:1/onvif/device_service\n{key} = {value}\n"
     with pytest.raises(ConfigError, match=f"{key} = "):
         parse_config(text, tmp_path)
+
+
+async def test_no_uri_for_a_profile_the_policy_keeps_from_use(kind, start_device, start_gateway):
+    _, client = await gateway_for(kind, start_device, start_gateway)
+    admin = bearer(await login(client))
+    # profile_1 shows video1 through an H264 encoder
+    for path in ("/profiles/profile_1/stream-uri", "/profiles/profile_1/snapshot-uri",
+                 "/profiles/profile_1/snapshot"):
+        assert (await client.get(path, headers=admin)).status == 200, path
+    off = await client.put("/sources/video", headers=admin,
+                           json={"sources": [{"name": "video1", "enabled": 0}]})
+    assert off.status == 200
+    for path in ("/profiles/profile_1/stream-uri", "/profiles/profile_1/snapshot-uri",
+                 "/profiles/profile_1/snapshot"):  # a picture kept from before is not served
+        refused = await client.get(path, headers=admin)
+        assert refused.status == 409, path
+        problem = await refused.json()
+        assert problem["field"] == "path.token"
+        assert "video source 'video1', which the gateway policy disables" in problem["detail"]
+    await client.put("/sources/video", headers=admin,
+                     json={"sources": [{"name": "video1", "enabled": 1}]})
+    await client.put("/encoders/video", headers=admin,
+                     json={"encoders": [{"name": "h264", "enabled": 0}]})
+    refused = await client.get("/profiles/profile_1/stream-uri", headers=admin)
+    assert refused.status == 409
+    assert "encodes 'h264'" in (await refused.json())["detail"]
+    # profile_3 (video3, no encoder) is not kept from use; a profile the device lacks is 404
+    assert (await client.get("/profiles/profile_3/snapshot-uri", headers=admin)).status == 200
+    assert (await client.get("/profiles/nope/stream-uri", headers=admin)).status == 404

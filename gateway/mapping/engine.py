@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.errors import BadRequest, DeviceBadReply, DeviceFault, NotFound
+from gateway.errors import BadRequest, Conflict, DeviceBadReply, DeviceFault, NotFound
 from gateway.mapping.arguments import Source, Untranslatable, build
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import Field, Read, Resource
@@ -229,8 +229,36 @@ async def _read(resource: Resource, read: Read, ctx: Context) -> dict[str, Any]:
     return {read.list: items}
 
 
+async def check_guard(resource: Resource, ctx: Context) -> None:
+    """A profile the gateway policy keeps from use (its source or codec disabled) is 409: no
+    stream or snapshot is handed out for it. A profile the device lacks is left to the read."""
+    guard = resource.guard
+    if guard is None:
+        return
+    token = ctx.params[guard.param]
+    profiles = await (await Profiles.of(ctx.device, ctx.credentials)).list(
+        ["VideoSource", "VideoEncoder"])
+    profile = next((p for p in profiles if p.token == token), None)
+    if profile is None:
+        return
+    where = f"path.{guard.param}"
+    if profile.source is not None and \
+            not (await ctx.policy(guard.sources)).get(profile.source, POLICY_DEFAULT):
+        raise Conflict(f"profile {token!r} shows video source {profile.source!r}, which the "
+                       f"gateway policy disables ({guard.sources})", field=where)
+    if profile.encoding is not None:
+        try:
+            codec = guard.enum.to_json(profile.encoding)
+        except KeyError:
+            return  # a codec the policy has no name for is not one it disables
+        if not (await ctx.policy(guard.encoders)).get(codec, POLICY_DEFAULT):
+            raise Conflict(f"profile {token!r} encodes {codec!r}, which the gateway policy "
+                           f"disables ({guard.encoders})", field=where)
+
+
 async def read_resource(resource: Resource, ctx: Context) -> dict[str, Any]:
     """Make a resource's read call with the user's credentials and build its JSON."""
+    await check_guard(resource, ctx)
     read = await choose_read(resource, ctx.device)
     try:
         body = await _read(resource, read, ctx)

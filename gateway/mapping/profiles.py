@@ -32,6 +32,16 @@ class Profile:
     name: str
     fixed: bool
     holds: dict[str, str]
+    source: str | None = None  # the token of the video source it shows, if it has one
+    encoding: str | None = None  # its video encoder's encoding, as the device names it
+
+
+def _profile(reply: dict[str, Any], configurations: dict[str, dict[str, Any]]) -> Profile:
+    """A Profile from a GetProfiles entry and its configurations, by kind."""
+    return Profile(reply["token"], reply["Name"], bool(reply.get("fixed")),
+                   {kind: c["token"] for kind, c in configurations.items()},
+                   (configurations.get("VideoSource") or {}).get("SourceToken"),
+                   (configurations.get("VideoEncoder") or {}).get("Encoding"))
 
 
 @dataclass(frozen=True)
@@ -64,17 +74,13 @@ class Profiles:
                 # Media2 is listed but not served (its address answers 404): Media1 it is.
                 return await Profiles(self.device, self.credentials, "media").list(kinds)
             return [
-                Profile(p["token"], p["Name"], bool(p.get("fixed")), {
-                    kind: c["token"] for kind in kinds
-                    if (c := (p.get("Configurations") or {}).get(kind))
-                })
+                _profile(p, {kind: c for kind in kinds
+                             if (c := (p.get("Configurations") or {}).get(kind))})
                 for p in reply.get("Profiles") or []
             ]
         reply = await self._call("GetProfiles")
         return [
-            Profile(p["token"], p["Name"], bool(p.get("fixed")), {
-                kind: c["token"] for kind in kinds if (c := p.get(media1_slot(kind)))
-            })
+            _profile(p, {kind: c for kind in kinds if (c := p.get(media1_slot(kind)))})
             for p in reply.get("Profiles") or []
         ]
 

@@ -169,6 +169,16 @@ Write = PolicyWrite | CallWrite | ConfigurationWrite
 
 
 @dataclass(frozen=True)
+class Guard:
+    """The profile a path parameter names must use an enabled source and codec (policy)."""
+
+    param: str
+    sources: str  # the policy table of video sources, keyed by their tokens
+    encoders: str  # the policy table of codecs, keyed by the JSON names of `enum`
+    enum: Enum
+
+
+@dataclass(frozen=True)
 class Resource:
     """A REST resource declared by one mapping file."""
 
@@ -181,6 +191,7 @@ class Resource:
     put: Write | None
     parameters: dict[str, Parameter] = field(default_factory=dict)
     fallbacks: tuple[Read, ...] = ()
+    guard: Guard | None = None
 
     @property
     def cacheable(self) -> bool:
@@ -563,7 +574,7 @@ def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls,
     """Check one mapping file's data against the WSDLs and build its Resource; `shared` are the
     enums of enums.toml."""
     _expect(data, name, {"path", "title", "get"},
-            {"methods", "level", "put", "enums", "parameters"})
+            {"methods", "level", "put", "enums", "parameters", "guard"})
     level = _string(data, "level", name) if "level" in data else READ
     if level not in LEVELS:
         raise MappingError(f"level: one of {', '.join(LEVELS)}")
@@ -595,8 +606,24 @@ def parse_mapping(name: str, data: dict[str, Any], wsdls: Wsdls,
     put = _write(data["put"], reads, enums, parameters, wsdls, "put") if "put" in data else None
     if put is not None and "PUT" in methods:
         raise MappingError("methods: PUT is the [put] table")
+    guard = _guard(data["guard"], parameters, enums) if "guard" in data else None
     return Resource(name, path, _string(data, "title", name), tuple(methods), level, reads, put,
-                    fallbacks=fallbacks, parameters=parameters)
+                    fallbacks=fallbacks, parameters=parameters, guard=guard)
+
+
+def _guard(table: Any, parameters: dict[str, Parameter], enums: dict[str, Enum]) -> Guard:
+    """[guard]: the profile of a path parameter, checked against two policy tables."""
+    table = _expect(table, "guard", {"profile", "video_source", "video_encoder"}, set())
+    profile = _expect(table["profile"], "guard.profile", {"param"}, set())
+    name = _string(profile, "param", "guard.profile")
+    if name not in parameters or parameters[name].where != "path":
+        raise MappingError(f"guard.profile.param: no path parameter {name!r} in [parameters]")
+    source = _expect(table["video_source"], "guard.video_source", {"policy"}, set())
+    encoder = _expect(table["video_encoder"], "guard.video_encoder", {"policy", "enum"}, set())
+    enum = _enum_ref(encoder, enums, "guard.video_encoder")
+    assert enum is not None  # a required key
+    return Guard(name, _string(source, "policy", "guard.video_source"),
+                 _string(encoder, "policy", "guard.video_encoder"), enum)
 
 
 def _parameters(table: Any, path: str, enums: dict[str, Enum]) -> dict[str, Parameter]:

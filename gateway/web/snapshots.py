@@ -6,13 +6,13 @@ Media1); the fetch, its limits and the short keeping of pictures are gateway/sna
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import BadRequest, DeviceBadReply, NotFound
-from gateway.keys import SNAPSHOTS
+from gateway.keys import SNAPSHOTS, STORE
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import Resource, parameter_values
 from gateway.web.handlers import DEVICE_PREFIX, reader_context
@@ -32,6 +32,12 @@ def _jpeg(request: web.Request, picture: bytes) -> web.Response:
     ttl = int(request.app[SNAPSHOTS].ttl)
     return web.Response(body=picture, content_type="image/jpeg",
                         headers={"Cache-Control": f"private, max-age={ttl}"})
+
+
+async def _key(request: web.Request, ctx: Context, token: str | None) -> Hashable:
+    """A picture is kept per device and profile, and only until the device's next change through
+    the gateway (a policy change may keep the profile from use)."""
+    return ctx.device.name, token, await request.app[STORE].version(ctx.device.name)
 
 
 def _fetcher(request: web.Request, ctx: Context, snapshot_uri: Resource,
@@ -68,7 +74,7 @@ def routes(resources: list[Resource]) -> list[web.RouteDef]:
             return token
 
         picture = await request.app[SNAPSHOTS].get(
-            (ctx.device.name, token), _fetcher(request, ctx, snapshot_uri, given))
+            await _key(request, ctx, token), _fetcher(request, ctx, snapshot_uri, given))
         return _jpeg(request, picture)
 
     async def first_snapshot(request: web.Request) -> web.Response:
@@ -84,7 +90,7 @@ def routes(resources: list[Resource]) -> list[web.RouteDef]:
             return str(found[0]["token"])
 
         picture = await request.app[SNAPSHOTS].get(
-            (ctx.device.name, None), _fetcher(request, ctx, snapshot_uri, first))
+            await _key(request, ctx, None), _fetcher(request, ctx, snapshot_uri, first))
         return _jpeg(request, picture)
 
     table: list[tuple[str, Handler]] = [(SNAPSHOT, snapshot), (FIRST_SNAPSHOT, first_snapshot)]
