@@ -320,6 +320,13 @@ DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
 }
 
 
+def _shown(key: str, raw: str) -> str:
+    """A value as an error message repeats it: never a password, nor one inside a URL."""
+    if key == "password":
+        return ""
+    return f" = {re.sub(r'//[^/@]*@', '//***@', raw)!r}"
+
+
 def _read_section(
     name: str, section: configparser.SectionProxy, keys: dict[str, Callable[[str], Any]]
 ) -> dict[str, Any]:
@@ -331,7 +338,7 @@ def _read_section(
         try:
             values[key] = keys[key](raw.strip())
         except ValueError as exc:
-            raise ConfigError(f"[{name}] {key} = {raw!r}: {exc}") from None
+            raise ConfigError(f"[{name}] {key}{_shown(key, raw)}: {exc}") from None
     return values
 
 

@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 
 from gateway.app import WSDL_DIR, create_app, shared_wsdls
-from gateway.config import DeviceConfig, DeviceLimits, GatewayConfig
-from gateway.errors import DeviceBadReply, DeviceTimeout
+from gateway.config import DeviceConfig, DeviceLimits, GatewayConfig, parse_config
+from gateway.errors import ConfigError, DeviceBadReply, DeviceTimeout
 from gateway.keys import DEVICES, METRICS
 from gateway.logs import JsonFormatter, Redact
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
@@ -499,3 +499,11 @@ async def test_slow_headers_and_connection_hoarding_are_cut_off(start_device, tm
             assert response.status == 200  # their places are free again
     finally:
         await runner.cleanup()
+
+
+def test_a_url_with_a_password_in_gateway_ini_is_refused_without_echoing_it(tmp_path):
+    text = ("[device:cam]\nurl = http://admin:s3cret@127.0.0.1:8000/onvif/device_service\n")
+    with pytest.raises(ConfigError) as refused:
+        parse_config(text, tmp_path)
+    assert "must not hold a user name or password" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
