@@ -507,3 +507,33 @@ def test_a_url_with_a_password_in_gateway_ini_is_refused_without_echoing_it(tmp_
         parse_config(text, tmp_path)
     assert "must not hold a user name or password" in str(refused.value)
     assert "s3cret" not in str(refused.value)
+
+
+MONTH_13 = b"""<?xml version="1.0" encoding="utf-8"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"
+ xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema">
+<env:Body><tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>
+<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>
+<tt:UTCDateTime><tt:Time><tt:Hour>1</tt:Hour><tt:Minute>2</tt:Minute><tt:Second>3</tt:Second>
+</tt:Time><tt:Date><tt:Year>2026</tt:Year><tt:Month>13</tt:Month><tt:Day>1</tt:Day></tt:Date>
+</tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse></env:Body>
+</env:Envelope>"""
+
+
+async def test_a_clock_in_month_13_is_that_devices_problem_only(start_device, aiohttp_client,
+                                                                tmp_path):
+    bad, bad_url = await start_device()
+    bad.raw_replies["GetSystemDateAndTime"] = MONTH_13
+    _, good_url = await start_device(index=2)
+    config = GatewayConfig(devices=(DeviceConfig("bad", bad_url, default=True),
+                                    DeviceConfig("good", good_url)),
+                           state_dir=tmp_path / "state", health_interval=0.05)
+    client = await aiohttp_client(await create_app(config))
+    devices = {device.name: device for device in client.app[DEVICES]}
+    await asyncio.sleep(0.3)
+    first = devices["good"].state.last_seen
+    await asyncio.sleep(0.3)
+    assert first is not None
+    assert devices["good"].state.last_seen > first
+    response = await client.put("/login", json={"username": "admin", "password": "admin"})
+    assert response.status < 500, await response.text()
