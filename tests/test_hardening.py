@@ -162,19 +162,22 @@ async def test_a_huge_reply_from_one_device_does_not_stall_the_others(start_devi
         return time.perf_counter() - started
 
     baseline = max([await calm_latency() for _ in range(10)])
+    started = time.perf_counter()
     huge = asyncio.create_task(client.get("/sources/video", headers=bearer(big_token)))
     during = []
     while not huge.done():
         during.append(await calm_latency())
     response = await huge
+    took = time.perf_counter() - started
     assert response.status == 200
     assert len((await response.json())["sources"]) == HUGE
-    print(f"calm device: baseline {baseline * 1000:.0f} ms, during the huge reply "
+    print(f"calm device: baseline {baseline * 1000:.0f} ms; during the huge reply ({took:.1f} s) "
           f"{len(during)} answers, the slowest {max(during) * 1000:.0f} ms")
     # Generous: the gateway shares the CPU with the parsing thread (measured: 54 ms against a
-    # baseline of 3 ms); with the event loop stalled it took thousands of times the baseline.
+    # baseline of 3 ms; on a machine busy with other test runs, 912 ms of 8 s against 7 ms).
+    # With the event loop stalled, the calm device waited for nearly the whole huge reply.
     assert len(during) >= 5
-    assert max(during) < 100 * baseline
+    assert max(during) < max(100 * baseline, took / 3)
 
 
 def hostile(app: web.Application, operation: str, answer) -> dict[str, bool]:
