@@ -118,7 +118,12 @@ class Snapshots:
 
     def _check_host(self, device: DeviceClient, uri: str) -> None:
         """Only from the device's own host or the hosts gateway.ini allows for it."""
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+            parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+        except ValueError:
+            raise SnapshotRefused(f"device {device.name} names a snapshot URI that is not a "
+                                  "URL", device.name) from None
         own = urlsplit(device.config.url).hostname
         allowed = {own, *device.config.snapshot_hosts}
         if parts.scheme not in ("http", "https"):

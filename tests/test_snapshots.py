@@ -214,3 +214,27 @@ async def test_described_as_a_jpeg_with_its_parameters(start_device, start_gatew
         "description"], "schema": {"type": "string", "enum": ["rtsp", "udp", "rtsp-over-http",
                                                               "rtsps"], "default": "rtsp"}} \
         in stream
+
+
+def uri_answer(operation: str, uri: str) -> bytes:
+    """A Media2 answer naming this URI, as a device would send it."""
+    return (f'<?xml version="1.0" encoding="utf-8"?><env:Envelope '
+            f'xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+            f'xmlns:tr2="http://www.onvif.org/ver20/media/wsdl"><env:Body>'
+            f"<tr2:{operation}Response><tr2:Uri>{uri}</tr2:Uri></tr2:{operation}Response>"
+            "</env:Body></env:Envelope>").encode()
+
+
+@pytest.mark.parametrize("uri", ["http://[oops/s.jpg", "http://127.0.0.1:99999/s.jpg",
+                                 "ftp://127.0.0.1/s.jpg"])
+async def test_a_uri_that_is_not_one_is_502_never_500(uri, start_device, start_gateway):
+    device, client, auth = await gateway_for(start_device, start_gateway)
+    device.raw_replies = {"GetSnapshotUri": uri_answer("GetSnapshotUri", uri),
+                          "GetStreamUri": uri_answer("GetStreamUri", uri)}
+    answer = await client.get(SNAPSHOT, headers=auth)
+    assert answer.status == 502
+    assert (await answer.json())["type"].endswith("snapshot-refused")
+    with_credentials = await client.get("/profiles/profile_1/stream-uri?credentials=1",
+                                        headers=auth)
+    # credentials go into a URI only where it is one (any scheme: it is the client's to open)
+    assert with_credentials.status == (200 if uri.startswith("ftp") else 502)

@@ -108,10 +108,14 @@ def _uri_or_time(spec: Field, value: Any, ctx: Context) -> Any:
     if spec.expires:
         return expiry(value, datetime.now(UTC))
     uri = str(value)
-    if spec.host == "stream_host" and ctx.device.config.stream_host:
-        uri = with_host(uri, ctx.device.config.stream_host)
-    if spec.userinfo is not None and ctx.params.get(spec.userinfo):
-        uri = with_userinfo(uri, ctx.credentials.username, ctx.credentials.password)
+    try:
+        if spec.host == "stream_host" and ctx.device.config.stream_host:
+            uri = with_host(uri, ctx.device.config.stream_host)
+        if spec.userinfo is not None and ctx.params.get(spec.userinfo):
+            uri = with_userinfo(uri, ctx.credentials.username, ctx.credentials.password)
+    except ValueError:  # a bracket that does not close, a port out of range...
+        raise DeviceBadReply(f"the device answered a URI that is not one ({uri!r})",
+                             ctx.device.name) from None
     return uri
 
 
