@@ -20,9 +20,9 @@ from pathlib import Path
 import aiohttp
 from common import free_port, start  # bench/common.py (run from bench/)
 
+from gateway.credentials import Credentials
 from gateway.redisstore import RedisSessions, connect
 from gateway.sessions import MemorySessions
-from gateway.soap.device import Credentials
 
 CONCURRENCY = 64
 

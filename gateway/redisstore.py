@@ -28,9 +28,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from redis.exceptions import RedisError
 
+from gateway.credentials import Credentials
 from gateway.errors import StoreUnavailable
 from gateway.sessions import Session, new_token, owners, token_key
-from gateway.soap.device import Credentials
 
 PREFIX = "onvif-gateway:"
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from cachetools import TTLCache
 
-from gateway.soap.device import Credentials
+from gateway.credentials import Credentials
 
 
 @dataclass

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from cachetools import TTLCache
 
+from gateway.credentials import Credentials
 from gateway.errors import (
     DeviceBadReply,
     DeviceError,
@@ -31,7 +32,7 @@ from gateway.errors import (
     DeviceTimeout,
     DeviceUnreachable,
 )
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 from gateway.tls import certificate_problem, device_ssl
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,9 @@ import pytest
 
 from gateway.app import WSDL_DIR, shared_wsdls
 from gateway.config import DeviceConfig, DeviceLimits
+from gateway.credentials import Credentials
 from gateway.errors import DeviceFault
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 
 ADMIN = Credentials("admin", "admin")
 

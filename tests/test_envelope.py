@@ -14,8 +14,9 @@ from zeep.wsdl.bindings.soap import SoapBinding
 
 from gateway.app import WSDL_DIR, shared_wsdls
 from gateway.config import DeviceConfig, DeviceLimits
+from gateway.credentials import Credentials
 from gateway.soap import envelope
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 from gateway.soap.quirks import PLUGINS
 from gateway.soap.transport import AiohttpTransport
 from gateway.soap.wsdl import SERVICES, ZEEP_SETTINGS

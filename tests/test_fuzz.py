@@ -9,6 +9,8 @@ import os
 import re
 import sys
 
+import pytest
+
 from tests.conftest import login
 
 # Fixed, so that a run can be repeated; FUZZ_SEED=... FUZZ_EXAMPLES=... explore further.
@@ -29,6 +31,7 @@ NOT_FUZZED = [
 RUN_LIMIT = 900
 
 
+@pytest.mark.slow
 async def test_schemathesis_finds_nothing(start_device, start_gateway, tmp_path):
     _, url = await start_device()
     # No login lockout, so that /login is fuzzed all along rather than answering 429; no

@@ -16,12 +16,13 @@ from aiohttp import web
 
 from gateway.app import WSDL_DIR, create_app, shared_wsdls
 from gateway.config import DeviceConfig, DeviceLimits, GatewayConfig, parse_config
+from gateway.credentials import Credentials
 from gateway.errors import ConfigError, DeviceBadReply, DeviceTimeout
 from gateway.keys import DEVICES, METRICS
 from gateway.logs import JsonFormatter, Redact
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
 from gateway.simulator.media import VideoSource
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 from gateway.web import server
 from tests.conftest import bearer, login
 from tests.simulator_helpers import SOAP_CONTENT_TYPE, envelope, token

@@ -3,8 +3,8 @@ shared-store contract tests run the same checks against Redis too)."""
 
 from __future__ import annotations
 
+from gateway.credentials import Credentials
 from gateway.sessions import MemorySessions
-from gateway.soap.device import Credentials
 
 
 class Clock:

@@ -94,6 +94,7 @@ async def _burst_then_kill(http: aiohttp.ClientSession, base: str, ini: Path) ->
         await asyncio.gather(*burst, return_exceptions=True)
 
 
+@pytest.mark.slow
 async def test_kill_during_a_burst_of_puts_leaves_whole_states(tmp_path, start_device):
     # Many sources make each PUT a long write, so that the kill lands inside one.
     _, url = await start_device(video_sources={name: VideoSource(25.0, 640, 480)

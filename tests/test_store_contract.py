@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
+from gateway.credentials import Credentials
 from gateway.redisstore import RedisPolicyStore, RedisSessions, connect
 from gateway.sessions import MemorySessions
-from gateway.soap.device import Credentials
 from gateway.store import SqlitePolicyStore
 
 

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.credentials import Credentials
 from gateway.errors import BadRequest, Conflict, DeviceBadReply, DeviceFault, NotFound
 from gateway.mapping.arguments import Source, Untranslatable, build
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import Field, Read, Resource
 from gateway.mapping.uris import expiry, with_host, with_userinfo
 from gateway.mapping.values import xml_text
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 from gateway.store import PolicyStore
 
 POLICY_DEFAULT = 1  # what a device's source or codec is until a PUT says otherwise

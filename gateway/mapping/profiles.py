@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.credentials import Credentials
 from gateway.errors import DeviceFault
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 
 # Media2 names a configuration kind by its tr2:ConfigurationEnumeration value (VideoSource);
 # Media1 by a slot of tt:Profile named after it (VideoSourceConfiguration), with the operations

@@ -25,6 +25,7 @@ from zeep.exceptions import Fault, TransportError
 from zeep.helpers import serialize_object
 
 from gateway.config import DeviceConfig, DeviceLimits
+from gateway.credentials import Credentials
 from gateway.errors import (
     FAULT_STATUS,
     DeviceBadReply,
@@ -55,14 +56,6 @@ CLOCK_RESOLUTION = timedelta(seconds=2)
 # Told of every SOAP exchange with a device (metrics): device, service, operation, the gateway's
 # error for it (None when it succeeded) and the seconds it took.
 CallObserver = Callable[[str, str, str, Exception | None, float], None]
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """An ONVIF user's name and password; the password is never shown in a repr."""
-
-    username: str
-    password: str = field(repr=False)
 
 
 def output_fields(wsdls: Wsdls, service: str, operation: str) -> list[str]:

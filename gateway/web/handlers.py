@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.access import LEVELS, READ, REBOOT, WRITE, a_level, allows
 from gateway.config import DEVICE_NAME, device_from_json
+from gateway.credentials import Credentials
 from gateway.errors import (
     BadRequest,
     ConfigError,
@@ -29,7 +30,7 @@ from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
 from gateway.mapping.values import xml_text
 from gateway.mapping.writes import put_resource
 from gateway.sessions import Session
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 from gateway.web.bodies import read_json, read_object
 
 # The authenticated call that proves a login: any ONVIF user may make it (access class READ_SYSTEM).
