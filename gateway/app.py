@@ -17,6 +17,7 @@ from gateway.errors import StartupError
 from gateway.keys import (
     CONFIG,
     DEVICES,
+    LEASES,
     LOGIN_SHARE,
     LOGINS,
     METRICS,
@@ -27,6 +28,7 @@ from gateway.keys import (
     STORE,
     WSDLS,
 )
+from gateway.leases import Leases
 from gateway.logins import LoginLimiter, LoginShare
 from gateway.logs import redact_request_logs
 from gateway.mapping.spec import load_mappings
@@ -121,6 +123,16 @@ async def _snapshots(app: web.Application) -> AsyncIterator[None]:
     await app[SNAPSHOTS].close()
 
 
+async def _leases(app: web.Application) -> AsyncIterator[None]:
+    """Actions held under a lease (continuous moves); after the devices, so that on shutdown
+    every one still held is stopped while the devices can still be called."""
+    config = app[CONFIG]
+    # A lease never outlives the idle expiry of the session it was taken for.
+    app[LEASES] = Leases(config.move_lease, config.move_lease_max, config.session_idle_timeout)
+    yield
+    await app[LEASES].close()
+
+
 async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Application:
     """Build the gateway: WSDLs parsed, mapping files checked against them, routes from those."""
     wsdls = await shared_wsdls(wsdl_dir)
@@ -140,6 +152,7 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_devices)
     app.cleanup_ctx.append(_snapshots)
+    app.cleanup_ctx.append(_leases)
     app.add_routes(routes(resources) + snapshots.routes(resources))
     app.add_routes(observe.routes() + openapi.routes())
     app[PATHS] = frozenset(resource.canonical for resource in app.router.resources())

@@ -90,6 +90,10 @@ class GatewayConfig:
     breaker_reset: float = 30.0
     health_interval: float = 60.0
     cache_ttl: float = 1.0
+    # A continuous PTZ move stops by itself this long after its last PUT (seconds), unless the
+    # client asks for another lease (lease_ms), at most move_lease_max.
+    move_lease: float = 2.0
+    move_lease_max: float = 30.0
     login_max_failures: int = 5
     login_lockout: float = 300.0
     state_dir: Path = Path("state")
@@ -293,6 +297,8 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "breaker_reset": _positive_float,
     "health_interval": _not_negative_float,
     "cache_ttl": _not_negative_float,
+    "move_lease": _positive_float,
+    "move_lease_max": _positive_float,
     "login_max_failures": _positive_int,
     "login_lockout": _positive_float,
     "state_dir": Path,
@@ -424,6 +430,8 @@ def parse_config(text: str, base_dir: Path, source: str = "gateway.ini") -> Gate
                           "(keep it on the one the bare paths serve)")
     if len(devices) > 1 and not defaults:
         raise ConfigError("several devices: mark the one the bare paths serve with default = yes")
+    if settings.get("move_lease", 2.0) > settings.get("move_lease_max", 30.0):
+        raise ConfigError("[gateway] move_lease is longer than move_lease_max")
     if settings.get("session_idle_timeout", 0) > settings.get("session_max_age", float("inf")):
         raise ConfigError("[gateway] session_idle_timeout is longer than session_max_age")
     if ("tls_cert" in settings) != ("tls_key" in settings):

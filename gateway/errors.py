@@ -142,6 +142,11 @@ FAULT_STATUS: dict[str, int] = {
     "NoProfile": 404,
     "NoVideoSource": 404,
     "NoSource": 404,  # Imaging: no such video source
+    "NoPTZProfile": 404,  # PTZ: the profile has no PTZ configuration
+    "NoEntity": 404,  # PTZ: no such node
+    "NoToken": 404,  # PTZ: no such preset
+    "PresetExist": 409,  # PTZ: a preset has that name already
+    "TooManyPresets": 409,
     "ProfileExists": 409,
     "DeletionOfFixedProfile": 409,
     "MaxNVTProfiles": 409,

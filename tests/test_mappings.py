@@ -32,6 +32,9 @@ async def test_shipped_mappings_load():
         "/configurations/sources/video", "/configurations/encoders/video",
         "/configurations/encoders/audio", "/profiles", "/profiles/{token}/stream-uri",
         "/profiles/{token}/snapshot-uri",
+        "/profiles/{token}/ptz", "/profiles/{token}/ptz/move", "/profiles/{token}/ptz/stop",
+        "/profiles/{token}/ptz/home", "/profiles/{token}/ptz/presets",
+        "/sources/video/{name}/imaging", "/sources/video/{name}/focus",
     }
 
 

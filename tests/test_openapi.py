@@ -10,6 +10,7 @@ from openapi_spec_validator import validate
 from gateway.app import MAPPINGS_DIR, create_app
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.keys import RESOURCES
+from gateway.mapping.bodies import XML_TEXT
 from gateway.web.openapi import build_openapi
 from tests.conftest import bearer, login
 
@@ -100,9 +101,9 @@ async def test_resource_schemas_come_from_the_mapping_files(gateway):
     # a codec name is taken in either case; answers spell it as the GET schema does
     assert update["properties"]["name"]["enum"] == ["h264", "h265", "mpeg", "jpeg",
                                                     "H264", "H265", "MPEG", "JPEG"]
-    # policy write: names of sources are the device's, free strings
+    # policy write: names of sources are the device's, free strings (that XML can carry)
     source = schemas["SourcesVideoUpdate"]["properties"]["sources"]["items"]
-    assert source["properties"]["name"] == {"type": "string"}
+    assert source["properties"]["name"] == {"type": "string", "pattern": XML_TEXT}
     assert source["additionalProperties"] is False
     # call write: the argument's enum
     assert schemas["DiscoveryUpdate"]["properties"] == {"enabled": {"type": "integer",
@@ -110,7 +111,7 @@ async def test_resource_schemas_come_from_the_mapping_files(gateway):
     # configuration write: c_name, the policy field (with its enum), action
     update = schemas["ConfigurationsEncodersVideoUpdate"]
     assert update["properties"] == {
-        "c_name": {"type": "string"},
+        "c_name": {"type": "string", "pattern": XML_TEXT},
         "e_name": {"type": "string", "enum": ["H264", "H265", "MPEG4", "JPEG",
                                               "h264", "h265", "mpeg4", "jpeg"],
                    "description": "Either case is taken (H264 or h264); answers spell it H264."},

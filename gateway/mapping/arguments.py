@@ -10,6 +10,15 @@ is one of:
     ProfileToken = { param = "token" }         a path or query parameter of the resource
     Brightness = { field = "brightness" }      a field of the request body (writes)
     VideoSourceToken = { item = "name" }       a field of the item a fan-out calls for
+    NodeToken = { reply = "profile", element = "Profile.PTZConfiguration.NodeToken" }
+                                               an element of the reply of an earlier named call
+                                               (`calls`); absent, the resource is 404
+    x = { field = "pan", default = 0 }         a body field that may be left out: its default
+    x = { field = "x", default = { reply = "current", element = "..." } }
+                                               ... or what an earlier call's reply holds
+    x = { sum = [{ reply = ... }, { field = ... }] }
+                                               numbers added (an absolute position from the
+                                               current one and a translation)
 
 Lower-case keys are this vocabulary, so they never clash with ONVIF's element names. A value taken
 from the request is translated by its enum (the parameter's or field's) and must fit the element's
@@ -31,7 +40,7 @@ from gateway.errors import MappingError
 from gateway.mapping.values import Enum, json_type_of
 from gateway.soap.wsdl import XS, Wsdls
 
-SOURCES = ("param", "field", "item")
+SOURCES = ("param", "field", "item", "reply", "sum")
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,9 @@ class Source:
     type: str | None = "string"
     enum: Enum | None = None
     required: bool = True
+    path: tuple[str, ...] = ()  # reply: the element in the named call's reply
+    default: Any = None  # field: the value when the body leaves it out (or a reply Source)
+    parts: tuple[Source, ...] = ()  # sum: the values added
 
 
 # Resolves a {param|field|item = name, ...} table at start (the key, the table, where it is): the
@@ -172,6 +184,8 @@ def sources(arguments: Any) -> Iterator[Source]:
     """Every Source in an arguments tree."""
     if isinstance(arguments, Source):
         yield arguments
+        for part in arguments.parts:
+            yield from sources(part)
     elif isinstance(arguments, dict):
         for value in arguments.values():
             yield from sources(value)
@@ -191,7 +205,8 @@ class Untranslatable(Exception):
 
 def build(arguments: dict[str, Any], resolve: Callable[[Source], Any]) -> dict[str, Any]:
     """The call's arguments: Sources resolved (JSON value -> ONVIF value by their enum); an
-    absent value (None) leaves its element out; a value the enum lacks raises Untranslatable."""
+    absent value (None) leaves its element out, and so does a nested element left empty; a
+    value the enum lacks raises Untranslatable."""
 
     def value(spec: Any) -> Any:
         if isinstance(spec, Source):
@@ -202,10 +217,12 @@ def build(arguments: dict[str, Any], resolve: Callable[[Source], Any]) -> dict[s
                 raise Untranslatable(spec, found)
             return spec.enum.to_onvif(found)
         if isinstance(spec, dict):
-            return {k: v for k, s in spec.items() if (v := value(s)) is not None}
+            built = {k: v for k, s in spec.items() if (v := value(s)) is not None}
+            # an element all of whose values are absent is left out (no empty PanTilt)
+            return built if built or not spec else None
         if isinstance(spec, list):
             return [value(s) for s in spec]
         return spec
 
-    built: dict[str, Any] = value(arguments)
+    built: dict[str, Any] = value(arguments) or {}
     return built

@@ -25,6 +25,8 @@ from gateway.errors import BadRequest, MappingError
 from gateway.mapping.values import JSON_TYPES, Enum, check_value, is_json_type
 
 TYPES = (*JSON_TYPES, "array")
+# Strings go into SOAP messages, where XML 1.0 cannot carry control characters (a 400).
+XML_TEXT = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]*$"
 Schema = dict[str, Any]
 
 
@@ -47,6 +49,8 @@ class BodyField:
             schema: Schema = {"type": "array", "items": self.items.schema()}
         elif self.enum is not None:
             schema = {"type": self.type, "enum": self.enum.accepted}
+        elif self.type == "string":
+            schema = {"type": "string", "pattern": XML_TEXT}
         else:
             schema = {"type": self.type}
         if self.pattern is not None:

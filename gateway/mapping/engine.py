@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.credentials import Credentials
 from gateway.errors import BadRequest, Conflict, DeviceBadReply, DeviceFault, NotFound
+from gateway.leases import Leases
 from gateway.mapping.arguments import Source, Untranslatable, build
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import Field, Read, Resource
@@ -32,6 +33,9 @@ class Context:
     credentials: Credentials
     store: PolicyStore
     params: dict[str, Any] = field(default_factory=dict)  # the request's path and query ones
+    leases: Leases | None = None  # where actions that go on until stopped are held
+    owner: bytes = b""  # the session a lease is held for (a hash of its token)
+    replies: dict[str, Any] = field(default_factory=dict)  # of the named calls made so far
     _policies: dict[str, dict[str, int]] = field(default_factory=dict)
     _held: dict[str, set[str]] = field(default_factory=dict)
 
@@ -54,8 +58,11 @@ class Context:
 
 
 def pick(data: Any, path: tuple[str, ...]) -> Any:
-    """The value at path in a response, or None where an optional element is absent."""
+    """The value at path in a response, or None where an optional element is absent; through a
+    repeated element, its first (a node's first AbsolutePanTiltPositionSpace)."""
     for part in path:
+        if isinstance(data, list):
+            data = data[0] if data else None
         if not isinstance(data, dict):
             return None
         data = data.get(part)
@@ -63,9 +70,10 @@ def pick(data: Any, path: tuple[str, ...]) -> Any:
 
 
 async def choose_read(resource: Resource, device: DeviceClient) -> Read:
-    """The first of a resource's reads whose service the device offers."""
+    """The first of a resource's reads whose services (its calls' too) the device offers."""
     for read in resource.reads:
-        if await device.offers(read.service):
+        needed = {read.service, *(step.service for step in read.calls)}
+        if all([await device.offers(service) for service in sorted(needed)]):
             return read
     services = " or ".join(sorted({r.service for r in resource.reads}))
     raise DeviceFault(f"{resource.path} needs the {services} service, which the device lacks",
@@ -84,17 +92,21 @@ async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: C
         return int(in_use)
     if spec.param is not None:
         return ctx.params.get(spec.param)
-    if spec.exists:
-        return pick(item, spec.exists) is not None
+    if spec.exists:  # (zeep gives [] for an absent repeated element)
+        return pick(ctx.replies[spec.source] if spec.source else item,
+                    spec.exists) not in (None, [])
     if spec.path or spec.present:
+        answer = ctx.replies[spec.source] if spec.source else item
         value = item if spec.present else next(
             (found for path in (spec.path, *spec.alternatives)
-             if (found := pick(item, path)) is not None), None)
+             if (found := pick(answer, path)) is not None), None)
         if value is not None and (spec.host or spec.userinfo or spec.expires):
             return _uri_or_time(spec, value, ctx)
         if spec.enum is None or value is None:
             return value
         try:
+            if isinstance(value, list):  # the modes an options call offers, say
+                return [spec.enum.to_json(one) for one in value]
             return spec.enum.to_json(value)
         except KeyError:
             raise DeviceBadReply(
@@ -174,7 +186,20 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
             return pick(item or {}, tuple(source.name.split(".")))
         if source.kind == "param":
             return ctx.params.get(source.name)
-        value = body.get(source.name)
+        if source.kind == "sum":
+            parts = [resolve(part) for part in source.parts]
+            return None if None in parts else sum(parts)
+        if source.kind == "reply":
+            found = pick(ctx.replies.get(source.name), source.path)
+            if found is None:
+                raise _not_found(resource, ctx, f"its {source.name} has no "
+                                 f"{'.'.join(source.path)}")
+            return found
+        if source.name not in body and isinstance(source.default, Source):
+            # what the device holds now, as the JSON value (build() translates it back)
+            held = pick(ctx.replies.get(source.default.name), source.default.path)
+            return source.enum.to_json(held) if source.enum and held is not None else held
+        value = body.get(source.name, source.default)
         if isinstance(value, str) and not xml_text(value):
             raise BadRequest(f"{source.name!r} holds characters no SOAP message can carry",
                              field=f"$.{source.name}")
@@ -190,13 +215,25 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
     try:
         return await ctx.device.call(service, operation, ctx.credentials, **built)
     except DeviceFault as exc:
-        in_path = [p for p in resource.parameters.values() if p.where == "path"]
-        if exc.status != 404 or not in_path:
+        # (a preset the device does not know is named by the body, not by the path)
+        if exc.status != 404 or not _in_path(resource) or "NoToken" in exc.subcodes:
             raise
-        given = ", ".join(f"{p.name} {ctx.params[p.name]!r}" for p in in_path)
-        raise NotFound(f"the device knows no {given}: {exc.detail}", field=in_path[0].field,
-                       device=ctx.device.name, fault_code=exc.extra.get("fault_code"),
-                       fault_subcodes=exc.extra.get("fault_subcodes")) from exc
+        raise _not_found(resource, ctx, exc.detail, fault_code=exc.extra.get("fault_code"),
+                         fault_subcodes=exc.extra.get("fault_subcodes")) from exc
+
+
+def _in_path(resource: Resource) -> list[Any]:
+    return [p for p in resource.parameters.values() if p.where == "path"]
+
+
+def _not_found(resource: Resource, ctx: Context, why: str, **extra: Any) -> NotFound:
+    """A 404 naming the path parameters: the device has no such thing (or not with this)."""
+    in_path = _in_path(resource)
+    if not in_path:
+        return NotFound(f"the device has nothing for this: {why}", device=ctx.device.name)
+    given = ", ".join(f"{p.name} {ctx.params[p.name]!r}" for p in in_path)
+    return NotFound(f"the device knows no {given}: {why}", field=in_path[0].field,
+                    device=ctx.device.name, **extra)
 
 
 async def _fan_out(resource: Resource, read: Read, over: Resource,
@@ -213,6 +250,9 @@ async def _fan_out(resource: Resource, read: Read, over: Resource,
 async def _read(resource: Resource, read: Read, ctx: Context) -> dict[str, Any]:
     if read.over is not None:
         return await _fan_out(resource, read, read.over, ctx)
+    for step in read.calls:
+        ctx.replies[step.name] = await call(resource, ctx, step.service, step.operation,
+                                            step.arguments)
     reply = await call(resource, ctx, read.service, read.operation, read.arguments)
     if read.list is None:
         return await _json(read, reply, ctx)

@@ -20,10 +20,23 @@ from zeep.xsd import Attribute, ComplexType
 
 from gateway.access import LEVELS, READ
 from gateway.errors import BadRequest, MappingError, NotFound
-from gateway.mapping.arguments import Lookup, Source, parse_arguments, sources, xsd_json_type
+from gateway.mapping.arguments import (
+    SOURCES,
+    Lookup,
+    Source,
+    parse_arguments,
+    sources,
+    xsd_json_type,
+)
 from gateway.mapping.bodies import Body, parse_body
 from gateway.mapping.profiles import media1_slot
-from gateway.mapping.values import JSON_TYPES, Enum, from_text, is_json_type, parse_enum
+from gateway.mapping.values import (
+    JSON_TYPES,
+    Enum,
+    from_text,
+    is_json_type,
+    parse_enum,
+)
 from gateway.soap.wsdl import SERVICES, Wsdls
 
 __all__ = ["Enum", "Field", "Parameter", "Read", "Resource", "Source", "load_mappings"]
@@ -34,7 +47,8 @@ PARAMETER_NAME = re.compile(r"[a-z][a-z0-9_]*")
 PATH_PARAMETER = re.compile(r"\{([^{}]*)\}")
 # The configuration kinds: the values of Media2's tr2:ConfigurationEnumeration (but All).
 KINDS = "{http://www.onvif.org/ver20/media/wsdl}ConfigurationEnumeration"
-WRITES = {"policy", "call", "configuration"}
+WRITES = {"policy", "call", "configuration", "action"}
+ACTION_KEYS = {"calls", "arguments", "required", "ranges", "verify", "else", "note", "lease"}
 ACTIONS = ("create", "delete")
 
 
@@ -70,6 +84,19 @@ class Field:
     def from_device(self) -> bool:
         """Whether the value comes from the device's answer."""
         return bool(self.path or self.present or self.exists)
+    source: str | None = None  # `from`: the named call whose reply the path is in
+    repeated: bool = False  # a repeated element: a JSON list of its values
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call made before the one it belongs to, named: its reply feeds later arguments
+    ({ reply = "name", element = "..." }) and fields (`from = "name"`)."""
+
+    name: str
+    service: str
+    operation: str
+    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -87,6 +114,7 @@ class Read:
     # fan-out: one call per item of this other resource's list (for_each names its path)
     for_each: str | None = None
     over: Resource | None = None  # that resource, linked once every file is loaded
+    calls: tuple[Call, ...] = ()  # made first, in order
 
 
 @dataclass(frozen=True)
@@ -165,7 +193,50 @@ class Change:
     persist: frozenset[str] = frozenset()  # services whose `set` takes ForcePersistence
 
 
-Write = PolicyWrite | CallWrite | ConfigurationWrite
+@dataclass(frozen=True)
+class Range:
+    """What a body field must be within, as its resource's GET shows it (dotted JSON names)."""
+
+    min: str | None = None
+    max: str | None = None
+    one_of: str | None = None  # a list of the allowed values
+
+
+@dataclass(frozen=True)
+class Lease:
+    """An action that goes on until stopped: held for `field` milliseconds (or the default of
+    gateway.ini), then `stop` is made (gateway/leases.py)."""
+
+    field: str
+    stop: Action
+
+
+@dataclass(frozen=True)
+class Action:
+    """A call a PUT makes (mapping/actions.py), with what is checked before and after it."""
+
+    service: str
+    operation: str
+    arguments: dict[str, Any]
+    calls: tuple[Call, ...] = ()
+    required: tuple[str, ...] = ()  # body fields this action needs
+    ranges: dict[str, Range] = field(default_factory=dict)
+    verify: dict[str, str] = field(default_factory=dict)  # body field = GET field read back
+    otherwise: Action | None = None  # `else`: made instead where the device lacks the operation
+    note: str = ""  # said in the answer (`fallback`) when this action was the `else`
+    lease: Lease | None = None
+
+
+@dataclass(frozen=True)
+class ActionWrite:
+    """PUT makes an action: the one given, or the one of `cases` the body's `case` field names."""
+
+    body: Body
+    case: str | None
+    actions: dict[str, Action]  # by the case field's value ("" when there is no case)
+
+
+Write = PolicyWrite | CallWrite | ConfigurationWrite | ActionWrite
 
 
 @dataclass(frozen=True)
@@ -305,13 +376,14 @@ def _uri_options(spec: dict[str, Any], parameters: dict[str, Parameter],
 
 
 def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdls: Wsdls,
-           parameters: dict[str, Parameter], where: str, fan_out: bool = False) -> Field:
+           parameters: dict[str, Parameter], where: str, fan_out: bool = False,
+           replies: dict[str, Any] | None = None) -> Field:
     if isinstance(spec, str):
         spec = {"element": spec}
     if not isinstance(spec, dict):
         raise MappingError(f"{where}: must be an element path (a string) or a table")
     spec = _expect(spec, where, set(), {*FIELD_SOURCES, "enum", "of", "host", "userinfo",
-                                        "expires"})
+                                        "expires", "from"})
     sources = [k for k in FIELD_SOURCES if k in spec]
     if len(sources) != 1:
         raise MappingError(f"{where}: give exactly one of {', '.join(FIELD_SOURCES)}")
@@ -322,6 +394,13 @@ def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdl
         if not fan_out:
             raise MappingError(f"{where}.item: only in a read with for_each")
         return Field(item=_string(_expect(spec, where, {"item"}, set()), "item", where))
+    if "from" in spec and not {"element", "exists"} & set(spec):
+        raise MappingError(f"{where}.from: goes with element or exists")
+    source = _string(spec, "from", where) if "from" in spec else None
+    if source is not None and source not in (replies or {}):
+        raise MappingError(f"{where}.from: no call {source!r} in calls (known: "
+                           f"{', '.join(replies or {}) or 'none'})")
+    answer = (replies or {})[source] if source else item  # where the element is
     if "element" in spec:
         given = spec["element"]
         texts = [given] if isinstance(given, str) else given
@@ -330,17 +409,19 @@ def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdl
             raise MappingError(f"{where}.element: an element path, or a list of them (the "
                                "first present answers)")
         paths = [tuple(text.split(".")) for text in texts]
-        node, optional = _walk_optional(item, paths[0], where if len(paths) == 1
+        node, optional = _walk_optional(answer, paths[0], where if len(paths) == 1
                                         else f"{where}.element[0]")
         for i, path in enumerate(paths[1:], start=1):
-            _walk(item, path, f"{where}.element[{i}]")
+            _walk(answer, path, f"{where}.element[{i}]")
         kind = "object" if isinstance(node.type, ComplexType) else xsd_json_type(node.type)
+        repeated = getattr(node, "max_occurs", 1) not in (None, 1)  # "unbounded" or above 1
         return Field(path=paths[0], enum=enum, type=kind, optional=optional or len(paths) > 1,
-                     alternatives=tuple(paths[1:]), **_uri_options(spec, parameters, where))
+                     alternatives=tuple(paths[1:]), source=source, repeated=repeated,
+                     **_uri_options(spec, parameters, where))
     if "exists" in spec:
         path = tuple(_string(spec, "exists", where).split("."))
-        _walk(item, path, f"{where}.exists")
-        return Field(exists=path)
+        _walk(answer, path, f"{where}.exists")
+        return Field(exists=path, source=source)
     if "param" in spec:
         name = _string(spec, "param", where)
         if name not in parameters:
@@ -381,19 +462,44 @@ def _operation(table: dict[str, Any], wsdls: Wsdls, where: str) -> tuple[str, st
 
 
 def _params(parameters: dict[str, Parameter], enums: dict[str, Enum],
-            fan_out: bool = False) -> Lookup:
-    """Arguments of a read come from the resource's parameters (and a fan-out's item); an
-    argument may translate its parameter by an enum of its own (the same JSON values, or fewer:
-    a value it lacks is something this operation cannot do, 501)."""
+            fan_out: bool = False, replies: dict[str, Any] | None = None,
+            fields: Lookup | None = None) -> Lookup:
+    """Where a call's arguments come from: the resource's parameters (and a fan-out's item; an
+    argument may translate its parameter by an enum of its own: the same JSON values, or fewer,
+    a value it lacks being something this operation cannot do, 501); the replies of the calls
+    made before it (`replies`: their output elements by name), sums; and, for an action, the
+    body (`fields`)."""
 
     def lookup(kind: str, table: dict[str, Any], where: str) -> Source:
+        if kind == "field" and fields is not None:
+            return fields(kind, table, where)
+        if kind == "reply" and replies is not None:
+            table = _expect(table, where, {"reply", "element"}, set())
+            name, element = _string(table, "reply", where), _string(table, "element", where)
+            if name not in replies:
+                raise MappingError(f"{where}.reply: no call {name!r} before this one (known: "
+                                   f"{', '.join(replies) or 'none'})")
+            path = tuple(element.split("."))
+            node = _walk(replies[name], path, f"{where}.element")
+            return Source("reply", name, xsd_json_type(node.type), path=path)
+        if kind == "sum":
+            parts = _expect(table, where, {"sum"}, set())["sum"]
+            if not isinstance(parts, list) or len(parts) < 2 or not all(
+                    isinstance(part, dict) for part in parts):
+                raise MappingError(f"{where}.sum: a list of two or more values to add")
+            found = tuple(lookup(next((k for k in SOURCES if k in part), "?"), part,
+                                 f"{where}.sum[{i}]") for i, part in enumerate(parts))
+            if any(part.type not in (None, "integer", "number") for part in found):
+                raise MappingError(f"{where}.sum: only numbers add up")
+            return Source("sum", "sum", "number", parts=found)
         table = _expect(table, where, {kind}, {"enum"} if kind == "param" else set())
         name = _string(table, kind, where)
         if kind == "item" and fan_out:
             return Source("item", name, None)  # checked against the other resource once loaded
         if kind != "param":
             raise MappingError(f"{where}: a read takes arguments from `param`"
-                               + (", `item`" if fan_out else "") + " (or constants)")
+                               + (", `item`" if fan_out else "")
+                               + (", `reply`, `sum`" if replies else "") + " (or constants)")
         if name not in parameters:
             raise MappingError(f"{where}.param: no parameter {name!r} in [parameters]")
         source = parameters[name].source()
@@ -411,14 +517,37 @@ def _params(parameters: dict[str, Parameter], enums: dict[str, Enum],
     return lookup
 
 
+def _calls(table: Any, parameters: dict[str, Parameter], enums: dict[str, Enum], wsdls: Wsdls,
+           where: str, fields: Lookup | None = None) -> tuple[tuple[Call, ...], dict[str, Any]]:
+    """`calls`: named calls made in order, each with arguments from the ones before it; and
+    the output element of each, by name."""
+    if not isinstance(table, dict):
+        raise MappingError(f"{where}: a table of name = {{ service, operation, arguments }}")
+    calls: list[Call] = []
+    replies: dict[str, Any] = {}
+    for name, spec in table.items():
+        at = f"{where}.{name}"
+        spec = _expect(spec, at, {"service", "operation"}, {"arguments"})
+        service, operation, op = _operation(spec, wsdls, at)
+        arguments = parse_arguments(spec.get("arguments", {}), op.input.body.type,
+                                    _params(parameters, enums, False, dict(replies), fields), wsdls,
+                                    f"{at}.arguments")
+        calls.append(Call(name, service, operation, arguments))
+        replies[name] = op.output.body
+    return tuple(calls), replies
+
+
 def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], wsdls: Wsdls,
           where: str) -> Read:
     table = _expect(table, where, {"service", "operation", "fields"},
-                    {"arguments", "list", "items", "present", "fallback", "for_each"})
+                    {"arguments", "list", "items", "present", "fallback", "for_each", "calls"})
     service, operation, op = _operation(table, wsdls, where)
     for_each = _string(table, "for_each", where) if "for_each" in table else None
+    if for_each is not None and "calls" in table:
+        raise MappingError(f"{where}.calls: not with for_each")
+    calls, replies = _calls(table.get("calls", {}), parameters, enums, wsdls, f"{where}.calls")
     inputs = parse_arguments(table.get("arguments", {}), op.input.body.type,
-                             _params(parameters, enums, for_each is not None), wsdls,
+                             _params(parameters, enums, for_each is not None, replies), wsdls,
                              f"{where}.arguments")
 
     item = op.output.body
@@ -444,7 +573,7 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
         raise MappingError(f"{where}.fields: must be a table of JSON field = source")
     fields = {
         name: _field(spec, item, bool(present), enums, wsdls, parameters,
-                     f"{where}.fields.{name}", for_each is not None)
+                     f"{where}.fields.{name}", for_each is not None, replies)
         for name, spec in fields_table.items()
     }
     list_key = _string(table, "list", where) if "list" in table else None
@@ -452,11 +581,13 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
     if fallback not in (True, False) or (fallback and list_key is None):
         raise MappingError(f"{where}.fallback: only `fallback = true`, on a list read")
     return Read(service, operation, dict(inputs), fields, list_key, items, present, fallback,
-                for_each)
+                for_each, calls=calls)
 
 
 def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],
            parameters: dict[str, Parameter], wsdls: Wsdls, where: str) -> Write:
+    if isinstance(table, dict) and table.get("write") == "action":
+        return _action_write(table, reads, enums, parameters, wsdls, where)
     table = _expect(table, where, {"write", "body"},
                     {"service", "operation", "arguments", "of", "policy", "into", "match",
                      "change"})
@@ -500,6 +631,106 @@ def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],
     if write == "configuration":
         return _configuration_write(table, body, reads, enums, wsdls, where)
     raise MappingError(f"{where}.write: unknown write {write!r} (known: {sorted(WRITES)})")
+
+
+def _action_write(table: dict[str, Any], reads: tuple[Read, ...], enums: dict[str, Enum],
+                  parameters: dict[str, Parameter], wsdls: Wsdls, where: str) -> ActionWrite:
+    """[put] write = "action": a body, then the action, or `case` and one action per value."""
+    if "case" in table:
+        table = _expect(table, where, {"write", "body", "case", "cases"}, set())
+    else:
+        table = _expect(table, where, {"write", "body", "service", "operation"}, ACTION_KEYS)
+    body = parse_body(table["body"], enums, f"{where}.body")
+    shown = set(reads[0].fields)
+    if "case" not in table:
+        inline = {k: v for k, v in table.items() if k not in ("write", "body")}
+        action = _action(inline, body, parameters, enums, shown, wsdls, where)
+        return ActionWrite(body, None, {"": action})
+    case = _string(table, "case", where)
+    chooser = body.fields.get(case)
+    if chooser is None or chooser.enum is None or not chooser.required:
+        raise MappingError(f"{where}.case: a required body field with an enum")
+    cases = table["cases"]
+    values = [str(v) for v in chooser.enum.json_values]
+    if not isinstance(cases, dict) or sorted(cases) != sorted(values):
+        raise MappingError(f"{where}.cases: one action for each of {', '.join(values)}")
+    return ActionWrite(body, case, {
+        name: _action(spec, body, parameters, enums, shown, wsdls, f"{where}.cases.{name}")
+        for name, spec in cases.items()})
+
+
+def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dict[str, Enum],
+            shown: set[str],
+            wsdls: Wsdls, where: str) -> Action:
+    """One action: its calls, arguments (from parameters, replies and the body's fields), and
+    what is checked before and after it."""
+    spec = _expect(table, where, {"service", "operation"}, ACTION_KEYS)
+    required = _strings(spec, "required", where) if "required" in spec else ()
+    for name in required:
+        if name not in body.fields:
+            raise MappingError(f"{where}.required: the body has no field {name!r}")
+
+    replies: dict[str, Any] = {}  # of this action's calls, once parsed
+
+    def field_of(kind: str, entry: dict[str, Any], at: str) -> Source:
+        entry = _expect(entry, at, {"field"}, {"default"})
+        name = _string(entry, "field", at)
+        declared = body.fields.get(name)
+        if declared is None or declared.items is not None:
+            raise MappingError(f"{at}.field: the body has no field {name!r}")
+        default = entry.get("default")
+        if isinstance(default, dict):  # the value the device holds now, say
+            default = _params(parameters, enums, False, replies)("reply", default, f"{at}.default")
+        elif default is not None and not is_json_type(default, declared.type):
+            raise MappingError(f"{at}.default: {default!r} is not a {declared.type}")
+        return Source("field", name, declared.type, declared.enum,
+                      declared.required or default is not None or name in required,
+                      default=default)
+
+    service, operation, op = _operation(spec, wsdls, where)
+    calls, found = _calls(spec.get("calls", {}), parameters, enums, wsdls, f"{where}.calls",
+                          field_of)
+    replies.update(found)
+    arguments = parse_arguments(spec.get("arguments", {}), op.input.body.type,
+                                _params(parameters, enums, False, replies, field_of), wsdls,
+                                f"{where}.arguments")
+
+    def shown_field(value: Any, at: str) -> str:
+        if not isinstance(value, str) or value not in shown:
+            raise MappingError(f"{at}: {value!r} is not a field of the GET (it has: "
+                               f"{', '.join(sorted(shown))})")
+        return value
+
+    ranges: dict[str, Range] = {}
+    for name, limits in _expect(spec.get("ranges", {}), f"{where}.ranges", set(),
+                                set(body.fields)).items():
+        at = f"{where}.ranges.{name}"
+        limits = _expect(limits, at, set(), {"min", "max", "one_of"})
+        if not limits or ("one_of" in limits and len(limits) > 1):
+            raise MappingError(f"{at}: give min and/or max, or one_of")
+        ranges[name] = Range(**{key: shown_field(value, f"{at}.{key}")
+                                for key, value in limits.items()})
+    verify = {name: shown_field(value, f"{where}.verify.{name}")
+              for name, value in _expect(spec.get("verify", {}), f"{where}.verify", set(),
+                                         set(body.fields)).items()}
+    otherwise = (_action(spec["else"], body, parameters, enums, shown, wsdls,
+                         f"{where}.else")
+                 if "else" in spec else None)
+    note = _string(spec, "note", where) if "note" in spec else ""
+    lease = None
+    if "lease" in spec:
+        at = f"{where}.lease"
+        lease_table = _expect(spec["lease"], at, {"field", "stop"}, set())
+        name = _string(lease_table, "field", at)
+        declared = body.fields.get(name)
+        if declared is None or declared.type != "integer" or declared.required:
+            raise MappingError(f"{at}.field: an optional integer field of the body "
+                               "(milliseconds)")
+        stop = _action(lease_table["stop"], Body({}), parameters, enums, shown, wsdls,
+                       f"{at}.stop")
+        lease = Lease(name, stop)
+    return Action(service, operation, arguments, calls, required, ranges, verify, otherwise,
+                  note, lease)
 
 
 def _configuration_write(table: dict[str, Any], body: Body, reads: tuple[Read, ...],
@@ -720,19 +951,42 @@ def _shared_enums(file: Path) -> dict[str, Enum]:
     return {name: parse_enum(name, rows, f"enums.{name}") for name, rows in table.items()}
 
 
+def _shared_get(data: dict[str, Any], gets: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    """A mapping file's data, where `get = "/profiles/{token}/ptz"` shares the [get] of the file
+    mapping that path (and its enums): a path that only acts (PUT) answers with another
+    resource's state."""
+    path = data.get("get")
+    if not isinstance(path, str):
+        return data
+    other = gets.get(path)
+    if other is None or path == data.get("path"):
+        raise MappingError(f"get: no other mapping file with a [get] of its own maps {path!r}")
+    enums = dict(other.get("enums", {}))
+    for enum, rows in data.get("enums", {}).items():
+        if enums.setdefault(enum, rows) != rows:
+            raise MappingError(f"enums.{enum}: the file of {path} has another enum of that name")
+    return {**data, "get": other["get"], **({"enums": enums} if enums else {})}
+
+
 def load_mappings(directory: Path, wsdls: Wsdls) -> list[Resource]:
     """Load and check every *.toml file of a mappings folder (enums.toml: the shared enums)."""
     resources: list[Resource] = []
     shared: dict[str, Enum] = {}
     files = sorted(f for f in directory.glob("*.toml") if f.name != SHARED_ENUMS)
+    raw: dict[Path, dict[str, Any]] = {}
     for file in [directory / SHARED_ENUMS, *files]:
         try:
             if file.name == SHARED_ENUMS:
                 shared = _shared_enums(file)
             else:
-                data = tomllib.loads(file.read_text(encoding="utf-8"))
-                resources.append(parse_mapping(file.stem, data, wsdls, shared))
+                raw[file] = tomllib.loads(file.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, MappingError) as exc:
+            raise MappingError(f"{file}: {exc}") from None
+    gets = {data.get("path"): data for data in raw.values() if not isinstance(data.get("get"), str)}
+    for file, data in raw.items():
+        try:
+            resources.append(parse_mapping(file.stem, _shared_get(data, gets), wsdls, shared))
+        except MappingError as exc:
             raise MappingError(f"{file}: {exc}") from None
     if not resources:
         raise MappingError(f"{directory}: no mapping files (*.toml)")

@@ -112,6 +112,8 @@ def check_value(value: Any, kind: str, enum: Enum | None, name: str, where: str)
     """A client's value, of its declared type and enum, or a BadRequest naming where it is."""
     if not is_json_type(value, kind):
         raise BadRequest(f"{name!r} must be a JSON {kind}", field=where)
+    if isinstance(value, str) and not xml_text(value):
+        raise BadRequest(f"{name!r} holds characters no SOAP message can carry", field=where)
     if enum is None:
         return value
     try:

@@ -15,9 +15,11 @@ from gateway.errors import (
     DeviceFault,
     NotFound,
 )
+from gateway.mapping.actions import put_action
 from gateway.mapping.engine import POLICY_DEFAULT, Context, call, choose_read, read_resource
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import (
+    ActionWrite,
     CallWrite,
     Change,
     ConfigurationWrite,
@@ -40,6 +42,8 @@ async def put_resource(resource: Resource, ctx: Context, data: Any) -> dict[str,
             await _put_call(resource, write, ctx, body)
         case ConfigurationWrite() as write:
             await _put_configuration(resource, write, ctx, body)
+        case ActionWrite() as write:
+            return await put_action(resource, write, ctx, body)
     ctx.forget()
     return await read_resource(resource, ctx)
 

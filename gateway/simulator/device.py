@@ -149,9 +149,10 @@ class SimulatedDevice:
     # Operation names answered with HTTP 200 and an empty body, before any check: how some
     # cheap firmware answers an operation it does not implement, instead of a SOAP fault.
     empty_reply: set[str] = field(default_factory=set)
-    # Names of write operations (e.g. "SetDiscoveryMode", "CreateProfile", "AddConfiguration")
-    # that answer success and change nothing, as firmware with stubbed-out handlers does; a
-    # stubbed CreateProfile still answers with a made-up profile that then does not exist.
+    # Names of write operations (e.g. "SetDiscoveryMode", "CreateProfile", "AddConfiguration",
+    # "SetImagingSettings", "AbsoluteMove") that answer success and change nothing, as firmware
+    # with stubbed-out handlers does; a stubbed CreateProfile still answers with a made-up
+    # profile that then does not exist.
     stub_writes: set[str] = field(default_factory=set)
     # Operation name -> the fault it answers with (after authentication), to provoke every
     # fault a camera may send: e.g. {"GetDiscoveryMode": SoapFault(SENDER, ("InvalidArgVal",),

@@ -23,13 +23,13 @@ from gateway.errors import (
     Forbidden,
     Unauthorized,
 )
-from gateway.keys import CONFIG, DEVICES, LOGIN_SHARE, LOGINS, SESSIONS, STORE
+from gateway.keys import CONFIG, DEVICES, LEASES, LOGIN_SHARE, LOGINS, SESSIONS, STORE
 from gateway.mapping.bodies import declare
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
 from gateway.mapping.values import xml_text
 from gateway.mapping.writes import put_resource
-from gateway.sessions import Session
+from gateway.sessions import Session, token_key
 from gateway.soap.device import DeviceClient
 from gateway.web.bodies import read_json, read_object
 
@@ -151,6 +151,8 @@ async def logout(request: web.Request) -> web.Response:
     """End the session of the bearer token sent."""
     await _session(request, await _device(request))
     await request.app[SESSIONS].end(_token(request))
+    # what the session left moving stops now, not when its lease runs out
+    await request.app[LEASES].end_owner(token_key(_token(request)))
     return web.Response(status=204)
 
 
@@ -171,7 +173,8 @@ async def _context(request: web.Request, resource: Resource, needed: str,
     session = await _session(request, device)
     _require(session, needed, device_decides)
     params = parameter_values(resource, dict(request.match_info), list(request.query.items()))
-    return Context(device, session.credentials, request.app[STORE], params)
+    return Context(device, session.credentials, request.app[STORE], params,
+                   leases=request.app[LEASES], owner=token_key(_token(request)))
 
 
 async def reader_context(request: web.Request) -> Context:

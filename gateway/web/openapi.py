@@ -20,6 +20,7 @@ from gateway.errors import NotFound
 from gateway.keys import CONFIG, RESOURCES
 from gateway.mapping.bodies import Body
 from gateway.mapping.spec import (
+    ActionWrite,
     CallWrite,
     ConfigurationWrite,
     Enum,
@@ -39,6 +40,13 @@ OPENAPI_VERSION = "3.1.0"
 OPENAPI_30_PATH = "/docs/openapi-3.0.json"
 FLAG: Schema = {"type": "integer", "enum": [0, 1]}
 STRING: Schema = {"type": "string"}
+# What an action's answer adds to the state read back (mapping/actions.py).
+ACTION_ANSWER: dict[str, Schema] = {
+    "fallback": {"type": "string", "description": "what was done instead, where the device "
+                 "lacks the operation"},
+    "lease_ms": {"type": "integer", "description": "the lease held: the move stops this long "
+                 "after this answer unless renewed"},
+}
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
               dict: "object", type(None): "null"}
 # Every problem status the API answers with, and when.
@@ -132,6 +140,8 @@ def _field_schema(resource: Resource, read: Read, field: Field) -> Schema | None
         if field.expires:
             return {"type": ["string", "null"], "format": "date-time"}
         schema = _enum_schema(field.enum) if field.enum else {"type": field.type}
+        if field.repeated:  # every value of a repeated element
+            schema = {"type": "array", "items": schema}
         if field.host or field.userinfo:
             schema = dict(STRING)
         return _nullable(schema) if field.optional else schema
@@ -194,9 +204,26 @@ WRITES = {
                  "not listed keep theirs, a name listed again takes its later value.",
     CallWrite: "Calls the device, then reads the state back: a change the device did not apply "
                "is a 502.",
+    ActionWrite: "Makes the device act (the call its body chooses), after checking the body "
+                 "against what GET shows (out of range: 400 naming the field, nothing sent). A "
+                 "continuous move is held under a lease and stopped when it ends; `fallback` "
+                 "says what was done instead where the device lacks an operation.",
     ConfigurationWrite: "`create` puts the configuration into use in a profile the gateway owns; "
                         "`delete` takes it out of the gateway's own profiles (never others: 409).",
 }
+
+
+def _action_schema(write: ActionWrite) -> Schema:
+    """An action's body, and the fields each case needs (if mode is absolute, then pan...)."""
+    schema = write.body.schema()
+    chooser = write.body.fields[write.case].enum if write.case else None
+    values = {str(value): value for value in chooser.json_values} if chooser else {}
+    needs = [{"if": {"properties": {write.case: {"const": values[case]}}},
+              "then": {"required": list(action.required)}}
+             for case, action in write.actions.items() if write.case and action.required]
+    if needs:
+        schema["allOf"] = needs
+    return schema
 
 
 def _request_body(body: Body, schema: Schema | None = None) -> dict[str, Any]:
@@ -220,14 +247,23 @@ def _resource_operation(resource: Resource, method: str,
             "responses": {**_ok(resource.title, _ref(name)), **_problems(401, *DEVICE)},
         }
     assert resource.put is not None  # only resources with a [put] have a PUT route
-    schemas.setdefault(f"{name}Update", resource.put.body.schema())
+    update = (_action_schema(resource.put) if isinstance(resource.put, ActionWrite)
+              else resource.put.body.schema())
+    schemas.setdefault(f"{name}Update", update)
+    answer = name
+    if isinstance(resource.put, ActionWrite):
+        # the state read back, and what the action adds to it
+        answer = f"{name}Done"
+        done = read_schema(resource)
+        done["properties"] = {**done["properties"], **ACTION_ANSWER}
+        schemas.setdefault(answer, done)
     return {
         "summary": f"Change: {resource.title}",
         "description": f"{WRITES[type(resource.put)]}{_into(resource)} Answers with the state "
                       "read back, as GET would. Needs an ONVIF Operator or above.",
         "tags": [resource.title],
         "requestBody": _request_body(resource.put.body, _ref(f"{name}Update")),
-        "responses": {**_ok(f"{resource.title}, read back", _ref(name)),
+        "responses": {**_ok(f"{resource.title}, read back", _ref(answer)),
                       **_problems(401, *BODY, *DEVICE)},
     }
 
@@ -536,7 +572,7 @@ def _problem_responses() -> dict[str, Any]:
 
 def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
     """The same description in OpenAPI 3.0 spelling: nullable instead of a "null" type, a
-    one-value enum instead of const."""
+    one-value enum instead of const, no empty `required`, no if/then."""
 
     def convert(node: Any) -> Any:
         if isinstance(node, list):
@@ -552,6 +588,10 @@ def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
                 node["nullable"] = True
         if "const" in node:
             node["enum"] = [node.pop("const")]
+        if node.get("required") == []:  # 3.0 wants at least one name there
+            del node["required"]
+        if "if" in node:  # 3.0 has no if/then: the check remains the gateway's (a 400)
+            return {}
         return node
 
     converted: dict[str, Any] = convert(document)

@@ -1,0 +1,133 @@
+"""The `action` write: a PUT that makes the device do something (move, go to a preset, stop).
+
+Declared in a mapping file's [put] (see spec.py): a body, then the call to make, or one call per
+value of a body field (`case`). Each action may be checked first against ranges its resource's
+GET shows (`ranges`), fall back to another call where the device lacks the operation (`else`),
+be verified against the GET read back after it (`verify`), and hold a lease whose end makes the
+`stop` call (gateway/leases.py). The answer is the GET read back, plus `fallback` (what was done
+instead, when it was) and `lease_ms` (when a lease is held).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.errors import BadRequest, DeviceDidNotApply, DeviceFault
+from gateway.mapping.engine import Context, call, read_resource
+from gateway.mapping.spec import Action, ActionWrite, Resource
+
+# How far a position read back may be from the one asked for (device rounding, float32).
+TOLERANCE = 1e-3
+NOT_IMPLEMENTED = 501
+
+
+def flat(answer: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of a JSON answer ("limits.pan.min"), None if absent."""
+    value: Any = answer
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def lease_key(resource: Resource, ctx: Context) -> tuple[Any, ...]:
+    """What a lease is held on: the device and the resource's path parameters (a profile)."""
+    return (ctx.device.name, *sorted((name, ctx.params[name])
+                                     for name, p in resource.parameters.items()
+                                     if p.where == "path"))
+
+
+def _check_ranges(action: Action, body: dict[str, Any], state: dict[str, Any],
+                  device: str) -> None:
+    for name, allowed in action.ranges.items():
+        if name not in body:
+            continue
+        value, where = body[name], f"$.{name}"
+        if allowed.one_of is not None:
+            choices = flat(state, allowed.one_of) or []
+            if value not in choices:
+                raise BadRequest(f"{name} must be one of {choices} (the device's "
+                                 f"{allowed.one_of}), not {value!r}", field=where, device=device)
+            continue
+        low = flat(state, allowed.min) if allowed.min else None
+        high = flat(state, allowed.max) if allowed.max else None
+        if (low is not None and value < low) or (high is not None and value > high):
+            shown = f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
+            raise BadRequest(f"{name} must be within {shown} (the device's {allowed.min} .. "
+                             f"{allowed.max}), not {value!r}", field=where, device=device)
+
+
+async def _make(resource: Resource, action: Action, ctx: Context, body: dict[str, Any]) -> str:
+    """Make an action's calls, then its own; its `else` instead where the device lacks it.
+    Returns the note of the action that was used in the end ("" for the first)."""
+    try:
+        for step in action.calls:
+            ctx.replies[step.name] = await call(resource, ctx, step.service, step.operation,
+                                                step.arguments, body)
+        await call(resource, ctx, action.service, action.operation, action.arguments, body)
+    except DeviceFault as exc:
+        if action.otherwise is None or exc.status != NOT_IMPLEMENTED:
+            raise
+        await _make(resource, action.otherwise, ctx, body)
+        return action.otherwise.note
+    return ""
+
+
+async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
+                     body: dict[str, Any]) -> dict[str, Any]:
+    """With a body checked against its declaration: check what the case needs and the ranges,
+    make the action, read back, verify."""
+    case = str(body[write.case]) if write.case else ""
+    action = write.actions[case]
+    for name in action.required:
+        if name not in body:
+            raise BadRequest(f"{write.case} {case} needs {name!r}", field=f"$.{name}")
+    seconds = None
+    if action.lease is not None:
+        seconds = _lease_seconds(action, body, ctx)
+    if action.ranges:
+        _check_ranges(action, body, await read_resource(resource, ctx), ctx.device.name)
+
+    key = lease_key(resource, ctx)
+    if ctx.leases is not None:
+        ctx.leases.release(key)  # this command supersedes whatever a lease held
+    note = await _make(resource, action, ctx, body)
+    if action.lease is not None and ctx.leases is not None and seconds is not None:
+        stop, credentials = action.lease.stop, ctx.credentials
+        stopper = Context(ctx.device, credentials, ctx.store, dict(ctx.params))
+
+        async def stop_it() -> None:
+            await _make(resource, stop, stopper, {})
+
+        seconds = ctx.leases.hold(key, ctx.owner, seconds, stop_it)
+
+    ctx.forget()
+    state = await read_resource(resource, ctx)
+    for name, shown in action.verify.items():
+        if name in body and not _close(flat(state, shown), body[name]):
+            raise DeviceDidNotApply(
+                f"the device accepted {action.operation} but reports {shown} = "
+                f"{flat(state, shown)!r}, not {body[name]!r}", ctx.device.name)
+    if note:
+        state["fallback"] = note
+    if seconds is not None:
+        state["lease_ms"] = round(seconds * 1000)
+    return state
+
+
+def _lease_seconds(action: Action, body: dict[str, Any], ctx: Context) -> float:
+    assert action.lease is not None
+    assert ctx.leases is not None
+    leases, name = ctx.leases, action.lease.field
+    if name not in body:
+        return leases.default
+    limit = round(leases.maximum * 1000)
+    if not 1 <= body[name] <= limit:
+        raise BadRequest(f"{name} must be within 1..{limit} (move_lease_max of gateway.ini), "
+                         f"not {body[name]!r}", field=f"$.{name}")
+    return float(body[name]) / 1000
+
+
+def _close(shown: Any, asked: Any) -> bool:
+    if isinstance(shown, int | float) and isinstance(asked, int | float):
+        return abs(shown - asked) <= TOLERANCE
+    return bool(shown == asked)

@@ -1,0 +1,153 @@
+"""Imaging over HTTP (mappings/imaging.toml, focus.toml): a video source's settings joined with
+the device's options, partial updates checked against those options before anything is sent,
+read back (502 when the device only pretends), and continuous focus moves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.simulator import SimulatedDevice
+from tests.conftest import bearer, login
+
+IMAGING = "/sources/video/video1/imaging"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def camera(start_device: Any, start_gateway: Any) -> Any:
+    async def start(**options: Any) -> tuple[Any, dict[str, str], SimulatedDevice, Clock]:
+        clock = Clock()
+        device, url = await start_device(clock=clock, **options)
+        client = await start_gateway(url, device_options={"username": "admin",
+                                                          "password": "admin"})
+        return client, bearer(await login(client, "operator", "operator")), device, clock
+
+    return start
+
+
+def sent(device: SimulatedDevice) -> list[str]:
+    return [name for name, _ in device.calls if not name.startswith("Get")]
+
+
+async def test_settings_joined_with_options(camera):
+    client, auth, _, _ = await camera()
+    user = bearer(await login(client, "user", "user"))  # reads: any user
+    answer = await client.get(IMAGING, headers=user)
+    assert answer.status == 200, await answer.text()
+    state = await answer.json()
+    assert state["brightness"] == 50.0
+    assert state["ir_cut_filter"] == "auto"
+    assert state["exposure_mode"] == "auto"
+    assert state["exposure_time"] == 10000.0
+    assert state["focus_mode"] == "auto"
+    assert state["white_balance"] == "auto"
+    assert state["wide_dynamic_range"] == "off"
+    assert state["backlight_compensation"] == "off"
+    options = state["options"]
+    assert options["brightness"] == {"min": 0.0, "max": 100.0}
+    assert options["ir_cut_filter"] == ["on", "off", "auto"]
+    assert options["exposure_mode"] == ["auto", "manual"]
+    assert options["exposure_time"] == {"min": 10.0, "max": 40000.0}
+    assert options["white_balance_cr_gain"] == {"min": 0.0, "max": 255.0}
+    missing = await client.get("/sources/video/video9/imaging", headers=auth)
+    assert missing.status == 404
+    assert (await missing.json())["field"] == "path.name"
+
+
+async def test_a_partial_update_keeps_the_rest(camera):
+    client, auth, device, _ = await camera()
+    answer = await client.put(IMAGING, headers=auth, json={
+        "brightness": 70, "exposure_mode": "manual", "exposure_time": 2000,
+        "ir_cut_filter": "off"})
+    assert answer.status == 200, await answer.text()
+    state = await answer.json()
+    assert (state["brightness"], state["exposure_mode"], state["exposure_time"],
+            state["ir_cut_filter"]) == (70.0, "manual", 2000.0, "off")
+    assert state["contrast"] == 50.0  # left as it was
+    settings = device.imaging["video1"]
+    assert (settings.brightness, settings.exposure_mode, settings.exposure_time,
+            settings.ir_cut_filter, settings.contrast) == (70, "MANUAL", 2000, "OFF", 50)
+    assert sent(device) == ["SetImagingSettings"]
+    again = await client.put(IMAGING, headers=auth, json={"exposure_gain": 30})
+    assert (await again.json())["exposure_mode"] == "manual"  # kept from the device
+    assert device.imaging["video1"].exposure_gain == 30
+
+
+async def test_out_of_range_is_a_400_and_nothing_is_sent(camera):
+    client, auth, device, _ = await camera()
+    for body, field, words in [({"brightness": 101}, "$.brightness", "0..100"),
+                               ({"exposure_time": 5}, "$.exposure_time", "10..40000"),
+                               ({"white_balance_cb_gain": -1}, "$.white_balance_cb_gain",
+                                "0..255"),
+                               ({"exposure_mode": "sometimes"}, "$.exposure_mode", "auto"),
+                               ({"brightness": "bright"}, "$.brightness", "number"),
+                               ({"hue": 3}, "$.hue", "unknown")]:
+        refused = await client.put(IMAGING, headers=auth, json=body)
+        assert refused.status == 400, body
+        problem = await refused.json()
+        assert problem["field"] == field
+        assert words in problem["detail"], problem["detail"]
+    assert sent(device) == []
+    assert device.imaging["video1"].brightness == 50
+
+
+async def test_a_stubbed_write_is_a_502(camera):
+    # answers success and changes nothing, as stubbed imaging firmware does
+    client, auth, _, _ = await camera(stub_writes={"SetImagingSettings"})
+    answer = await client.put(IMAGING, headers=auth, json={"sharpness": 10})
+    assert answer.status == 502
+    assert "sharpness" in (await answer.json())["detail"]
+
+
+async def test_a_user_cannot_change_imaging(camera):
+    client, _, device, _ = await camera()
+    user = bearer(await login(client, "user", "user"))
+    device.calls.clear()
+    refused = await client.put(IMAGING, headers=user, json={"brightness": 10})
+    assert refused.status == 403
+    moved = await client.put("/sources/video/video1/focus", headers=user,
+                             json={"action": "move", "speed": 0.5})
+    assert moved.status == 403
+    assert device.calls == []
+
+
+async def test_focus_moves_and_stops(camera):
+    client, auth, device, clock = await camera()
+    focus = "/sources/video/video1/focus"
+    state = await (await client.get(focus, headers=auth)).json()
+    assert state == {"position": 0.5, "move_status": "IDLE", "error": None,
+                     "speed": {"min": -1.0, "max": 1.0}}
+    moved = await client.put(focus, headers=auth, json={"action": "move", "speed": 0.25})
+    assert moved.status == 200, await moved.text()
+    assert (await moved.json())["move_status"] == "MOVING"
+    clock.now += 1
+    stopped = await client.put(focus, headers=auth, json={"action": "stop"})
+    assert await stopped.json() == {"position": 0.75, "move_status": "IDLE", "error": None,
+                                    "speed": {"min": -1.0, "max": 1.0}}
+    for body, field in [({"action": "move", "speed": 2}, "$.speed"),
+                        ({"action": "move"}, "$.speed")]:
+        refused = await client.put(focus, headers=auth, json=body)
+        assert (refused.status, (await refused.json())["field"]) == (400, field)
+
+    device.unsupported = {"Move"}  # a fixed-focus camera
+    lacking = await client.put(focus, headers=auth, json={"action": "move", "speed": 0.5})
+    assert lacking.status == 501
+
+
+async def test_openapi_documents_imaging(camera):
+    client, _, _, _ = await camera()
+    described = await (await client.get("/openapi.json")).json()
+    for path in ("/sources/video/{name}/imaging", "/sources/video/{name}/focus"):
+        assert path in described["paths"]
+    update = described["components"]["schemas"]["ImagingUpdate"]
+    assert update["properties"]["exposure_mode"]["enum"] == ["auto", "manual"]
+    assert "required" not in update or update["required"] == []

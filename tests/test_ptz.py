@@ -1,0 +1,318 @@
+"""PTZ over HTTP (mappings/ptz*.toml): status and limits, moves checked against the node's
+limits, continuous moves held under a lease that the gateway ends itself, presets, home, the
+device switches (no RelativeMove, Stop refused, PTZ on one profile only), and user levels."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from gateway.keys import LEASES
+from gateway.leases import Leases
+from gateway.simulator import SimulatedDevice
+from tests.conftest import bearer, login
+
+MOVE = "/profiles/profile_1/ptz/move"
+
+
+class Clock:
+    """The simulated device's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def ptz(start_device: Any, start_gateway: Any) -> Any:
+    """A gateway in front of a simulated PTZ camera: (client, operator auth, device, clock)."""
+
+    async def start(**options: Any) -> tuple[Any, dict[str, str], SimulatedDevice, Clock]:
+        clock = Clock()
+        device, url = await start_device(clock=clock, **options.pop("device", {}))
+        client = await start_gateway(url, **options)
+        auth = bearer(await login(client, "operator", "operator"))
+        return client, auth, device, clock
+
+    return start
+
+
+def sent(device: SimulatedDevice) -> list[str]:
+    """The names of the operations the device was asked to do (reads left out)."""
+    return [name for name, _ in device.calls if not name.startswith("Get")]
+
+
+async def wait_for(predicate: Any) -> None:
+    """Until predicate() holds (the lease timers run on the test's own event loop); 10 s at
+    most, however slow the machine."""
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("still not so after 10 s")
+
+
+async def test_status_limits_and_what_the_node_supports(ptz):
+    client, auth, device, _ = await ptz()
+    user = bearer(await login(client, "user", "user"))  # reads: any user
+    answer = await client.get("/profiles/profile_1/ptz", headers=user)
+    assert answer.status == 200, await answer.text()
+    state = await answer.json()
+    assert state["position"] == {"pan": 0.0, "tilt": 0.0, "zoom": 0.0}
+    assert state["move_status"] == {"pan_tilt": "IDLE", "zoom": "IDLE"}
+    assert state["node"] == "ptz_node"
+    assert state["limits"] == {"pan": {"min": -1.0, "max": 1.0}, "tilt": {"min": -1.0, "max": 1.0},
+                               "zoom": {"min": 0.0, "max": 1.0}}
+    assert state["velocity"]["zoom"] == {"min": -1.0, "max": 1.0}
+    assert state["translation"]["pan"] == {"min": -2.0, "max": 2.0}
+    assert state["supports"] == {"absolute": True, "relative": True, "continuous": True,
+                                 "home": True, "presets": 8}
+
+    device.ptz_relative_move = False
+    device.ptz_profiles = {"profile_1"}  # PTZ on one profile only
+    fresh = await client.get("/profiles/profile_1/ptz", headers=auth)
+    assert (await fresh.json())["supports"]["relative"] is False
+    assert (await fresh.json())["translation"] == {"pan": None, "tilt": None, "zoom": None}
+    missing = await client.get("/profiles/profile_3/ptz", headers=auth)
+    assert missing.status == 404
+    problem = await missing.json()
+    assert problem["field"] == "path.token"
+    assert "PTZConfiguration" in problem["detail"]
+    assert (await client.get("/profiles/nope/ptz", headers=auth)).status == 404
+
+
+async def test_a_continuous_move_stops_by_itself_when_its_lease_ends(ptz):
+    client, auth, device, clock = await ptz()
+    answer = await client.put(MOVE, headers=auth,
+                              json={"mode": "continuous", "pan": 0.5, "lease_ms": 100})
+    assert answer.status == 200, await answer.text()
+    state = await answer.json()
+    assert state["lease_ms"] == 100
+    assert state["move_status"]["pan_tilt"] == "MOVING"
+    assert sent(device) == ["ContinuousMove"]
+    clock.now += 2
+    await wait_for(lambda: "Stop" in sent(device))
+    assert sent(device) == ["ContinuousMove", "Stop"]
+    assert device.ptz.velocity == (0.0, 0.0, 0.0)
+    assert device.ptz.pan == pytest.approx(0.5)  # 0.5 velocity * 0.5/s * 2 s
+    assert len(client.app[LEASES]) == 0
+
+
+async def test_a_renewed_lease_is_one_lease_and_the_default_comes_from_gateway_ini(ptz):
+    client, auth, device, _ = await ptz(move_lease=0.1, move_lease_max=60)
+    first = await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 1,
+                                                       "lease_ms": 60000})
+    assert (await first.json())["lease_ms"] == 60000
+    renewed = await client.put(MOVE, headers=auth, json={"mode": "continuous", "tilt": -1})
+    assert (await renewed.json())["lease_ms"] == 100  # move_lease of gateway.ini
+    assert len(client.app[LEASES]) == 1
+    await wait_for(lambda: "Stop" in sent(device))
+    assert sent(device) == ["ContinuousMove", "ContinuousMove", "Stop"]
+
+    too_long = await client.put(MOVE, headers=auth, json={"mode": "continuous",
+                                                          "lease_ms": 60001})
+    assert too_long.status == 400
+    assert (await too_long.json())["field"] == "$.lease_ms"
+
+
+async def test_renewal_keeps_the_move_going() -> None:
+    # in the process's own loop: the second hold replaces the first timer, whose end never stops
+    stops: list[str] = []
+
+    async def stop() -> None:
+        stops.append("stop")
+
+    leases = Leases(1, 10)
+    leases.hold("cam", b"session", 0.05, stop)
+    leases.hold("cam", b"session", 10, stop)
+    await asyncio.sleep(0.2)
+    assert stops == []
+    await leases.end_owner(b"other")
+    assert stops == []
+    await leases.end_owner(b"session")
+    assert stops == ["stop"]
+
+
+async def test_a_continuous_move_stops_at_logout(ptz):
+    client, auth, device, _ = await ptz()
+    await client.put(MOVE, headers=auth, json={"mode": "continuous", "zoom": 1,
+                                               "lease_ms": 30000})
+    assert (await client.put("/logout", headers=auth)).status == 204
+    assert sent(device) == ["ContinuousMove", "Stop"]  # before the logout was answered
+
+
+async def test_a_continuous_move_stops_when_the_session_expires(ptz):
+    client, auth, device, _ = await ptz(session_idle_timeout=0.2)
+    answer = await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": -1,
+                                                        "lease_ms": 30000})
+    assert (await answer.json())["lease_ms"] == 200  # never longer than the session lives idle
+    await wait_for(lambda: "Stop" in sent(device))
+
+
+async def test_a_continuous_move_stops_when_the_gateway_shuts_down(ptz):
+    client, auth, device, _ = await ptz()
+    await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 1,
+                                               "lease_ms": 30000})
+    await client.close()
+    assert sent(device) == ["ContinuousMove", "Stop"]
+
+
+async def test_where_stop_is_refused_a_zero_velocity_stops(ptz):
+    client, auth, device, _ = await ptz(device={"ptz_stop_refused": True})
+    await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 1,
+                                               "lease_ms": 50})
+    await wait_for(lambda: sent(device).count("ContinuousMove") == 2)
+    assert sent(device) == ["ContinuousMove", "Stop", "ContinuousMove"]
+    assert device.ptz.velocity == (0.0, 0.0, 0.0)
+
+    await client.put(MOVE, headers=auth, json={"mode": "continuous", "tilt": 1})
+    stopped = await client.put("/profiles/profile_1/ptz/stop", headers=auth, json={})
+    assert stopped.status == 200, await stopped.text()
+    state = await stopped.json()
+    assert "zero-velocity ContinuousMove" in state["fallback"]
+    assert state["move_status"] == {"pan_tilt": "IDLE", "zoom": "IDLE"}
+    assert len(client.app[LEASES]) == 0  # a stop ends the lease: no second Stop later
+
+
+async def test_stop_pan_tilt_only(ptz):
+    client, auth, _, _ = await ptz()
+    await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 1, "zoom": 1})
+    answer = await client.put("/profiles/profile_1/ptz/stop", headers=auth,
+                              json={"pan_tilt": True, "zoom": False})
+    assert (await answer.json())["move_status"] == {"pan_tilt": "IDLE", "zoom": "MOVING"}
+    assert "fallback" not in await answer.json()
+
+
+async def test_absolute_moves_are_checked_against_the_limits_then_verified(ptz):
+    client, auth, device, _ = await ptz()
+    for body, field in [({"mode": "absolute", "pan": 1.5, "tilt": 0, "zoom": 0}, "$.pan"),
+                        ({"mode": "absolute", "pan": 0, "tilt": 0, "zoom": -0.1}, "$.zoom"),
+                        ({"mode": "absolute", "pan": 0, "zoom": 0}, "$.tilt"),
+                        ({"mode": "continuous", "pan": 2}, "$.pan"),
+                        ({"mode": "sideways"}, "$.mode"),
+                        ({"mode": "absolute", "pan": "left", "tilt": 0, "zoom": 0}, "$.pan")]:
+        bad = await client.put(MOVE, headers=auth, json=body)
+        assert bad.status == 400, body
+        problem = await bad.json()
+        assert problem["field"] == field, problem
+    assert sent(device) == []  # nothing was sent
+    problem = await (await client.put(MOVE, headers=auth, json={
+        "mode": "absolute", "pan": 1.5, "tilt": 0, "zoom": 0})).json()
+    assert "-1..1" in problem["detail"]
+
+    answer = await client.put(MOVE, headers=auth,
+                              json={"mode": "absolute", "pan": -0.25, "tilt": 0.5, "zoom": 1})
+    assert answer.status == 200, await answer.text()
+    assert (await answer.json())["position"] == {"pan": -0.25, "tilt": 0.5, "zoom": 1.0}
+    assert sent(device) == ["AbsoluteMove"]
+
+    device.stub_writes = {"AbsoluteMove"}  # answers success, does not move
+    stubbed = await client.put(MOVE, headers=auth,
+                               json={"mode": "absolute", "pan": 0, "tilt": 0, "zoom": 0})
+    assert stubbed.status == 502
+    assert "position.pan" in (await stubbed.json())["detail"]
+
+
+async def test_relative_moves_and_their_emulation(ptz):
+    client, auth, device, _ = await ptz()
+    moved = await client.put(MOVE, headers=auth, json={"mode": "relative", "pan": 0.5})
+    assert (await moved.json())["position"] == {"pan": 0.5, "tilt": 0.0, "zoom": 0.0}
+    assert "fallback" not in await moved.json()
+    assert sent(device) == ["RelativeMove"]
+
+    device.ptz_relative_move = False
+    device.calls.clear()
+    emulated = await client.put(MOVE, headers=auth,
+                                json={"mode": "relative", "pan": 0.25, "zoom": 0.5})
+    assert emulated.status == 200, await emulated.text()
+    state = await emulated.json()
+    assert state["position"] == {"pan": 0.75, "tilt": 0.0, "zoom": 0.5}
+    assert state["fallback"] == ("relative move made as GetStatus + AbsoluteMove: the device "
+                                 "has no RelativeMove")
+    names = [name for name, _ in device.calls]
+    assert names.index("RelativeMove") < names.index("AbsoluteMove")
+    assert names[names.index("RelativeMove") + 1] == "GetStatus"
+
+
+async def test_presets_create_goto_remove(ptz):
+    client, auth, device, _ = await ptz()
+    path = "/profiles/profile_1/ptz/presets"
+    assert await (await client.get(path, headers=auth)).json() == {"presets": []}
+    await client.put(MOVE, headers=auth, json={"mode": "absolute", "pan": 0.5, "tilt": -0.5,
+                                               "zoom": 0.25})
+    created = await client.put(path, headers=auth, json={"action": "create", "name": "door"})
+    assert created.status == 200, await created.text()
+    assert await created.json() == {"presets": [
+        {"preset": "preset_1", "name": "door", "pan": 0.5, "tilt": -0.5, "zoom": 0.25}]}
+    no_name = await client.put(path, headers=auth, json={"action": "create"})
+    assert (await no_name.json())["field"] == "$.name"
+
+    await client.put("/profiles/profile_1/ptz/home", headers=auth, json={"action": "goto"})
+    assert (device.ptz.pan, device.ptz.tilt) == (0, 0)
+    went = await client.put(path, headers=auth, json={"action": "goto", "preset": "preset_1"})
+    assert went.status == 200
+    assert (device.ptz.pan, device.ptz.tilt, device.ptz.zoom) == (0.5, -0.5, 0.25)
+    removed = await client.put(path, headers=auth,
+                               json={"action": "remove", "preset": "preset_1"})
+    assert await removed.json() == {"presets": []}
+    unknown = await client.put(path, headers=auth, json={"action": "goto", "preset": "preset_1"})
+    assert unknown.status == 404
+    assert (await unknown.json())["fault_subcodes"] == ["InvalidArgVal", "NoToken"]
+    again = await client.put(path, headers=auth, json={"action": "create", "name": "door"})
+    assert again.status == 200
+    taken = await client.put(path, headers=auth, json={"action": "create", "name": "door"})
+    assert taken.status == 409  # ter:PresetExist
+
+
+async def test_home_set_and_goto(ptz):
+    client, auth, device, _ = await ptz()
+    home = "/profiles/profile_1/ptz/home"
+    await client.put(MOVE, headers=auth, json={"mode": "absolute", "pan": 0.1, "tilt": 0.2,
+                                               "zoom": 0.3})
+    assert (await client.put(home, headers=auth, json={"action": "set"})).status == 200
+    await client.put(MOVE, headers=auth, json={"mode": "absolute", "pan": 0, "tilt": 0,
+                                               "zoom": 0})
+    went = await client.put(home, headers=auth, json={"action": "goto"})
+    assert (await went.json())["position"] == {"pan": 0.1, "tilt": 0.2, "zoom": 0.3}
+    assert sent(device)[-2:] == ["AbsoluteMove", "GotoHomePosition"]
+
+
+async def test_a_user_cannot_move(ptz):
+    # the gateway learns the user's level with its service account (GetUsers)...
+    client, _, device, _ = await ptz(device_options={"username": "admin", "password": "admin"})
+    user = bearer(await login(client, "user", "user"))
+    device.calls.clear()
+    for path, body in [(MOVE, {"mode": "continuous", "pan": 1}),
+                       ("/profiles/profile_1/ptz/stop", {}),
+                       ("/profiles/profile_1/ptz/home", {"action": "set"}),
+                       ("/profiles/profile_1/ptz/presets", {"action": "create", "name": "x"})]:
+        refused = await client.put(path, headers=user, json=body)
+        assert refused.status == 403, path
+    assert [name for name, _ in device.calls] == []  # refused before any SOAP call
+
+    # ... without it, the device itself refuses a User (ACTUATE is Operator and up): 403 too
+    client, _, device, _ = await ptz()
+    user = bearer(await login(client, "user", "user"))
+    refused = await client.put(MOVE, headers=user, json={"mode": "continuous", "pan": 1})
+    assert refused.status == 403
+    assert "ContinuousMove" not in [name for name, _ in device.calls]
+
+
+async def test_openapi_documents_ptz(ptz):
+    client, _, _, _ = await ptz()
+    described = await (await client.get("/openapi.json")).json()
+    paths = described["paths"]
+    for path in ("/profiles/{token}/ptz", "/profiles/{token}/ptz/move",
+                 "/profiles/{token}/ptz/stop", "/profiles/{token}/ptz/home",
+                 "/profiles/{token}/ptz/presets"):
+        assert path in paths
+        assert f"/devices/{{device_id}}{path}" in paths
+    schemas = described["components"]["schemas"]
+    move = schemas["PtzMoveUpdate"]
+    assert move["properties"]["mode"]["enum"] == ["continuous", "absolute", "relative"]
+    assert move["required"] == ["mode"]
+    assert "lease_ms" in schemas["PtzMoveDone"]["properties"]
