@@ -5,14 +5,17 @@ cached reads next to aiohttp's hello-world. Prints figures and ratios; asserts n
     .venv/bin/pip install -e '.[bench]'          # onvif-zeep-async
     .venv/bin/python bench/compare.py [--rounds 10] [--scale 1]
 
-All on 127.0.0.1, each part a process of its own: two simulators (one answering at once, one 5 ms
-late, `simulate --latency 5`), three gateways (cache off; cache on; cache off in front of the late
-simulator), aiohttp's hello-world, and two client processes that this script drives: a small
-keep-alive HTTP/1.1 client for the gateways and hello-world, and onvif-zeep-async calling
-GetDeviceInformation on the simulators itself. The loads take turns, a round of each at a time, so
-that a busy spell of a shared machine hits them alike; a ratio is the median of the rounds' ratios
-(their range in brackets). CPU per request: a process's user + system time (/proc/PID/stat) over
-the requests answered meanwhile; for the direct calls, the onvif-zeep-async process's.
+All on 127.0.0.1, each part a process of its own: two simulators (64 devices answering at once;
+one device 5 ms late, `simulate --latency 5`), three gateways (cache off, in front of the 64
+devices; cache on; cache off in front of the late device), aiohttp's hello-world, and two client
+processes that this script drives: a small keep-alive HTTP/1.1 client for the gateways and
+hello-world, and onvif-zeep-async calling GetDeviceInformation on the simulators itself. At 64
+connections each connection asks the gateway about a device of its own: identical reads in flight
+at once share one SOAP call (single flight), and this measures a SOAP call per request. The loads
+take turns, a round of each at a time, so that a busy spell of a shared machine hits them alike; a
+ratio is the median of the rounds' ratios (their range beside it). CPU per request: a process's
+user + system time (/proc/PID/stat) over the requests answered meanwhile; for the direct calls,
+the onvif-zeep-async process's.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ from common import cpu_seconds, free_port, launch, start, stop  # bench/common.p
 
 USER, PASSWORD = "admin", "admin"  # a user of every simulated device
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
-DEVICE_PATH = "/dev/1/onvif/device_service"
 HELLO = "hello-world serving on"
 
 
@@ -51,17 +53,20 @@ def content_length(head: bytes) -> int:
     raise ValueError(f"an answer without Content-Length: {head!r}")
 
 
-async def http_gets(port: int, path: str, headers: dict[str, str], count: int,
+async def http_gets(port: int, targets: list[tuple[str, dict[str, str]]], count: int,
                     connections: int) -> dict[str, Any]:
-    """count GETs over `connections` keep-alive connections, each in a closed loop. Bytes in,
-    bytes out: the client must cost less than the servers it measures."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
-    request = "\r\n".join(lines + [f"{k}: {v}" for k, v in headers.items()] + ["", ""]).encode()
+    """count GETs over `connections` keep-alive connections, each in a closed loop; connection i
+    asks for targets[i % len(targets)] (a path and its headers). Bytes in, bytes out: the client
+    must cost less than the servers it measures."""
+    requests = [
+        "\r\n".join([f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
+                     *(f"{k}: {v}" for k, v in headers.items()), "", ""]).encode()
+        for path, headers in targets]
     order = itertools.count()
     times: list[float] = []
     failed = 0
 
-    async def connection() -> None:
+    async def connection(request: bytes) -> None:
         nonlocal failed
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
@@ -78,7 +83,7 @@ async def http_gets(port: int, path: str, headers: dict[str, str], count: int,
             writer.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(connections)))
+    await asyncio.gather(*(connection(requests[i % len(requests)]) for i in range(connections)))
     return {"times": times, "failed": failed, "wall": time.perf_counter() - started}
 
 
@@ -127,8 +132,8 @@ async def client() -> None:
     while line := await asyncio.to_thread(sys.stdin.readline):
         command = json.loads(line)
         if command["kind"] == "http":
-            result = await http_gets(command["port"], command["path"], command["headers"],
-                                     command["count"], command["concurrency"])
+            result = await http_gets(command["port"], command["targets"], command["count"],
+                                     command["concurrency"])
         else:
             if command["url"] not in services:
                 services[command["url"]] = await onvif_service(command["url"])
@@ -252,36 +257,45 @@ class Ratio:
                                                       strict=True)]
 
 
-def gateway_ini(directory: Path, port: int, device_url: str, cache_ttl: float,
+def gateway_ini(directory: Path, port: int, device_urls: list[str], cache_ttl: float,
                 device_concurrency: int) -> Path:
     ini = directory / f"gateway-{port}.ini"
-    ini.write_text("\n".join([
-        "[gateway]", f"port = {port}", f"state_dir = {directory / str(port)}",
-        f"cache_ttl = {cache_ttl}", "health_interval = 0",  # nothing else runs meanwhile
-        f"device_concurrency = {device_concurrency}", "",
-        "[device:cam]", f"url = {device_url}", ""]))
+    lines = ["[gateway]", f"port = {port}", f"state_dir = {directory / str(port)}",
+             f"cache_ttl = {cache_ttl}", "health_interval = 0",  # nothing else runs meanwhile
+             f"device_concurrency = {device_concurrency}"]
+    for i, url in enumerate(device_urls, 1):
+        lines += ["", f"[device:cam{i}]", f"url = {url}"] + (["default = yes"] if i == 1 else [])
+    ini.write_text("\n".join(lines) + "\n")
     return ini
 
 
-async def login(port: int) -> dict[str, str]:
-    async with aiohttp.ClientSession() as http, http.put(
-            f"http://127.0.0.1:{port}/login", json={"username": USER, "password": PASSWORD}) as r:
-        return {"Authorization": f"Bearer {(await r.json())['sessionToken']}"}
+async def login(port: int, devices: int) -> list[tuple[str, dict[str, str]]]:
+    """A session on each of the gateway's devices: (its device information's path, headers)."""
+    async def one(http: aiohttp.ClientSession, device: str) -> tuple[str, dict[str, str]]:
+        async with http.put(f"http://127.0.0.1:{port}/devices/{device}/login",
+                            json={"username": USER, "password": PASSWORD}) as r:
+            token = (await r.json())["sessionToken"]
+        return f"/devices/{device}/device-information", {"Authorization": f"Bearer {token}"}
+
+    async with aiohttp.ClientSession() as http:
+        return list(await asyncio.gather(*(one(http, f"cam{i}") for i in range(1, devices + 1))))
 
 
 async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
     started: list[asyncio.subprocess.Process] = []
     clients: list[Client] = []
 
-    async def sim(*extra: str) -> tuple[int, str]:
+    async def sim(devices: int, *extra: str) -> tuple[int, list[str]]:
         port = free_port()
         started.append(await start("simulate", "--port", str(port), "--discovery-port", "0",
-                                   *extra, until="simulated ONVIF device(s) on"))
-        return started[-1].pid, f"http://127.0.0.1:{port}{DEVICE_PATH}"
+                                   "--devices", str(devices), *extra,
+                                   until="simulated ONVIF device(s) on"))
+        return started[-1].pid, [f"http://127.0.0.1:{port}/dev/{i}/onvif/device_service"
+                                 for i in range(1, devices + 1)]
 
-    async def gateway(url: str, cache_ttl: float) -> tuple[int, int]:
+    async def gateway(urls: list[str], cache_ttl: float) -> tuple[int, int]:
         port = free_port()
-        ini = gateway_ini(tmp, port, url, cache_ttl, args.device_concurrency)
+        ini = gateway_ini(tmp, port, urls, cache_ttl, args.device_concurrency)
         # its log (a line per request) to a file: a pipe this script drains could make it wait
         started.append(await start("serve", "-c", str(ini), until="gateway serving on",
                                    log=tmp / f"gateway-{port}.log"))
@@ -296,41 +310,44 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
         clients.append(await Client.start())
         return clients[-1]
 
+    c = args.concurrency
     try:
-        (fast, fast_url), (slow, slow_url) = await asyncio.gather(
-            sim(), sim("--latency", str(args.latency)))
+        # The gateway shares identical reads in flight (single flight): so that each of the c
+        # connections makes its own SOAP call, each asks a device of its own.
+        (fast, fast_urls), (slow, slow_urls) = await asyncio.gather(
+            sim(c), sim(1, "--latency", str(args.latency)))
         (gw, gw_port), (cached, cached_port), (gw_slow, gw_slow_port), (hw, hw_port), http, \
             direct = await asyncio.gather(
-                gateway(fast_url, 0), gateway(fast_url, 3600), gateway(slow_url, 0), hello(),
-                new_client(), new_client())
-        tokens = await asyncio.gather(login(gw_port), login(cached_port), login(gw_slow_port))
+                gateway(fast_urls, 0), gateway(fast_urls[:1], 3600), gateway(slow_urls, 0),
+                hello(), new_client(), new_client())
+        devices, one, one_slow = await asyncio.gather(
+            login(gw_port, c), login(cached_port, 1), login(gw_slow_port, 1))
+        fast_url, slow_url = fast_urls[0], slow_urls[0]
         n = args.scale
         seq, load64, hits, slow_seq = (int(n * 100), int(n * 500), int(n * 1500), int(n * 50))
 
-        def get(port: int, headers: dict[str, str], concurrency: int,
-                path: str = "/device-information") -> dict[str, Any]:
-            return {"kind": "http", "port": port, "path": path, "headers": headers,
-                    "concurrency": concurrency}
+        def get(port: int, targets: list[tuple[str, dict[str, str]]],
+                concurrency: int) -> dict[str, Any]:
+            return {"kind": "http", "port": port, "targets": targets, "concurrency": concurrency}
 
         def soap(url: str, concurrency: int) -> dict[str, Any]:
             return {"kind": "onvif", "url": url, "concurrency": concurrency}
 
-        c = args.concurrency
         loads = [
-            Load("gateway, sequential", http, get(gw_port, tokens[0], 1), seq,
+            Load("gateway, sequential", http, get(gw_port, devices[:1], 1), seq,
                  {"gateway": gw, "client": http.pid, "device": fast}),
             Load("onvif-zeep-async, sequential", direct, soap(fast_url, 1), seq,
                  {"client": direct.pid, "device": fast}),
-            Load(f"gateway, {c} connections", http, get(gw_port, tokens[0], c), load64,
+            Load(f"gateway, {c} connections", http, get(gw_port, devices, c), load64,
                  {"gateway": gw, "client": http.pid, "device": fast}),
             Load(f"onvif-zeep-async, {c} at once", direct, soap(fast_url, c), load64,
                  {"client": direct.pid, "device": fast}),
-            Load(f"gateway cached, {c} connections", http, get(cached_port, tokens[1], c), hits,
+            Load(f"gateway cached, {c} connections", http, get(cached_port, one, c), hits,
                  {"gateway": cached, "client": http.pid}),
-            Load(f"aiohttp hello-world, {c} conns", http, get(hw_port, {}, c, "/"), hits,
+            Load(f"aiohttp hello-world, {c} conns", http, get(hw_port, [("/", {})], c), hits,
                  {"gateway": hw, "client": http.pid}),
             Load(f"gateway, seq., device +{args.latency:g} ms", http,
-                 get(gw_slow_port, tokens[2], 1), slow_seq,
+                 get(gw_slow_port, one_slow, 1), slow_seq,
                  {"gateway": gw_slow, "client": http.pid, "device": slow}),
             Load(f"onvif-zeep-async, seq., +{args.latency:g} ms", direct, soap(slow_url, 1),
                  slow_seq, {"client": direct.pid, "device": slow}),
@@ -382,11 +399,13 @@ def report(args: argparse.Namespace, loads: list[Load]) -> None:
         Ratio(f"device +{args.latency:g} ms, sequential p50: gateway / onvif-zeep-async", "",
               lambda a, b: a["p50"] / b["p50"], slow, direct_slow),
     ]
-    print(f"{'ratio (median of the rounds, [min-max])':<76} {'goal':>7}")
+    width = max(len(ratio.name) for ratio in ratios)
+    print(f"{'ratio (median of the rounds)':<{width}} {'median':>6} {'rounds':>11} {'goal':>7}")
     for ratio in ratios:
         values = ratio.values()
-        print(f"{ratio.name:<64} {statistics.median(values):5.2f}x "
-              f"[{min(values):.2f}-{max(values):.2f}] {ratio.goal:>7}")
+        spread = f"{min(values):.2f}-{max(values):.2f}"
+        print(f"{ratio.name:<{width}} {statistics.median(values):5.2f}x {spread:>11} "
+              f"{ratio.goal:>7}")
     added = [(a["p50"] - b["p50"]) * 1000 for a, b in zip(slow.rounds, direct_slow.rounds,
                                                           strict=True)]
     print(f"device +{args.latency:g} ms: the gateway adds {statistics.median(added):.2f} ms "
@@ -401,9 +420,8 @@ async def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="requests per round: 100 sequential, 500 at 64, 1500 cached (x this)")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--device-concurrency", type=int, default=64,
-                        help="the gateway's device_concurrency (gateway.ini's default is 4; "
-                             "64 lets it have as many calls in flight as the direct client)")
+    parser.add_argument("--device-concurrency", type=int, default=4,
+                        help="the gateway's device_concurrency (as gateway.ini's default)")
     parser.add_argument("--latency", type=float, default=5, help="ms, the late simulator's")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--hello", type=int, metavar="PORT", help=argparse.SUPPRESS)
