@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -185,3 +186,22 @@ async def test_configured_in_names_the_real_configuration_file(start_device, sta
     client = await start_gateway(url, source="cameras.ini")  # as load_config sets it
     response = await client.get("/devices", headers=bearer(await login(client)))
     assert [d["configured_in"] for d in (await response.json())["devices"]] == ["cameras.ini"]
+
+
+async def test_a_cached_answer_is_the_same_bytes_as_a_fresh_one(fleet, aiohttp_client, tmp_path):
+    devices, base = fleet
+    fresh = await aiohttp_client(await create_app(fleet_config(base, tmp_path / "a", count=1,
+                                                               cache_ttl=0)))
+    cached = await aiohttp_client(await create_app(fleet_config(base, tmp_path / "b", count=1,
+                                                                cache_ttl=30)))
+    answers = []
+    for client in (fresh, cached, cached):
+        auth = bearer(await login(client))
+        asked = len(devices[0].calls)
+        response = await client.get("/device-information", headers=auth)
+        answers.append((response.status, response.headers["Content-Type"],
+                        await response.read()))
+    assert not devices[0].calls[asked:]  # the last answer came from the cache
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][1] == "application/json; charset=utf-8"
+    assert json.loads(answers[0][2])["manufacturer"]

@@ -6,7 +6,9 @@ Every route is served twice: at the seed's bare path, for the default device, an
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -185,6 +187,11 @@ async def reader_context(request: web.Request) -> Context:
     return Context(device, session.credentials, request.app[STORE])
 
 
+async def _encoded(answer: Awaitable[Any]) -> bytes:
+    """An answer as web.json_response writes it (the same bytes)."""
+    return json.dumps(await answer).encode()
+
+
 def read_handler(resource: Resource) -> Handler:
     """The GET (or POST) handler of a mapped resource; answers of Get* operations are kept a
     moment (cache_ttl) per device and user."""
@@ -200,12 +207,13 @@ def read_handler(resource: Resource) -> Handler:
         key = (resource.path, ctx.credentials.username, version, tuple(ctx.params.items()))
         body = cache.get(key) if cache is not None else None
         if body is None:
-            # the same read by the same user, already on its way to the device: shared
+            # the same read by the same user, already on its way to the device: shared, and
+            # encoded once for everyone waiting on it; the cache keeps the encoded answer
             body = await devices.reads.run((ctx.device.name, ctx.credentials, key),
-                                           lambda: read_resource(resource, ctx))
+                                           lambda: _encoded(read_resource(resource, ctx)))
             if cache is not None:
                 cache[key] = body
-        return web.json_response(body)
+        return web.Response(body=body, content_type="application/json", charset="utf-8")
 
     return handle
 
