@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 
 import pytest
 
-from gateway.app import WSDL_DIR, create_app, shared_wsdls
+from gateway.app import WSDL_DIR, YOUNG_OBJECTS, create_app, shared_wsdls
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.errors import WsdlError
 from gateway.keys import WSDLS
@@ -41,3 +42,9 @@ def test_remote_import_is_refused(tmp_path):
 def test_missing_wsdl_is_named(tmp_path):
     with pytest.raises(WsdlError, match=r"devicemgmt\.wsdl: missing"):
         parse_wsdls(tmp_path)
+
+
+async def test_the_parsed_wsdls_leave_the_garbage_collectors_sight():
+    await shared_wsdls(WSDL_DIR)
+    assert gc.get_freeze_count() > 50_000
+    assert gc.get_threshold()[0] == YOUNG_OBJECTS
