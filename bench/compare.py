@@ -25,6 +25,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -259,8 +260,9 @@ class Ratio:
 
 def gateway_ini(directory: Path, port: int, device_urls: list[str], cache_ttl: float,
                 device_concurrency: int) -> Path:
-    ini = directory / f"gateway-{port}.ini"
-    lines = ["[gateway]", f"port = {port}", f"state_dir = {directory / str(port)}",
+    directory.mkdir(parents=True, exist_ok=True)
+    ini = directory / "gateway.ini"
+    lines = ["[gateway]", f"port = {port}", f"state_dir = {directory / 'state'}",
              f"cache_ttl = {cache_ttl}", "health_interval = 0",  # nothing else runs meanwhile
              f"device_concurrency = {device_concurrency}"]
     for i, url in enumerate(device_urls, 1):
@@ -274,7 +276,10 @@ async def login(port: int, devices: int) -> list[tuple[str, dict[str, str]]]:
     async def one(http: aiohttp.ClientSession, device: str) -> tuple[str, dict[str, str]]:
         async with http.put(f"http://127.0.0.1:{port}/devices/{device}/login",
                             json={"username": USER, "password": PASSWORD}) as r:
-            token = (await r.json())["sessionToken"]
+            answer = await r.json()
+            if "sessionToken" not in answer:
+                raise RuntimeError(f"login to {device}: {answer}")
+            token = answer["sessionToken"]
         return f"/devices/{device}/device-information", {"Authorization": f"Bearer {token}"}
 
     async with aiohttp.ClientSession() as http:
@@ -293,13 +298,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
         return started[-1].pid, [f"http://127.0.0.1:{port}/dev/{i}/onvif/device_service"
                                  for i in range(1, devices + 1)]
 
-    async def gateway(urls: list[str], cache_ttl: float) -> tuple[int, int]:
-        port = free_port()
-        ini = gateway_ini(tmp, port, urls, cache_ttl, args.device_concurrency)
+    async def gateway(name: str, urls: list[str], cache_ttl: float) -> tuple[int, int]:
+        ini = gateway_ini(tmp / name, 0, urls, cache_ttl, args.device_concurrency)
         # its log (a line per request) to a file: a pipe this script drains could make it wait
-        started.append(await start("serve", "-c", str(ini), until="gateway serving on",
-                                   log=tmp / f"gateway-{port}.log"))
-        return started[-1].pid, port
+        log = tmp / f"{name}.log"
+        started.append(await start("serve", "-c", str(ini), until="gateway serving on", log=log))
+        # port 0: the gateway picks a free one and says which
+        serving = re.search(r"gateway serving on http://[^:]+:(\d+)", log.read_text())
+        assert serving is not None
+        return started[-1].pid, int(serving.group(1))
 
     async def hello() -> tuple[int, int]:
         port = free_port()
@@ -318,7 +325,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
             sim(c), sim(1, "--latency", str(args.latency)))
         (gw, gw_port), (cached, cached_port), (gw_slow, gw_slow_port), (hw, hw_port), http, \
             direct = await asyncio.gather(
-                gateway(fast_urls, 0), gateway(fast_urls[:1], 3600), gateway(slow_urls, 0),
+                gateway("uncached", fast_urls, 0), gateway("cached", fast_urls[:1], 3600),
+                gateway("late", slow_urls, 0),
                 hello(), new_client(), new_client())
         devices, one, one_slow = await asyncio.gather(
             login(gw_port, c), login(cached_port, 1), login(gw_slow_port, 1))
