@@ -80,11 +80,13 @@ async def serve(config: GatewayConfig) -> None:
     await _until_stopped([runner])
 
 
-def _simulated_devices(count: int, clock_skew: float, latency_ms: float) -> list[SimulatedDevice]:
+def _simulated_devices(count: int, clock_skew: float, latency_ms: float,
+                       motion_every: float = 0.0) -> list[SimulatedDevice]:
     from gateway.simulator import SimulatedDevice
 
     return [
-        SimulatedDevice(index=i, clock_skew=clock_skew, latency=latency_ms / 1000)
+        SimulatedDevice(index=i, clock_skew=clock_skew, latency=latency_ms / 1000,
+                        motion_every=motion_every)
         for i in range(1, count + 1)
     ]
 
@@ -169,6 +171,7 @@ def gencert(out_dir: Path, names: Sequence[str]) -> None:
     print(SELF_SIGNED_WARNING.format(cert=cert), file=sys.stderr, flush=True)
 
 
+DEMO_MOTION_EVERY = 5.0
 DEMO_BANNER = """\
 ONVIF gateway demo: the gateway in front of a simulated ONVIF device, both on loopback.
 
@@ -207,8 +210,9 @@ async def demo(port: int) -> None:
     from gateway.app import create_app
     from gateway.simulator import DEMO_USERS, create_simulator_app, device_path
 
-    sim_runner, sim_port = await _start(create_simulator_app(_simulated_devices(1, 0, 0)),
-                                        LOOPBACK, 0)
+    # motion on the device's first video source every few seconds, so that events flow
+    sim_runner, sim_port = await _start(
+        create_simulator_app(_simulated_devices(1, 0, 0, DEMO_MOTION_EVERY)), LOOPBACK, 0)
     device_url = f"http://{LOOPBACK}:{sim_port}{device_path(1)}"
     # The demo starts fresh every time: its policy store lives in a folder removed on exit.
     with tempfile.TemporaryDirectory(prefix="onvif-gateway-demo-") as state_dir:
@@ -255,6 +259,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="how far the devices' clocks are ahead (negative: behind)")
     sim_cmd.add_argument("--latency", type=float, default=0.0, metavar="MS",
                          help="wait this long before every answer")
+    sim_cmd.add_argument("--motion-every", type=float, default=0.0, metavar="SECONDS",
+                         help="motion on each device's first video source starts or stops "
+                              "this often (default 0: never)")
     sim_cmd.add_argument("--discovery-port", type=int, default=None, metavar="PORT",
                          help=f"answer WS-Discovery Probes on this UDP port of 127.0.0.1 "
                               f"(default {DISCOVERY_PORT}; 0: do not)")
@@ -316,12 +323,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"onvif-gateway discover: cannot probe {target}: {exc}", file=sys.stderr)
                 return 1
         else:
-            if args.devices < 1 or args.latency < 0 or not 0 <= (args.discovery_port or 0) <= 65535:
-                print("onvif-gateway: --devices must be >= 1, --latency >= 0 and "
-                      "--discovery-port 0 to 65535", file=sys.stderr)
+            if (args.devices < 1 or args.latency < 0 or args.motion_every < 0
+                    or not 0 <= (args.discovery_port or 0) <= 65535):
+                print("onvif-gateway: --devices must be >= 1, --latency and --motion-every "
+                      ">= 0, and --discovery-port 0 to 65535", file=sys.stderr)
                 return 2
             _run(simulate(args.port, _simulated_devices(
-                args.devices, args.clock_skew, args.latency), args.discovery_port))
+                args.devices, args.clock_skew, args.latency, args.motion_every),
+                args.discovery_port))
     except AddressInUse as exc:
         hint = (f"set another with port = in the [gateway] section of {args.config}"
                 if args.command == "serve" else "choose another with --port")

@@ -82,11 +82,12 @@ async def test_clock_offset_read_once(client_for):
 
 @pytest.mark.parametrize("unsupported", [set(), {"GetServices"}])
 async def test_every_service_of_the_table_is_found(client_for, unsupported):
-    # Imaging and PTZ by their namespaces in GetServices, or by tt:Capabilities without it
+    # Imaging, PTZ and Events by their namespaces in GetServices, or by tt:Capabilities without it
     _, client = await client_for(unsupported=unsupported)
     assert await client.offers("imaging")
     assert await client.offers("ptz")
-    assert not await client.offers("events")
+    assert await client.offers("events")
+    assert not await client.offers("deviceio")
     status = await client.call("ptz", "GetStatus", ADMIN, ProfileToken="profile_1")
     assert status["PTZStatus"]["MoveStatus"]["PanTilt"] == "IDLE"
     reply = await client.call("imaging", "GetImagingSettings", ADMIN, VideoSourceToken="video1")

@@ -1003,7 +1003,9 @@ async def test_get_services_with_capabilities(
         f"{{{TR2}}}Capabilities",
         f"{{{TIMG}}}Capabilities",
         "{http://www.onvif.org/ver20/ptz/wsdl}Capabilities",
+        "{http://www.onvif.org/ver10/events/wsdl}Capabilities",
     ]
+    assert capabilities[5].get("MaxPullPoints") == "2"
     assert find(capabilities[2], "tr2:ProfileCapabilities").get("MaximumNumberOfProfiles") == "4"
 
 

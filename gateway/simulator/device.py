@@ -26,6 +26,7 @@ from .media import (
     default_video_source_configurations,
     default_video_sources,
 )
+from .pullpoints import INPUT_TOPIC, MOTION_TOPIC, EventState
 from .soap import SoapFault
 
 if TYPE_CHECKING:
@@ -102,13 +103,21 @@ MEDIA: Final = "media"  # ONVIF Media (ver10, trt), the Profile S one
 MEDIA2: Final = "media2"  # ONVIF Media2 (ver20, tr2), the Profile T one
 IMAGING: Final = "imaging"  # ONVIF Imaging (ver20, timg): image settings per video source
 PTZ: Final = "ptz"  # ONVIF PTZ (ver20, tptz): a pan/tilt/zoom head
-SERVICES: Final = (DEVICE, MEDIA, MEDIA2, IMAGING, PTZ)
+EVENTS: Final = "events"  # ONVIF Events (ver10, tev): GetEventProperties, pull points
+SERVICES: Final = (DEVICE, MEDIA, MEDIA2, IMAGING, PTZ, EVENTS)
+# Not a service of GetServices: the address of every pull point (SubscriptionManager), told in
+# CreatePullPointSubscription's SubscriptionReference with ?Idx=N, as many cameras do.
+SUBSCRIPTION: Final = "subscription"
 
 
 def _new_head() -> Head:
     from .ptz import Head  # here: ptz.py imports this module
 
     return Head()
+
+
+def _boolean(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def service_path(index: int, service: str) -> str:
@@ -239,9 +248,9 @@ class SimulatedDevice:
     snapshot_users: list[str] = field(default_factory=list)
 
     # The services offered beside the Device service, names as in SERVICES. {MEDIA} is a
-    # Media1-only camera without Imaging, as those conformant to Profile S only may be (Media2
-    # came with Profile T); set(): no media.
-    services: set[str] = field(default_factory=lambda: {MEDIA, MEDIA2, IMAGING, PTZ})
+    # Media1-only camera without Imaging or Events, as those conformant to Profile S only may be
+    # (Media2 came with Profile T); set(): no media.
+    services: set[str] = field(default_factory=lambda: {MEDIA, MEDIA2, IMAGING, PTZ, EVENTS})
     # Codecs the encoders offer: H264, H265, MPEG4, JPEG (Media2 spells MPEG4 "MPV4-ES").
     codecs: set[str] = field(default_factory=lambda: set(ALL_CODECS))
     max_profiles: int = 4
@@ -275,6 +284,22 @@ class SimulatedDevice:
     # Every operation answered (after authentication), in order: (name, request element), so a
     # test can see what the gateway sent, or that it sent nothing.
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    # Events. At most this many pull points live at once; one more is refused with
+    # ter:MaxPullPoints (2 is Profile T's minimum, and what many cameras allow).
+    max_pull_points: int = 2
+    digital_inputs: tuple[str, ...] = ("input1",)
+    # Refuse PullMessages, Renew and Unsubscribe that lack the WS-Addressing headers (wsa:To the
+    # subscription's address, wsa:Action), as cameras that route on wsa:To do; zeep sends none
+    # unless told to.
+    require_addressing: bool = False
+    # Seconds added to every TerminationTime the device reports (not to when a pull point really
+    # ends): devices with a time-zone bug report TerminationTime in local time next to a UTC
+    # CurrentTime, so a client that trusts it renews too late (or thinks it has long expired).
+    termination_time_error: float = 0.0
+    # Every this many seconds (0: never) motion on the first video source toggles on or off:
+    # the demo's events.
+    motion_every: float = 0.0
+    events: EventState = field(default_factory=EventState, repr=False, compare=False)
     seen_nonces: TTLCache[bytes, bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -286,6 +311,10 @@ class SimulatedDevice:
         if not self.serial_number:
             self.serial_number = str(122 + self.index)
         self.seen_nonces = TTLCache(maxsize=NONCE_CACHE_SIZE, ttl=self._nonce_ttl())
+        for token in self.video_sources:
+            self.trigger_motion(token, False, "Initialized")
+        for token in self.digital_inputs:
+            self.trigger_input(token, False, "Initialized")
         if MEDIA2 not in self.services:
             # Media1 cannot express H265 (tt:VideoEncoding has no such value), so a camera
             # without Media2 does not offer it: its H265 encoders become JPEG ones.
@@ -293,6 +322,16 @@ class SimulatedDevice:
             for encoder in self.video_encoder_configurations.values():
                 if encoder.encoding == H265:
                     encoder.encoding, encoder.profile = JPEG, ""
+
+    def trigger_motion(self, source: str, state: bool, operation: str = "Changed") -> None:
+        """Motion starts (or stops) on a video source: a test control, not ONVIF."""
+        self.events.set_property(MOTION_TOPIC, (("VideoSourceToken", source),),
+                                 (("State", _boolean(state)),), self.now(), operation)
+
+    def trigger_input(self, token: str, state: bool, operation: str = "Changed") -> None:
+        """A digital input goes active (or inactive): a test control, not ONVIF."""
+        self.events.set_property(INPUT_TOPIC, (("InputToken", token),),
+                                 (("LogicalState", _boolean(state)),), self.now(), operation)
 
     def _nonce_ttl(self) -> float:
         # A token is accepted while |Created - now| <= window, i.e. for up to 2 windows after

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -56,7 +56,8 @@ class Call:
         return text
 
 
-Handler = Callable[[Call], etree._Element]
+# PullMessages waits for events, so a handler may be a coroutine function.
+Handler = Callable[[Call], etree._Element | Awaitable[etree._Element]]
 
 
 class Hangup(Exception):

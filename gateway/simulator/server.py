@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
+import json
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Final
@@ -12,25 +15,29 @@ from typing import Final
 from aiohttp import web
 from lxml import etree
 
-from . import imaging, media1, media2, ptz
+from . import events, imaging, media1, media2, ptz
 from .device import (
     DEVICE,
+    EVENTS,
     IMAGING,
     MEDIA,
     MEDIA2,
     PTZ,
     SERVICES,
     STANDARD_PATHS,
+    SUBSCRIPTION,
     AccessClass,
     SimulatedDevice,
     service_path,
 )
 from .digest import challenge, digest_user
 from .operation import Call, Hangup, Operation, invalid_arg, parse_boolean, response
+from .pullpoints import MOTION_TOPIC
 from .security import authorize, authorize_level
 from .soap import (
     RECEIVER,
     TDS,
+    TEV,
     TIMG,
     TPTZ,
     TR2,
@@ -56,7 +63,7 @@ CAPABILITY_CATEGORIES: Final = frozenset(
 )
 # The namespace of each service's WSDL, which its operations' request elements are in.
 SERVICE_NAMESPACES: Final = MappingProxyType(
-    {DEVICE: TDS, MEDIA: TRT, MEDIA2: TR2, IMAGING: TIMG, PTZ: TPTZ}
+    {DEVICE: TDS, MEDIA: TRT, MEDIA2: TR2, IMAGING: TIMG, PTZ: TPTZ, EVENTS: TEV}
 )
 # tds:DeviceServiceCapabilities children (in schema order) and their attributes.
 DEVICE_SERVICE_CAPABILITIES: Final = MappingProxyType(
@@ -116,6 +123,9 @@ def _service_capabilities(parent: etree._Element, device: SimulatedDevice, servi
             for flag, value in flags.items():
                 element.set(flag, value)
         return
+    if service == EVENTS:
+        events.capabilities(parent, device, events.tev("Capabilities"))
+        return
     namespace = SERVICE_NAMESPACES[service]
     capabilities = sub(parent, qname(namespace, "Capabilities"))
     if service == IMAGING:
@@ -160,7 +170,7 @@ def get_services(call: Call) -> etree._Element:
 def get_capabilities(call: Call) -> etree._Element:
     """tds:GetCapabilities: the Device category, Imaging and Media (Media1) where offered."""
     categories = {category.strip() for category in call.args("Category")} or {"All"}
-    offered = {"Media": MEDIA, "Imaging": IMAGING, "PTZ": PTZ}
+    offered = {"Media": MEDIA, "Imaging": IMAGING, "PTZ": PTZ, "Events": EVENTS}
     supported = {"All", "Device"} | {
         category for category, service in offered.items() if service in call.device.services}
     for category in sorted(categories):
@@ -176,6 +186,13 @@ def get_capabilities(call: Call) -> etree._Element:
     capabilities = sub(answer, tds("Capabilities"))
     if categories & {"All", "Device"}:
         sub(sub(capabilities, tt("Device")), tt("XAddr"), call.xaddr())
+    # in tt:Capabilities' order: Device, Events, Imaging, Media
+    if categories & {"All", "Events"} and EVENTS in call.device.services:
+        events_element = sub(capabilities, tt("Events"))
+        sub(events_element, tt("XAddr"), call.xaddr(EVENTS))
+        for flag in ("WSSubscriptionPolicySupport", "WSPullPointSupport",
+                     "WSPausableSubscriptionManagerInterfaceSupport"):
+            sub(events_element, tt(flag), "true" if flag == "WSPullPointSupport" else "false")
     if categories & {"All", "Imaging"} and IMAGING in call.device.services:
         sub(sub(capabilities, tt("Imaging")), tt("XAddr"), call.xaddr(IMAGING))
     listed = call.device.services | call.device.phantom_services
@@ -217,6 +234,7 @@ def get_users(call: Call) -> etree._Element:
 def system_reboot(call: Call) -> etree._Element:
     """tds:SystemReboot: only counted, the simulated device keeps its state."""
     call.device.reboots += 1
+    call.device.events.drop_all()  # a rebooted camera has forgotten its subscriptions
     return system_reboot_stub(call)
 
 
@@ -265,7 +283,7 @@ DEVICE_OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
 # Every implemented operation, of every service, by the Clark name of its request element.
 OPERATIONS: Final[Mapping[str, Operation]] = MappingProxyType(
     {**DEVICE_OPERATIONS, **media1.OPERATIONS, **media2.OPERATIONS, **imaging.OPERATIONS,
-     **ptz.OPERATIONS, **STREAMING_OPERATIONS}
+     **ptz.OPERATIONS, **STREAMING_OPERATIONS, **events.EVENT_OPERATIONS}
 )
 
 
@@ -275,7 +293,8 @@ def _misplace_namespace(answer: etree._Element) -> None:
         child.tag = tt(etree.QName(child).localname)
 
 
-def _answer(device: SimulatedDevice, service: str, request: web.Request, data: bytes) -> bytes:
+async def _answer(device: SimulatedDevice, service: str, request: web.Request,
+                  data: bytes) -> bytes:
     """The serialized answer to one request to a service; raise SoapFault for a fault answer."""
     envelope = parse_request(data)
     name = etree.QName(envelope.operation).localname
@@ -285,18 +304,20 @@ def _answer(device: SimulatedDevice, service: str, request: web.Request, data: b
         return b""
     if name in device.raw_replies:
         return device.raw_replies[name]
-    operation = OPERATIONS.get(envelope.operation.tag)
     namespace = etree.QName(envelope.operation).namespace
-    if device.xaddr_without_path and service == DEVICE:
-        # one address for every service: the operation's namespace says which
-        service = next((s for s, ns in SERVICE_NAMESPACES.items() if ns == namespace), service)
-        if service != DEVICE and service not in device.services:
-            operation = None
-    if (
-        operation is None
-        or namespace != SERVICE_NAMESPACES[service]
-        or name in device.unsupported
-    ):
+    if service == SUBSCRIPTION:  # a pull point: its operations are in two namespaces
+        operation = events.SUBSCRIPTION_OPERATIONS.get(envelope.operation.tag)
+        expected = namespace
+    else:
+        operation = OPERATIONS.get(envelope.operation.tag)
+        if device.xaddr_without_path and service == DEVICE:
+            # one address for every service: the operation's namespace says which
+            service = next((s for s, ns in SERVICE_NAMESPACES.items() if ns == namespace),
+                           service)
+            if service != DEVICE and service not in device.services:
+                operation = None
+        expected = SERVICE_NAMESPACES[service]
+    if operation is None or namespace != expected or name in device.unsupported:
         raise SoapFault(RECEIVER, ("ActionNotSupported",), f"Operation {name} is not supported")
     if not device.ws_security:
         pass  # authentication off: nobody is asked who they are
@@ -310,8 +331,12 @@ def _answer(device: SimulatedDevice, service: str, request: web.Request, data: b
     if name in device.faults:
         raise device.faults[name]
     device.calls.append((name, envelope.operation))
+    if service == SUBSCRIPTION:
+        events.check_addressing(device, envelope.header, request.path_qs)
     call = Call(device, request, envelope.operation)
     answer = operation.stub(call) if name in device.stub_writes else operation.handler(call)
+    if inspect.isawaitable(answer):
+        answer = await answer
     if device.wrong_namespace:
         _misplace_namespace(answer)
     return serialize(answer)
@@ -368,14 +393,15 @@ def _service_handler(
 
     async def answer(request: web.Request) -> web.StreamResponse:
         # Checked per request, so that a test may change device.services at any time.
-        if service != DEVICE and service not in device.services:
+        offered = EVENTS if service == SUBSCRIPTION else service
+        if offered != DEVICE and offered not in device.services:
             raise web.HTTPNotFound()
         data = await request.read()
         # Every answer, faults included, is late by the same amount, like a slow camera's.
         if device.latency > 0:
             await asyncio.sleep(device.latency)
         try:
-            return _soap_response(_answer(device, service, request, data), 200)
+            return _soap_response(await _answer(device, service, request, data), 200)
         except SoapFault as fault:
             return _fault_response(device, fault)
         except Hangup:
@@ -393,10 +419,69 @@ def _snapshot_handler(
     return handle
 
 
+def control_path(index: int) -> str:
+    """Where a test (or a benchmark) raises events on a device: not ONVIF, the simulator's own."""
+    return f"/dev/{index}/control/events"
+
+
+def _control_handler(device: SimulatedDevice) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        """POST {"kind": "motion" | "input", "source": token, "state": true | false}."""
+        try:
+            body = json.loads(await request.read())
+            kind, source, state = body["kind"], str(body["source"]), bool(body["state"])
+        except (ValueError, KeyError, TypeError):
+            raise web.HTTPBadRequest(text='send {"kind", "source", "state"}') from None
+        if kind == "motion":
+            device.trigger_motion(source, state)
+        elif kind == "input":
+            device.trigger_input(source, state)
+        else:
+            raise web.HTTPBadRequest(text="kind is motion or input")
+        return web.Response(status=204)
+
+    return handle
+
+
+# How often the periodic-motion loop looks at the devices (SimulatedDevice.motion_every).
+MOTION_TICK: Final = 0.1
+
+
+async def _periodic_motion(app: web.Application) -> AsyncIterator[None]:
+    """Toggle motion on the first video source of every device with motion_every set."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(MOTION_TICK)
+            for device in app[SIMULATED_DEVICES].values():
+                state = device.events
+                if device.motion_every <= 0 or state.clock() < state.next_motion:
+                    continue
+                state.next_motion = state.clock() + device.motion_every
+                source = next(iter(device.video_sources))
+                moving = state.properties.get(
+                    (MOTION_TOPIC, (("VideoSourceToken", source),)))
+                device.trigger_motion(source, moving is None or moving.data[0][1] != "true")
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _end_pull_points(app: web.Application) -> None:
+    """Answer every waiting PullMessages now, so that shutting down waits for nobody."""
+    for device in app[SIMULATED_DEVICES].values():
+        device.events.drop_all()
+
+
 def create_simulator_app(devices: Sequence[SimulatedDevice]) -> web.Application:
     """An app serving each device's services at service_path(device.index, service); a single
     device also at ONVIF's usual paths (STANDARD_PATHS: /onvif/device_service...)."""
     app = web.Application()
+    app.cleanup_ctx.append(_periodic_motion)
+    app.on_shutdown.append(_end_pull_points)
     by_index: dict[int, SimulatedDevice] = {}
     for device in devices:
         if device.index in by_index:
@@ -410,5 +495,8 @@ def create_simulator_app(devices: Sequence[SimulatedDevice]) -> web.Application:
                 app.router.add_post(STANDARD_PATHS[service], handler)
         app.router.add_get(snapshot_path(device.index, "{profile}"),
                            _snapshot_handler(device))
+        app.router.add_post(service_path(device.index, SUBSCRIPTION),
+                            _service_handler(device, SUBSCRIPTION, connections))
+        app.router.add_post(control_path(device.index), _control_handler(device))
     app[SIMULATED_DEVICES] = by_index
     return app

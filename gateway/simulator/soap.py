@@ -18,8 +18,17 @@ TIMG: Final = "http://www.onvif.org/ver20/imaging/wsdl"
 TPTZ: Final = "http://www.onvif.org/ver20/ptz/wsdl"
 XML_NS: Final = "http://www.w3.org/XML/1998/namespace"
 
+TEV: Final = "http://www.onvif.org/ver10/events/wsdl"
+WSNT: Final = "http://docs.oasis-open.org/wsn/b-2"
+WSTOP: Final = "http://docs.oasis-open.org/wsn/t-1"
+WSA: Final = "http://www.w3.org/2005/08/addressing"
+TNS1: Final = "http://www.onvif.org/ver10/topics"
+
+# tns1 is used inside text (topics: tns1:VideoSource/MotionAlarm), so it is declared whether or
+# not an element uses it, as cameras do.
 NSMAP: Final = {"env": ENV, "ter": TER, "tds": TDS, "trt": TRT, "tr2": TR2, "timg": TIMG,
-                "tptz": TPTZ, "tt": TT}
+                "tptz": TPTZ, "tt": TT, "tev": TEV, "wsnt": WSNT, "wstop": WSTOP, "wsa": WSA,
+                "tns1": TNS1}
 
 SENDER: Final = "Sender"
 RECEIVER: Final = "Receiver"

@@ -23,6 +23,7 @@ from lxml.etree import XMLSyntaxError
 from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault, TransportError
 from zeep.helpers import serialize_object
+from zeep.wsa import WsAddressingPlugin
 
 from gateway.config import DeviceConfig, DeviceLimits
 from gateway.credentials import Credentials
@@ -46,7 +47,7 @@ from gateway.soap.transport import (
     NotSoap,
     ReplyTooLarge,
 )
-from gateway.soap.wsdl import CONFIGURED, SERVICES, Wsdls
+from gateway.soap.wsdl import ADDRESSED, CONFIGURED, SERVICES, Wsdls
 from gateway.soap.wsse import DeviceClockToken
 from gateway.tls import certificate_problem, device_ssl
 
@@ -56,6 +57,10 @@ CLOCK_RESOLUTION = timedelta(seconds=2)
 # Told of every SOAP exchange with a device (metrics): device, service, operation, the gateway's
 # error for it (None when it succeeded) and the seconds it took.
 CallObserver = Callable[[str, str, str, Exception | None, float], None]
+# A pull point is named by its address alone, so calls to it carry WS-Addressing headers (wsa:To,
+# wsa:Action, wsa:MessageID): cameras that route on wsa:To refuse them otherwise, and zeep sends
+# none unless told to.
+ADDRESSED_PLUGINS = [*PLUGINS, WsAddressingPlugin()]
 
 
 def output_fields(wsdls: Wsdls, service: str, operation: str) -> list[str]:
@@ -150,6 +155,16 @@ class DeviceClient:
         self.state.services_unusable[service] = why
         return DeviceFault(f"{operation} on device {self.name}: the {service} service is {why}",
                            self.name, fault.code, fault.subcodes)
+
+    async def call_at(
+        self, address: str, service: str, operation: str, credentials: Credentials | None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Call an operation at an address the device gave (a pull point's), kept on the host
+        and port gateway.ini names like every service address."""
+        await self._prepare()
+        return await self._send(service, operation, self._on_device_host(address), credentials,
+                                kwargs)
 
     async def _clock_moved(self) -> bool:
         """Re-read the device clock; whether it moved more than the clock's resolution."""
@@ -267,7 +282,8 @@ class DeviceClient:
             reply = await self.call("device", "GetServices", credentials, IncludeCapability=False)
             by_namespace = {s["Namespace"]: s["XAddr"] for s in reply.get("Service") or []}
         except DeviceFault:
-            # Older (Profile S only) devices lack GetServices; GetCapabilities names Media at least.
+            # Older (Profile S only) devices lack GetServices; GetCapabilities names Media
+            # and Events.
             reply = await self.call("device", "GetCapabilities", credentials, Category=["All"])
             for service in SERVICES.values():
                 found: Any = reply.get("Capabilities") if service.capability else None
@@ -421,7 +437,8 @@ class DeviceClient:
             transport = transport.authenticated(credentials.username, credentials.password)
         client = zeep.Client(
             self._wsdls.documents[service], wsse=token, transport=transport,
-            settings=replies.RAW_REPLY_SETTINGS, plugins=PLUGINS,
+            settings=replies.RAW_REPLY_SETTINGS,
+            plugins=ADDRESSED_PLUGINS if service in ADDRESSED else PLUGINS,
         )
         started = time.monotonic()
         try:

@@ -23,6 +23,8 @@ from gateway.errors import WsdlError
 # or the XAddr that GetServices gives for the service's namespace.
 CONFIGURED = "configured"
 GET_SERVICES = "GetServices"
+# ...or the address CreatePullPointSubscription answers with (a pull point's).
+SUBSCRIPTION_REFERENCE = "SubscriptionReference"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,15 @@ SERVICES: dict[str, Service] = {
                 "ver10/deviceio.wsdl", "DeviceIOBinding", capability="Extension.DeviceIO"),
     )
 }
+# The bindings of a pull point's own address (the SubscriptionReference of
+# CreatePullPointSubscription), in the Events WSDL: never listed by GetServices.
+PULL_POINT = Service("pullpoint", "http://www.onvif.org/ver10/events/wsdl",
+                     "ver10/events/wsdl/event.wsdl", "PullPointSubscriptionBinding",
+                     SUBSCRIPTION_REFERENCE)
+SUBSCRIPTION_MANAGER = Service("subscription", "http://www.onvif.org/ver10/events/wsdl",
+                               "ver10/events/wsdl/event.wsdl", "SubscriptionManagerBinding",
+                               SUBSCRIPTION_REFERENCE)
+ADDRESSED = {service.name: service for service in (PULL_POINT, SUBSCRIPTION_MANAGER)}
 
 # One settings object for every zeep client: entities and DTDs in device answers are refused.
 ZEEP_SETTINGS = Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
@@ -85,7 +96,8 @@ class Wsdls:
 
     def binding(self, service: str) -> Any:
         """The zeep binding of a service, by its short name."""
-        return self.documents[service].bindings[SERVICES[service].binding_qname]
+        row = SERVICES.get(service) or ADDRESSED[service]
+        return self.documents[service].bindings[row.binding_qname]
 
 
 def parse_wsdls(wsdl_dir: Path) -> Wsdls:
@@ -93,15 +105,18 @@ def parse_wsdls(wsdl_dir: Path) -> Wsdls:
     # The loader's own settings only forbid DTD tricks; local relative imports must stay allowed.
     transport = LocalOnlyTransport()
     settings = Settings(forbid_dtd=True, forbid_entities=True)
-    documents = {}
-    for name, service in SERVICES.items():
+    documents: dict[str, Any] = {}
+    by_path: dict[Path, Any] = {}  # services that share a WSDL share its parsed document
+    for name, service in [*SERVICES.items(), *ADDRESSED.items()]:
         path = wsdl_dir / service.wsdl
-        if not path.is_file():
-            raise WsdlError(f"{path}: missing (the {name} service's WSDL)")
-        try:
-            documents[name] = Document(str(path), transport, settings=settings)
-        except (ZeepError, OSError) as exc:
-            raise WsdlError(f"{path}: {exc}") from exc
+        if path not in by_path:
+            if not path.is_file():
+                raise WsdlError(f"{path}: missing (the {name} service's WSDL)")
+            try:
+                by_path[path] = Document(str(path), transport, settings=settings)
+            except (ZeepError, OSError) as exc:
+                raise WsdlError(f"{path}: {exc}") from exc
+        documents[name] = by_path[path]
     return Wsdls(documents, _enumerations(wsdl_dir))
 
 

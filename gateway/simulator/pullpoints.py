@@ -1,0 +1,112 @@
+"""Event state of one simulated device: its properties (motion, digital inputs) and pull points.
+
+A pull point (ONVIF's PullPointSubscription) queues every notification raised after it was
+created, starting with an Initialized message for each property, and lives until its
+TerminationTime unless renewed. Times here are monotonic seconds; the SOAP side turns them into
+the device's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+# The topics the simulated device raises (ONVIF topic namespace tns1).
+MOTION_TOPIC: Final = "tns1:VideoSource/MotionAlarm"
+INPUT_TOPIC: Final = "tns1:Device/Trigger/DigitalInput"
+# A pull point nobody reads keeps at most this many notifications (the oldest go first).
+PULL_POINT_QUEUE: Final = 1000
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One tt:Message: topic, time, PropertyOperation and its Source and Data SimpleItems."""
+
+    topic: str
+    utc_time: datetime
+    operation: str  # Initialized | Changed | Deleted
+    source: tuple[tuple[str, str], ...]
+    data: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class PullPoint:
+    """One subscription: what it has not pulled yet and when it ends (monotonic seconds)."""
+
+    id: int
+    expires: float
+    messages: deque[Notification] = field(default_factory=lambda: deque(maxlen=PULL_POINT_QUEUE))
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def put(self, notification: Notification) -> None:
+        self.messages.append(notification)
+        self.arrived.set()
+
+    def take(self, limit: int) -> list[Notification]:
+        taken = [self.messages.popleft() for _ in range(min(limit, len(self.messages)))]
+        if not self.messages:
+            self.arrived.clear()
+        return taken
+
+
+@dataclass
+class EventState:
+    """Properties and pull points of one device; every method is safe to call from tests."""
+
+    clock: Callable[[], float] = time.monotonic
+    # (topic, source items) -> the last notification of that property
+    properties: dict[tuple[str, tuple[tuple[str, str], ...]], Notification] = field(
+        default_factory=dict)
+    pull_points: dict[int, PullPoint] = field(default_factory=dict)
+    # How many pull points were ever created (what a benchmark or test counts).
+    created: int = 0
+    next_motion: float = 0.0  # when periodic motion (SimulatedDevice.motion_every) toggles next
+
+    def live(self) -> dict[int, PullPoint]:
+        """The pull points that have not reached their TerminationTime (the others are gone)."""
+        now = self.clock()
+        for expired in [i for i, point in self.pull_points.items() if point.expires <= now]:
+            self.drop(expired)
+        return self.pull_points
+
+    def create(self, lifetime: float) -> PullPoint:
+        """A new pull point, holding an Initialized message of every property."""
+        self.created += 1
+        point = PullPoint(self.created, self.clock() + lifetime)
+        self.pull_points[point.id] = point
+        self.synchronize(point)
+        return point
+
+    def synchronize(self, point: PullPoint) -> None:
+        """Queue the current value of every property, as Initialized (SetSynchronizationPoint)."""
+        for notification in self.properties.values():
+            point.put(Notification(notification.topic, notification.utc_time, "Initialized",
+                                   notification.source, notification.data))
+
+    def drop(self, point_id: int) -> None:
+        """End a pull point (Unsubscribe, expiry, or the device dropping it)."""
+        point = self.pull_points.pop(point_id, None)
+        if point is not None:
+            point.arrived.set()  # a PullMessages waiting on it answers now
+
+    def drop_all(self) -> None:
+        """End every pull point, as a device does when it reboots or loses its state."""
+        for point_id in list(self.pull_points):
+            self.drop(point_id)
+
+    def set_property(self, topic: str, source: tuple[tuple[str, str], ...],
+                     data: tuple[tuple[str, str], ...], now: datetime,
+                     operation: str = "Changed") -> None:
+        """Give a property a value and tell every live pull point."""
+        notification = Notification(topic, now, operation, source, data)
+        if operation == "Deleted":
+            self.properties.pop((topic, source), None)
+        else:
+            self.properties[(topic, source)] = notification
+        for point in self.live().values():
+            point.put(notification)
