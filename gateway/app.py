@@ -14,10 +14,13 @@ from aiohttp import web
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.errors import StartupError
+from gateway.events.hub import EventHub, EventSettings
+from gateway.events.pullpoint import Timing
 from gateway.keys import (
     CONFIG,
     DEVICES,
     LEASES,
+    EVENT_HUB,
     LOGIN_SHARE,
     LOGINS,
     METRICS,
@@ -37,7 +40,7 @@ from gateway.sessions import MemorySessions
 from gateway.snapshots import Snapshots
 from gateway.soap.wsdl import Wsdls, load_wsdls
 from gateway.store import SqlitePolicyStore
-from gateway.web import observe, openapi, snapshots
+from gateway.web import events, observe, openapi, snapshots
 from gateway.web.handlers import routes
 from gateway.web.problems import MAX_BODY_BYTES, problems
 
@@ -138,6 +141,30 @@ async def _leases(app: web.Application) -> AsyncIterator[None]:
     await app[LEASES].close()
 
 
+def event_settings(config: GatewayConfig) -> EventSettings:
+    """The event hub's settings from gateway.ini; a pull waits at most half of device_timeout,
+    so that a quiet camera's long poll never looks like a device that does not answer."""
+    # One pull brings at most a client queue's worth: a burst never overflows a client alone.
+    timing = Timing(lifetime=config.event_lifetime, backoff=config.event_retry,
+                    pull_timeout=max(1.0, min(10.0, config.device_timeout / 2)),
+                    message_limit=min(100, config.event_client_queue))
+    return EventSettings(buffer=config.event_buffer, client_queue=config.event_client_queue,
+                         linger=config.event_linger, timing=timing)
+
+
+async def _events(app: web.Application) -> AsyncIterator[None]:
+    """The event hub (after the devices: its subscriptions call them). Streams end at
+    shutdown, before the server waits for its handlers; subscriptions are Unsubscribed."""
+    hub = app[EVENT_HUB] = EventHub(event_settings(app[CONFIG]))
+    yield
+    await hub.close()
+
+
+async def _end_streams(app: web.Application) -> None:
+    if EVENT_HUB in app:
+        await app[EVENT_HUB].close()
+
+
 async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Application:
     """Build the gateway: WSDLs parsed, mapping files checked against them, routes from those."""
     wsdls = await shared_wsdls(wsdl_dir)
@@ -158,7 +185,9 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     app.cleanup_ctx.append(_devices)
     app.cleanup_ctx.append(_snapshots)
     app.cleanup_ctx.append(_leases)
-    app.add_routes(routes(resources) + snapshots.routes(resources))
+    app.cleanup_ctx.append(_events)
+    app.on_shutdown.append(_end_streams)
+    app.add_routes(routes(resources) + snapshots.routes(resources) + events.routes())
     app.add_routes(observe.routes() + openapi.routes())
     app[PATHS] = frozenset(resource.canonical for resource in app.router.resources())
     return app

@@ -186,6 +186,9 @@ Try it (in another terminal):
       -d '{{"username": "admin", "password": "admin"}}' \\
       | python3 -c 'import json, sys; print(json.load(sys.stdin)["sessionToken"])')
   curl -s {gateway}/device-information -H "Authorization: Bearer $TOKEN"
+  curl -s {gateway}/events/state -H "Authorization: Bearer $TOKEN"
+  # then the events as they come (motion starts or stops every 5 s; Ctrl-C ends it):
+  # curl -N {gateway}/events -H "Authorization: Bearer $TOKEN"
 
 Ctrl-C stops it."""
 

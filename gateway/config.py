@@ -115,6 +115,14 @@ class GatewayConfig:
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Where the devices above were configured: the file's name (GET /devices says it).
     source: str = "built in"
+    # Events: kept per device for Last-Event-ID; waiting for one client before it is dropped;
+    # the life the gateway asks for its subscriptions (renewed at half of it); how long a
+    # subscription outlives its last listener; the first wait before subscribing again.
+    event_buffer: int = 1000
+    event_client_queue: int = 1000
+    event_lifetime: float = 60.0
+    event_linger: float = 5.0
+    event_retry: float = 1.0
 
     @property
     def device_limits(self) -> DeviceLimits:
@@ -311,6 +319,11 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "snapshot_ttl": _not_negative_float,
     "snapshot_timeout": _positive_float,
     "snapshot_max_bytes": _positive_int,
+    "event_buffer": _positive_int,
+    "event_client_queue": _positive_int,
+    "event_lifetime": _positive_float,
+    "event_linger": _not_negative_float,
+    "event_retry": _positive_float,
 }
 DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
     "url": _device_url,

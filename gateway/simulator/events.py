@@ -141,6 +141,7 @@ def create_pull_point_subscription(call: Call) -> etree._Element:
     device = call.device
     seconds = lifetime(device, call.arg("InitialTerminationTime"), "InitialTerminationTime")
     if len(device.events.live()) >= device.max_pull_points:
+        device.events.refused += 1
         raise SoapFault(RECEIVER, ("CapabilityViolated", "MaxPullPoints"),
                         f"At most {device.max_pull_points} pull points at a time")
     point = device.events.create(seconds)

@@ -63,8 +63,12 @@ class EventState:
     properties: dict[tuple[str, tuple[tuple[str, str], ...]], Notification] = field(
         default_factory=dict)
     pull_points: dict[int, PullPoint] = field(default_factory=dict)
-    # How many pull points were ever created (what a benchmark or test counts).
+    # How many pull points were ever created, the most that lived at once, and how many
+    # CreatePullPointSubscription were refused for max_pull_points (what tests and benchmarks
+    # count).
     created: int = 0
+    peak: int = 0
+    refused: int = 0
     next_motion: float = 0.0  # when periodic motion (SimulatedDevice.motion_every) toggles next
 
     def live(self) -> dict[int, PullPoint]:
@@ -79,6 +83,7 @@ class EventState:
         self.created += 1
         point = PullPoint(self.created, self.clock() + lifetime)
         self.pull_points[point.id] = point
+        self.peak = max(self.peak, len(self.pull_points))
         self.synchronize(point)
         return point
 

@@ -290,7 +290,55 @@ DEVICE_ENTRY = _object({
                       "(added with POST /devices)", "example": "gateway.ini"},
 }, closed=False)
 
+EVENT = _object({
+    "device": STRING,
+    "time": {"type": "string", "description": "the device's UtcTime of the notification (the "
+             "gateway's clock for its own events)", "example": "2026-12-02T07:30:05Z"},
+    "topic": {"type": "string", "description": "the device's topic, as sent; gateway/... for "
+              "the gateway's own events", "example": "tns1:VideoSource/MotionAlarm"},
+    "source": {"type": "object", "additionalProperties": STRING,
+               "example": {"VideoSourceToken": "video1"}},
+    "data": {"type": "object", "example": {"State": "true"}},
+    "operation": {"type": ["string", "null"], "enum": ["Initialized", "Changed", "Deleted", None],
+                  "description": "ONVIF's PropertyOperation; null for events that are not "
+                                 "properties"},
+    "kind": {"type": "string", "description": "motion, tamper, input, relay, video-loss, audio, "
+             "analytics, configuration, hardware, monitoring or other; the gateway's own: "
+             "subscription-lost, subscription-restored, disconnected", "example": "motion"},
+})
+TOPIC_PARAMETER = {"name": "topic", "in": "query", "required": False, "schema": STRING,
+                   "description": "Only these kinds or topics, comma-separated (a topic matches "
+                                  "its leading parts; namespace prefixes optional)",
+                   "example": "motion,tns1:Device/Trigger"}
+EVENT_STREAM = (
+    "A text/event-stream (Server-Sent Events): each event is an `id:` line and a `data:` line "
+    "holding one Event (JSON). A new client first gets the last value of each property "
+    "(operation Initialized), then every notification. Reconnecting with Last-Event-ID resumes "
+    "from the gateway's per-device buffer. The bare path serves the devices of every session "
+    "token sent (one Authorization: Bearer line each). A client that does not keep up is "
+    "disconnected, with a last event of kind disconnected.")
+
 FIXED: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/events"): {
+        "summary": "Events of the device(s) as Server-Sent Events: one subscription per device, "
+                   "shared by every client",
+        "description": EVENT_STREAM,
+        "tags": ["Events"],
+        "parameters": [TOPIC_PARAMETER, {
+            "name": "Last-Event-ID", "in": "header", "required": False, "schema": STRING,
+            "description": "The id of the last event received: resume after it"}],
+        "responses": {**_ok("The stream", {"type": "string", "example":
+                                           'id: 3f2a91c0-5\ndata: {"device": "camera1", ...}'
+                                           '\n\n'}, "text/event-stream"),
+                      **_problems(401, 503)},
+    },
+    ("GET", "/events/state"): {
+        "summary": "The last value of each property event (is there motion now?)",
+        "tags": ["Events"],
+        "parameters": [TOPIC_PARAMETER],
+        "responses": {**_ok("The properties", _object({"events": {
+            "type": "array", "items": _ref("Event")}})), **_problems(401, 503)},
+    },
     ("PUT", "/login"): {
         "summary": "Log in: the device checks the credentials; answers a session token",
         "tags": ["Sessions"],
@@ -424,7 +472,7 @@ def _operation_id(method: str, path: str) -> str:
 def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[str, Any]:
     """The OpenAPI 3.1 description of every route the app serves."""
     resources = {resource.path: resource for resource in app[RESOURCES]}
-    schemas: dict[str, Schema] = {"Problem": PROBLEM, "DeviceEntry": DEVICE_ENTRY}
+    schemas: dict[str, Schema] = {"Problem": PROBLEM, "DeviceEntry": DEVICE_ENTRY, "Event": EVENT}
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes():
         if route.resource is None or route.method in ("HEAD", "OPTIONS", "*"):
@@ -444,8 +492,8 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
             operation = _generic(route.handler)
         operation["operationId"] = _operation_id(route.method, path)
         own = {p["name"]: p for p in operation.pop("parameters", [])}  # described in FIXED
-        parameters = [*(own.get(p.get("name", ""), p)
-                        for p in _path_parameters(path, resources.get(bare))),
+        described = _path_parameters(path, resources.get(bare))
+        parameters = [*(own.pop(p.get("name", ""), p) for p in described), *own.values(),
                       {"$ref": "#/components/parameters/RequestId"}]
         operation["parameters"] = parameters
         if (route.method, path) == ("DELETE", "/devices/{device_id}"):
@@ -461,7 +509,7 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
         paths.setdefault(path, {})[route.method.lower()] = operation
     used = {tag for operations in paths.values() for op in operations.values()
             for tag in op["tags"]}
-    order = ["Sessions", *(r.title for r in _page_order(app[RESOURCES])), "Snapshots",
+    order = ["Sessions", *(r.title for r in _page_order(app[RESOURCES])), "Snapshots", "Events",
              "Devices", "Per device", "Operations", "Other"]
     return {
         "openapi": OPENAPI_VERSION,

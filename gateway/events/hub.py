@@ -1,0 +1,252 @@
+"""The event hub: one subscription per device, fanned out to every client that listens.
+
+A device's subscription runs while at least one client listens to it (and `linger` seconds
+after the last one leaves, so that a reconnecting client does not cost the camera a new pull
+point). Each event gets an id (`<epoch>-<n>`, epoch changing with every start of the gateway), goes
+into a bounded per-device buffer (what Last-Event-ID resumes from) and into the bounded queue of
+every listener whose topic filter it passes. A listener whose queue is full is disconnected alone,
+with a last event saying why: a slow client never slows the device loop or the other clients.
+
+The subscription uses the device's service account (gateway.ini) when it has one, else the
+credentials of one of the users listening (the first still there when it subscribes). They are
+only ever sent to that device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.events.model import TopicFilter, gateway_event, property_key
+from gateway.events.pullpoint import PullPointSubscription, Timing
+from gateway.soap.device import Credentials, DeviceClient
+
+# An event as it is sent: its id, the event, and its JSON (encoded once for every client).
+Sent = tuple[str, dict[str, Any], str]
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """gateway.ini's [gateway] event_* settings."""
+
+    buffer: int = 1000  # events kept per device for Last-Event-ID
+    client_queue: int = 1000  # events waiting for one client before it is disconnected
+    linger: float = 5.0  # seconds a subscription outlives its last listener
+    timing: Timing = field(default_factory=Timing)
+
+
+class Listener:
+    """One client: the devices it listens to, its filter, and its bounded queue."""
+
+    def __init__(self, devices: tuple[str, ...], topics: TopicFilter, size: int) -> None:
+        self.devices = devices
+        self.topics = topics
+        self.queue: asyncio.Queue[Sent] = asyncio.Queue(maxsize=size)
+        # Set when the gateway ended the stream (too slow, shutting down); its last event
+        # says why and is the only one left in the queue.
+        self.ended = asyncio.Event()
+
+    def offer(self, sent: Sent) -> bool:
+        """Queue an event; False when the queue is full (the client does not keep up)."""
+        if self.ended.is_set() or not self.topics.matches(sent[1]):
+            return True
+        try:
+            self.queue.put_nowait(sent)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def end(self, last: Sent) -> None:
+        """Drop what is queued, queue the last event, and mark the stream ended."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(last)
+        self.ended.set()
+
+
+@dataclass(eq=False)
+class Channel:
+    """One device: its buffer, the last value of each property, listeners, subscription."""
+
+    device: DeviceClient
+    buffer: deque[tuple[int, Sent]]
+    state: dict[Any, tuple[int, Sent]] = field(default_factory=dict)
+    listeners: dict[Listener, Credentials] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    stopping: asyncio.Task[None] | None = None
+    linger: asyncio.TimerHandle | None = None
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class EventHub:
+    """Every device's channel; listen() and leave() start and stop subscriptions."""
+
+    def __init__(self, settings: EventSettings) -> None:
+        self.settings = settings
+        self.epoch = secrets.token_hex(4)
+        self._seq = 0
+        self._channels: dict[str, Channel] = {}
+        self._listeners: set[Listener] = set()
+
+    def _channel(self, device: DeviceClient) -> Channel:
+        channel = self._channels.get(device.name)
+        if channel is None or channel.device is not device:  # a device removed and added again
+            channel = self._channels[device.name] = Channel(
+                device, deque(maxlen=self.settings.buffer))
+        return channel
+
+    def subscribed(self, name: str) -> bool:
+        """Whether the gateway holds (or is getting) a subscription for the device."""
+        channel = self._channels.get(name)
+        return channel is not None and channel.task is not None and not channel.task.done()
+
+    def synced(self, name: str) -> bool:
+        """Whether the device's current subscription has pulled once (its Initialized
+        messages are in)."""
+        channel = self._channels.get(name)
+        return channel is not None and self.subscribed(name) and channel.synced.is_set()
+
+    # listeners
+
+    def listen(self, devices: Iterable[tuple[DeviceClient, Credentials]], topics: TopicFilter,
+               last_event_id: str | None = None) -> tuple[Listener, list[Sent]]:
+        """Register a client; returns it and what it gets first: the buffered events after
+        last_event_id (all of them when the id is from an earlier run of the gateway), or
+        without an id the last event of each property, as a new subscription would."""
+        pairs = list(devices)
+        listener = Listener(tuple(d.name for d, _ in pairs), topics, self.settings.client_queue)
+        after = self._parse_id(last_event_id)
+        replay: list[tuple[int, Sent]] = []
+        for device, credentials in pairs:
+            channel = self._channel(device)
+            if after is not None:
+                replay += [(n, s) for n, s in channel.buffer if n > after and topics.matches(s[1])]
+            else:
+                replay += [(n, s) for n, s in channel.state.values() if topics.matches(s[1])]
+            channel.listeners[listener] = credentials
+            if channel.linger is not None:
+                channel.linger.cancel()
+                channel.linger = None
+            if channel.task is None:
+                self._start(channel)
+        self._listeners.add(listener)
+        return listener, [sent for _, sent in sorted(replay, key=lambda pair: pair[0])]
+
+    def _parse_id(self, last_event_id: str | None) -> int | None:
+        if not last_event_id:
+            return None
+        epoch, _, number = last_event_id.strip().partition("-")
+        if epoch != self.epoch:
+            return 0  # from before a restart: everything kept is new to the client
+        return int(number) if number.isdigit() else None
+
+    def leave(self, listener: Listener) -> None:
+        """Unregister a client; a device nobody listens to any more is unsubscribed soon."""
+        self._listeners.discard(listener)
+        for name in listener.devices:
+            channel = self._channels.get(name)
+            if channel is None or channel.listeners.pop(listener, None) is None:
+                continue
+            if not channel.listeners and channel.task is not None:
+                if self.settings.linger > 0:
+                    channel.linger = asyncio.get_running_loop().call_later(
+                        self.settings.linger, self._stop_idle, channel)
+                else:
+                    self._stop(channel)
+
+    def _stop_idle(self, channel: Channel) -> None:
+        channel.linger = None
+        if not channel.listeners:
+            self._stop(channel)
+
+    # subscriptions
+
+    def _start(self, channel: Channel) -> None:
+        previous, channel.stopping = channel.stopping, None
+        channel.synced.clear()
+        subscription = PullPointSubscription(
+            channel.device, lambda: self._credentials(channel),
+            lambda event: self.publish(channel.device.name, event),
+            channel.synced.set, self.settings.timing)
+
+        async def run() -> None:
+            if previous is not None:  # its Unsubscribe first: never two pull points at once
+                await asyncio.wait([previous])  # (a cancel of this task stays with this task)
+            await subscription.run()
+
+        channel.task = asyncio.create_task(run(), name=f"events {channel.device.name}")
+
+    def _stop(self, channel: Channel) -> None:
+        if channel.task is not None:
+            channel.task.cancel()
+            channel.stopping, channel.task = channel.task, None
+
+    def _credentials(self, channel: Channel) -> Credentials | None:
+        service = channel.device.service_credentials
+        if service is not None:
+            return service
+        return next(iter(channel.listeners.values()), None)
+
+    # events
+
+    def publish(self, device: str, event: dict[str, Any]) -> None:
+        """Number an event, keep it, and offer it to every listener of its device."""
+        channel = self._channels.get(device)
+        if channel is None:
+            return
+        self._seq += 1
+        sent = (f"{self.epoch}-{self._seq}", event, json.dumps(event))
+        channel.buffer.append((self._seq, sent))
+        if event.get("operation") in ("Initialized", "Changed"):
+            channel.state[property_key(event)] = (self._seq, sent)
+        elif event.get("operation") == "Deleted":
+            channel.state.pop(property_key(event), None)
+        for listener in list(channel.listeners):
+            if not listener.offer(sent):
+                self._drop(listener, device)
+
+    def _drop(self, listener: Listener, device: str) -> None:
+        reason = (f"the client did not keep up: {listener.queue.maxsize} events were waiting "
+                  "for it")
+        self._end(listener, gateway_event(device, "Disconnected", "disconnected", reason=reason))
+
+    def _end(self, listener: Listener, event: dict[str, Any]) -> None:
+        self.leave(listener)
+        listener.end(("", event, json.dumps(event)))
+
+    async def state(self, devices: Iterable[tuple[DeviceClient, Credentials]],
+                    wait: float) -> list[dict[str, Any]]:
+        """The last value of each property of these devices. A device nobody listens to is
+        subscribed to for the moment (up to `wait` seconds for its Initialized messages)."""
+        pairs = list(devices)
+        listener, _ = self.listen(pairs, TopicFilter(None))
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    for device, _ in pairs:
+                        await self._channels[device.name].synced.wait()
+        finally:
+            self.leave(listener)
+        return [sent[1] for device, _ in pairs
+                for _, sent in self._channels[device.name].state.values()]
+
+    async def close(self) -> None:
+        """End every stream and every subscription (each Unsubscribes)."""
+        for listener in list(self._listeners):
+            name = listener.devices[0] if listener.devices else ""
+            self._end(listener, gateway_event(name, "Disconnected", "disconnected",
+                                              reason="the gateway is shutting down"))
+        tasks = []
+        for channel in self._channels.values():
+            if channel.linger is not None:
+                channel.linger.cancel()
+            self._stop(channel)
+            if channel.stopping is not None:
+                tasks.append(channel.stopping)
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,128 @@
+"""The gateway's event: one ONVIF notification in a normalised JSON shape, and topic filters.
+
+    {"device", "time", "topic", "source": {...}, "data": {...}, "operation", "kind"}
+
+`topic` is the raw topic as the device sent it (e.g. "tns1:VideoSource/MotionAlarm"); `kind` names
+the common ones (motion, tamper, input, ...), matched on the topic without namespace prefixes, so
+that a client need not know every vendor's spelling. The gateway's own events (a subscription lost
+or restored, a client disconnected) have the same shape, topic "gateway/...", and no operation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from lxml import etree
+
+WSNT: Final = "http://docs.oasis-open.org/wsn/b-2"
+TT: Final = "http://www.onvif.org/ver10/schema"
+
+# The kind of a topic: the first pattern (on the topic without prefixes) that matches, else
+# "other". ONVIF's own topics (ONVIF Core, Appendix "Notification topics") and the spellings
+# cameras commonly use for the same thing.
+KINDS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
+    (re.compile(pattern, re.IGNORECASE), kind) for pattern, kind in (
+        (r"^VideoSource/MotionAlarm$", "motion"),
+        (r"^RuleEngine/(CellMotionDetector|MotionRegionDetector)/Motion$", "motion"),
+        (r"^VideoAnalytics/Motion", "motion"),
+        (r"^VideoSource/GlobalSceneChange/", "tamper"),
+        (r"^RuleEngine/TamperDetector/", "tamper"),
+        (r"^VideoSource/(ImageTooBlurry|ImageTooDark|ImageTooBright)/", "tamper"),
+        (r"^VideoSource/SignalLoss$", "video-loss"),
+        (r"^Device/Trigger/DigitalInput$", "input"),
+        (r"^Device/IO/(VirtualPort|Port)$", "input"),
+        (r"^Device/Trigger/Relay$", "relay"),
+        (r"^Device/HardwareFailure/", "hardware"),
+        (r"^AudioAnalytics/Audio/", "audio"),
+        (r"^RuleEngine/(FieldDetector|LineDetector)/", "analytics"),
+        (r"^RuleEngine/", "analytics"),
+        (r"^(Configuration|Media/ConfigurationChanged|Media/ProfileChanged)", "configuration"),
+        (r"^Monitoring/", "monitoring"),
+    ))
+GATEWAY_TOPIC: Final = "gateway/"
+
+
+def bare_topic(topic: str) -> str:
+    """A topic without namespace prefixes: tns1:RuleEngine/tnsaxis:X -> RuleEngine/X."""
+    return "/".join(part.rpartition(":")[2] for part in topic.strip().strip("/").split("/"))
+
+
+def kind_of(topic: str) -> str:
+    bare = bare_topic(topic)
+    for pattern, kind in KINDS:
+        if pattern.search(bare):
+            return kind
+    return "other"
+
+
+def _items(message: etree._Element, part: str) -> dict[str, str]:
+    return {str(item.get("Name")): str(item.get("Value", ""))
+            for item in message.iterfind(f"{{{TT}}}{part}/{{{TT}}}SimpleItem")
+            if item.get("Name") is not None}
+
+
+def _topic(holder: Mapping[str, Any], message: etree._Element | None) -> str:
+    # zeep drops the text of wsnt:Topic (mixed content): read it from the XML the message sits in.
+    if message is not None:
+        notification = message.getparent()
+        notification = notification.getparent() if notification is not None else None
+        if notification is not None:
+            text = notification.findtext(f"{{{WSNT}}}Topic")
+            if text:
+                return text.strip()
+    topic = holder.get("Topic") or {}
+    return str(topic.get("_value_1") or "") if isinstance(topic, Mapping) else ""
+
+
+def from_notification(device: str, holder: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The event of one wsnt:NotificationMessage (as DeviceClient returns it), or None when it
+    holds no tt:Message the gateway can read."""
+    message = (holder.get("Message") or {}).get("_value_1")
+    if not isinstance(message, etree._Element) or etree.QName(message).localname != "Message":
+        return None
+    topic = _topic(holder, message)
+    return {
+        "device": device,
+        "time": message.get("UtcTime") or now(),
+        "topic": topic,
+        "source": _items(message, "Source"),
+        "data": _items(message, "Data"),
+        "operation": message.get("PropertyOperation"),
+        "kind": kind_of(topic),
+    }
+
+
+def gateway_event(device: str, name: str, kind: str, **data: Any) -> dict[str, Any]:
+    """An event of the gateway's own (subscription lost or restored, client disconnected)."""
+    return {"device": device, "time": now(), "topic": GATEWAY_TOPIC + name, "source": {},
+            "data": data, "operation": None, "kind": kind}
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def property_key(event: Mapping[str, Any]) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """What identifies a property: its device, topic and source (GET /events/state)."""
+    return (event["device"], bare_topic(event["topic"]), tuple(sorted(event["source"].items())))
+
+
+class TopicFilter:
+    """A `topic` query: comma-separated kinds (motion) or topics (tns1:VideoSource, prefixes
+    optional); a topic matches a term equal to it or to one of its leading parts. Empty: all."""
+
+    def __init__(self, text: str | None) -> None:
+        self.terms = [t for t in (bare_topic(p) for p in (text or "").split(",")) if t]
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        if not self.terms or event["topic"].startswith(GATEWAY_TOPIC):
+            return True  # the gateway's own events concern the stream itself: always sent
+        topic = bare_topic(event["topic"])
+        return any(term == event["kind"] or term == topic or topic.startswith(term + "/")
+                   for term in self.terms)

@@ -1,0 +1,160 @@
+"""One device's PullPoint subscription, kept alive by the gateway for as long as it is needed.
+
+CreatePullPointSubscription, then PullMessages in a loop (each waits on the device up to its
+Timeout), Renew at half of the subscription's life, Unsubscribe when cancelled. Every call goes
+through the device's DeviceClient (breaker, credentials, error translation); calls to the pull
+point carry WS-Addressing headers (DeviceClient.call_at).
+
+Renewal does not trust the device's clock: the life of a subscription is the shorter of what the
+gateway asked for and TerminationTime - CurrentTime as the device reports them, and what it asked
+for alone when that difference is not positive (devices with time-zone bugs report a
+TerminationTime in local time, hours off).
+
+When anything fails (the device dropped the subscription, rebooted, is unreachable), the gateway
+tells clients (`subscription-lost`), unsubscribes what may be left (so that it never holds two of
+the device's few pull points), waits (1 s, doubling up to a bound, with jitter) and subscribes
+again (`subscription-restored`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway.errors import DeviceError
+from gateway.events.model import from_notification, gateway_event
+from gateway.soap.device import Credentials, DeviceClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How the gateway keeps a subscription: its life, how long a pull waits, the backoff."""
+
+    lifetime: float = 60.0  # asked for in CreatePullPointSubscription and Renew
+    pull_timeout: float = 5.0  # PullMessages' Timeout (shorter than device_timeout)
+    backoff: float = 1.0  # first wait before subscribing again; doubles after each failure
+    max_backoff: float = 60.0
+    message_limit: int = 100
+    unsubscribe_timeout: float = 2.0
+
+
+def duration(seconds: float) -> str:
+    """An xs:duration of whole seconds (rounded down: a pull must not outlast the time left
+    before a renewal), at least one; fractions are left out, as simple firmware parses none."""
+    return f"PT{max(1, int(seconds))}S"
+
+
+def life(reply: Mapping[str, Any], asked: float) -> float:
+    """Seconds the subscription lives from now, trusting the device only where it is sane."""
+    current, termination = reply.get("CurrentTime"), reply.get("TerminationTime")
+    if isinstance(current, datetime) and isinstance(termination, datetime):
+        reported = (termination - current).total_seconds()
+        if reported > 0:
+            return min(asked, reported)
+    return asked
+
+
+Publish = Callable[[dict[str, Any]], None]
+
+
+class PullPointSubscription:
+    """The subscription loop of one device; run() until cancelled."""
+
+    def __init__(self, device: DeviceClient, credentials: Callable[[], Credentials | None],
+                 publish: Publish, synced: Callable[[], None], timing: Timing,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._device = device
+        self._credentials = credentials
+        self._publish = publish
+        self._synced = synced
+        self._timing = timing
+        self._clock = clock
+
+    async def run(self) -> None:
+        failures = 0
+        lost = False
+        while True:
+            credentials = self._credentials()
+            address = None
+            try:
+                reply = await self._create(credentials)
+                address = str(reply["SubscriptionReference"]["Address"]["_value_1"])
+                if lost:
+                    self._publish(gateway_event(self._device.name, "SubscriptionRestored",
+                                                "subscription-restored"))
+                    log.info("device %s: events subscription restored", self._device.name)
+                lost, failures = False, 0
+                await self._pull(address, credentials, life(reply, self._timing.lifetime))
+            except asyncio.CancelledError:
+                if address is not None:
+                    await self._unsubscribe(address, credentials)
+                raise
+            except (DeviceError, KeyError, TypeError) as exc:
+                reason = getattr(exc, "detail", None) or f"unusable answer ({exc!r})"
+                if not lost:
+                    log.warning("device %s: events subscription lost: %s", self._device.name,
+                                reason)
+                    self._publish(gateway_event(self._device.name, "SubscriptionLost",
+                                                "subscription-lost", reason=reason))
+                lost = True
+                if address is not None:
+                    await self._unsubscribe(address, credentials)
+            failures += 1
+            wait = min(self._timing.max_backoff, self._timing.backoff * 2 ** (failures - 1))
+            await asyncio.sleep(wait * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
+
+    async def _create(self, credentials: Credentials | None) -> dict[str, Any]:
+        """CreatePullPointSubscription. Cancelled meanwhile, it still waits for the answer and
+        Unsubscribes what it got: a pull point the gateway does not know of would take one of
+        the device's few until it expires."""
+        creating = asyncio.ensure_future(self._device.call(
+            "events", "CreatePullPointSubscription", credentials,
+            InitialTerminationTime=duration(self._timing.lifetime)))
+        try:
+            return await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._timing.unsubscribe_timeout):
+                    reply = await creating
+                await self._unsubscribe(
+                    str(reply["SubscriptionReference"]["Address"]["_value_1"]), credentials)
+            raise
+
+    async def _pull(self, address: str, credentials: Credentials | None, lives: float) -> None:
+        """PullMessages until something fails, renewing at half of the subscription's life."""
+        renew_at = self._clock() + lives / 2
+        first = True
+        while True:
+            left = renew_at - self._clock()
+            if left <= 0:
+                reply = await self._device.call_at(
+                    address, "subscription", "Renew", credentials,
+                    TerminationTime=duration(self._timing.lifetime))
+                renew_at = self._clock() + life(reply, self._timing.lifetime) / 2
+                continue
+            reply = await self._device.call_at(
+                address, "pullpoint", "PullMessages", credentials,
+                Timeout=duration(min(self._timing.pull_timeout, left)),
+                MessageLimit=self._timing.message_limit)
+            for holder in reply.get("NotificationMessage") or []:
+                event = from_notification(self._device.name, holder)
+                if event is not None:
+                    self._publish(event)
+            if first:
+                self._synced()  # the Initialized messages of a new subscription are in
+                first = False
+
+    async def _unsubscribe(self, address: str, credentials: Credentials | None) -> None:
+        """Best effort: the subscription may be gone already, or the device away."""
+        with contextlib.suppress(DeviceError, TimeoutError):
+            async with asyncio.timeout(self._timing.unsubscribe_timeout):
+                await self._device.call_at(address, "subscription", "Unsubscribe", credentials)

@@ -1,0 +1,134 @@
+"""Events over HTTP: Server-Sent Events (GET /events), the state of properties (GET
+/events/state), and the same JSON over a WebSocket (GET /events/ws).
+
+Events are reads: any session may listen. `/devices/{id}/events` is one device's stream; the bare
+`/events` serves the device of every session the request proves, one `Authorization: Bearer`
+line each (sessions are per device), so one connection can follow several cameras.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import Unauthorized
+from gateway.events.hub import Listener, Sent
+from gateway.events.model import TopicFilter
+from gateway.keys import CONFIG, DEVICES, EVENT_HUB, SESSIONS
+from gateway.soap.device import Credentials, DeviceClient
+from gateway.web.handlers import DEVICE_PREFIX, _device, _session
+
+# A comment line this often keeps proxies from closing an idle stream (and finds dead clients).
+KEEPALIVE = 15.0
+# After the gateway ended a stream (a slow client), the last event gets this long to go out.
+LAST_WORDS = 1.0
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+               "X-Accel-Buffering": "no"}
+
+
+def _bearer_tokens(request: web.Request) -> list[str]:
+    """Every bearer token of the request: one per Authorization line (or comma-separated)."""
+    tokens = []
+    for line in request.headers.getall("Authorization", []):
+        for part in line.split(","):
+            scheme, _, token = part.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                tokens.append(token.strip())
+    if not tokens:
+        raise Unauthorized("send 'Authorization: Bearer <sessionToken>'; PUT /login gives a token")
+    return tokens
+
+
+async def listening(request: web.Request) -> list[tuple[DeviceClient, Credentials]]:
+    """The devices a request listens to, each with the credentials of its session."""
+    if "device_id" in request.match_info:
+        device = await _device(request)
+        return [(device, (await _session(request, device)).credentials)]
+    pairs: dict[str, tuple[DeviceClient, Credentials]] = {}
+    for token in _bearer_tokens(request):
+        session = await request.app[SESSIONS].get(token)
+        if session is None:
+            raise Unauthorized("a session token is unknown, ended or expired; log in again")
+        device = await request.app[DEVICES].get(session.device)
+        pairs.setdefault(device.name, (device, session.credentials))
+    return list(pairs.values())
+
+
+def _sse(sent: Sent) -> bytes:
+    event_id, _, payload = sent
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+async def _next(request: web.Request, listener: Listener) -> Sent | None:
+    """The listener's next event, or None after KEEPALIVE seconds of nothing. A client that
+    went away is noticed within a second (aiohttp does not cancel the handler): ConnectionError."""
+    for _ in range(int(KEEPALIVE)):
+        try:
+            async with asyncio.timeout(1):
+                return await listener.queue.get()
+        except TimeoutError:
+            if request.transport is None or request.transport.is_closing():
+                raise ConnectionResetError("the client went away") from None
+    return None
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """GET /events: Server-Sent Events, one JSON event each, with Last-Event-ID resume."""
+    hub = request.app[EVENT_HUB]
+    devices = await listening(request)
+    listener, replay = hub.listen(devices, TopicFilter(request.query.get("topic")),
+                                  request.headers.get("Last-Event-ID"))
+    response = web.StreamResponse(headers=SSE_HEADERS)
+
+    async def send() -> None:
+        await response.write(b"retry: 2000\n\n")
+        for sent in replay:
+            await response.write(_sse(sent))
+        while not (listener.ended.is_set() and listener.queue.empty()):
+            waiting = await _next(request, listener)
+            await response.write(b": keep-alive\n\n" if waiting is None else _sse(waiting))
+
+    try:
+        await response.prepare(request)
+        await _until_sent_or_ended(request, send(), listener)
+    finally:
+        hub.leave(listener)
+    return response
+
+
+async def _until_sent_or_ended(request: web.Request, sending: Any, listener: Listener) -> None:
+    """Run the sender until the client goes away, or the gateway ends the stream: then give
+    the last event LAST_WORDS seconds to go out, and close the connection."""
+    task = asyncio.ensure_future(sending)
+    ended = asyncio.ensure_future(listener.ended.wait())
+    try:
+        await asyncio.wait([task, ended], return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            await asyncio.wait([task], timeout=LAST_WORDS)
+    finally:
+        ended.cancel()
+        if not task.done():
+            task.cancel()
+            if request.transport is not None:
+                request.transport.close()  # a client that reads nothing: no goodbye
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await task
+
+
+async def state(request: web.Request) -> web.Response:
+    """GET /events/state: the last value of each property event (motion on now?)."""
+    devices = await listening(request)
+    wait = request.app[CONFIG].device_timeout
+    events = await request.app[EVENT_HUB].state(devices, wait)
+    topics = TopicFilter(request.query.get("topic"))
+    return web.json_response({"events": [e for e in events if topics.matches(e)]})
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get(prefix + path, handler)
+            for prefix in ("", DEVICE_PREFIX)
+            for path, handler in (("/events", stream), ("/events/state", state))]
