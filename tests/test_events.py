@@ -330,3 +330,32 @@ async def test_events_match_the_openapi_description(
     state_schema = document["paths"]["/events/state"]["get"]["responses"]["200"]["content"][
         "application/json"]["schema"]
     check(document, state_schema, await response.json())
+
+
+async def test_websocket_clients_get_the_same_events_from_the_same_subscription(
+        camera: tuple[SimulatedDevice, TestClient[Any, Any]]) -> None:
+    device, client = camera
+    token = await login(client)
+    sse = await listen(client, token)
+    socket = await client.ws_connect("/events/ws?topic=motion", headers=bearer(token))
+    await synced(client)
+    initialized = [await socket.receive_json(timeout=10) for _ in range(3)]
+    assert {e["operation"] for e in initialized} == {"Initialized"}
+    assert {e["kind"] for e in initialized} == {"motion"}
+    device.trigger_input("input1", True)  # filtered out
+    device.trigger_motion("video3", True)
+    event = await socket.receive_json(timeout=10)
+    streamed = (await sse.until(motion("true", "video3")))[-1]
+    assert event == streamed  # the same JSON on both
+    assert event["source"] == {"VideoSourceToken": "video3"}
+    assert device.events.created == 1
+    await socket.close()
+    sse.close()
+    await eventually(lambda: not device.events.live())
+
+
+async def test_websocket_needs_a_session(
+        camera: tuple[SimulatedDevice, TestClient[Any, Any]]) -> None:
+    _, client = camera
+    response = await client.get("/events/ws")
+    assert response.status == 401

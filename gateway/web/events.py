@@ -1,5 +1,6 @@
 """Events over HTTP: Server-Sent Events (GET /events), the state of properties (GET
-/events/state), and the same JSON over a WebSocket (GET /events/ws).
+/events/state), and the same JSON over a WebSocket (GET /events/ws, no resume: Last-Event-ID is
+the event stream's).
 
 Events are reads: any session may listen. `/devices/{id}/events` is one device's stream; the bare
 `/events` serves the device of every session the request proves, one `Authorization: Bearer`
@@ -100,23 +101,54 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _until_sent_or_ended(request: web.Request, sending: Any, listener: Listener) -> None:
-    """Run the sender until the client goes away, or the gateway ends the stream: then give
-    the last event LAST_WORDS seconds to go out, and close the connection."""
+async def _until_sent_or_ended(request: web.Request, sending: Any, listener: Listener,
+                               gone: Any = None) -> None:
+    """Run the sender until it ends, the client goes away (`gone` ends, for a WebSocket), or
+    the gateway ends the stream: then give the last event LAST_WORDS seconds to go out, and
+    close the connection."""
     task = asyncio.ensure_future(sending)
-    ended = asyncio.ensure_future(listener.ended.wait())
+    waiters = [asyncio.ensure_future(listener.ended.wait())]
+    if gone is not None:
+        waiters.append(asyncio.ensure_future(gone))
     try:
-        await asyncio.wait([task, ended], return_when=asyncio.FIRST_COMPLETED)
-        if not task.done():
+        await asyncio.wait([task, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and listener.ended.is_set():
             await asyncio.wait([task], timeout=LAST_WORDS)
     finally:
-        ended.cancel()
+        for waiter in waiters:
+            waiter.cancel()
         if not task.done():
             task.cancel()
-            if request.transport is not None:
+            if request.transport is not None and listener.ended.is_set():
                 request.transport.close()  # a client that reads nothing: no goodbye
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await task
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """GET /events/ws: the same events, one JSON text message each, over a WebSocket."""
+    hub = request.app[EVENT_HUB]
+    devices = await listening(request)
+    listener, replay = hub.listen(devices, TopicFilter(request.query.get("topic")))
+    socket = web.WebSocketResponse(heartbeat=KEEPALIVE)
+
+    async def send() -> None:
+        for sent in replay:
+            await socket.send_str(sent[2])
+        while not (listener.ended.is_set() and listener.queue.empty()):
+            await socket.send_str((await listener.queue.get())[2])
+        await socket.close()
+
+    async def receive() -> None:
+        async for _ in socket:  # clients have nothing to say; this ends when they close
+            pass
+
+    try:
+        await socket.prepare(request)
+        await _until_sent_or_ended(request, send(), listener, receive())
+    finally:
+        hub.leave(listener)
+    return socket
 
 
 async def state(request: web.Request) -> web.Response:
@@ -131,4 +163,5 @@ async def state(request: web.Request) -> web.Response:
 def routes() -> list[web.RouteDef]:
     return [web.get(prefix + path, handler)
             for prefix in ("", DEVICE_PREFIX)
-            for path, handler in (("/events", stream), ("/events/state", state))]
+            for path, handler in (("/events", stream), ("/events/state", state),
+                                  ("/events/ws", websocket))]

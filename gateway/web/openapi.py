@@ -332,6 +332,16 @@ FIXED: dict[tuple[str, str], dict[str, Any]] = {
                                            '\n\n'}, "text/event-stream"),
                       **_problems(401, 503)},
     },
+    ("GET", "/events/ws"): {
+        "summary": "The same events over a WebSocket: one JSON text message (an Event) each",
+        "description": "Upgrade with the usual WebSocket handshake and an Authorization: Bearer "
+                       "header (several for several devices, as for /events). The gateway sends, "
+                       "the client only listens; no resume (use /events for Last-Event-ID).",
+        "tags": ["Events"],
+        "parameters": [TOPIC_PARAMETER],
+        "responses": {"101": {"description": "Switching to the WebSocket protocol"},
+                      **_problems(400, 401, 503)},
+    },
     ("GET", "/events/state"): {
         "summary": "The last value of each property event (is there motion now?)",
         "tags": ["Events"],
