@@ -16,6 +16,7 @@ from gateway.devices import DeviceRegistry
 from gateway.errors import StartupError
 from gateway.events.hub import EventHub, EventSettings
 from gateway.events.pullpoint import Timing
+from gateway.events.webhooks import Webhooks, WebhookSettings
 from gateway.keys import (
     CONFIG,
     DEVICES,
@@ -29,6 +30,7 @@ from gateway.keys import (
     SESSIONS,
     SNAPSHOTS,
     STORE,
+    WEBHOOKS,
     WSDLS,
 )
 from gateway.leases import Leases
@@ -153,14 +155,20 @@ def event_settings(config: GatewayConfig) -> EventSettings:
 
 
 async def _events(app: web.Application) -> AsyncIterator[None]:
-    """The event hub (after the devices: its subscriptions call them). Streams end at
-    shutdown, before the server waits for its handlers; subscriptions are Unsubscribed."""
-    hub = app[EVENT_HUB] = EventHub(event_settings(app[CONFIG]))
+    """The event hub and the webhooks (after the devices: subscriptions call them). Streams
+    end at shutdown, before the server waits for its handlers; subscriptions are Unsubscribed."""
+    config = app[CONFIG]
+    hub = app[EVENT_HUB] = EventHub(event_settings(config))
+    webhooks = app[WEBHOOKS] = Webhooks(hub, app[STORE], WebhookSettings(
+        allow=config.webhook_allow, retries=config.webhook_retries, retry=config.webhook_retry))
+    await webhooks.open({device.name: device for device in app[DEVICES]})
     yield
-    await hub.close()
+    await _end_streams(app)
 
 
 async def _end_streams(app: web.Application) -> None:
+    if WEBHOOKS in app:
+        await app[WEBHOOKS].close()  # first: they would listen again to an ended stream
     if EVENT_HUB in app:
         await app[EVENT_HUB].close()
 

@@ -123,6 +123,12 @@ class GatewayConfig:
     event_lifetime: float = 60.0
     event_linger: float = 5.0
     event_retry: float = 1.0
+    # Webhooks may only point into these networks (default: this machine only); a delivery
+    # is tried webhook_retries more times, waiting webhook_retry seconds (doubling) between.
+    webhook_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    webhook_retries: int = 5
+    webhook_retry: float = 1.0
 
     @property
     def device_limits(self) -> DeviceLimits:
@@ -166,6 +172,13 @@ def _positive_float(value: str) -> float:
 def _not_negative_float(value: str) -> float:
     number = _float(value)
     if not number >= 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
+def _not_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
         raise ValueError("must be 0 or more")
     return number
 
@@ -324,6 +337,9 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "event_lifetime": _positive_float,
     "event_linger": _not_negative_float,
     "event_retry": _positive_float,
+    "webhook_allow": _networks,
+    "webhook_retries": _not_negative_int,
+    "webhook_retry": _positive_float,
 }
 DEVICE_KEYS: dict[str, Callable[[str], Any]] = {
     "url": _device_url,

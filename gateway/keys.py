@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.config import GatewayConfig
 from gateway.devices import DeviceRegistry
 from gateway.events.hub import EventHub
+from gateway.events.webhooks import Webhooks
 from gateway.leases import Leases
 from gateway.logins import LoginLimiter, LoginShare
 from gateway.mapping.spec import Resource
@@ -30,6 +31,7 @@ SNAPSHOTS = web.AppKey("snapshots", Snapshots)
 PATHS = web.AppKey("paths", frozenset[str])
 LEASES = web.AppKey("leases", Leases)
 EVENT_HUB = web.AppKey("event_hub", EventHub)
+WEBHOOKS = web.AppKey("webhooks", Webhooks)
 
 # The id of a request: logged, and sent back in X-Request-ID and in problem bodies.
 REQUEST_ID = web.RequestKey("request_id", str)

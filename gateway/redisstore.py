@@ -233,6 +233,19 @@ class RedisPolicyStore:
                 tx.incr(f"{PREFIX}version:{name}")
                 await tx.execute()
 
+    async def webhooks(self) -> dict[str, str]:
+        async with _redis_errors():
+            stored = await self._redis.hgetall(f"{PREFIX}webhooks")
+        return {str(webhook_id): str(record) for webhook_id, record in sorted(stored.items())}
+
+    async def add_webhook(self, webhook_id: str, record: str) -> None:
+        async with _redis_errors():
+            await self._redis.hset(f"{PREFIX}webhooks", webhook_id, record)
+
+    async def remove_webhook(self, webhook_id: str) -> bool:
+        async with _redis_errors():
+            return bool(await self._redis.hdel(f"{PREFIX}webhooks", webhook_id))
+
     async def version(self, device: str) -> int:
         async with _redis_errors():
             return int(await self._redis.get(f"{PREFIX}version:{device}") or 0)

@@ -2,7 +2,8 @@
 
 - which video sources and codecs are enabled ("enabled" in /sources/video and /encoders/video);
 - which media profiles the gateway created, so that it only ever deletes its own;
-- the devices added at run time (POST /devices), so that a restart keeps them.
+- the devices added at run time (POST /devices), so that a restart keeps them;
+- the webhooks (POST /webhooks), with their secrets.
 
 The embedded backend is one SQLite file under the state directory. Every change is one transaction:
 a PUT is applied whole or not at all, and a crash or kill in the middle of a write leaves the
@@ -28,6 +29,9 @@ CREATE TABLE IF NOT EXISTS enabled (
 );
 CREATE TABLE IF NOT EXISTS devices (
     name TEXT PRIMARY KEY, url TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY, record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS profiles (
     device TEXT NOT NULL, token TEXT NOT NULL,
@@ -56,6 +60,15 @@ class PolicyStore(Protocol):
 
     async def bump(self, device: str) -> None:
         """Say that the device changed (after a write to it)."""
+        ...
+
+    async def webhooks(self) -> dict[str, str]:
+        """Every webhook registration: id -> its JSON record."""
+        ...
+
+    async def add_webhook(self, webhook_id: str, record: str) -> None: ...
+    async def remove_webhook(self, webhook_id: str) -> bool:
+        """Whether there was one."""
         ...
 
 
@@ -155,6 +168,17 @@ class SqlitePolicyStore:
 
     async def bump(self, device: str) -> None:
         self._versions[device] = self._versions.get(device, 0) + 1
+
+    async def webhooks(self) -> dict[str, str]:
+        rows = await self._run("SELECT id, record FROM webhooks ORDER BY id")
+        return {str(webhook_id): str(record) for webhook_id, record in rows}
+
+    async def add_webhook(self, webhook_id: str, record: str) -> None:
+        await self._run("INSERT INTO webhooks (id, record) VALUES (?, ?)", webhook_id, record)
+
+    async def remove_webhook(self, webhook_id: str) -> bool:
+        rows = await self._run("DELETE FROM webhooks WHERE id = ? RETURNING 1", webhook_id)
+        return bool(rows)
 
     async def remove_device(self, name: str) -> None:
         """Forget a device and everything kept for it."""

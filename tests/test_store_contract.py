@@ -130,3 +130,14 @@ async def test_ending_a_device_ends_its_sessions_only(sessions):
     assert await sessions.end_device("spy") == 2
     assert [await sessions.get(token) for token in gone] == [None, None]
     assert await sessions.get(kept) is not None
+
+
+async def test_webhooks(policy):
+    assert await policy.webhooks() == {}
+    await policy.add_webhook("b", '{"url": "http://127.0.0.1:9/b"}')
+    await policy.add_webhook("a", '{"url": "http://127.0.0.1:9/a"}')
+    assert await policy.webhooks() == {"a": '{"url": "http://127.0.0.1:9/a"}',
+                                       "b": '{"url": "http://127.0.0.1:9/b"}'}
+    assert await policy.remove_webhook("a")
+    assert not await policy.remove_webhook("a")
+    assert list(await policy.webhooks()) == ["b"]

@@ -15,12 +15,22 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import Unauthorized
+from gateway.access import WRITE
+from gateway.errors import NotFound, Unauthorized
 from gateway.events.hub import Listener, Sent
 from gateway.events.model import TopicFilter
-from gateway.keys import CONFIG, DEVICES, EVENT_HUB, SESSIONS
+from gateway.keys import CONFIG, DEVICES, EVENT_HUB, SESSIONS, WEBHOOKS
+from gateway.mapping.bodies import declare
+from gateway.sessions import Session
 from gateway.soap.device import Credentials, DeviceClient
-from gateway.web.handlers import DEVICE_PREFIX, _device, _session
+from gateway.web.bodies import read_object
+from gateway.web.handlers import DEVICE_PREFIX, _device, _require, _session
+
+WEBHOOK_BODY = declare(
+    url={"type": "string", "example": "http://127.0.0.1:9000/hook",
+         "description": "where each event is POSTed; inside webhook_allow (gateway.ini)"},
+    topic={"type": "string", "required": False, "example": "motion",
+           "description": "only these kinds or topics, comma-separated (as /events' topic)"})
 
 # A comment line this often keeps proxies from closing an idle stream (and finds dead clients).
 KEEPALIVE = 15.0
@@ -43,19 +53,59 @@ def _bearer_tokens(request: web.Request) -> list[str]:
     return tokens
 
 
-async def listening(request: web.Request) -> list[tuple[DeviceClient, Credentials]]:
-    """The devices a request listens to, each with the credentials of its session."""
+async def _sessions(request: web.Request) -> list[tuple[DeviceClient, Session]]:
+    """The devices of a request, each with its session: /devices/{id}/... that device, the
+    bare paths the device of every bearer token sent."""
     if "device_id" in request.match_info:
         device = await _device(request)
-        return [(device, (await _session(request, device)).credentials)]
-    pairs: dict[str, tuple[DeviceClient, Credentials]] = {}
+        return [(device, await _session(request, device))]
+    pairs: dict[str, tuple[DeviceClient, Session]] = {}
     for token in _bearer_tokens(request):
         session = await request.app[SESSIONS].get(token)
         if session is None:
             raise Unauthorized("a session token is unknown, ended or expired; log in again")
         device = await request.app[DEVICES].get(session.device)
-        pairs.setdefault(device.name, (device, session.credentials))
+        pairs.setdefault(device.name, (device, session))
     return list(pairs.values())
+
+
+async def listening(request: web.Request) -> list[tuple[DeviceClient, Credentials]]:
+    """The devices a request listens to, each with the credentials of its session."""
+    return [(device, session.credentials) for device, session in await _sessions(request)]
+
+
+async def _operator(request: web.Request) -> list[DeviceClient]:
+    """The request's devices, each with an Operator (or higher) session: webhooks are writes."""
+    pairs = await _sessions(request)
+    for _, session in pairs:
+        _require(session, WRITE, device_decides=False)
+    return [device for device, _ in pairs]
+
+
+async def add_webhook(request: web.Request) -> web.Response:
+    """POST /webhooks {"url", "topic"}: POST each event of the devices there, signed; the
+    answer holds the secret, once."""
+    devices = await _operator(request)
+    body = await read_object(request, WEBHOOK_BODY)
+    hook = await request.app[WEBHOOKS].add(body["url"], body.get("topic") or "", devices)
+    return web.json_response({**hook.public(), "secret": hook.secret}, status=201)
+
+
+async def list_webhooks(request: web.Request) -> web.Response:
+    """GET /webhooks: the webhooks of the request's devices, with their delivery failures."""
+    devices = {device.name for device in await _operator(request)}
+    hooks = request.app[WEBHOOKS].of(devices)
+    return web.json_response({"webhooks": [hook.public() for hook in hooks]})
+
+
+async def remove_webhook(request: web.Request) -> web.Response:
+    """DELETE /webhooks/{webhook_id}: stop it (Operator of one of its devices)."""
+    devices = {device.name for device in await _operator(request)}
+    hook = request.app[WEBHOOKS].get(request.match_info["webhook_id"])
+    if hook is None or not devices & set(hook.devices):
+        raise NotFound("no such webhook for the devices of this request")
+    await request.app[WEBHOOKS].remove(hook.id)
+    return web.Response(status=204)
 
 
 def _sse(sent: Sent) -> bytes:
@@ -161,7 +211,10 @@ async def state(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get(prefix + path, handler)
+    return [web.route(method, prefix + path, handler)
             for prefix in ("", DEVICE_PREFIX)
-            for path, handler in (("/events", stream), ("/events/state", state),
-                                  ("/events/ws", websocket))]
+            for method, path, handler in (
+                ("GET", "/events", stream), ("GET", "/events/state", state),
+                ("GET", "/events/ws", websocket), ("POST", "/webhooks", add_webhook),
+                ("GET", "/webhooks", list_webhooks),
+                ("DELETE", "/webhooks/{webhook_id}", remove_webhook))]

@@ -29,6 +29,7 @@ from gateway.mapping.spec import (
     Read,
     Resource,
 )
+from gateway.web.events import WEBHOOK_BODY
 from gateway.web.handlers import DEVICE_BODY, DEVICE_PREFIX, LOGIN_BODY, VALIDATE_BODY
 from gateway.web.problems import MAX_BODY_BYTES, PROBLEM_JSON
 
@@ -306,6 +307,36 @@ EVENT = _object({
              "analytics, configuration, hardware, monitoring or other; the gateway's own: "
              "subscription-lost, subscription-restored, disconnected", "example": "motion"},
 })
+WEBHOOK_PROPERTIES: dict[str, Schema] = {
+    "id": STRING, "url": STRING, "topic": STRING,
+    "devices": {"type": "array", "items": STRING},
+    "created": STRING,
+    "delivered": {"type": "integer"},
+    "failed_attempts": {"type": "integer", "description": "attempts that got no 2xx answer"},
+    "given_up": {"type": "integer", "description": "events given up after every retry"},
+    "dropped": {"type": "integer", "description": "events lost because the receiver was too "
+                                                  "slow for them"},
+    "last_delivery": {"type": ["string", "null"]},
+    "last_failure": {"type": ["string", "null"]},
+    "last_error": {"type": ["string", "null"], "example": "HTTP 500"},
+}
+WEBHOOK_DELIVERY = {
+    "post": {
+        "summary": "An event, POSTed to a registered webhook url",
+        "description": "The body is the Event, as /events sends it. X-Gateway-Signature is "
+                       "sha256=<hex HMAC-SHA256 of the body with the webhook's secret>: check it "
+                       "before trusting the body. Answer 2xx; anything else (redirects too) is "
+                       "retried after webhook_retry seconds, doubling, webhook_retries times.",
+        "parameters": [
+            {"name": "X-Gateway-Signature", "in": "header", "required": True, "schema": STRING,
+             "example": "sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+            {"name": "X-Gateway-Event-Id", "in": "header", "required": True, "schema": STRING,
+             "description": "the event's id (as in /events); the same on a retry"}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Event"}}}},
+        "responses": {"2XX": {"description": "Delivered"}},
+    },
+}
 TOPIC_PARAMETER = {"name": "topic", "in": "query", "required": False, "schema": STRING,
                    "description": "Only these kinds or topics, comma-separated (a topic matches "
                                   "its leading parts; namespace prefixes optional)",
@@ -341,6 +372,30 @@ FIXED: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [TOPIC_PARAMETER],
         "responses": {"101": {"description": "Switching to the WebSocket protocol"},
                       **_problems(400, 401, 503)},
+    },
+    ("POST", "/webhooks"): {
+        "summary": "Register a webhook (Operator): each event of the device(s) is POSTed to the "
+                   "url, signed; the answer holds the secret, once",
+        "description": "The url must lead into webhook_allow (gateway.ini). The device needs a "
+                       "service account in gateway.ini. See the `webhooks` section for what is "
+                       "POSTed.",
+        "tags": ["Events"],
+        "requestBody": _request_body(WEBHOOK_BODY),
+        "responses": {**_ok("Registered", _object({**WEBHOOK_PROPERTIES, "secret": {
+            "type": "string", "description": "the HMAC-SHA256 key of X-Gateway-Signature; "
+                                             "shown this once"}}), status="201"),
+                      **_problems(*BODY, 401, 403, 409, 503)},
+    },
+    ("GET", "/webhooks"): {
+        "summary": "The webhooks of the device(s) and how their deliveries went (Operator)",
+        "tags": ["Events"],
+        "responses": {**_ok("The webhooks", _object({"webhooks": {
+            "type": "array", "items": _ref("Webhook")}})), **_problems(401, 403, 503)},
+    },
+    ("DELETE", "/webhooks/{webhook_id}"): {
+        "summary": "Remove a webhook (Operator of its device)",
+        "tags": ["Events"],
+        "responses": {**_ok("Removed", status="204"), **_problems(401, 403, 404, 503)},
     },
     ("GET", "/events/state"): {
         "summary": "The last value of each property event (is there motion now?)",
@@ -482,7 +537,8 @@ def _operation_id(method: str, path: str) -> str:
 def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[str, Any]:
     """The OpenAPI 3.1 description of every route the app serves."""
     resources = {resource.path: resource for resource in app[RESOURCES]}
-    schemas: dict[str, Schema] = {"Problem": PROBLEM, "DeviceEntry": DEVICE_ENTRY, "Event": EVENT}
+    schemas: dict[str, Schema] = {"Problem": PROBLEM, "DeviceEntry": DEVICE_ENTRY, "Event": EVENT,
+                                  "Webhook": _object(WEBHOOK_PROPERTIES)}
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes():
         if route.resource is None or route.method in ("HEAD", "OPTIONS", "*"):
@@ -539,6 +595,7 @@ def build_openapi(app: web.Application, title: str = "onvif-gateway") -> dict[st
                            "type": "http", "scheme": "bearer",
                            "description": "The sessionToken that PUT /login answers"}}},
         "security": [{"bearer": []}],
+        "webhooks": {"event": WEBHOOK_DELIVERY},
         "tags": [{"name": tag} for tag in dict.fromkeys(order) if tag in used],
     }
 
@@ -654,6 +711,7 @@ def openapi_30(document: dict[str, Any]) -> dict[str, Any]:
 
     converted: dict[str, Any] = convert(document)
     converted["openapi"] = "3.0.3"
+    converted.pop("webhooks", None)  # a 3.1 member; 3.0 has no place for it
     return converted
 
 
