@@ -233,6 +233,8 @@ async def test_control_call_raises_events(camera: tuple[SimulatedDevice, DeviceC
             assert answer.status == 204
         async with session.post(base + control_path(1), json={"kind": "smoke"}) as answer:
             assert answer.status == 400
+        async with session.get(base + control_path(1)) as answer:
+            assert await answer.json() == {"created": 1, "live": 1, "peak": 1, "refused": 0}
     assert await pull(client, address) == [("tns1:Device/Trigger/DigitalInput", "Changed",
                                             {"InputToken": "input1"}, {"LogicalState": "true"})]
 

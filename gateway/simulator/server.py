@@ -426,7 +426,12 @@ def control_path(index: int) -> str:
 
 def _control_handler(device: SimulatedDevice) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        """POST {"kind": "motion" | "input", "source": token, "state": true | false}."""
+        """POST {"kind": "motion" | "input", "source": token, "state": true | false}; GET:
+        the pull point counts (what a benchmark in another process checks)."""
+        if request.method == "GET":
+            counts = device.events
+            return web.json_response({"created": counts.created, "live": len(counts.live()),
+                                      "peak": counts.peak, "refused": counts.refused})
         try:
             body = json.loads(await request.read())
             kind, source, state = body["kind"], str(body["source"]), bool(body["state"])
@@ -497,6 +502,6 @@ def create_simulator_app(devices: Sequence[SimulatedDevice]) -> web.Application:
                            _snapshot_handler(device))
         app.router.add_post(service_path(device.index, SUBSCRIPTION),
                             _service_handler(device, SUBSCRIPTION, connections))
-        app.router.add_post(control_path(device.index), _control_handler(device))
+        app.router.add_route("*", control_path(device.index), _control_handler(device))
     app[SIMULATED_DEVICES] = by_index
     return app
