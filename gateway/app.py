@@ -20,8 +20,8 @@ from gateway.events.webhooks import Webhooks, WebhookSettings
 from gateway.keys import (
     CONFIG,
     DEVICES,
-    LEASES,
     EVENT_HUB,
+    LEASES,
     LOGIN_SHARE,
     LOGINS,
     METRICS,
