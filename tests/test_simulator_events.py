@@ -14,10 +14,11 @@ from lxml import etree
 
 from gateway.app import WSDL_DIR, shared_wsdls
 from gateway.config import DeviceConfig, DeviceLimits
+from gateway.credentials import Credentials
 from gateway.errors import DeviceFault
 from gateway.simulator import SimulatedDevice
 from gateway.simulator.server import control_path
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 from tests.conftest import StartDevice
 from tests.simulator_helpers import Answer, as_admin, check_schema, envelope, offline_wsdl
 

@@ -23,9 +23,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.credentials import Credentials
 from gateway.events.model import TopicFilter, gateway_event, property_key
 from gateway.events.pullpoint import PullPointSubscription, Timing
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 
 # An event as it is sent: its id, the event, and its JSON (encoded once for every client).
 Sent = tuple[str, dict[str, Any], str]

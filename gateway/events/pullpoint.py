@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gateway.credentials import Credentials
 from gateway.errors import DeviceError
 from gateway.events.model import from_notification, gateway_event
-from gateway.soap.device import Credentials, DeviceClient
+from gateway.soap.device import DeviceClient
 
 log = logging.getLogger(__name__)
 
