@@ -12,7 +12,7 @@ from typing import Final
 from lxml import etree
 
 from .device import AccessClass, SimulatedDevice
-from .media import find_profile, no_config, tt
+from .media import find_profile, no_config, no_multicast, tt
 from .operation import Call, Operation, response
 from .soap import TR2, TRT, qname, sub
 
@@ -20,7 +20,6 @@ AUDIO_ENCODER: Final = "AudioEncoder"  # its tr2:ConfigurationEnumeration value
 # Media2 names an encoding by its MIME subtype (tt:AudioEncodingMimeNames), Media1 by
 # tt:AudioEncoding.
 MEDIA2_ENCODINGS: Final = MappingProxyType({"G711": "PCMU", "G726": "G726", "AAC": "MP4A-LATM"})
-NO_MULTICAST_ADDRESS: Final = "0.0.0.0"  # noqa: S104 (a value in an answer, not an address we bind)
 
 
 @dataclass
@@ -70,13 +69,7 @@ def configuration(parent: etree._Element, tag: str, device: SimulatedDevice, tok
     if not media2:  # Media1's order: Bitrate and SampleRate before Multicast
         sub(element, tt("Bitrate"), str(found.bitrate))
         sub(element, tt("SampleRate"), str(found.sample_rate))
-    multicast = sub(element, tt("Multicast"))
-    address = sub(multicast, tt("Address"))
-    sub(address, tt("Type"), "IPv4")
-    sub(address, tt("IPv4Address"), NO_MULTICAST_ADDRESS)
-    sub(multicast, tt("Port"), "0")
-    sub(multicast, tt("TTL"), "1")
-    sub(multicast, tt("AutoStart"), "false")
+    no_multicast(element)
     if media2:
         sub(element, tt("Bitrate"), str(found.bitrate))
         sub(element, tt("SampleRate"), str(found.sample_rate))

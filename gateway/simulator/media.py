@@ -313,6 +313,17 @@ def tt(local: str) -> str:
     return qname(TT, local)
 
 
+def no_multicast(parent: etree._Element) -> None:
+    """A configuration's Multicast element: the simulated device streams no multicast."""
+    multicast = sub(parent, tt("Multicast"))
+    address = sub(multicast, tt("Address"))
+    sub(address, tt("Type"), "IPv4")
+    sub(address, tt("IPv4Address"), "0.0.0.0")  # noqa: S104 (a value in an answer, not a bind)
+    sub(multicast, tt("Port"), "0")
+    sub(multicast, tt("TTL"), "1")
+    sub(multicast, tt("AutoStart"), "false")
+
+
 def resolution(parent: etree._Element, tag: str, width: int, height: int) -> None:
     element = sub(parent, tag)
     sub(element, tt("Width"), str(width))

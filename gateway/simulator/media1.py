@@ -21,6 +21,7 @@ from .media import (
     QUALITY_RANGE,
     RESOLUTIONS,
     config_modify,
+    no_multicast,
     number,
     put,
     resolution,
@@ -31,8 +32,6 @@ from .media import (
 from .operation import Call, Operation, invalid_arg, parse_boolean, response
 from .soap import TRT, qname, sub
 
-# Multicast settings of every encoder: none configured. A string, not an address we bind to.
-NO_MULTICAST_ADDRESS: Final = "0.0.0.0"  # noqa: S104
 SESSION_TIMEOUT: Final = "PT60S"
 ENCODING_INTERVAL_RANGE: Final = (1, 1)  # every frame is encoded
 
@@ -65,13 +64,7 @@ def _video_encoder_configuration(
         h264 = sub(element, tt("H264"))
         sub(h264, tt("GovLength"), str(encoder.gov_length))
         sub(h264, tt("H264Profile"), encoder.profile)
-    multicast = sub(element, tt("Multicast"))
-    address = sub(multicast, tt("Address"))
-    sub(address, tt("Type"), "IPv4")
-    sub(address, tt("IPv4Address"), NO_MULTICAST_ADDRESS)
-    sub(multicast, tt("Port"), "0")
-    sub(multicast, tt("TTL"), "1")
-    sub(multicast, tt("AutoStart"), "false")
+    no_multicast(element)
     sub(element, tt("SessionTimeout"), SESSION_TIMEOUT)
 
 
