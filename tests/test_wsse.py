@@ -11,7 +11,8 @@ from lxml import etree
 from zeep.wsdl.utils import get_or_create_header
 from zeep.wsse.username import UsernameToken
 
-from gateway.soap.wsse import WSSE, WSU, DeviceClockToken, security_header
+from gateway.soap.wsse import DeviceClockToken, security_header
+from gateway.soap.xml import WSSE, WSU
 
 ENVELOPE = b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>'
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)

@@ -17,8 +17,7 @@ from typing import Any, Final
 
 from lxml import etree
 
-WSNT: Final = "http://docs.oasis-open.org/wsn/b-2"
-TT: Final = "http://www.onvif.org/ver10/schema"
+from gateway.soap.xml import TT, WSNT
 
 # The kind of a topic: the first pattern (on the topic without prefixes) that matches, else
 # "other". ONVIF's own topics (ONVIF Core, Appendix "Notification topics") and the spellings

@@ -38,7 +38,8 @@ from zeep.xsd.types import builtins as xsd
 
 from gateway.errors import MappingError
 from gateway.mapping.values import Enum, json_type_of
-from gateway.soap.wsdl import XS, Wsdls
+from gateway.soap.wsdl import Wsdls
+from gateway.soap.xml import XS
 
 SOURCES = ("param", "field", "item", "reply", "sum")
 

@@ -38,6 +38,7 @@ from gateway.mapping.values import (
     parse_enum,
 )
 from gateway.soap.wsdl import SERVICES, Wsdls
+from gateway.soap.xml import TR2, qname
 
 __all__ = ["Enum", "Field", "Parameter", "Read", "Resource", "Source", "load_mappings"]
 
@@ -46,7 +47,7 @@ DERIVED = {"in_use"}
 PARAMETER_NAME = re.compile(r"[a-z][a-z0-9_]*")
 PATH_PARAMETER = re.compile(r"\{([^{}]*)\}")
 # The configuration kinds: the values of Media2's tr2:ConfigurationEnumeration (but All).
-KINDS = "{http://www.onvif.org/ver20/media/wsdl}ConfigurationEnumeration"
+KINDS = qname(TR2, "ConfigurationEnumeration")
 WRITES = {"policy", "call", "configuration", "action"}
 ACTION_KEYS = {"calls", "arguments", "required", "ranges", "verify", "else", "note", "lease"}
 ACTIONS = ("create", "delete")

@@ -11,10 +11,12 @@ from typing import Final
 
 from lxml import etree
 
+from gateway.soap.xml import TR2, TRT, qname
+
 from .device import AccessClass, SimulatedDevice
 from .media import find_profile, no_config, no_multicast, tt
 from .operation import Call, Operation, response
-from .soap import TR2, TRT, qname, sub
+from .soap import sub
 
 AUDIO_ENCODER: Final = "AudioEncoder"  # its tr2:ConfigurationEnumeration value
 # Media2 names an encoding by its MIME subtype (tt:AudioEncodingMimeNames), Media1 by

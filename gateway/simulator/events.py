@@ -16,10 +16,12 @@ from typing import Final
 
 from lxml import etree
 
+from gateway.soap.xml import TEV, TNS1, TT, WSA, WSNT, WSTOP, qname
+
 from .device import SUBSCRIPTION, AccessClass, SimulatedDevice
 from .operation import Call, Operation, invalid_arg, response
 from .pullpoints import INPUT_TOPIC, MOTION_TOPIC, Notification, PullPoint
-from .soap import RECEIVER, SENDER, TEV, TNS1, TT, WSA, WSNT, WSTOP, SoapFault, qname, sub
+from .soap import RECEIVER, SENDER, SoapFault, sub
 
 CONCRETE_SET: Final = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
 CONCRETE: Final = "http://docs.oasis-open.org/wsn/t-1/TopicExpression/Concrete"

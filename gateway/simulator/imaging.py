@@ -16,9 +16,11 @@ from typing import Final
 
 from lxml import etree
 
+from gateway.soap.xml import TIMG, TT, qname
+
 from .device import AccessClass, SimulatedDevice
 from .operation import Call, Operation, invalid_arg, response
-from .soap import SENDER, TIMG, TT, SoapFault, qname, sub
+from .soap import SENDER, SoapFault, sub
 
 LEVEL_RANGE: Final = (0.0, 100.0)  # brightness, colour saturation, contrast, sharpness...
 FOCUS_SPEED: Final = (-1.0, 1.0)  # continuous focus speeds: position units per second

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from lxml import etree
 
-from .soap import RECEIVER, SENDER, TT, SoapFault, qname, sub
+from gateway.soap.xml import TT, qname
+
+from .soap import RECEIVER, SENDER, SoapFault, sub
 
 if TYPE_CHECKING:
     from .device import SimulatedDevice

@@ -8,6 +8,8 @@ from typing import Any, Final
 
 from lxml import etree
 
+from gateway.soap.xml import TRT, qname
+
 from . import audio, media, ptz
 from .device import PTZ, AccessClass, SimulatedDevice
 from .media import (
@@ -30,7 +32,7 @@ from .media import (
     value_range,
 )
 from .operation import Call, Operation, invalid_arg, parse_boolean, response
-from .soap import TRT, qname, sub
+from .soap import sub
 
 SESSION_TIMEOUT: Final = "PT60S"
 ENCODING_INTERVAL_RANGE: Final = (1, 1)  # every frame is encoded

@@ -8,6 +8,8 @@ from typing import Any, Final
 
 from lxml import etree
 
+from gateway.soap.xml import TR2, qname
+
 from . import audio, media, ptz
 from .audio import AUDIO_ENCODER
 from .device import PTZ, AccessClass, SimulatedDevice
@@ -32,7 +34,7 @@ from .media import (
     value_range,
 )
 from .operation import Call, Hangup, Operation, invalid_arg, response
-from .soap import RECEIVER, TR2, SoapFault, qname, sub
+from .soap import RECEIVER, SoapFault, sub
 
 ALL: Final = "All"
 VIDEO_SOURCE: Final = "VideoSource"

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from lxml import etree
 
+from gateway.soap.xml import qname
+
 from .device import DEVICE, STANDARD_PATHS, AccessClass, SimulatedDevice, service_path
-from .soap import NSMAP, SENDER, SoapFault, qname
+from .soap import NSMAP, SENDER, SoapFault
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Final
 
 from lxml import etree
 
+from gateway.soap.xml import TPTZ, TT, qname
+
 from .device import AccessClass
 from .operation import Call, Operation, invalid_arg, parse_boolean, response
-from .soap import RECEIVER, SENDER, TPTZ, TT, SoapFault, qname, sub
+from .soap import RECEIVER, SENDER, SoapFault, sub
 
 if TYPE_CHECKING:
     from .device import SimulatedDevice

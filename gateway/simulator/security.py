@@ -14,11 +14,11 @@ from typing import Final
 
 from lxml import etree
 
-from .device import ACCESS_POLICY, AccessClass, SimulatedDevice
-from .soap import SENDER, SoapFault, qname
+from gateway.soap.xml import WSSE, WSU, qname
 
-WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+from .device import ACCESS_POLICY, AccessClass, SimulatedDevice
+from .soap import SENDER, SoapFault
+
 _PROFILE: Final = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
 )

@@ -15,6 +15,8 @@ from typing import Final
 from aiohttp import web
 from lxml import etree
 
+from gateway.soap.xml import TDS, TEV, TIMG, TPTZ, TR2, TRT, TT, child_elements, qname
+
 from . import events, imaging, media1, media2, ptz
 from .device import (
     DEVICE,
@@ -34,23 +36,7 @@ from .digest import challenge, digest_user
 from .operation import Call, Hangup, Operation, invalid_arg, parse_boolean, response
 from .pullpoints import MOTION_TOPIC
 from .security import authorize, authorize_level
-from .soap import (
-    RECEIVER,
-    TDS,
-    TEV,
-    TIMG,
-    TPTZ,
-    TR2,
-    TRT,
-    TT,
-    SoapFault,
-    child_elements,
-    fault_envelope,
-    parse_request,
-    qname,
-    serialize,
-    sub,
-)
+from .soap import RECEIVER, SoapFault, fault_envelope, parse_request, serialize, sub
 from .streaming import OPERATIONS as STREAMING_OPERATIONS
 from .streaming import serve_snapshot, snapshot_path
 

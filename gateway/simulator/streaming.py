@@ -19,12 +19,14 @@ from urllib.parse import urlsplit, urlunsplit
 from aiohttp import web
 from lxml import etree
 
+from gateway.soap.xml import TR2, TRT, qname
+
 from . import media
 from .device import MEDIA, MEDIA2, AccessClass, SimulatedDevice
 from .digest import REALM, challenge, digest_user
 from .jpeg import frame
 from .operation import Call, Operation, response
-from .soap import RECEIVER, TR2, TRT, SoapFault, qname, sub
+from .soap import RECEIVER, SoapFault, sub
 
 RTSP_PORT: Final = 554
 RTSPS_PORT: Final = 322

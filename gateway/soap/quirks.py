@@ -10,10 +10,9 @@ from typing import Any, ClassVar
 from lxml import etree
 from zeep import Plugin
 
-SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP_BODY = f"{{{SOAP12}}}Body"
-TDS = "http://www.onvif.org/ver10/device/wsdl"
+from gateway.soap.xml import SOAP11_ENV, SOAP_ENV, TDS, qname
+
+SOAP_BODY = qname(SOAP_ENV, "Body")
 # A response element's tag, its children's tags by local name, and the set of those tags.
 Expected = tuple[str, dict[str, str], frozenset[str]]
 
@@ -76,7 +75,7 @@ class BooleanDiscoveryModeRepair(Plugin):  # type: ignore[misc]
         body = envelope.find(SOAP_BODY)
         if body is None:
             return envelope, http_headers
-        for mode in body.iterfind(f"*/{{{TDS}}}DiscoveryMode"):
+        for mode in body.iterfind(f"*/{qname(TDS, 'DiscoveryMode')}"):
             repaired = self.MODES.get((mode.text or "").strip())
             if repaired is not None:
                 mode.text = repaired
@@ -92,16 +91,16 @@ class Soap11FaultRepair(Plugin):  # type: ignore[misc]
     """
 
     def ingress(self, envelope: Any, http_headers: Any, operation: Any) -> tuple[Any, Any]:
-        fault = envelope.find(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault")
+        fault = envelope.find(f"{qname(SOAP11_ENV, 'Body')}/{qname(SOAP11_ENV, 'Fault')}")
         if fault is None:
             return envelope, http_headers
-        repaired = etree.Element(f"{{{SOAP12}}}Envelope", nsmap={"env": SOAP12})
+        repaired = etree.Element(qname(SOAP_ENV, "Envelope"), nsmap={"env": SOAP_ENV})
         body = etree.SubElement(repaired, SOAP_BODY)
-        new_fault = etree.SubElement(body, f"{{{SOAP12}}}Fault")
-        code = etree.SubElement(new_fault, f"{{{SOAP12}}}Code")
-        etree.SubElement(code, f"{{{SOAP12}}}Value").text = fault.findtext("faultcode")
-        reason = etree.SubElement(new_fault, f"{{{SOAP12}}}Reason")
-        etree.SubElement(reason, f"{{{SOAP12}}}Text").text = fault.findtext("faultstring")
+        new_fault = etree.SubElement(body, qname(SOAP_ENV, "Fault"))
+        code = etree.SubElement(new_fault, qname(SOAP_ENV, "Code"))
+        etree.SubElement(code, qname(SOAP_ENV, "Value")).text = fault.findtext("faultcode")
+        reason = etree.SubElement(new_fault, qname(SOAP_ENV, "Reason"))
+        etree.SubElement(reason, qname(SOAP_ENV, "Text")).text = fault.findtext("faultstring")
         return repaired, http_headers
 
 

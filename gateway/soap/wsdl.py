@@ -18,6 +18,7 @@ from zeep.transports import Transport
 from zeep.wsdl import Document
 
 from gateway.errors import WsdlError
+from gateway.soap.xml import TDS, TEV, TIMG, TMD, TPTZ, TR2, TRT, XS, parser
 
 # How a service's address is found on a device: the device-service URL that gateway.ini names,
 # or the XAddr that GetServices gives for the service's namespace.
@@ -49,28 +50,28 @@ class Service:
 SERVICES: dict[str, Service] = {
     service.name: service
     for service in (
-        Service("device", "http://www.onvif.org/ver10/device/wsdl",
+        Service("device", TDS,
                 "ver10/device/wsdl/devicemgmt.wsdl", "DeviceBinding", CONFIGURED),
-        Service("media", "http://www.onvif.org/ver10/media/wsdl",
+        Service("media", TRT,
                 "ver10/media/wsdl/media.wsdl", "MediaBinding", capability="Media"),
-        Service("media2", "http://www.onvif.org/ver20/media/wsdl",
+        Service("media2", TR2,
                 "ver20/media/wsdl/media.wsdl", "Media2Binding"),
-        Service("imaging", "http://www.onvif.org/ver20/imaging/wsdl",
+        Service("imaging", TIMG,
                 "ver20/imaging/wsdl/imaging.wsdl", "ImagingBinding", capability="Imaging"),
-        Service("ptz", "http://www.onvif.org/ver20/ptz/wsdl",
+        Service("ptz", TPTZ,
                 "ver20/ptz/wsdl/ptz.wsdl", "PTZBinding", capability="PTZ"),
-        Service("events", "http://www.onvif.org/ver10/events/wsdl",
+        Service("events", TEV,
                 "ver10/events/wsdl/event.wsdl", "EventBinding", capability="Events"),
-        Service("deviceio", "http://www.onvif.org/ver10/deviceIO/wsdl",
+        Service("deviceio", TMD,
                 "ver10/deviceio.wsdl", "DeviceIOBinding", capability="Extension.DeviceIO"),
     )
 }
 # The bindings of a pull point's own address (the SubscriptionReference of
 # CreatePullPointSubscription), in the Events WSDL: never listed by GetServices.
-PULL_POINT = Service("pullpoint", "http://www.onvif.org/ver10/events/wsdl",
+PULL_POINT = Service("pullpoint", TEV,
                      "ver10/events/wsdl/event.wsdl", "PullPointSubscriptionBinding",
                      SUBSCRIPTION_REFERENCE)
-SUBSCRIPTION_MANAGER = Service("subscription", "http://www.onvif.org/ver10/events/wsdl",
+SUBSCRIPTION_MANAGER = Service("subscription", TEV,
                                "ver10/events/wsdl/event.wsdl", "SubscriptionManagerBinding",
                                SUBSCRIPTION_REFERENCE)
 ADDRESSED = {service.name: service for service in (PULL_POINT, SUBSCRIPTION_MANAGER)}
@@ -120,16 +121,12 @@ def parse_wsdls(wsdl_dir: Path) -> Wsdls:
     return Wsdls(documents, _enumerations(wsdl_dir))
 
 
-XS = "http://www.w3.org/2001/XMLSchema"
-
-
 def _enumerations(wsdl_dir: Path) -> dict[str, tuple[str, ...]]:
     """The xs:enumeration values of every named xs:simpleType in the folder's schemas."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     found: dict[str, tuple[str, ...]] = {}
     for path in sorted([*wsdl_dir.rglob("*.xsd"), *wsdl_dir.rglob("*.wsdl")]):
         try:
-            root = etree.parse(str(path), parser).getroot()
+            root = etree.parse(str(path), parser()).getroot()
         except (etree.XMLSyntaxError, OSError) as exc:
             raise WsdlError(f"{path}: {exc}") from exc
         for schema in root.iter(f"{{{XS}}}schema"):

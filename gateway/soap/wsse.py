@@ -16,11 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from lxml import etree
 from zeep.wsdl.utils import get_or_create_header
 
-WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+from gateway.soap.xml import WSSE, WSU, parse
+
 PASSWORD_DIGEST = ("http://docs.oasis-open.org/wss/2004/01/"  # noqa: S105 (a URI)
                    "oasis-200401-wss-username-token-profile-1.0#PasswordDigest")
 BASE64_BINARY = ("http://docs.oasis-open.org/wss/2004/01/"
@@ -74,7 +73,7 @@ class DeviceClockToken:
 
     def apply(self, envelope: Any, headers: Any) -> tuple[Any, Any]:
         """Add a new Security header to a SOAP envelope zeep built."""
-        get_or_create_header(envelope).append(etree.fromstring(self.header()))
+        get_or_create_header(envelope).append(parse(self.header()))
         return envelope, headers
 
     def verify(self, envelope: Any) -> Any:
