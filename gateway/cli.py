@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import re
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from gateway import __version__
 from gateway.config import GatewayConfig, load_config
@@ -28,9 +30,11 @@ if TYPE_CHECKING:
 
     from gateway.discovery import Target
     from gateway.simulator import SimulatedDevice
+    from gateway.soap.wsdiscovery import ProbeMatch
 
 LOOPBACK = "127.0.0.1"
-# As gateway.discovery says (not imported here: it pulls in asyncio and lxml, for --help too).
+# As gateway.soap.wsdiscovery and gateway.discovery say (not imported here: they pull in
+# asyncio and lxml, for --help too).
 DISCOVERY_PORT = 3702
 DEFAULT_WAIT = 2.0
 log = logging.getLogger("gateway")
@@ -144,9 +148,81 @@ async def simulate(port: int, devices: list[SimulatedDevice],
             discovery.close()
 
 
+# What `discover` prints: gateway.ini sections for the devices that answered a Probe.
+def scope_values(match: ProbeMatch, kind: str) -> list[str]:
+    """The values of the match's onvif://www.onvif.org/<kind>/... scopes, percent-decoded."""
+    prefix = f"onvif://www.onvif.org/{kind}/"
+    return [unquote(scope[len(prefix):]) for scope in match.scopes
+            if scope.lower().startswith(prefix) and len(scope) > len(prefix)]
+
+
+def _clean_name(text: str) -> str:
+    """text made a valid gateway.ini device name ('' if nothing is left of it)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    return re.sub(r"^[^A-Za-z0-9]+", "", name)[:64]
+
+
+def device_name(match: ProbeMatch, taken: Iterable[str] = ()) -> str:
+    """A [device:NAME] name for the match: from its name and hardware scopes, else its uuid;
+    made unique among taken with -2, -3..."""
+    parts = [values[0] for values in (scope_values(match, "name"), scope_values(match, "hardware"))
+             if values]
+    address = match.address.lower().removeprefix("urn:").removeprefix("uuid:")
+    base = _clean_name("-".join(parts)) or _clean_name(address) or "device"
+    used = {name.lower() for name in taken}
+    name, n = base, 1
+    while name.lower() in used:
+        n += 1
+        suffix = f"-{n}"
+        name = base[:64 - len(suffix)] + suffix
+    return name
+
+
+def device_url(match: ProbeMatch) -> str | None:
+    """The first http(s) XAddr of the match: its device-service URL."""
+    for xaddr in match.xaddrs:
+        parts = urlsplit(xaddr)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return xaddr
+    return None
+
+
+def config_sections(matches: Iterable[ProbeMatch]) -> str:
+    """gateway.ini [device:NAME] sections for the matches, ready to paste; a match without a
+    usable XAddr is only mentioned in a comment."""
+    from gateway.soap.wsdiscovery import short_type
+
+    lines: list[str] = []
+    usable: list[tuple[ProbeMatch, str]] = []
+    for match in matches:
+        url = device_url(match)
+        if url is None:
+            lines += [f"# {match.address} answered without an http(s) XAddr: not usable", ""]
+        else:
+            usable.append((match, url))
+    names: list[str] = []
+    for match, url in usable:
+        name = device_name(match, names)
+        names.append(name)
+        lines += [
+            f"[device:{name}]",
+            f"# {match.address}: {' '.join(map(short_type, match.types))}",
+            f"# scopes: {' '.join(match.scopes)}",
+            f"url = {url}",
+        ]
+        # gateway.ini wants one default among several devices, and the file these sections are
+        # pasted into may have one already (the shipped one does): offered, never set.
+        if len(usable) > 1 and len(names) == 1:
+            lines += ["# the device the bare paths (/login, ...) serve, if no other section of",
+                      "# gateway.ini says default = yes: uncomment the next line (one device only)",
+                      "# default = yes"]
+        lines.append("")
+    return "\n".join(lines)
+
+
 async def discover(target: Target, wait: float) -> None:
     """Probe target and print what answered as gateway.ini sections (on stderr if nothing)."""
-    from gateway.discovery import config_sections, probe
+    from gateway.discovery import probe
 
     matches = await probe(target, wait)
     if not matches:

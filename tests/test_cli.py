@@ -18,6 +18,7 @@ import pytest
 import gateway
 from gateway import cli, discovery
 from gateway.cli import _parser
+from gateway.soap import wsdiscovery
 from tests.conftest import free_port
 from tests.processes import start_command
 
@@ -152,8 +153,8 @@ def test_help_and_config_errors_import_nothing_heavy(argv, tmp_path):
 
 
 def test_discovery_defaults_are_the_protocols():
-    # written twice (the CLI does not import gateway.discovery for --help): kept equal here
-    assert (cli.DISCOVERY_PORT, cli.DEFAULT_WAIT) == (discovery.DISCOVERY_PORT,
+    # written twice (the CLI does not import WS-Discovery for --help): kept equal here
+    assert (cli.DISCOVERY_PORT, cli.DEFAULT_WAIT) == (wsdiscovery.DISCOVERY_PORT,
                                                       discovery.DEFAULT_WAIT)
 
 

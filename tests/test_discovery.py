@@ -18,23 +18,20 @@ import pytest
 from lxml import etree
 
 from gateway.app import create_app
+from gateway.cli import config_sections, device_name
 from gateway.config import DEVICE_NAME, parse_config
-from gateway.discovery import (
-    MAX_DATAGRAM,
-    NETWORK_VIDEO_TRANSMITTER,
-    WSA,
-    ProbeMatch,
-    Target,
-    build_probe,
-    config_sections,
-    device_name,
-    parse_probe_matches,
-    parse_target,
-    probe,
-)
+from gateway.discovery import Target, parse_target, probe
 from gateway.errors import ConfigError
 from gateway.simulator import SimulatedDevice
 from gateway.simulator.discovery import endpoint_address, start_discovery
+from gateway.soap.wsdiscovery import (
+    MAX_DATAGRAM,
+    NETWORK_VIDEO_TRANSMITTER,
+    ProbeMatch,
+    build_probe,
+    parse_probe_matches,
+)
+from gateway.soap.xml import WSA_2004
 from tests.conftest import bearer, free_port, login
 from tests.test_cli import ROOT, start, stop
 
@@ -240,7 +237,7 @@ def matches_datagram(relates_to: str, address: str = "urn:uuid:good", *, extra: 
                      "</wsa:EndpointReference>")
     return MATCHES.format(answer_id=address, relates_to=relates_to, action=action, extra=extra,
                           version=version, reference=reference,
-                          anonymous=f"{WSA}/role/anonymous").encode()
+                          anonymous=f"{WSA_2004}/role/anonymous").encode()
 
 
 def hostile_answers(message_id: str) -> list[bytes]:
@@ -294,7 +291,7 @@ class FakeCamera(asyncio.DatagramProtocol):
 
     def datagram_received(self, data, addr):
         # our own Probe, trusted: read its MessageID plainly
-        message_id = etree.fromstring(data).findtext(f".//{{{WSA}}}MessageID")
+        message_id = etree.fromstring(data).findtext(f".//{{{WSA_2004}}}MessageID")
         for answer in self.answers(message_id):
             self.sender.sendto(answer, addr)
 

@@ -18,22 +18,14 @@ from collections.abc import Sequence
 from typing import Final, cast
 from urllib.parse import quote, urlsplit
 
-from lxml import etree
-
-from gateway.discovery import (
-    ACTION_PROBE,
-    ACTION_PROBE_MATCHES,
-    ANONYMOUS,
+from gateway.soap.wsdiscovery import (
     DEVICE_TYPE,
+    MATCH_BY_RFC2396,
+    MATCH_BY_STRCMP0,
     NETWORK_VIDEO_TRANSMITTER,
-    PREFIXES,
-    WSA,
-    WSD,
-    build_envelope,
-    clark,
-    parse_envelope,
-    qname_list,
-    short_type,
+    ProbeMatch,
+    build_probe_matches,
+    parse_probe,
 )
 
 from .device import MEDIA, MEDIA2, SimulatedDevice, device_path
@@ -43,9 +35,6 @@ log = logging.getLogger(__name__)
 LOOPBACK: Final = "127.0.0.1"
 DEVICE_TYPES: Final = (NETWORK_VIDEO_TRANSMITTER, DEVICE_TYPE)
 SCOPE_PREFIX: Final = "onvif://www.onvif.org/"
-# The scope matching rules of WS-Discovery 2005/04; rfc2396 is the default.
-MATCH_BY_RFC2396: Final = f"{WSD}/rfc2396"
-MATCH_BY_STRCMP0: Final = f"{WSD}/strcmp0"
 # A Probe is sent twice over UDP; the repeat must not be answered again.
 SEEN_PROBES: Final = 256
 # Any UUID namespace works; this one only has to stay the same for endpoint addresses to be stable.
@@ -123,43 +112,30 @@ class ProbeResponder(asyncio.DatagramProtocol):
 
     def answers(self, data: bytes) -> list[bytes]:
         """The ProbeMatches datagrams answering data: none unless it is a new, matching Probe."""
-        envelope = parse_envelope(data)
-        if (envelope is None or envelope.action != ACTION_PROBE or not envelope.message_id
-                or envelope.body.tag != clark(WSD, "Probe") or envelope.message_id in self.seen):
+        probe = parse_probe(data)
+        if probe is None or probe.message_id in self.seen:
             return []
-        self.seen[envelope.message_id] = None
+        self.seen[probe.message_id] = None
         if len(self.seen) > SEEN_PROBES:
             self.seen.popitem(last=False)
-        types = qname_list(envelope.body.find(clark(WSD, "Types")))
-        scopes_element = envelope.body.find(clark(WSD, "Scopes"))
-        wanted = (scopes_element.text or "").split() if scopes_element is not None else []
-        rule = (scopes_element.get("MatchBy") if scopes_element is not None else None) or (
-            MATCH_BY_RFC2396)
-        if types is None or rule not in (MATCH_BY_RFC2396, MATCH_BY_STRCMP0):
+        if probe.types is None or probe.match_by not in (MATCH_BY_RFC2396, MATCH_BY_STRCMP0):
             return []  # an undeclared prefix, or a rule we do not know: nothing can match
-        return [self.probe_match(device, envelope.message_id) for device in self.devices
+        return [self.probe_match(device, probe.message_id) for device in self.devices
                 if device.discovery_mode == "Discoverable"
-                and _matches(device, types, wanted, rule)]
+                and _matches(device, probe.types, probe.scopes, probe.match_by)]
 
     def probe_match(self, device: SimulatedDevice, relates_to: str) -> bytes:
         """One device's ProbeMatches answering the Probe with MessageID relates_to."""
-        matches = etree.Element(clark(WSD, "ProbeMatches"))
-        match = etree.SubElement(matches, clark(WSD, "ProbeMatch"))
-        reference = etree.SubElement(match, clark(WSA, "EndpointReference"))
-        etree.SubElement(reference, clark(WSA, "Address")).text = endpoint_address(device)
-        etree.SubElement(match, clark(WSD, "Types")).text = " ".join(map(short_type, DEVICE_TYPES))
-        etree.SubElement(match, clark(WSD, "Scopes")).text = " ".join(scopes(device))
-        etree.SubElement(match, clark(WSD, "XAddrs")).text = (
-            f"http://{LOOPBACK}:{self.http_port}{device_path(device.index)}")
-        etree.SubElement(match, clark(WSD, "MetadataVersion")).text = "1"
-        root = build_envelope(ACTION_PROBE_MATCHES, f"urn:uuid:{uuid.uuid4()}", matches,
-                              dict(PREFIXES), relates_to=relates_to, to=ANONYMOUS)
+        match = ProbeMatch(
+            address=endpoint_address(device),
+            types=DEVICE_TYPES,
+            scopes=scopes(device),
+            xaddrs=(f"http://{LOOPBACK}:{self.http_port}{device_path(device.index)}",),
+            metadata_version=1,
+        )
         self.message_number += 1
-        sequence = etree.SubElement(root[0], clark(WSD, "AppSequence"))
-        sequence.set("InstanceId", str(self.instance_id))
-        sequence.set("MessageNumber", str(self.message_number))
-        return etree.tostring(root, xml_declaration=True, encoding="utf-8")
-
+        return build_probe_matches(match, f"urn:uuid:{uuid.uuid4()}", relates_to,
+                                   (self.instance_id, self.message_number))
 
 async def start_discovery(devices: Sequence[SimulatedDevice], http_port: int,
                           port: int) -> asyncio.DatagramTransport:
