@@ -106,7 +106,8 @@ PTZ: Final = "ptz"  # ONVIF PTZ (ver20, tptz): a pan/tilt/zoom head
 EVENTS: Final = "events"  # ONVIF Events (ver10, tev): GetEventProperties, pull points
 SERVICES: Final = (DEVICE, MEDIA, MEDIA2, IMAGING, PTZ, EVENTS)
 # Not a service of GetServices: the address of every pull point (SubscriptionManager), told in
-# CreatePullPointSubscription's SubscriptionReference with ?Idx=N, as many cameras do.
+# CreatePullPointSubscription's SubscriptionReference with ?Idx=N, as many cameras do
+# (http://host/onvif/Subscription?Idx=0 in home-assistant/core#37711).
 SUBSCRIPTION: Final = "subscription"
 
 
@@ -153,7 +154,8 @@ class SimulatedDevice:
     token_window: float = 30.0
     reboots: int = 0
     # Operation names (e.g. "GetServices") this device answers with ter:ActionNotSupported,
-    # as older or cheaper cameras do.
+    # as older or cheaper cameras do (Profile S does not require GetServices, and Axis cameras
+    # lacked it: quatanium/python-onvif#30).
     unsupported: set[str] = field(default_factory=set)
     # Operation names answered with HTTP 200 and an empty body, before any check: how some
     # cheap firmware answers an operation it does not implement, instead of a SOAP fault.
@@ -170,12 +172,14 @@ class SimulatedDevice:
     # Operation name -> the raw bytes answered (HTTP 200), to send what no valid device would:
     # an HTML error page from a crashing web server, an XML bomb, an external entity.
     raw_replies: dict[str, bytes] = field(default_factory=dict)
-    # Authenticate with HTTP Digest (RFC 7616, MD5) instead of WS-Security, as some cameras do:
-    # a request without valid Digest credentials gets HTTP 401 and a challenge.
+    # Authenticate with HTTP Digest (RFC 7616, MD5) instead of WS-Security, as Hikvision cameras
+    # whose ONVIF authentication is set to "Digest" rather than "Digest&ws-username token" do
+    # (agsh/onvif#294): a request without valid Digest credentials gets HTTP 401 and a challenge.
     http_digest: bool = False
     # HTTP status of every fault. None follows the SOAP 1.2 HTTP binding (400 for env:Sender,
-    # 500 otherwise); many cameras send every fault with 500 as SOAP 1.1 did, some with 400,
-    # and a few with 200 and the fault in the body.
+    # 500 otherwise); many cameras send every fault with 500 as SOAP 1.1 did (gSOAP-based ones:
+    # see sender_faults_500), some with 400, and a few with 200 and the fault in the body (the
+    # Node.js device of fault_shape "lowercase").
     fault_status: int | None = None
     # Put the direct children of every answer's response element in the tt: namespace instead of
     # their service's, as some cameras do (e.g. tt:Manufacturer in a GetDeviceInformationResponse).
@@ -196,11 +200,14 @@ class SimulatedDevice:
     # CGI device does for an operation it does not know.
     close_unanswered: set[str] = field(default_factory=set)
     # One request per connection: every answer says Connection: close, and one request is served
-    # at a time (a single-threaded C server run as CGI).
+    # at a time (a single-threaded C server run as CGI; Thingino firmware even closes the
+    # connection after each answer without saying so: python-onvif-zeep-async#140).
     one_request_per_connection: bool = False
     # Closes a kept-alive connection, unanswered, when a second request arrives on it: what a
-    # client sees when a device drops idle connections (after 3 s, on the device seen) just as
-    # a request is sent on one (RFC 9112 §9.3.1), made to happen every time.
+    # client sees when a device drops idle connections (after 3 s, on the device seen; a pull
+    # point client of a TP-Link Tapo C125 met such closes every 10 s or so:
+    # python-onvif-zeep-async#169) just as a request is sent on one (RFC 9112 §9.3.1), made to
+    # happen every time.
     drop_idle_connections: bool = False
     # GetServices and GetCapabilities give XAddrs without a path (http://host:port), and the
     # device serves every service at its one device-service address, as a CGI device does.
@@ -226,8 +233,10 @@ class SimulatedDevice:
     # of tt:, so that no schema-following client can read the clock (seen on a Node.js device).
     clock_unreadable: bool = False
     # The snapshot web server (GET snapshot_path(index, profile)): how it asks for credentials,
-    # "digest" (RFC 7616, as most cameras), "basic" (as older or cheaper ones), "both" (a Digest
-    # and a Basic challenge; either is taken) or "none" (pictures for anyone).
+    # "digest" (RFC 7616, as most cameras; a Lorex LNB45ABB refuses Basic:
+    # sproctor/ONVIF-Camera-Kotlin#20), "basic" (as older or cheaper ones; Yi cameras running
+    # yi-hack: roleoroleo/yi-hack-Allwinner#115), "both" (a Digest and a Basic challenge; either
+    # is taken) or "none" (pictures for anyone).
     snapshot_auth: str = "digest"
     # Seconds the snapshot server waits before answering, as a camera busy encoding.
     snapshot_delay: float = 0.0
@@ -240,7 +249,9 @@ class SimulatedDevice:
     # The snapshot server answers with a redirect (302), as cameras sending you to a login page.
     snapshot_redirect: bool = False
     # GetSnapshotUri names this host instead of the one asked (keeping the port): a device behind
-    # NAT that knows only its inside address, or a hostile one pointing the client elsewhere.
+    # NAT that knows only its inside address (a TP-Link Tapo reached through DDNS names its LAN
+    # address in its answers: JurajNyiri/HomeAssistant-Tapo-Control#254), or a hostile one
+    # pointing the client elsewhere.
     snapshot_host: str | None = None
     # Pictures served so far; each shows its number, so that a new one differs from the last.
     snapshots_served: int = 0
@@ -274,10 +285,12 @@ class SimulatedDevice:
     ptz: Head = field(default_factory=lambda: _new_head())
     ptz_profiles: set[str] = field(default_factory=lambda: {"profile_1", "profile_3"})
     # False: RelativeMove answers ter:ActionNotSupported and the node lists no relative
-    # translation spaces, as PTZ cameras with absolute positioning only do.
+    # translation spaces, as PTZ cameras with absolute positioning only do (and cheap ones with
+    # continuous moves only, e.g. on a Goke GK7102: home-assistant/core#30152).
     ptz_relative_move: bool = True
-    # Stop answers ter:ActionNotSupported, as some PTZ firmware does: a continuous move there
-    # ends only with a zero-velocity ContinuousMove.
+    # Stop answers ter:ActionNotSupported, as some PTZ firmware does ("Action Not Implemented":
+    # home-assistant/core#145811): a continuous move there ends only with a zero-velocity
+    # ContinuousMove (how IRIS stops Cohu cameras: mnit-rtmc/iris#177).
     ptz_stop_refused: bool = False
     # Seconds for what moves over time (PTZ moves); tests inject a clock they advance by hand.
     clock: Callable[[], float] = time.monotonic
@@ -289,7 +302,8 @@ class SimulatedDevice:
     max_pull_points: int = 2
     digital_inputs: tuple[str, ...] = ("input1",)
     # Refuse PullMessages, Renew and Unsubscribe that lack the WS-Addressing headers (wsa:To the
-    # subscription's address, wsa:Action), as cameras that route on wsa:To do; zeep sends none
+    # subscription's address, wsa:Action), as cameras that route on wsa:To do (XiongMai and
+    # Wanscam cameras answer such a Renew with 400: home-assistant/core#45513); zeep sends none
     # unless told to.
     require_addressing: bool = False
     # Seconds added to every TerminationTime the device reports (not to when a pull point really

@@ -1,4 +1,8 @@
-"""HTTP Digest authentication (RFC 7616, MD5, qop=auth), as cameras that skip WS-Security do."""
+"""HTTP Digest authentication (RFC 7616, MD5, qop=auth), as cameras that skip WS-Security do.
+
+Hikvision cameras whose ONVIF authentication is set to "Digest" (not "Digest&ws-username token")
+are such cameras (agsh/onvif#294); the ONVIF Core specification allows either.
+"""
 
 from __future__ import annotations
 
