@@ -65,7 +65,8 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
         self._close_session = False
         # Makes a session whose one connection is new, for the retry of an unanswered request.
         self._fresh = fresh
-        # Devices that want HTTP Digest instead of WS-Security answer 401 with a challenge;
+        # Devices that want HTTP Digest instead of WS-Security (Hikvision cameras whose ONVIF
+        # authentication is set to Digest only: agsh/onvif#294) answer 401 with a challenge;
         # aiohttp's middleware answers it (and does nothing on devices that never ask).
         self._middlewares = () if digest is None or ":" in digest[0] else (
             aiohttp.DigestAuthMiddleware(*digest),)
@@ -89,9 +90,11 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
             if self._fresh is None:
                 raise
         # A device may close an idle keep-alive connection at any time (RFC 9112 §9.3.1); a
-        # request sent as it closed was never answered. Like onvif-zeep-async's
-        # AsyncTransportProtocolErrorHandler, send it once more, on a connection of its own
-        # (the pool's other idle ones may have been closed too).
+        # request sent as it closed was never answered. Thingino firmware closes every
+        # connection after its answer without saying so (python-onvif-zeep-async#140), and a
+        # TP-Link Tapo C125's closes met a pull-point client every 10 s or so (#169 there).
+        # Like onvif-zeep-async's AsyncTransportProtocolErrorHandler, send it once more, on a
+        # connection of its own (the pool's other idle ones may have been closed too).
         async with self._fresh() as session:
             try:
                 return await self._post(session, address, message, headers)
