@@ -156,14 +156,35 @@ def event_settings(config: GatewayConfig) -> EventSettings:
 
 async def _events(app: web.Application) -> AsyncIterator[None]:
     """The event hub and the webhooks (after the devices: subscriptions call them). Streams
-    end at shutdown, before the server waits for its handlers; subscriptions are Unsubscribed."""
+    end at shutdown, before the server waits for its handlers; subscriptions are Unsubscribed.
+    With Redis, subscriptions and events are shared with the other instances."""
     config = app[CONFIG]
+    registry = app[DEVICES]
     hub = app[EVENT_HUB] = EventHub(event_settings(config))
-    webhooks = app[WEBHOOKS] = Webhooks(hub, app[STORE], WebhookSettings(
-        allow=config.webhook_allow, retries=config.webhook_retries, retry=config.webhook_retry))
-    await webhooks.open({device.name: device for device in app[DEVICES]})
+    settings = WebhookSettings(allow=config.webhook_allow, retries=config.webhook_retries,
+                               retry=config.webhook_retry)
+    shared = None
+    if config.redis_url:
+        from gateway.events.shared import SharedEvents
+        from gateway.redisstore import connect
+
+        shared = SharedEvents(connect(config.redis_url), hub, registry.loaded,
+                              config.event_lease)
+        await shared.open()
+        webhooks = Webhooks(hub, app[STORE], settings, shared.claim, shared.announce_webhooks)
+
+        async def webhooks_changed() -> None:
+            await webhooks.sync({device.name: device for device in registry})
+
+        shared.webhooks_changed = webhooks_changed
+    else:
+        webhooks = Webhooks(hub, app[STORE], settings)
+    app[WEBHOOKS] = webhooks
+    await webhooks.open({device.name: device for device in registry})
     yield
     await _end_streams(app)
+    if shared is not None:
+        await shared.close()
 
 
 async def _end_streams(app: web.Application) -> None:

@@ -123,6 +123,9 @@ class GatewayConfig:
     event_lifetime: float = 60.0
     event_linger: float = 5.0
     event_retry: float = 1.0
+    # With redis_url: one instance holds each device's subscription under a lease this long in
+    # Redis, renewed every third of it; another takes over within it when that one dies.
+    event_lease: float = 5.0
     # Webhooks may only point into these networks (default: this machine only); a delivery
     # is tried webhook_retries more times, waiting webhook_retry seconds (doubling) between.
     webhook_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
@@ -337,6 +340,7 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "event_lifetime": _positive_float,
     "event_linger": _not_negative_float,
     "event_retry": _positive_float,
+    "event_lease": _positive_float,
     "webhook_allow": _networks,
     "webhook_retries": _not_negative_int,
     "webhook_retry": _positive_float,

@@ -108,6 +108,10 @@ class DeviceRegistry:
             raise NotFound(f"no device {name!r}")
         return client if client is not None else self._add(DeviceConfig(name, url))
 
+    def loaded(self, name: str) -> DeviceClient | None:
+        """A device this instance has a client for, without asking the store."""
+        return self._clients.get(name)
+
     def is_static(self, name: str) -> bool:
         """Whether a device comes from gateway.ini (and so cannot be removed at run time)."""
         return name in self._static

@@ -7,6 +7,10 @@ into a bounded per-device buffer (what Last-Event-ID resumes from) and into the 
 every listener whose topic filter it passes. A listener whose queue is full is disconnected alone,
 with a last event saying why: a slow client never slows the device loop or the other clients.
 
+With Redis (several gateway instances), a Relay (gateway/events/shared.py) runs each
+subscription only where the device's lease is held, sends this instance's events to the others and
+hands theirs to receive(): they keep the id their instance gave them.
+
 The subscription uses the device's service account (gateway.ini) when it has one, else the
 credentials of one of the users listening (the first still there when it subscribes). They are
 only ever sent to that device.
@@ -19,9 +23,9 @@ import contextlib
 import json
 import secrets
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.credentials import Credentials
 from gateway.events.model import TopicFilter, gateway_event, property_key
@@ -30,6 +34,17 @@ from gateway.soap.device import DeviceClient
 
 # An event as it is sent: its id, the event, and its JSON (encoded once for every client).
 Sent = tuple[str, dict[str, Any], str]
+
+
+class Relay(Protocol):
+    """Shares subscriptions and events with other gateway instances (gateway/events/shared.py)."""
+
+    def hold(self, device: str, subscription: PullPointSubscription,
+             synced: asyncio.Event) -> Coroutine[Any, Any, None]:
+        """Run the device's subscription while this instance holds its lease; until cancelled."""
+
+    def forward(self, device: str, sent: Sent) -> None:
+        """Send an event of this instance's subscription to the other instances."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,7 @@ class EventHub:
         self._seq = 0
         self._channels: dict[str, Channel] = {}
         self._listeners: set[Listener] = set()
+        self.relay: Relay | None = None  # with Redis: set before the first listener
 
     def _channel(self, device: DeviceClient) -> Channel:
         channel = self._channels.get(device.name)
@@ -122,10 +138,10 @@ class EventHub:
         without an id the last event of each property, as a new subscription would."""
         pairs = list(devices)
         listener = Listener(tuple(d.name for d, _ in pairs), topics, self.settings.client_queue)
-        after = self._parse_id(last_event_id)
+        channels = [self._channel(device) for device, _ in pairs]
+        after = self._parse_id(last_event_id, channels)
         replay: list[tuple[int, Sent]] = []
-        for device, credentials in pairs:
-            channel = self._channel(device)
+        for channel, (_, credentials) in zip(channels, pairs, strict=True):
             if after is not None:
                 replay += [(n, s) for n, s in channel.buffer if n > after and topics.matches(s[1])]
             else:
@@ -139,13 +155,19 @@ class EventHub:
         self._listeners.add(listener)
         return listener, [sent for _, sent in sorted(replay, key=lambda pair: pair[0])]
 
-    def _parse_id(self, last_event_id: str | None) -> int | None:
+    def _parse_id(self, last_event_id: str | None, channels: list[Channel]) -> int | None:
         if not last_event_id:
             return None
         epoch, _, number = last_event_id.strip().partition("-")
-        if epoch != self.epoch:
-            return 0  # from before a restart: everything kept is new to the client
-        return int(number) if number.isdigit() else None
+        if epoch == self.epoch:
+            return int(number) if number.isdigit() else None
+        # Another instance's id (with Redis) is found where this one keeps it; an id from
+        # before a restart is nowhere: everything kept is new to the client.
+        for channel in channels:
+            for n, sent in channel.buffer:
+                if sent[0] == last_event_id.strip():
+                    return n
+        return 0
 
     def leave(self, listener: Listener) -> None:
         """Unregister a client; a device nobody listens to any more is unsubscribed soon."""
@@ -179,7 +201,10 @@ class EventHub:
         async def run() -> None:
             if previous is not None:  # its Unsubscribe first: never two pull points at once
                 await asyncio.wait([previous])  # (a cancel of this task stays with this task)
-            await subscription.run()
+            if self.relay is None:
+                await subscription.run()
+            else:
+                await self.relay.hold(channel.device.name, subscription, channel.synced)
 
         channel.task = asyncio.create_task(run(), name=f"events {channel.device.name}")
 
@@ -203,6 +228,25 @@ class EventHub:
             return
         self._seq += 1
         sent = (f"{self.epoch}-{self._seq}", event, json.dumps(event))
+        self._keep(channel, sent)
+        if self.relay is not None:
+            self.relay.forward(device, sent)
+
+    def receive(self, device: DeviceClient, sent: Sent) -> None:
+        """Keep and offer an event of another instance's subscription (with its id). The last
+        value of a property that is here already (filled in from Redis, then received) is not
+        sent twice."""
+        channel = self._channel(device)
+        if sent[1].get("operation") in ("Initialized", "Changed"):
+            kept = channel.state.get(property_key(sent[1]))
+            if kept is not None and kept[1][0] == sent[0]:
+                return
+        self._seq += 1
+        self._keep(channel, sent)
+
+    def _keep(self, channel: Channel, sent: Sent) -> None:
+        """Buffer an event (numbered self._seq here), note its property, offer it."""
+        event = sent[1]
         channel.buffer.append((self._seq, sent))
         if event.get("operation") in ("Initialized", "Changed"):
             channel.state[property_key(event)] = (self._seq, sent)
@@ -210,7 +254,7 @@ class EventHub:
             channel.state.pop(property_key(event), None)
         for listener in list(channel.listeners):
             if not listener.offer(sent):
-                self._drop(listener, device)
+                self._drop(listener, channel.device.name)
 
     def _drop(self, listener: Listener, device: str) -> None:
         reason = (f"the client did not keep up: {listener.queue.maxsize} events were waiting "

@@ -11,6 +11,10 @@ Each event is POSTed as its JSON (the same as /events sends), with
 the delivery is tried again after `retry` seconds, doubling, `retries` times, then given up.
 A URL may only point into the `webhook_allow` networks of gateway.ini, checked at registration
 and again on every connection (a name may resolve elsewhere later).
+
+With several instances (Redis, gateway/events/shared.py) every instance runs every webhook and an
+event is delivered by the instance that `claim`s it first; `changed` tells the other instances
+to read the registrations again (sync()).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import json
 import logging
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +47,8 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Gateway-Signature"
 EVENT_ID_HEADER = "X-Gateway-Event-Id"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Whether this instance delivers an event (webhook id, event id) to a webhook.
+Claim = Callable[[str, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Webhook:
     created: str
     secret: str = field(repr=False)
     delivered: int = 0
+    delivered_elsewhere: int = 0  # with several instances: claimed by another one
     failed_attempts: int = 0
     given_up: int = 0
     dropped: int = 0
@@ -133,10 +140,14 @@ async def check_url(url: str, allow: tuple[Network, ...]) -> None:
 class Webhooks:
     """Every webhook: registration, removal, delivery."""
 
-    def __init__(self, hub: EventHub, store: PolicyStore, settings: WebhookSettings) -> None:
+    def __init__(self, hub: EventHub, store: PolicyStore, settings: WebhookSettings,
+                 claim: Claim | None = None,
+                 changed: Callable[[], Awaitable[None]] | None = None) -> None:
         self._hub = hub
         self._store = store
         self.settings = settings
+        self._claim = claim
+        self._changed = changed
         self._hooks: dict[str, Webhook] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._http: aiohttp.ClientSession | None = None
@@ -150,10 +161,18 @@ class Webhooks:
 
     async def open(self, devices: dict[str, DeviceClient]) -> None:
         """Start the stored webhooks (those of devices still fronted)."""
-        for record in (await self._store.webhooks()).values():
-            data = json.loads(record)
-            hook = Webhook(**data)
-            self._hooks[hook.id] = hook
+        await self.sync(devices)
+
+    async def sync(self, devices: dict[str, DeviceClient]) -> None:
+        """Follow the store: start the webhooks not running yet, stop those removed (by
+        another instance)."""
+        stored = await self._store.webhooks()
+        for webhook_id in [w for w in self._hooks if w not in stored]:
+            await self._stop(webhook_id)
+        for webhook_id, record in stored.items():
+            if webhook_id in self._hooks:
+                continue
+            hook = self._hooks[webhook_id] = Webhook(**json.loads(record))
             present = [devices[name] for name in hook.devices if name in devices]
             if present:
                 self._start(hook, present)
@@ -171,6 +190,8 @@ class Webhooks:
         await self._store.add_webhook(hook.id, hook.record())
         self._hooks[hook.id] = hook
         self._start(hook, devices)
+        if self._changed is not None:
+            await self._changed()
         return hook
 
     def get(self, webhook_id: str) -> Webhook | None:
@@ -182,6 +203,11 @@ class Webhooks:
 
     async def remove(self, webhook_id: str) -> None:
         await self._store.remove_webhook(webhook_id)
+        await self._stop(webhook_id)
+        if self._changed is not None:
+            await self._changed()
+
+    async def _stop(self, webhook_id: str) -> None:
         self._hooks.pop(webhook_id, None)
         task = self._tasks.pop(webhook_id, None)
         if task is not None:
@@ -227,6 +253,9 @@ class Webhooks:
 
     async def _deliver(self, hook: Webhook, sent: Sent) -> None:
         event_id, _, payload = sent
+        if self._claim is not None and not await self._claim(hook.id, event_id):
+            hook.delivered_elsewhere += 1
+            return
         body = payload.encode()
         signature = hmac.new(hook.secret.encode(), body, hashlib.sha256).hexdigest()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: f"sha256={signature}",

@@ -312,6 +312,8 @@ WEBHOOK_PROPERTIES: dict[str, Schema] = {
     "devices": {"type": "array", "items": STRING},
     "created": STRING,
     "delivered": {"type": "integer"},
+    "delivered_elsewhere": {"type": "integer", "description": "with several instances (Redis): "
+                            "events another instance delivered"},
     "failed_attempts": {"type": "integer", "description": "attempts that got no 2xx answer"},
     "given_up": {"type": "integer", "description": "events given up after every retry"},
     "dropped": {"type": "integer", "description": "events lost because the receiver was too "

@@ -1,0 +1,279 @@
+"""Events shared by several gateway instances through Redis (gateway.ini's redis_url).
+
+- One subscription per device across instances: only the instance holding the device's lease
+  (`events:lease:<device>`, set if absent, `event_lease` seconds long) subscribes, and renews
+  the lease every third of it. Every instance whose clients listen to the device tries to take
+  the lease as often; so when the holder dies, another one takes over within `event_lease` (and
+  a third), and tells its clients: `subscription-lost`, then `subscription-restored`. A holder
+  that cannot renew (Redis unreachable, the lease taken) unsubscribes at once; one whose clients
+  all left unsubscribes and releases the lease for the next one.
+- Events: the holder publishes each event (JSON, with its id) on one Redis channel; every
+  instance keeps them in its per-device buffer and offers them to its clients, so an id from
+  any instance resumes on any other (Last-Event-ID). The last value of each property also goes
+  to a Redis hash, from which an instance that starts listening to a device fills in what it
+  did not see (GET /events/state, the first events of a stream).
+- Webhooks: every instance runs every webhook (a registration or removal on one is announced
+  to the others); an instance delivers an event only after claiming it in Redis (set if absent,
+  per webhook and event id), so each event is POSTed once across instances. An instance that
+  dies with a claimed delivery in hand loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.events.hub import EventHub, Sent
+from gateway.events.model import gateway_event, property_key
+from gateway.events.pullpoint import PullPointSubscription
+from gateway.redisstore import PREFIX
+from gateway.soap.device import DeviceClient
+
+log = logging.getLogger(__name__)
+
+CHANNEL: Final = PREFIX + "events"
+LEASE: Final = PREFIX + "events:lease:"
+STATE: Final = PREFIX + "events:state:"
+CLAIM: Final = PREFIX + "webhook-claim:"
+# A claim outlives the lag of any instance's webhook queue behind the others (one key per
+# event and webhook: an hour of events, not more).
+CLAIM_LIFE_MS: Final = 3600 * 1000
+FORWARD_QUEUE: Final = 10_000  # events waiting to go to Redis; beyond, dropped (Redis is stuck)
+
+# Take the lease if nobody holds it, or keep it (renew) if we do; answers the holder.
+TAKE: Final = """
+local holder = redis.call('GET', KEYS[1])
+if not holder or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ARGV[1]
+end
+return holder
+"""
+# Give the lease up, if it is still ours.
+RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+Errors = (RedisError, OSError)
+
+
+class SharedEvents:
+    """The Redis side of the event hub: leases, the event channel, webhook claims."""
+
+    def __init__(self, client: aioredis.Redis, hub: EventHub,
+                 devices: Callable[[str], DeviceClient | None], lease: float) -> None:
+        self._redis = client
+        self._hub = hub
+        self._devices = devices  # a device by name (events of devices unknown here are dropped)
+        self._lease = lease
+        self.me = secrets.token_hex(8)  # this instance, as lease holder and message origin
+        # The holder each device's lease had when this instance last tried to take it, until
+        # that holder says it released the lease: a holder that went silently was lost.
+        self._holders: dict[str, str] = {}
+        self._outbox: asyncio.Queue[tuple[str, Sent]] = asyncio.Queue(FORWARD_QUEUE)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._take = client.register_script(TAKE)
+        self._release = client.register_script(RELEASE)
+        # Called when another instance added or removed a webhook (set by the app).
+        self.webhooks_changed: Callable[[], Awaitable[None]] | None = None
+
+    async def open(self) -> None:
+        """Start reading the channel and writing to it; become the hub's relay."""
+        self._hub.relay = self
+        self._tasks = [asyncio.create_task(self._read(), name="events from redis"),
+                       asyncio.create_task(self._write(), name="events to redis")]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._redis.aclose()
+
+    # the lease
+
+    async def hold(self, device: str, subscription: PullPointSubscription,
+                   synced: asyncio.Event) -> None:
+        """Compete for the device's lease every third of it; run the subscription while this
+        instance holds it, else fill in the properties' state from Redis. Until cancelled."""
+        key = LEASE + device
+        running: asyncio.Task[None] | None = None
+        filled = restoring = False
+        try:
+            while True:
+                holder = await self._try(key)
+                if holder == self.me:
+                    if running is None or running.done():
+                        if self._lapsed(device) and not restoring:
+                            restoring = self._lost(device, "the gateway instance that held "
+                                                   "it went away")
+                        synced.clear()
+                        running = asyncio.create_task(subscription.run(),
+                                                      name=f"events {device} (lease)")
+                    self._holders[device] = self.me
+                    if restoring and synced.is_set():
+                        restoring = False
+                        self._hub.publish(device, gateway_event(
+                            device, "SubscriptionRestored", "subscription-restored"))
+                else:
+                    if running is not None:
+                        await _halt(running)
+                        running = None
+                        if holder is None and not restoring:  # else the holder's events go on
+                            restoring = self._lost(device, "the shared state store (Redis) "
+                                                   "is unavailable")
+                    if holder is not None:
+                        self._holders[device] = holder
+                        if not filled:
+                            filled = await self._fill(device)
+                            if filled:
+                                synced.set()
+                await asyncio.sleep(self._lease / 3)
+        finally:
+            if running is not None:
+                await _halt(running)  # Unsubscribe first, then let the next instance in
+            with contextlib.suppress(*Errors):
+                if await self._release(keys=[key], args=[self.me]):
+                    await self._redis.publish(CHANNEL, json.dumps(
+                        {"origin": self.me, "released": device}))
+
+    async def _try(self, key: str) -> str | None:
+        """The lease's holder after trying to take (or renew) it; None when Redis fails."""
+        try:
+            return str(await self._take(keys=[key], args=[self.me, int(self._lease * 1000)]))
+        except Errors:
+            return None
+
+    def _lost(self, device: str, reason: str) -> bool:
+        """Tell the device's clients that its events stopped for a while."""
+        log.warning("device %s: events subscription lost: %s", device, reason)
+        self._hub.publish(device, gateway_event(device, "SubscriptionLost", "subscription-lost",
+                                                reason=reason))
+        return True
+
+    def _lapsed(self, device: str) -> bool:
+        """Whether the lease last belonged to another instance that did not release it."""
+        return self._holders.get(device, self.me) != self.me
+
+    async def _fill(self, device: str) -> bool:
+        """Take the last value of each property from Redis (what the holder saw)."""
+        client = self._devices(device)
+        if client is None:
+            return False
+        try:
+            kept = await self._redis.hgetall(STATE + device)
+        except Errors:
+            return False
+        for value in kept.values():
+            event_id, event = json.loads(value)
+            self._hub.receive(client, (event_id, event, json.dumps(event)))
+        return True
+
+    # the channel
+
+    def forward(self, device: str, sent: Sent) -> None:
+        """Queue an event of this instance's subscription for the other instances."""
+        try:
+            self._outbox.put_nowait((device, sent))
+        except asyncio.QueueFull:
+            log.warning("device %s: event %s not shared, Redis does not keep up", device, sent[0])
+
+    async def _write(self) -> None:
+        """Publish queued events in order, each with its property's new state, many at once."""
+        while True:
+            batch = [await self._outbox.get()]
+            while not self._outbox.empty() and len(batch) < 100:
+                batch.append(self._outbox.get_nowait())
+            pipe = self._redis.pipeline(transaction=True)
+            for device, (event_id, event, _) in batch:
+                pipe.publish(CHANNEL, json.dumps({"origin": self.me, "device": device,
+                                                  "id": event_id, "event": event}))
+                if event.get("operation") in ("Initialized", "Changed"):
+                    pipe.hset(STATE + device, json.dumps(property_key(event)),
+                              json.dumps([event_id, event]))
+                elif event.get("operation") == "Deleted":
+                    pipe.hdel(STATE + device, json.dumps(property_key(event)))
+            try:
+                await pipe.execute()
+            except Errors as exc:
+                log.warning("%d events not shared: Redis unavailable (%s)", len(batch),
+                            type(exc).__name__)
+
+    async def _read(self) -> None:
+        """Hand the other instances' events to the hub; reconnect when Redis comes back."""
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(CHANNEL)
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=1.0)
+                    if message is not None:
+                        self._received(message["data"])
+            except Errors as exc:
+                log.warning("events from other instances: Redis unavailable (%s)",
+                            type(exc).__name__)
+            finally:
+                with contextlib.suppress(*Errors):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(1)
+
+    def _received(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+            if message["origin"] == self.me:
+                return
+            if "released" in message:
+                if self._holders.get(message["released"]) == message["origin"]:
+                    del self._holders[message["released"]]
+            elif "webhooks" in message:
+                if self.webhooks_changed is not None:
+                    self._spawn(self.webhooks_changed())
+            else:
+                client = self._devices(message["device"])
+                if client is not None:
+                    event = message["event"]
+                    self._hub.receive(client, (str(message["id"]), event, json.dumps(event)))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("an unreadable message on %s: %r", CHANNEL, exc)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("reading the webhooks again failed")
+
+        task = asyncio.create_task(run())
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    # webhooks
+
+    async def claim(self, webhook: str, event_id: str) -> bool:
+        """Whether this instance delivers the event to the webhook (the first to ask does).
+        With Redis unreachable it does: a duplicate rather than a lost event."""
+        try:
+            return bool(await self._redis.set(f"{CLAIM}{webhook}:{event_id}", self.me, nx=True,
+                                              px=CLAIM_LIFE_MS))
+        except Errors:
+            return True
+
+    async def announce_webhooks(self) -> None:
+        """Tell the other instances that the webhooks changed (they read them again)."""
+        with contextlib.suppress(*Errors):
+            await self._redis.publish(CHANNEL, json.dumps({"origin": self.me, "webhooks": 1}))
+
+
+async def _halt(task: asyncio.Task[None]) -> None:
+    """Cancel a subscription and wait for it (it Unsubscribes); a cancel of the caller meanwhile
+    stays the caller's."""
+    task.cancel()
+    await asyncio.wait([task])

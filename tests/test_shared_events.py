@@ -1,0 +1,239 @@
+"""Events with two gateway instances (real processes) sharing one Redis: one subscription per
+device across both, events on both, resume and state on either, the lease taken over when its
+holder is killed, and webhooks delivered once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from gateway.simulator import SimulatedDevice
+from tests.conftest import StartDevice, bearer, free_port, login
+from tests.events_helpers import SSE, eventually, motion
+from tests.processes import start_command
+from tests.test_webhooks import Receiver
+
+Start = Callable[[str], Awaitable[str]]
+
+
+@pytest.fixture
+async def instances(start_device: StartDevice, redis_url: str, tmp_path: Path
+                    ) -> AsyncIterator[tuple[SimulatedDevice, Start, dict[str, Any]]]:
+    """The device, and start(name): a gateway process in front of it, with the shared Redis
+    (its base URL); the processes by name, killed at the end."""
+    device, url = await start_device()
+    processes: dict[str, Any] = {}
+
+    async def start(name: str) -> str:
+        port = free_port()
+        ini = tmp_path / f"{name}.ini"
+        ini.write_text(
+            f"[gateway]\nport = {port}\nstate_dir = state-{name}\nredis_url = {redis_url}\n"
+            "event_lease = 1.5\nevent_linger = 0\nevent_retry = 0.05\nwebhook_retry = 0.05\n"
+            f"[device:cam]\nurl = {url}\nusername = admin\npassword = admin\n")
+        processes[name], _ = await start_command("serve", "-c", str(ini),
+                                                 until="gateway serving on")
+        return f"http://127.0.0.1:{port}"
+
+    try:
+        yield device, start, processes
+    finally:
+        for process in processes.values():
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+@pytest.fixture
+async def receiver(aiohttp_server: Any) -> Receiver:
+    """A webhook receiver on loopback (tests/test_webhooks.py's)."""
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    receiver.url = f"http://127.0.0.1:{server.port}/hook"
+    return receiver
+
+
+async def token(http: aiohttp.ClientSession, base: str) -> str:
+    async with http.put(f"{base}/login", json={"username": "admin", "password": "admin"}) as r:
+        assert r.status == 200
+        return str((await r.json())["sessionToken"])
+
+
+async def listen(http: aiohttp.ClientSession, base: str, session: str, **headers: str) -> SSE:
+    response = await http.get(f"{base}/events", headers={**bearer(session), **headers},
+                              timeout=aiohttp.ClientTimeout(total=None))
+    return SSE(response)
+
+
+async def initialized(stream: SSE) -> None:
+    """A new stream's first events: the value of each of the simulator's 4 properties."""
+    for _ in range(4):
+        _, event = await stream.next()
+        assert event["operation"] == "Initialized"
+
+
+@pytest.mark.slow
+async def test_one_subscription_for_clients_of_both_instances(instances) -> None:
+    device, start, _ = instances
+    a, b = await start("a"), await start("b")
+    async with aiohttp.ClientSession() as http:
+        session = await token(http, a)  # a session works on both (Redis)
+        on_a = [await listen(http, a, session) for _ in range(3)]
+        for stream in on_a:
+            await initialized(stream)
+        on_b = [await listen(http, b, session) for _ in range(3)]
+        for stream in on_b:  # b did not subscribe: it had them from Redis
+            await initialized(stream)
+
+        device.trigger_motion("video1", True)
+        ids = set()
+        for stream in on_a + on_b:
+            event_id, event = await stream.next()
+            assert motion("true")(event)
+            ids.add(event_id)
+        assert len(ids) == 1  # one event, one id, on both instances
+        assert device.events.created == 1
+        assert len(device.events.live()) == 1
+
+        # a client of a that comes back to b resumes after the last event it saw
+        seen = on_a[0].last_id
+        on_a[0].close()
+        device.trigger_motion("video1", False)
+        device.trigger_input("input1", True)
+        _, missed_motion = await on_b[0].next()
+        _, missed_input = await on_b[0].next()
+        back = await listen(http, b, session, **{"Last-Event-ID": str(seen)})
+        assert [(await back.next())[1] for _ in range(2)] == [missed_motion, missed_input]
+        assert motion("false")(missed_motion)
+        assert missed_input["kind"] == "input"
+
+        # and both know the state of every property
+        for base in (a, b):
+            async with http.get(f"{base}/events/state", headers=bearer(session)) as response:
+                state = (await response.json())["events"]
+            values = {(e["kind"], *e["source"].values()): e["data"] for e in state}
+            assert values[("motion", "video1")] == {"State": "false"}
+            assert values[("input", "input1")] == {"LogicalState": "true"}
+        for stream in on_a[1:] + on_b + [back]:
+            stream.close()
+        # nobody listens any more: no pull point is left
+        await eventually(lambda: not device.events.live())
+
+
+@pytest.mark.slow
+async def test_the_other_instance_takes_over_when_the_holder_is_killed(instances) -> None:
+    device, start, processes = instances
+    a, b = await start("a"), await start("b")
+    async with aiohttp.ClientSession() as http:
+        session = await token(http, a)
+        on_a = await listen(http, a, session)
+        await initialized(on_a)  # a subscribed: it holds the lease
+        on_b = [await listen(http, b, session) for _ in range(3)]
+        for stream in on_b:
+            await initialized(stream)
+        assert device.events.created == 1
+
+        processes["a"].send_signal(signal.SIGKILL)
+        await processes["a"].wait()
+        for stream in on_b:
+            seen = await stream.until(lambda e: e["kind"] == "subscription-restored", within=30)
+            assert seen[0]["kind"] == "subscription-lost"
+            assert "went away" in seen[0]["data"]["reason"]
+        # b subscribed once (a's pull point lives on in the device until it expires)
+        assert device.events.created == 2
+        device.trigger_motion("video1", True)
+        for stream in on_b:
+            await stream.until(motion("true"))
+        assert device.events.created == 2
+        for stream in on_b:
+            stream.close()
+        on_a.close()
+
+
+async def webhooks(http: aiohttp.ClientSession, base: str, session: str) -> list[dict[str, Any]]:
+    async with http.get(f"{base}/webhooks", headers=bearer(session)) as response:
+        return list((await response.json())["webhooks"])
+
+
+async def until(check: Callable[[], Awaitable[bool]], within: float = 10) -> None:
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110 (another process's state)
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+async def test_a_webhook_is_delivered_once_by_two_instances(instances, receiver) -> None:
+    device, start, _ = instances
+    a, b = await start("a"), await start("b")
+    async with aiohttp.ClientSession() as http:
+        session = await token(http, a)
+        async with http.post(f"{a}/webhooks", headers=bearer(session),
+                             json={"url": receiver.url, "topic": "motion"}) as response:
+            assert response.status == 201
+            hook = (await response.json())["id"]
+
+        async def b_runs_it() -> bool:  # a told b: both run it (listen), one subscribes
+            return [h["id"] for h in await webhooks(http, b, session)] == [hook]
+
+        await until(b_runs_it)
+        # the subscription is up: the Initialized value of each video source's motion came
+        await eventually(lambda: len(receiver.received) == len(device.video_sources))
+        for state in (True, False, True, False):
+            device.trigger_motion("video1", state)
+        # every motion event (the Initialized value of each video source, then the 4 changes)
+        # went through both instances: one delivered it, the other saw it claimed
+        events = len(device.video_sources) + 4
+
+        async def both_went_through_all() -> bool:
+            counts = [(h["delivered"], h["delivered_elsewhere"])
+                      for base in (a, b) for h in await webhooks(http, base, session)]
+            return [sum(c) for c in zip(*counts, strict=True)] == [events, events]
+
+        await until(both_went_through_all)
+        ids = [headers["X-Gateway-Event-Id"] for headers, _ in receiver.received]
+        assert len(ids) == len(set(ids)) == events
+        changes = [e["data"]["State"] for e in receiver.events() if e["operation"] == "Changed"]
+        assert changes == ["true", "false", "true", "false"]
+        assert device.events.created == 1
+
+        # removed through b: a stops too, and nobody listens to the device any more
+        async with http.delete(f"{b}/webhooks/{hook}", headers=bearer(session)) as response:
+            assert response.status == 204
+
+        async def a_stopped() -> bool:
+            return await webhooks(http, a, session) == []
+
+        await until(a_stopped)
+        await eventually(lambda: not device.events.live())
+
+
+async def test_redis_down_stops_the_holders_subscription_and_says_so(
+        start_device: StartDevice, start_gateway, redis_url: str, redis_server) -> None:
+    device, url = await start_device()
+    client = await start_gateway(url, redis_url=redis_url, event_lease=0.6, event_linger=0.0,
+                                 event_retry=0.05)
+    response = await client.get("/events", headers=bearer(await login(client)))
+    stream = SSE(response)
+    await initialized(stream)
+    redis_server.stop()
+    try:
+        # the lease cannot be renewed: unsubscribed, lest another instance subscribe too
+        lost = await stream.until(lambda e: e["kind"] == "subscription-lost")
+        assert "Redis" in lost[-1]["data"]["reason"]
+        await eventually(lambda: not device.events.live())
+    finally:
+        redis_server.start()
+    await stream.until(lambda e: e["kind"] == "subscription-restored")
+    device.trigger_motion("video1", True)
+    await stream.until(motion("true"))
+    assert device.events.created == 2
+    stream.close()
