@@ -3,10 +3,12 @@
     .venv/bin/python bench/events.py [--clients 1000] [--devices 100] [--per-device 10]
                                      [--events 20]
 
-Two loads, each with a fresh gateway in front of a simulator process (both started as a user
+Three loads, each with fresh gateways in front of a simulator process (all started as a user
 does, on 127.0.0.1; this script is every client):
 1. --clients SSE clients on one device;
-2. --devices devices with --per-device SSE clients each.
+2. --devices devices with --per-device SSE clients each;
+3. --clients SSE clients on one device, half on each of two instances sharing a redis-server
+   (one holds the subscription, the other gets the events through Redis).
 For each: how many pull points each device saw (the gateway should hold one), the latency of an
 event from the simulator's trigger (a control call of the simulator, made by this script) to its
 receipt by each client (p50, p99 over every client and event), and the gateway's RSS before the
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 from common import free_port, start, stop  # bench/common.py (run from bench/)
+from instances import start_redis  # bench/instances.py
 
 
 def rss_kib(pid: int) -> int:
@@ -35,10 +38,13 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def gateway_ini(path: Path, port: int, sim_port: int, devices: int) -> None:
-    lines = [f"[gateway]\nport = {port}\nstate_dir = {path.parent / 'state'}",
+def gateway_ini(path: Path, port: int, sim_port: int, devices: int,
+                redis_url: str | None = None) -> None:
+    lines = [f"[gateway]\nport = {port}\nstate_dir = {path.parent / f'state-{port}'}",
              "health_interval = 0", "event_client_queue = 1000",
              "connections_per_address = 5000"]  # every client is this one address
+    if redis_url:
+        lines.append(f"redis_url = {redis_url}")
     for i in range(1, devices + 1):
         lines.append(f"[device:cam{i}]\nurl = http://127.0.0.1:{sim_port}/dev/{i}/onvif/"
                      "device_service\nusername = admin\npassword = admin"
@@ -67,14 +73,18 @@ class Client:
 
 
 async def one_load(label: str, sim_port: int, devices: int, per_device: int, events: int,
-                   work: Path) -> float:
-    """Run one load and print its figures; returns its p50 latency (ms)."""
-    port = free_port()
-    ini = work / f"gateway-{label}.ini"
-    gateway_ini(ini, port, sim_port, devices)
-    gateway = await start("serve", "-c", str(ini), until="gateway serving on",
-                          log=work / f"gateway-{label}.log")
-    base = f"http://127.0.0.1:{port}"
+                   work: Path, redis_url: str | None = None) -> float:
+    """Run one load and print its figures; returns its p50 latency (ms). With redis_url, two
+    gateway instances share it, and the clients of each device alternate between them."""
+    gateways, bases = [], []
+    for n in range(2 if redis_url else 1):
+        port = free_port()
+        ini = work / f"gateway-{label}-{n}.ini"
+        gateway_ini(ini, port, sim_port, devices, redis_url)
+        gateways.append(await start("serve", "-c", str(ini), until="gateway serving on",
+                                    log=work / f"gateway-{label}-{n}.log"))
+        bases.append(f"http://127.0.0.1:{port}")
+    gateway, base = gateways[0], bases[0]
     sim = f"http://127.0.0.1:{sim_port}"
     try:
         connector = aiohttp.TCPConnector(limit=0)
@@ -88,10 +98,19 @@ async def one_load(label: str, sim_port: int, devices: int, per_device: int, eve
             before = {i: await counts(http, sim, i) for i in range(1, devices + 1)}
             rss_before = rss_kib(gateway.pid)
             clients = {i: [Client() for _ in range(per_device)] for i in range(1, devices + 1)}
+
+            def run(i: int, k: int, client: Client) -> asyncio.Task[None]:
+                url = f"{bases[k % len(bases)]}/devices/cam{i}/events"
+                return asyncio.create_task(client.run(http, url, tokens[i]))
+
+            tasks = []
+            if len(bases) > 1:  # the first instance's first: it takes the lease, subscribes
+                tasks.append(run(1, 0, clients[1][0]))
+                await clients[1][0].ready.wait()
+                await asyncio.sleep(1)
             started = time.monotonic()
-            tasks = [asyncio.create_task(c.run(http, f"{base}/devices/cam{i}/events",
-                                               tokens[i]))
-                     for i, group in clients.items() for c in group]
+            tasks += [run(i, k, c) for i, group in clients.items()
+                      for k, c in enumerate(group) if not c.ready.is_set()]
             for group in clients.values():
                 for client in group:
                     await client.ready.wait()
@@ -113,9 +132,13 @@ async def one_load(label: str, sim_port: int, devices: int, per_device: int, eve
 
             while waiting() and time.monotonic() < deadline:  # noqa: ASYNC110 (polls clients)
                 await asyncio.sleep(0.1)
-            latencies = [(client.arrivals[n] - triggers[(i, n)]) * 1000
-                         for i, group in clients.items() for client in group
-                         for n in range(events) if n in client.arrivals]
+            by_instance: list[list[float]] = [[] for _ in bases]
+            for i, group in clients.items():
+                for k, client in enumerate(group):
+                    by_instance[k % len(bases)] += [
+                        (client.arrivals[n] - triggers[(i, n)]) * 1000
+                        for n in range(events) if n in client.arrivals]
+            latencies = [latency for part in by_instance for latency in part]
             missing = devices * per_device * events - len(latencies)
             after = {i: await counts(http, sim, i) for i in range(1, devices + 1)}
             for task in tasks:
@@ -133,12 +156,18 @@ async def one_load(label: str, sim_port: int, devices: int, per_device: int, eve
                      if len(latencies) > 1 else latencies * 99)
         print(f"  trigger -> client latency, ms: p50 {quantiles[49]:.1f}, p99 {quantiles[98]:.1f}, "
               f"max {max(latencies):.1f} ({len(latencies)} receipts, {missing} missing)")
+        if len(bases) > 1:
+            print("  p50 per instance, ms: " + ", ".join(
+                f"{statistics.median(part):.1f}" for part in by_instance if part)
+                + " (the instance holding the subscription, the other)")
         print(f"  gateway RSS: {rss_before / 1024:.1f} MiB before the clients, "
               f"{rss_with / 1024:.1f} MiB with them: "
-              f"{(rss_with - rss_before) / total:.1f} KiB per client")
+              f"{(rss_with - rss_before) / total:.1f} KiB per client"
+              + (" (first instance)" if len(bases) > 1 else ""))
         return quantiles[49]
     finally:
-        await stop(gateway)
+        for process in gateways:
+            await stop(process)
 
 
 async def counts(http: aiohttp.ClientSession, sim: str, index: int) -> dict[str, int]:
@@ -166,9 +195,17 @@ async def main() -> None:
             one = await one_load("one device", sim_port, 1, args.clients, args.events, work)
             many = await one_load("many devices", sim_port, args.devices, args.per_device,
                                   args.events, work)
+            redis, redis_url = await start_redis(folder)
+            try:
+                shared = await one_load("two instances, Redis", sim_port, 1, args.clients,
+                                        args.events, work, redis_url)
+            finally:
+                redis.terminate()
+                await redis.wait()
             print(f"\np50 latency vs one lone client: {one / alone:.2f}x with {args.clients} "
                   f"clients on one device, {many / alone:.2f}x with "
-                  f"{args.devices} x {args.per_device}")
+                  f"{args.devices} x {args.per_device}, {shared / alone:.2f}x with "
+                  f"{args.clients} on two instances")
     finally:
         await stop(simulator)
 
