@@ -94,6 +94,9 @@ class GatewayConfig:
     # client asks for another lease (lease_ms), at most move_lease_max.
     move_lease: float = 2.0
     move_lease_max: float = 30.0
+    # An absolute PTZ move is read back once the head says it stopped moving, waiting at most
+    # this long (seconds; 0: read back at once).
+    move_settle: float = 10.0
     login_max_failures: int = 5
     login_lockout: float = 300.0
     state_dir: Path = Path("state")
@@ -323,6 +326,7 @@ GATEWAY_KEYS: dict[str, Callable[[str], Any]] = {
     "cache_ttl": _not_negative_float,
     "move_lease": _positive_float,
     "move_lease_max": _positive_float,
+    "move_settle": _not_negative_float,
     "login_max_failures": _positive_int,
     "login_lockout": _positive_float,
     "state_dir": Path,

@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from gateway.app import MAPPINGS_DIR, WSDL_DIR, shared_wsdls
+from gateway.errors import MappingError
 from gateway.keys import LEASES
 from gateway.leases import Leases
+from gateway.mapping.spec import load_mappings
 from gateway.simulator import SimulatedDevice
 from tests.conftest import bearer, login
 
@@ -217,6 +220,62 @@ async def test_absolute_moves_are_checked_against_the_limits_then_verified(ptz):
     assert "position.pan" in (await stubbed.json())["detail"]
 
 
+def after_move(device: SimulatedDevice) -> list[str]:
+    """The operations the device answered since the last AbsoluteMove (none before one)."""
+    names = [name for name, _ in device.calls]
+    if "AbsoluteMove" not in names:
+        return []
+    return names[len(names) - names[::-1].index("AbsoluteMove"):]
+
+
+ABSOLUTE = {"mode": "absolute", "pan": 0.5, "tilt": -0.5, "zoom": 1}
+
+
+async def test_an_absolute_move_is_verified_once_the_head_has_arrived(ptz):
+    # a real head takes its time (3 s on the device's clock): the gateway reads the head back
+    # while it says MOVING, and compares the position once it says IDLE
+    client, auth, device, clock = await ptz(device={"ptz_move_seconds": 3})
+
+    async def arrive() -> None:
+        await wait_for(lambda: "GetStatus" in after_move(device))  # seen on its way
+        clock.now += 3
+
+    arriving = asyncio.create_task(arrive())
+    answer = await client.put(MOVE, headers=auth, json=ABSOLUTE)
+    await arriving
+    assert answer.status == 200, await answer.text()
+    state = await answer.json()
+    assert state["position"] == {"pan": 0.5, "tilt": -0.5, "zoom": 1.0}
+    assert state["move_status"] == {"pan_tilt": "IDLE", "zoom": "IDLE"}
+    assert after_move(device).count("GetStatus") >= 2  # on its way, then there
+
+
+async def test_a_head_still_moving_when_the_wait_ends_is_a_502_saying_so(ptz):
+    client, auth, device, _ = await ptz(device={"ptz_move_seconds": 3}, move_settle=0.3)
+    answer = await client.put(MOVE, headers=auth, json=ABSOLUTE)  # the clock stands still
+    assert answer.status == 502
+    detail = (await answer.json())["detail"]
+    assert "position.pan = 0.0, not 0.5" in detail
+    assert "move_status.pan_tilt = 'MOVING' after 0.3 s, move_settle of gateway.ini" in detail
+    assert after_move(device).count("GetStatus") >= 2  # asked again before giving up
+
+
+async def test_a_head_without_move_status_is_compared_at_once(ptz):
+    # MoveStatus is optional: a device that does not report it is read back once, as it is
+    client, auth, device, _ = await ptz(device={"ptz_move_status": False})
+    answer = await client.put(MOVE, headers=auth, json=ABSOLUTE)
+    assert answer.status == 200, await answer.text()
+    state = await answer.json()
+    assert state["move_status"] is None
+    assert state["position"] == {"pan": 0.5, "tilt": -0.5, "zoom": 1.0}
+
+    device.ptz_move_seconds = 3  # now it is on its way, and says nothing of it
+    answer = await client.put(MOVE, headers=auth, json={**ABSOLUTE, "pan": 0})
+    assert answer.status == 502
+    assert "MOVING" not in (await answer.json())["detail"]
+    assert after_move(device).count("GetStatus") == 1
+
+
 async def test_relative_moves_and_their_emulation(ptz):
     client, auth, device, _ = await ptz()
     moved = await client.put(MOVE, headers=auth, json={"mode": "relative", "pan": 0.5})
@@ -316,3 +375,15 @@ async def test_openapi_documents_ptz(ptz):
     assert move["properties"]["mode"]["enum"] == ["continuous", "absolute", "relative"]
     assert move["required"] == ["mode"]
     assert "lease_ms" in schemas["PtzMoveDone"]["properties"]
+
+
+async def test_wait_while_is_checked_at_start(tmp_path):
+    for name in ("enums.toml", "ptz.toml"):
+        (tmp_path / name).write_text((MAPPINGS_DIR / name).read_text())
+    move = (MAPPINGS_DIR / "ptz-move.toml").read_text()
+    assert '"move_status.zoom" = "MOVING"' in move
+    (tmp_path / "ptz-move.toml").write_text(move.replace('"move_status.zoom" = "MOVING"',
+                                                         '"move_status.focus" = "MOVING"'))
+    with pytest.raises(MappingError) as caught:
+        load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
+    assert "put.cases.absolute.wait_while: unknown key 'move_status.focus'" in str(caught.value)

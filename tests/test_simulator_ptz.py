@@ -165,3 +165,36 @@ async def test_switches(client, device):
     await ptz(client, device, "ContinuousMove",
               P1 + f"<tptz:Velocity>{vector(0, 0, 0)}</tptz:Velocity>")
     assert (await position(client, device))[3] == "IDLE"
+
+
+async def test_a_head_that_takes_time_to_reach_a_position(client, device, clock):
+    # ptz_move_seconds: a real head moves at finite speed, MOVING on its way
+    device.ptz_move_seconds = 2
+    await ptz(client, device, "AbsoluteMove", P1 + f"<tptz:Position>{vector(1, -1, 0.5)}"
+              "</tptz:Position>")
+    assert await position(client, device) == (0, 0, 0, "MOVING")
+    clock.now += 1
+    assert await position(client, device) == (0.5, -0.5, 0.25, "MOVING")
+    clock.now += 1
+    assert await position(client, device) == (1, -1, 0.5, "IDLE")
+    # Stop halts it where it is
+    await ptz(client, device, "GotoHomePosition", P1)
+    clock.now += 1
+    await ptz(client, device, "Stop", P1)
+    clock.now += 5
+    assert await position(client, device) == (0.5, -0.5, 0.25, "IDLE")
+    # stopping the zoom alone: pan and tilt go on to their target
+    await ptz(client, device, "AbsoluteMove", P1 + f"<tptz:Position>{vector(1, 1, 1)}"
+              "</tptz:Position>")
+    clock.now += 1
+    await ptz(client, device, "Stop", P1 + "<tptz:PanTilt>false</tptz:PanTilt>"
+              "<tptz:Zoom>true</tptz:Zoom>")
+    clock.now += 1
+    assert await position(client, device) == (1, 1, 0.625, "IDLE")
+
+
+async def test_a_head_that_reports_no_move_status(client, device):
+    device.ptz_move_status = False
+    answer = await ptz(client, device, "GetStatus", P1)  # still valid against the schema
+    assert answer.body.find("tptz:PTZStatus/tt:MoveStatus", NS) is None
+    assert answer.body.find("tptz:PTZStatus/tt:Position", NS) is not None

@@ -3,13 +3,15 @@
 Declared in a mapping file's [put] (see spec.py): a body, then the call to make, or one call per
 value of a body field (`case`). Each action may be checked first against ranges its resource's
 GET shows (`ranges`), fall back to another call where the device lacks the operation (`else`),
-be verified against the GET read back after it (`verify`), and hold a lease whose end makes the
+be verified against the GET read back after it (`verify`; read back again while it shows the
+action going on, `wait_while`, at most move_settle seconds), and hold a lease whose end makes the
 `stop` call (gateway/leases.py). The answer is the GET read back, plus `fallback` (what was done
 instead, when it was) and `lease_ms` (when a lease is held).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from gateway.errors import BadRequest, DeviceDidNotApply, DeviceFault
@@ -19,6 +21,9 @@ from gateway.mapping.spec import Action, ActionWrite, Resource
 # How far a position read back may be from the one asked for (device rounding, float32).
 TOLERANCE = 1e-3
 NOT_IMPLEMENTED = 501
+# How often an action that goes on (a head on its way) is read back: often enough to answer soon
+# after it ends, seldom enough to spare the device (three calls a read back for PTZ).
+POLL_SECONDS = 0.25
 
 
 def flat(answer: dict[str, Any], dotted: str) -> Any:
@@ -100,18 +105,38 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
 
         seconds = ctx.leases.hold(key, ctx.owner, seconds, stop_it)
 
-    ctx.forget()
-    state = await read_resource(resource, ctx)
+    state, going_on = await _read_back(resource, action, ctx)
     for name, shown in action.verify.items():
         if name in body and not _close(flat(state, shown), body[name]):
+            still = (f" ({going_on} = {action.wait_while[going_on]!r} after {ctx.settle:g} s, "
+                     "move_settle of gateway.ini)" if going_on else "")
             raise DeviceDidNotApply(
                 f"the device accepted {action.operation} but reports {shown} = "
-                f"{flat(state, shown)!r}, not {body[name]!r}", ctx.device.name)
+                f"{flat(state, shown)!r}, not {body[name]!r}{still}", ctx.device.name)
     if note:
         state["fallback"] = note
     if seconds is not None:
         state["lease_ms"] = round(seconds * 1000)
     return state
+
+
+async def _read_back(resource: Resource, action: Action,
+                     ctx: Context) -> tuple[dict[str, Any], str]:
+    """The GET after an action: read again while it shows the action still going on (a
+    `wait_while` field with its value), at most ctx.settle seconds. Returns the state and the
+    field that still showed it ("" once none does; a device that reports none of them is read
+    once, as it is)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ctx.settle
+    while True:
+        ctx.forget()
+        state = await read_resource(resource, ctx)
+        going_on = next((name for name, value in action.wait_while.items()
+                         if flat(state, name) == value), "")
+        left = deadline - loop.time()
+        if not going_on or left <= 0:
+            return state, going_on
+        await asyncio.sleep(min(POLL_SECONDS, left))
 
 
 def _lease_seconds(action: Action, body: dict[str, Any], ctx: Context) -> float:

@@ -35,6 +35,7 @@ class Context:
     params: dict[str, Any] = field(default_factory=dict)  # the request's path and query ones
     leases: Leases | None = None  # where actions that go on until stopped are held
     owner: bytes = b""  # the session a lease is held for (a hash of its token)
+    settle: float = 0.0  # seconds a read back waits at most for an action to end (wait_while)
     replies: dict[str, Any] = field(default_factory=dict)  # of the named calls made so far
     _policies: dict[str, dict[str, int]] = field(default_factory=dict)
     _held: dict[str, set[str]] = field(default_factory=dict)

@@ -49,7 +49,8 @@ PATH_PARAMETER = re.compile(r"\{([^{}]*)\}")
 # The configuration kinds: the values of Media2's tr2:ConfigurationEnumeration (but All).
 KINDS = qname(TR2, "ConfigurationEnumeration")
 WRITES = {"policy", "call", "configuration", "action"}
-ACTION_KEYS = {"calls", "arguments", "required", "ranges", "verify", "else", "note", "lease"}
+ACTION_KEYS = {"calls", "arguments", "required", "ranges", "verify", "wait_while", "else",
+               "note", "lease"}
 ACTIONS = ("create", "delete")
 
 
@@ -223,6 +224,9 @@ class Action:
     required: tuple[str, ...] = ()  # body fields this action needs
     ranges: dict[str, Range] = field(default_factory=dict)
     verify: dict[str, str] = field(default_factory=dict)  # body field = GET field read back
+    # GET field = a value: the read back is made again while one shows its value (a head
+    # still MOVING), at most move_settle seconds of gateway.ini
+    wait_while: dict[str, Any] = field(default_factory=dict)
     otherwise: Action | None = None  # `else`: made instead where the device lacks the operation
     note: str = ""  # said in the answer (`fallback`) when this action was the `else`
     lease: Lease | None = None
@@ -714,6 +718,12 @@ def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dic
     verify = {name: shown_field(value, f"{where}.verify.{name}")
               for name, value in _expect(spec.get("verify", {}), f"{where}.verify", set(),
                                          set(body.fields)).items()}
+    wait_while = {}
+    for name, value in _expect(spec.get("wait_while", {}), f"{where}.wait_while", set(),
+                               shown).items():
+        if not isinstance(value, str | int | float | bool):
+            raise MappingError(f"{where}.wait_while.{name}: a value the GET field may show")
+        wait_while[name] = value
     otherwise = (_action(spec["else"], body, parameters, enums, shown, wsdls,
                          f"{where}.else")
                  if "else" in spec else None)
@@ -730,8 +740,8 @@ def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dic
         stop = _action(lease_table["stop"], Body({}), parameters, enums, shown, wsdls,
                        f"{at}.stop")
         lease = Lease(name, stop)
-    return Action(service, operation, arguments, calls, required, ranges, verify, otherwise,
-                  note, lease)
+    return Action(service, operation, arguments, calls, required, ranges, verify, wait_while,
+                  otherwise, note, lease)
 
 
 def _configuration_write(table: dict[str, Any], body: Body, reads: tuple[Read, ...],

@@ -292,6 +292,13 @@ class SimulatedDevice:
     # home-assistant/core#145811): a continuous move there ends only with a zero-velocity
     # ContinuousMove (how IRIS stops Cohu cameras: mnit-rtmc/iris#177).
     ptz_stop_refused: bool = False
+    # Seconds a move to a position (absolute, relative, a preset, home) takes to get there, on
+    # `clock`; MoveStatus says MOVING meanwhile. Real PTZ heads move at finite speed: a client
+    # that reads the position at once sees the head on its way (0: it arrives at once).
+    ptz_move_seconds: float = 0.0
+    # False: GetStatus reports no MoveStatus (it is optional in tt:PTZStatus), as PTZ firmware
+    # that does not track whether the head moves.
+    ptz_move_status: bool = True
     # Seconds for what moves over time (PTZ moves); tests inject a clock they advance by hand.
     clock: Callable[[], float] = time.monotonic
     # Every operation answered (after authentication), in order: (name, request element), so a

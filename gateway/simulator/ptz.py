@@ -4,7 +4,8 @@ One node (`ptz_node`) in ONVIF's generic spaces: pan and tilt positions -1..1, z
 velocities -1..1. A continuous move changes the position as the device's clock runs (`clock`,
 injectable so tests move time by hand), at PAN_TILT_SPEED / ZOOM_SPEED per second at full
 velocity, and stops at the limits. Absolute and relative moves, presets and the home position
-arrive at once. Every profile in `SimulatedDevice.ptz_profiles` holds the one PTZ
+arrive at once, or, with `SimulatedDevice.ptz_move_seconds`, that many seconds later (a real
+head), MOVING on the way. Every profile in `SimulatedDevice.ptz_profiles` holds the one PTZ
 configuration; the head, its presets and its home position are shared by them.
 """
 
@@ -49,6 +50,9 @@ NODE_SPACES: Final = (
 )
 
 
+Position = tuple[float, float, float]  # pan, tilt, zoom
+
+
 @dataclass
 class Head:
     """The position of the PTZ head, and the continuous move under way (velocities, since when)."""
@@ -58,11 +62,21 @@ class Head:
     zoom: float = 0.0
     velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)
     since: float = 0.0
+    # A move to a position under way: from where, to where, its start and arrival times.
+    journey: tuple[Position, Position, float, float] | None = None
     home: tuple[float, float, float] = (0.0, 0.0, 0.0)
     presets: dict[str, tuple[str, tuple[float, float, float]]] = field(default_factory=dict)
 
     def settle(self, now: float) -> None:
-        """Bring the position up to `now` along the continuous move (clamped at the limits)."""
+        """Bring the position up to `now` along the move under way: a continuous one (clamped at
+        the limits) or one to a position (in a straight line)."""
+        if self.journey is not None:
+            start, target, began, arrives = self.journey
+            share = 1.0 if now >= arrives else max(0.0, now - began) / (arrives - began)
+            self.pan, self.tilt, self.zoom = (a + (b - a) * share
+                                              for a, b in zip(start, target, strict=True))
+            if share >= 1.0:
+                self.journey = None
         elapsed = max(0.0, now - self.since)
         vpan, vtilt, vzoom = self.velocity
         self.pan = _clamp(self.pan + vpan * PAN_TILT_SPEED * elapsed, PAN_TILT)
@@ -73,6 +87,9 @@ class Head:
     @property
     def moving(self) -> tuple[bool, bool]:
         """Whether pan/tilt and zoom are moving (a velocity pushing into a limit is not)."""
+        if self.journey is not None:
+            target = self.journey[1]
+            return (self.pan, self.tilt) != target[:2], self.zoom != target[2]
         vpan, vtilt, vzoom = self.velocity
         pan_tilt = any(v != 0 and _clamp(p + v, PAN_TILT) != p
                        for p, v in ((self.pan, vpan), (self.tilt, vtilt)))
@@ -138,12 +155,19 @@ def _within(values: tuple[float | None, ...], limits: tuple[tuple[float, float],
                             f"{argument} {name} {value:g} is outside {low:g}..{high:g}")
 
 
-def _go(head: Head, pan: float | None, tilt: float | None, zoom: float | None) -> None:
-    """Arrive at a position at once (what is None stays); any continuous move ends."""
+def _go(call: Call, head: Head, pan: float | None, tilt: float | None,
+        zoom: float | None) -> None:
+    """Go to a position (what is None stays): at once, or in the device's ptz_move_seconds;
+    any continuous move ends."""
+    device: SimulatedDevice = call.device
     head.velocity = (0.0, 0.0, 0.0)
-    head.pan = head.pan if pan is None else _clamp(pan, PAN_TILT)
-    head.tilt = head.tilt if tilt is None else _clamp(tilt, PAN_TILT)
-    head.zoom = head.zoom if zoom is None else _clamp(zoom, ZOOM)
+    target = (head.pan if pan is None else _clamp(pan, PAN_TILT),
+              head.tilt if tilt is None else _clamp(tilt, PAN_TILT),
+              head.zoom if zoom is None else _clamp(zoom, ZOOM))
+    now = device.clock()
+    head.journey = ((head.pan, head.tilt, head.zoom), target, now,
+                    now + device.ptz_move_seconds)
+    head.settle(now)
 
 
 def _range(parent: etree._Element, tag: str, low: float, high: float) -> None:
@@ -234,10 +258,11 @@ def get_status(call: Call) -> etree._Element:
     answer = response(call)
     status = sub(answer, tptz("PTZStatus"))
     _position(status, tt("Position"), head.pan, head.tilt, head.zoom)
-    move = sub(status, tt("MoveStatus"))
-    pan_tilt, zoom = head.moving
-    sub(move, tt("PanTilt"), "MOVING" if pan_tilt else "IDLE")
-    sub(move, tt("Zoom"), "MOVING" if zoom else "IDLE")
+    if call.device.ptz_move_status:
+        move = sub(status, tt("MoveStatus"))
+        pan_tilt, zoom = head.moving
+        sub(move, tt("PanTilt"), "MOVING" if pan_tilt else "IDLE")
+        sub(move, tt("Zoom"), "MOVING" if zoom else "IDLE")
     sub(status, tt("UtcTime"), call.device.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
     return answer
 
@@ -249,6 +274,7 @@ def continuous_move(call: Call) -> etree._Element:
     velocity = _vector(call, "Velocity")
     _within(velocity, (VELOCITY, VELOCITY, VELOCITY), "Velocity", "InvalidVelocity")
     head.velocity = (velocity[0] or 0.0, velocity[1] or 0.0, velocity[2] or 0.0)
+    head.journey = None  # a move to a position ends where the head is now
     return response(call)
 
 
@@ -256,7 +282,7 @@ def absolute_move(call: Call) -> etree._Element:
     head = _head(call)
     position = _vector(call, "Position")
     _within(position, (PAN_TILT, PAN_TILT, ZOOM), "Position", "InvalidPosition")
-    _go(head, *position)
+    _go(call, head, *position)
     return response(call)
 
 
@@ -267,7 +293,7 @@ def relative_move(call: Call) -> etree._Element:
     pan, tilt, zoom = _vector(call, "Translation")
     _within((pan, tilt, zoom), ((-2.0, 2.0), (-2.0, 2.0), (-1.0, 1.0)), "Translation",
             "InvalidTranslation")
-    _go(head, head.pan + (pan or 0.0), head.tilt + (tilt or 0.0), head.zoom + (zoom or 0.0))
+    _go(call, head, head.pan + (pan or 0.0), head.tilt + (tilt or 0.0), head.zoom + (zoom or 0.0))
     return response(call)
 
 
@@ -283,6 +309,11 @@ def stop(call: Call) -> etree._Element:
     vpan, vtilt, vzoom = head.velocity
     head.velocity = (0.0 if stop_pan_tilt else vpan, 0.0 if stop_pan_tilt else vtilt,
                      0.0 if stop_zoom else vzoom)
+    if head.journey is not None:  # the stopped axes stay where they are now
+        here = (head.pan, head.tilt, head.zoom)
+        _, going, _, arrives = head.journey
+        target = (*(here if stop_pan_tilt else going)[:2], (here if stop_zoom else going)[2])
+        head.journey = (here, target, call.device.clock(), arrives)
     return response(call)
 
 
@@ -326,7 +357,7 @@ def _preset(call: Call, head: Head) -> str:
 
 def goto_preset(call: Call) -> etree._Element:
     head = _head(call)
-    _go(head, *head.presets[_preset(call, head)][1])
+    _go(call, head, *head.presets[_preset(call, head)][1])
     return response(call)
 
 
@@ -338,7 +369,7 @@ def remove_preset(call: Call) -> etree._Element:
 
 def goto_home_position(call: Call) -> etree._Element:
     head = _head(call)
-    _go(head, *head.home)
+    _go(call, head, *head.home)
     return response(call)
 
 

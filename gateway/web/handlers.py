@@ -176,7 +176,8 @@ async def _context(request: web.Request, resource: Resource, needed: str,
     _require(session, needed, device_decides)
     params = parameter_values(resource, dict(request.match_info), list(request.query.items()))
     return Context(device, session.credentials, request.app[STORE], params,
-                   leases=request.app[LEASES], owner=token_key(_token(request)))
+                   leases=request.app[LEASES], owner=token_key(_token(request)),
+                   settle=request.app[CONFIG].move_settle)
 
 
 async def reader_context(request: web.Request) -> Context:
