@@ -358,8 +358,11 @@ class DeviceClient:
                     self.name, exc.retry_after,
                 ) from None
         try:
-            async with asyncio.timeout(self._limits.timeout):  # the wait for a slot counts too
-                await self._slots.acquire()
+            if self._slots.locked():
+                async with asyncio.timeout(self._limits.timeout):  # the wait counts too
+                    await self._slots.acquire()
+            else:
+                await self._slots.acquire()  # at once: no timer to set and cancel
         except BaseException as exc:
             # The gateway's own queue, not the device's failure: the breaker is not told (but
             # a trial that never reached the device is over).
