@@ -92,3 +92,30 @@ async def test_every_service_of_the_table_is_found(client_for, unsupported):
     assert status["PTZStatus"]["MoveStatus"]["PanTilt"] == "IDLE"
     reply = await client.call("imaging", "GetImagingSettings", ADMIN, VideoSourceToken="video1")
     assert reply["ImagingSettings"]["Brightness"] == 50.0
+
+
+async def test_a_reply_of_bytes_read_before_is_not_read_again_and_is_a_copy(client_for,
+                                                                             monkeypatch):
+    device, client = await client_for()
+    binding = (await shared_wsdls(WSDL_DIR)).binding("device")
+    reads = []
+    process_reply = binding.process_reply
+
+    def counted(zeep_client, operation, reply):
+        reads.append(operation.name)
+        return process_reply(zeep_client, operation, reply)
+
+    monkeypatch.setattr(binding, "process_reply", counted)
+    first = await client.call("device", "GetUsers", ADMIN)
+    first["User"][0]["Username"] = "changed by its caller"
+    again = await client.call("device", "GetUsers", ADMIN)
+    # the device was asked twice, zeep read its (same) answer once, the caller's change stayed
+    assert reads.count("GetUsers") <= 1
+    assert [u["Username"] for u in again["User"]] == ["admin", "operator", "user"]
+    # another answer (the device changed) is read, and is what the caller gets
+    device.discovery_mode = "NonDiscoverable"
+    assert await client.call("device", "GetDiscoveryMode", ADMIN) == {
+        "DiscoveryMode": "NonDiscoverable"}
+    device.discovery_mode = "Discoverable"
+    assert await client.call("device", "GetDiscoveryMode", ADMIN) == {
+        "DiscoveryMode": "Discoverable"}
