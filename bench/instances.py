@@ -21,8 +21,8 @@ import aiohttp
 from common import free_port, start  # bench/common.py (run from bench/)
 
 from gateway.credentials import Credentials
-from gateway.redisstore import RedisSessions, connect
-from gateway.sessions import MemorySessions
+from gateway.state.redisstore import RedisSessions, connect
+from gateway.state.sessions import MemorySessions
 
 CONCURRENCY = 64
 

@@ -38,10 +38,10 @@ from gateway.logins import LoginLimiter, LoginShare
 from gateway.logs import redact_request_logs
 from gateway.mapping.spec import load_mappings
 from gateway.metrics import Metrics
-from gateway.sessions import MemorySessions
 from gateway.snapshots import Snapshots
 from gateway.soap.wsdl import Wsdls, load_wsdls
-from gateway.store import SqlitePolicyStore
+from gateway.state.sessions import MemorySessions
+from gateway.state.store import SqlitePolicyStore
 from gateway.web import events, observe, openapi, snapshots
 from gateway.web.handlers import routes
 from gateway.web.problems import MAX_BODY_BYTES, problems
@@ -90,7 +90,7 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     if config.redis_url:
         # imported only here: redis takes a tenth of a second to import, and most gateways run alone
-        from gateway.redisstore import RedisPolicyStore, RedisSessions, connect
+        from gateway.state.redisstore import RedisPolicyStore, RedisSessions, connect
 
         client = connect(config.redis_url)
         app[SESSIONS] = RedisSessions(client, config.session_idle_timeout,
@@ -166,7 +166,7 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
     shared = None
     if config.redis_url:
         from gateway.events.shared import SharedEvents
-        from gateway.redisstore import connect
+        from gateway.state.redisstore import connect
 
         shared = SharedEvents(connect(config.redis_url), hub, registry.loaded,
                               config.event_lease)

@@ -17,7 +17,7 @@ from gateway.config import DeviceConfig, GatewayConfig
 from gateway.errors import Conflict, DeviceError, NotFound
 from gateway.soap.device import CallObserver, DeviceClient
 from gateway.soap.wsdl import Wsdls
-from gateway.store import PolicyStore
+from gateway.state.store import PolicyStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,10 +12,10 @@ from gateway.leases import Leases
 from gateway.logins import LoginLimiter, LoginShare
 from gateway.mapping.spec import Resource
 from gateway.metrics import Metrics
-from gateway.sessions import Sessions
 from gateway.snapshots import Snapshots
 from gateway.soap.wsdl import Wsdls
-from gateway.store import PolicyStore
+from gateway.state.sessions import Sessions
+from gateway.state.store import PolicyStore
 
 CONFIG = web.AppKey("config", GatewayConfig)
 WSDLS = web.AppKey("wsdls", Wsdls)

@@ -17,8 +17,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a checkout holds that is not the project: never copied into the build.
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "build", "dist", "state",
+NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "__pycache__", "build", "dist",
                                    "*.egg-info", ".*_cache")
+
+
+def _not_source(folder: str, names: list[str]) -> set[str]:
+    """NOT_SOURCE, and the gateway's state folder (state_dir) at the top: gateway/state/ ships."""
+    top = Path(folder) == ROOT
+    return set(NOT_SOURCE(folder, names)) | ({"state"} & set(names) if top else set())
 
 
 def _data_files(folder: Path) -> set[str]:
@@ -49,7 +55,7 @@ def _call(url: str, body: dict[str, str] | None = None, token: str | None = None
 def test_the_wheel_installed_elsewhere_runs_the_demo(tmp_path: Path) -> None:
     # Build from a copy, so the checkout gets no build/ folder and nothing can be read from it.
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
+    shutil.copytree(ROOT, source, ignore=_not_source)
     _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist", source)
     shutil.rmtree(source)
     (wheel,) = (tmp_path / "dist").glob("onvif_gateway-*.whl")

@@ -7,7 +7,7 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
-from gateway.redisstore import connect
+from gateway.state.redisstore import connect
 from tests.conftest import bearer, login
 
 SECRET = "Sh4red-State-Pa55"

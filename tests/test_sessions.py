@@ -4,7 +4,7 @@ shared-store contract tests run the same checks against Redis too)."""
 from __future__ import annotations
 
 from gateway.credentials import Credentials
-from gateway.sessions import MemorySessions
+from gateway.state.sessions import MemorySessions
 
 
 class Clock:

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from gateway.simulator import VideoSource
-from gateway.store import SqlitePolicyStore
+from gateway.state.store import SqlitePolicyStore
 from tests.conftest import free_port
 from tests.processes import start_command
 

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from gateway.credentials import Credentials
-from gateway.redisstore import RedisPolicyStore, RedisSessions, connect
-from gateway.sessions import MemorySessions
-from gateway.store import SqlitePolicyStore
+from gateway.state.redisstore import RedisPolicyStore, RedisSessions, connect
+from gateway.state.sessions import MemorySessions
+from gateway.state.store import SqlitePolicyStore
 
 
 @pytest.fixture(params=["sqlite", "redis"])

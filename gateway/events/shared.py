@@ -34,8 +34,8 @@ from redis.exceptions import RedisError
 from gateway.events.hub import EventHub, Sent
 from gateway.events.model import gateway_event, property_key
 from gateway.events.pullpoint import PullPointSubscription
-from gateway.redisstore import PREFIX
 from gateway.soap.device import DeviceClient
+from gateway.state.redisstore import PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from gateway.errors import BadRequest, Conflict
 from gateway.events.hub import EventHub, Listener, Sent
 from gateway.events.model import TopicFilter, now
 from gateway.soap.device import DeviceClient
-from gateway.store import PolicyStore
+from gateway.state.store import PolicyStore
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Gateway-Signature"

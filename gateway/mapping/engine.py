@@ -17,7 +17,7 @@ from gateway.mapping.spec import Field, Read, Resource
 from gateway.mapping.uris import expiry, with_host, with_userinfo
 from gateway.mapping.values import xml_text
 from gateway.soap.device import DeviceClient
-from gateway.store import PolicyStore
+from gateway.state.store import PolicyStore
 
 POLICY_DEFAULT = 1  # what a device's source or codec is until a PUT says otherwise
 # A reply's entries are turned into JSON this many at a time (a few milliseconds' work), then

@@ -22,8 +22,8 @@ from gateway.events.hub import Listener, Sent
 from gateway.events.model import TopicFilter
 from gateway.keys import CONFIG, DEVICES, EVENT_HUB, SESSIONS, WEBHOOKS
 from gateway.mapping.bodies import declare
-from gateway.sessions import Session
 from gateway.soap.device import DeviceClient
+from gateway.state.sessions import Session
 from gateway.web.bodies import read_object
 from gateway.web.handlers import DEVICE_PREFIX, _device, _require, _session
 

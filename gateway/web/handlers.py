@@ -31,8 +31,8 @@ from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
 from gateway.mapping.values import xml_text
 from gateway.mapping.writes import put_resource
-from gateway.sessions import Session, token_key
 from gateway.soap.device import DeviceClient
+from gateway.state.sessions import Session, token_key
 from gateway.web.bodies import read_json, read_object
 
 # The authenticated call that proves a login: any ONVIF user may make it (access class READ_SYSTEM).

@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 
 from gateway.credentials import Credentials
 from gateway.errors import StoreUnavailable
-from gateway.sessions import Session, new_token, owners, token_key
+from gateway.state.sessions import Session, new_token, owners, token_key
 
 PREFIX = "onvif-gateway:"
 
@@ -165,7 +165,7 @@ class RedisSessions:
 
 
 class RedisPolicyStore:
-    """The policy store (gateway.store.PolicyStore's interface) in Redis."""
+    """The policy store (gateway.state.store.PolicyStore's interface) in Redis."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client

@@ -1,7 +1,7 @@
 """Gateway sessions: random bearer tokens bound to a device and a user, expiring by themselves.
 
 One interface (Sessions), two stores: in this process's memory (the default), or in Redis so that
-several gateway instances share them (gateway.redisstore).
+several gateway instances share them (gateway.state.redisstore).
 """
 
 from __future__ import annotations
