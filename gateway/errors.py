@@ -26,8 +26,9 @@
     ├── WsdlError                   a WSDL that cannot be loaded (or wants the network)
     └── AddressInUse                the port to listen on is taken (the CLI says how to change it)
 
-Lower-layer errors (zeep, aiohttp, lxml) are translated in one place, `gateway.soap.device`, and the
-HTTP side renders every GatewayError as application/problem+json in `gateway.web.problems`.
+Lower-layer errors (zeep, aiohttp, lxml) are translated in one place, `gateway.soap.errors` (its
+docstring has the tree of what is raised beneath and what each becomes), and the HTTP side renders
+every GatewayError as application/problem+json in `gateway.web.problems`.
 """
 
 from __future__ import annotations

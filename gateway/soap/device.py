@@ -1,14 +1,12 @@
 """The gateway's link to one ONVIF device: its connection, clock offset, service addresses, calls.
 
-This is the one place where zeep, aiohttp and lxml errors become the gateway's own DeviceError
-subclasses (see gateway.errors), most specific first.
+What each call's failure means is gateway.soap.errors' to say.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,16 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import zeep
-from lxml.etree import XMLSyntaxError
-from zeep.exceptions import Error as ZeepError
-from zeep.exceptions import Fault, TransportError
 from zeep.helpers import serialize_object
 from zeep.wsa import WsAddressingPlugin
 
 from gateway.config import DeviceConfig, DeviceLimits
 from gateway.credentials import Credentials
 from gateway.errors import (
-    FAULT_STATUS,
     DeviceBadReply,
     DeviceError,
     DeviceFault,
@@ -38,18 +32,12 @@ from gateway.errors import (
 )
 from gateway.soap import envelope, replies
 from gateway.soap.breaker import BreakerOpen, CircuitBreaker
+from gateway.soap.errors import Exchange, translate
 from gateway.soap.quirks import PLUGINS
-from gateway.soap.transport import (
-    AiohttpTransport,
-    ClosedWithoutAnswer,
-    EmptyReply,
-    HttpUnauthorized,
-    NotSoap,
-    ReplyTooLarge,
-)
+from gateway.soap.transport import AiohttpTransport
 from gateway.soap.wsdl import ADDRESSED, CONFIGURED, SERVICES, Wsdls
 from gateway.soap.wsse import DeviceClockToken
-from gateway.tls import certificate_problem, device_ssl
+from gateway.tls import device_ssl
 
 log = logging.getLogger(__name__)
 # GetSystemDateAndTime has whole seconds, and the round trip blurs it further.
@@ -453,7 +441,7 @@ class DeviceClient:
             result = await replies.parse(binding, client, operation, reply,
                                          partial(self._as_response, service, operation))
         except Exception as exc:
-            mapped = self._translate(exc, operation)
+            mapped = translate(exc, Exchange(self.name, operation, self._timeout))
             self._observe(service, operation, mapped, started)
             if mapped is exc:
                 raise
@@ -473,98 +461,3 @@ class DeviceClient:
         if len(names) == 1 and not (isinstance(data, dict) and names[0] in data):
             return {names[0]: data}
         return data if isinstance(data, dict) else {}
-
-    def _translate(self, exc: Exception, operation: str) -> Exception:
-        """Map a lower-layer error to a DeviceError, most specific first."""
-        where = f"{operation} on device {self.name}"
-        if isinstance(exc, DeviceError):
-            return exc
-        if isinstance(exc, Fault):
-            local = (exc.code or "").rpartition(":")[2]
-            code = FAULT_CODES.get(local.lower(), local or None)
-            subcodes = [getattr(s, "localname", str(s)) for s in exc.subcodes or []]
-            reason = exc.message or "no reason given"
-            return DeviceFault(f"{where} failed: {reason}", self.name, code,
-                               subcodes + _recognised(reason, subcodes))
-        if isinstance(exc, HttpUnauthorized):
-            # The same refusal as ter:NotAuthorized, told by HTTP (Digest) instead of SOAP.
-            return DeviceFault(f"{where} failed: HTTP 401 Unauthorized", self.name, "Sender",
-                               ["NotAuthorized"])
-        if isinstance(exc, EmptyReply):
-            # Some devices answer an operation they lack with an empty HTTP body, not a fault.
-            return DeviceFault(f"{where}: the device answered with an empty reply; it does not "
-                               "implement this operation", self.name, "Receiver",
-                               ["ActionNotSupported"])
-        if isinstance(exc, ClosedWithoutAnswer):
-            # Some devices close the connection, without any answer, on an operation they do not
-            # know or a request they cannot parse (asked again on a new connection: the same).
-            return DeviceFault(f"{where}: the device closed the connection without answering, "
-                               "twice; it does not implement this operation or cannot read the "
-                               "request", self.name, "Receiver", ["ActionNotSupported"])
-        if isinstance(exc, TimeoutError):
-            return DeviceTimeout(
-                f"{where}: no answer within {self._timeout:g} s", self.name
-            )
-        if (problem := certificate_problem(exc)) is not None:
-            return DeviceUnreachable(f"{where}: {problem}", self.name)
-        if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.InvalidURL):
-            return DeviceUnreachable(f"{where}: cannot connect ({_describe(exc)})", self.name)
-        if isinstance(exc, TransportError):
-            return self._without_soap(where, exc.status_code, exc.content)
-        if isinstance(exc, ReplyTooLarge | NotSoap | XMLSyntaxError | ZeepError
-                      | aiohttp.ClientError):
-            return DeviceBadReply(f"{where}: unusable answer ({_describe(exc)})", self.name)
-        # Whatever else a reply makes zeep or lxml raise is still the device's unusable answer,
-        # not a gateway failure: a 502 for the client, the traceback in the log.
-        log.warning("%s: an answer the gateway cannot read", where, exc_info=exc)
-        return DeviceBadReply(f"{where}: unusable answer ({type(exc).__name__})", self.name)
-
-    def _without_soap(self, where: str, status: int, content: bytes | None) -> DeviceError:
-        """An HTTP answer that is no SOAP message: an error page, a stack trace in plain text."""
-        if status in MISSING_STATUS:
-            # 404: nothing at this address (a service listed but not served)
-            subcodes = ["ActionNotSupported"] + (["NoSuchService"] if status == 404 else [])
-            return DeviceFault(f"{where}: the device does not implement it: HTTP {status} "
-                               f"{MISSING_STATUS[status]}", self.name, "Receiver", subcodes)
-        text = (content or b"").decode("utf-8", "replace").strip()
-        first_line = text.splitlines()[0][:200] if text else ""
-        recognised = _recognised(text[:4096], [])
-        if recognised:
-            # A text that says what went wrong (a Node.js device's stack trace, "Error: Sender
-            # not authorized"): the device's fault, without the SOAP around it.
-            code = "Sender" if recognised == ["NotAuthorized"] else "Receiver"
-            return DeviceFault(f"{where} failed: {first_line} (in plain text, HTTP {status})",
-                               self.name, code, recognised)
-        said = f": {first_line!r}" if first_line else ""
-        return DeviceBadReply(f"{where}: HTTP {status} without a SOAP answer{said}", self.name)
-
-
-# The fault codes devices write, by lower-cased local name: SOAP 1.2's, and SOAP 1.1's that some
-# devices still send, in any case (soap:client).
-FAULT_CODES = {"sender": "Sender", "client": "Sender", "receiver": "Receiver",
-               "server": "Receiver", "versionmismatch": "VersionMismatch",
-               "mustunderstand": "MustUnderstand", "dataencodingunknown": "DataEncodingUnknown"}
-# How devices say in words (a fault's reason, a plain-text error or stack trace) what no ter:
-# subcode says: that they lack the operation, or that the sender is not authorized.
-NOT_IMPLEMENTED = re.compile(
-    r"not\s+(?:been\s+)?implemented|actionnotsupported|is\s+not\s+a\s+function"
-    r"|\b(?:operation|action|method)\b.{0,80}?\bnot\s+(?:supported|found|known)"
-    r"|(?:unknown|no\s+such)\s+(?:operation|action|method)", re.IGNORECASE | re.DOTALL)
-NOT_AUTHORIZED = re.compile(r"not\s*authori[sz]ed|unauthori[sz]ed", re.IGNORECASE)
-# HTTP statuses that, without a SOAP answer, say there is no such operation or service here.
-MISSING_STATUS = {404: "Not Found", 405: "Method Not Allowed", 501: "Not Implemented"}
-
-
-def _recognised(text: str, subcodes: list[str]) -> list[str]:
-    """The subcode a text stands for, where the device gave none that the gateway knows."""
-    if any(s in FAULT_STATUS for s in subcodes):
-        return []
-    if NOT_AUTHORIZED.search(text):
-        return ["NotAuthorized"]
-    if NOT_IMPLEMENTED.search(text):
-        return ["ActionNotSupported"]
-    return []
-
-
-def _describe(exc: Exception) -> str:
-    return str(exc) or type(exc).__name__
