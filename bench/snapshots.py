@@ -30,14 +30,15 @@ FETCHES = re.compile(r'gateway_snapshot_fetches_total\{device="cam",outcome="ok"
 
 
 async def poll(http: aiohttp.ClientSession, url: str, seconds: float,
-               **request: object) -> list[float]:
+               headers: dict[str, str] | None = None,
+               middlewares: tuple[aiohttp.ClientMiddlewareType, ...] = ()) -> list[float]:
     """GET url once a second, from a random point of the first second on; the latencies."""
     times: list[float] = []
     start_at = time.monotonic() + random.random()  # noqa: S311 (spreading load, not secrets)
     for n in range(int(seconds)):
         await asyncio.sleep(max(0.0, start_at + n - time.monotonic()))
         began = time.perf_counter()
-        async with http.get(url, **request) as answer:
+        async with http.get(url, headers=headers, middlewares=middlewares) as answer:
             body = await answer.read()
             if answer.status != 200 or not body.startswith(b"\xff\xd8"):
                 raise RuntimeError(f"{url}: HTTP {answer.status}")

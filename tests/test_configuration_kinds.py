@@ -85,7 +85,7 @@ async def test_bad_audio_bodies_are_refused(start_device, start_gateway):
          "put.match.c_name (get[0]): 'Tokn' (part 1 of 'Tokn') is not an element"),
     ],
 )
-async def test_a_configuration_kind_is_checked_at_start(tmp_path, change, message):
+async def test_a_configuration_kind_is_checked_at_start(tmp_path, change: tuple[str, str], message):
     text = (MAPPINGS_DIR / "configurations-encoders-audio.toml").read_text()
     assert change[0] in text
     (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())

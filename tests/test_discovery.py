@@ -292,6 +292,8 @@ class FakeCamera(asyncio.DatagramProtocol):
     def datagram_received(self, data, addr):
         # our own Probe, trusted: read its MessageID plainly
         message_id = etree.fromstring(data).findtext(f".//{{{WSA_2004}}}MessageID")
+        assert message_id is not None
+        assert self.sender is not None
         for answer in self.answers(message_id):
             self.sender.sendto(answer, addr)
 
@@ -515,6 +517,7 @@ async def test_simulate_discovery_port_0_turns_it_off_and_a_taken_default_is_not
                                     "--discovery-port", "0", until="/dev/1/")
     await answered(http_port)
     assert await stop(simulator) == 0
+    assert simulator.stdout is not None
     remaining = (await simulator.stdout.read()).decode()
     assert "WS-Discovery" not in banner + remaining
     # the default port taken (by us, or by anyone): the simulator still serves, without discovery

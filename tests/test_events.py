@@ -4,7 +4,7 @@ Events; renewal, re-subscription, the device's pull point limit, resume, slow cl
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -18,7 +18,15 @@ from tests.conftest import StartDevice, StartGateway, bearer, login
 from tests.events_helpers import SSE, eventually, motion
 from tests.test_openapi import check
 
-FAST = {"event_linger": 0.0, "event_retry": 0.05}
+
+class Fast(TypedDict):
+    """GatewayConfig fields that make event tests quick."""
+
+    event_linger: float
+    event_retry: float
+
+
+FAST = Fast(event_linger=0.0, event_retry=0.05)
 
 
 async def listen(client: TestClient[Any, Any], token: str, path: str = "/events",
@@ -183,7 +191,7 @@ async def test_a_slow_client_is_dropped_alone(
     stuck, _ = hub.listen([(device_client, credentials)], TopicFilter(None))
     for n in range(10):
         device.trigger_motion("video1", n % 2 == 0)
-    received = []
+    received: list[dict[str, Any]] = []
     while len(received) < 10:  # the fast client gets every one of them
         received += [e for e in await fast.until(lambda e: e["kind"] == "motion")
                      if e["operation"] == "Changed"]

@@ -316,7 +316,7 @@ async def test_a_trial_that_never_got_a_connection_ends_too(start_device):
 
 async def valid(client, token: str, device: str = "") -> int:
     path = f"/devices/{device}/validateUser" if device else "/validateUser"
-    return (await (await client.put(path, json={"sessionToken": token})).json())["valid"]
+    return int((await (await client.put(path, json={"sessionToken": token})).json())["valid"])
 
 
 async def test_removing_a_device_ends_its_sessions(start_device, start_gateway):

@@ -88,10 +88,12 @@ async def test_redis_holds_no_password_and_no_token(pair, redis_url):
     dump = ""
     async for key in client.scan_iter("*"):
         kind = await client.type(key)
+        assert isinstance(key, str)
+        assert isinstance(kind, str)
         readers = {"string": client.get, "hash": client.hgetall, "set": client.smembers,
                    "zset": lambda key: client.zrange(key, 0, -1)}
         value = await readers[kind](key)
-        dump += f"{key}={value}\n"
+        dump += f"{key}={value!r}\n"
     await client.aclose()
     assert "session:" in dump
     assert SECRET not in dump

@@ -214,7 +214,7 @@ STREAM_URI = (MAPPINGS_DIR / "stream-uri.toml").read_text()
         (('enum = "codec" }', 'enum = "codecs" }'), "guard.video_encoder.enum: no enum 'codecs'"),
     ],
 )
-async def test_uri_vocabulary_is_checked_at_start(tmp_path, change, message):
+async def test_uri_vocabulary_is_checked_at_start(tmp_path, change: tuple[str, str], message):
     assert change[0] in STREAM_URI
     text = STREAM_URI.replace(*change, 1).replace(
         "[enums]\n", '[enums]\nbad = [["rtsp", "RTSP"], ["smb", "UDP"]]\n')

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 import signal
+from typing import Any
 
 import aiohttp
 import pytest
@@ -209,7 +210,7 @@ async def test_readyz_is_not_ready_when_the_only_device_is_down(start_gateway):
 # --- 5. Faults in every transport shape --------------------------------------------------------
 
 # (switches, what a fault with ter:InvalidArgVal/ter:NoVideoSource becomes)
-SHAPES = {
+SHAPES: dict[str, tuple[dict[str, Any], int]] = {
     "gSOAP: NotAuthorized 400, the rest 500": ({"sender_faults_500": True}, 404),
     "Node.js: HTTP 200, soap:client": ({"fault_shape": "lowercase", "fault_status": 200}, 404),
     "SOAP 1.1 fault, HTTP 200": ({"fault_shape": "soap11", "fault_status": 200}, 400),
@@ -351,8 +352,9 @@ async def test_onvif_zeep_async_against_simulate():
 
     process, banner = await start_command("simulate", "--port", "0", until="users: ")
     try:
-        port = int(re.search(r"usual address: http://127.0.0.1:(\d+)/onvif/device_service",
-                             banner).group(1))
+        usual = re.search(r"usual address: http://127.0.0.1:(\d+)/onvif/device_service", banner)
+        assert usual is not None, banner
+        port = int(usual.group(1))
         assert "admin/admin (Administrator)" in banner
         camera = ONVIFCamera("127.0.0.1", port, "admin", "admin")
         try:

@@ -12,7 +12,16 @@ import zeep.exceptions
 from aiohttp.test_utils import TestClient
 from lxml import etree
 from pytest_aiohttp import AiohttpClient
-from simulator_helpers import (
+
+from gateway.simulator import (
+    DEMO_USERS,
+    SIMULATED_DEVICES,
+    SimulatedDevice,
+    User,
+    create_simulator_app,
+    device_path,
+)
+from tests.simulator_helpers import (
     DEVICE_WSDL,
     ENV,
     TDS,
@@ -27,15 +36,6 @@ from simulator_helpers import (
     offline_wsdl,
     token,
     zeep_reply,
-)
-
-from gateway.simulator import (
-    DEMO_USERS,
-    SIMULATED_DEVICES,
-    SimulatedDevice,
-    User,
-    create_simulator_app,
-    device_path,
 )
 
 

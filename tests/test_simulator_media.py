@@ -11,7 +11,17 @@ import zeep.exceptions
 from aiohttp.test_utils import TestClient
 from lxml import etree
 from pytest_aiohttp import AiohttpClient
-from simulator_helpers import (
+
+from gateway.simulator import (
+    MEDIA,
+    MEDIA2,
+    Profile,
+    SimulatedDevice,
+    create_simulator_app,
+    device_path,
+    service_path,
+)
+from tests.simulator_helpers import (
     ENV,
     TDS,
     TER,
@@ -28,16 +38,6 @@ from simulator_helpers import (
     not_authorized,
     offline_wsdl,
     token,
-)
-
-from gateway.simulator import (
-    MEDIA,
-    MEDIA2,
-    Profile,
-    SimulatedDevice,
-    create_simulator_app,
-    device_path,
-    service_path,
 )
 
 MEDIA1_BINDING = f"{{{TRT}}}MediaBinding"

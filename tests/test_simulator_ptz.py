@@ -8,9 +8,18 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
-from simulator_helpers import TER, TT, WSDL_DIR, Answer, as_admin, call, check_schema, offline_wsdl
 
 from gateway.simulator import SimulatedDevice, create_simulator_app, service_path
+from tests.simulator_helpers import (
+    TER,
+    TT,
+    WSDL_DIR,
+    Answer,
+    as_admin,
+    call,
+    check_schema,
+    offline_wsdl,
+)
 
 TPTZ = "http://www.onvif.org/ver20/ptz/wsdl"
 BINDING = f"{{{TPTZ}}}PTZBinding"

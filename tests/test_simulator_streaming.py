@@ -11,7 +11,11 @@ import pytest
 import zeep
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
-from simulator_helpers import (
+
+from gateway.simulator import MEDIA, MEDIA2, SimulatedDevice, create_simulator_app, service_path
+from gateway.simulator.jpeg import frame
+from gateway.simulator.streaming import snapshot_path
+from tests.simulator_helpers import (
     TR2,
     TRT,
     WSDL_DIR,
@@ -22,10 +26,6 @@ from simulator_helpers import (
     offline_wsdl,
     token,
 )
-
-from gateway.simulator import MEDIA, MEDIA2, SimulatedDevice, create_simulator_app, service_path
-from gateway.simulator.jpeg import frame
-from gateway.simulator.streaming import snapshot_path
 
 MEDIA1_BINDING = f"{{{TRT}}}MediaBinding"
 MEDIA2_BINDING = f"{{{TR2}}}Media2Binding"
@@ -66,7 +66,7 @@ async def test_stream_uris_media1(aiohttp_client, media1_wsdl):
                              user="user")
         assert answer.status == 200, answer.data
         check_schema(media1_wsdl, "GetStreamUri", answer, MEDIA1_BINDING)
-        assert answer.text("trt:MediaUri/tt:Uri").startswith(start)
+        assert (answer.text("trt:MediaUri/tt:Uri") or "").startswith(start)
         assert answer.text("trt:MediaUri/tt:Timeout") == "PT0S"
 
     bad = await media(client, device, MEDIA, "<trt:GetStreamUri>" + RTSP_SETUP.format("SRTP")
@@ -87,7 +87,7 @@ async def test_stream_and_snapshot_uris_media2(aiohttp_client, media2_wsdl):
                              "</tr2:GetStreamUri>")
         assert answer.status == 200, answer.data
         check_schema(media2_wsdl, "GetStreamUri", answer, MEDIA2_BINDING)
-        assert answer.text("tr2:Uri").startswith(start)
+        assert (answer.text("tr2:Uri") or "").startswith(start)
     snapshot = await media(client, device, MEDIA2, "<tr2:GetSnapshotUri><tr2:ProfileToken>"
                            "profile_3</tr2:ProfileToken></tr2:GetSnapshotUri>")
     check_schema(media2_wsdl, "GetSnapshotUri", snapshot, MEDIA2_BINDING)

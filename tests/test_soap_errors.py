@@ -72,6 +72,7 @@ def test_each_lower_layer_error_becomes_a_device_error(exc, kind, words, subcode
     assert words in mapped.detail
     assert mapped.device == "cam"
     if subcodes is not None:
+        assert isinstance(mapped, DeviceFault)
         assert mapped.subcodes == subcodes
 
 

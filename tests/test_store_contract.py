@@ -10,11 +10,12 @@ import pytest
 from gateway.credentials import Credentials
 from gateway.state.redisstore import RedisPolicyStore, RedisSessions, connect
 from gateway.state.sessions import MemorySessions
-from gateway.state.store import SqlitePolicyStore
+from gateway.state.store import PolicyStore, SqlitePolicyStore
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 async def policy(request, tmp_path):
+    store: PolicyStore
     if request.param == "sqlite":
         store = SqlitePolicyStore(tmp_path / "policy.sqlite3")
     else:

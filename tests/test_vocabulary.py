@@ -12,7 +12,7 @@ import pytest
 from gateway.app import MAPPINGS_DIR, WSDL_DIR, create_app, shared_wsdls
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.errors import MappingError
-from gateway.mapping.spec import load_mappings
+from gateway.mapping.spec import ConfigurationWrite, load_mappings
 from gateway.simulator import MEDIA
 from gateway.simulator.imaging import ImagingSettings
 from tests.conftest import bearer, login
@@ -94,9 +94,10 @@ brightness = "ImagingSettings.Brightness"
 
 
 async def gateway_with(tmp_path: Path, start_device: Any, aiohttp_client: Any,
-                       device_options: dict[str, Any] | None = None,
-                       **files: str) -> tuple[Any, dict[str, str], Any]:
-    """A gateway serving the shipped mappings plus these files, logged in as an Operator."""
+                       files: dict[str, str], device_options: dict[str, Any] | None = None,
+                       ) -> tuple[Any, dict[str, str], Any]:
+    """A gateway serving the shipped mappings plus these files (name: TOML text), logged in
+    as an Operator."""
     mappings = tmp_path / "mappings"
     mappings.mkdir()
     for shipped in MAPPINGS_DIR.glob("*.toml"):
@@ -113,7 +114,7 @@ async def gateway_with(tmp_path: Path, start_device: Any, aiohttp_client: Any,
 
 async def test_a_read_with_a_path_parameter(tmp_path, start_device, aiohttp_client):
     client, auth, device = await gateway_with(tmp_path, start_device, aiohttp_client,
-                                              imaging=IMAGING)
+                                              {"imaging": IMAGING})
     device.imaging["video2"] = ImagingSettings(brightness=7)
     answer = await client.get("/imaging/video2", headers=auth)
     assert answer.status == 200, await answer.text()
@@ -131,7 +132,7 @@ async def test_a_read_with_a_path_parameter(tmp_path, start_device, aiohttp_clie
 
 async def test_a_typed_call_with_a_nested_argument(tmp_path, start_device, aiohttp_client):
     client, auth, device = await gateway_with(tmp_path, start_device, aiohttp_client,
-                                              imaging=IMAGING)
+                                              {"imaging": IMAGING})
     # Brightness and Contrast are xs:float inside tt:ImagingSettings20; ForcePersistence a
     # constant xs:boolean: the call carries them nested, as the WSDL has them.
     answer = await client.put("/imaging/video3", headers=auth,
@@ -156,7 +157,7 @@ async def test_a_typed_call_with_a_nested_argument(tmp_path, start_device, aioht
 
 async def test_query_parameters_are_typed_and_named(tmp_path, start_device, aiohttp_client):
     client, auth, _ = await gateway_with(tmp_path, start_device, aiohttp_client,
-                                         **{"media-profiles": PROFILES})
+                                         {"media-profiles": PROFILES})
     every = await (await client.get("/media-profiles", headers=auth)).json()
     assert [p["token"] for p in every["profiles"]] == ["profile_1", "profile_3"]
     one = await client.get("/media-profiles?token=profile_3&detail=all", headers=auth)
@@ -202,7 +203,8 @@ async def test_query_parameters_are_typed_and_named(tmp_path, start_device, aioh
          "put.arguments.ImagingSettings: ImagingSettings20 is a complex type"),
     ],
 )
-async def test_call_arguments_are_checked_against_the_xsd_at_start(tmp_path, change, message):
+async def test_call_arguments_are_checked_against_the_xsd_at_start(
+        tmp_path, change: tuple[str, str], message):
     assert change[0] in IMAGING
     (tmp_path / "imaging.toml").write_text(IMAGING.replace(*change, 1))
     with pytest.raises(MappingError) as caught:
@@ -226,7 +228,7 @@ async def test_an_enumerated_xsd_type_needs_an_enum(tmp_path):
 async def test_a_write_body_is_declared_once_for_checks_and_description(
         tmp_path, start_device, aiohttp_client):
     client, auth, _ = await gateway_with(tmp_path, start_device, aiohttp_client,
-                                         imaging=IMAGING)
+                                         {"imaging": IMAGING})
     described = await (await client.get("/openapi.json")).json()
     assert described["components"]["schemas"]["ImagingUpdate"] == {
         "type": "object", "additionalProperties": False, "required": ["brightness", "contrast"],
@@ -262,7 +264,7 @@ async def test_a_write_body_is_declared_once_for_checks_and_description(
          "put.body.brightness.enum: codec's values are not numbers"),
     ],
 )
-async def test_bad_body_declarations_stop_start_up(tmp_path, change, message):
+async def test_bad_body_declarations_stop_start_up(tmp_path, change: tuple[str, str], message):
     assert change[0] in IMAGING
     (tmp_path / "imaging.toml").write_text(IMAGING.replace(*change, 1))
     (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())
@@ -287,6 +289,8 @@ async def test_enums_shared_by_files_are_defined_once(tmp_path):
     put = resources["/configurations/encoders/video"].put
     assert codec is not None
     assert codec.name == "codec"
+    assert isinstance(put, ConfigurationWrite)
+    assert put.policy is not None
     assert put.policy.enum is codec  # the codec enum of enums.toml, not a copy per file
     # a file may not define an enum of enums.toml again
     (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())
@@ -314,7 +318,7 @@ def test_the_mapping_layer_does_not_reach_up_into_the_web_layer():
 
 async def test_a_fan_out_read_calls_once_per_item(tmp_path, start_device, aiohttp_client):
     client, auth, device = await gateway_with(tmp_path, start_device, aiohttp_client,
-                                              imaging=FAN_OUT)
+                                              {"imaging": FAN_OUT})
     device.imaging["video2"] = ImagingSettings(brightness=7)
     answer = await client.get("/imaging", headers=auth)
     assert answer.status == 200, await answer.text()
@@ -337,7 +341,7 @@ async def test_a_fan_out_read_calls_once_per_item(tmp_path, start_device, aiohtt
 async def test_a_fan_out_on_a_device_without_the_service_is_501(tmp_path, start_device,
                                                               aiohttp_client):
     client, auth, _ = await gateway_with(tmp_path, start_device, aiohttp_client,
-                                         {"services": {MEDIA}}, imaging=FAN_OUT)
+                                         {"imaging": FAN_OUT}, {"services": {MEDIA}})
     answer = await client.get("/imaging", headers=auth)
     assert answer.status == 501
     assert "imaging" in (await answer.json())["detail"]
@@ -358,7 +362,7 @@ async def test_a_fan_out_on_a_device_without_the_service_is_501(tmp_path, start_
         (('list = "imaging"\n', ''), "get.for_each: goes with `list`"),
     ],
 )
-async def test_bad_fan_outs_stop_start_up(tmp_path, change, message):
+async def test_bad_fan_outs_stop_start_up(tmp_path, change: tuple[str, str], message):
     assert change[0] in FAN_OUT
     for shipped in MAPPINGS_DIR.glob("*.toml"):
         (tmp_path / shipped.name).write_text(shipped.read_text())
@@ -397,8 +401,8 @@ async def test_values_no_soap_message_can_carry_are_refused(tmp_path, start_devi
                                                            aiohttp_client):
     # URLs and JSON can hold control characters and lone surrogates; XML cannot
     client, auth, _ = await gateway_with(tmp_path, start_device, aiohttp_client,
-                                         imaging=IMAGING, hostname=HOSTNAME,
-                                         **{"media-profiles": PROFILES})
+                                         {"imaging": IMAGING, "hostname": HOSTNAME,
+                                          "media-profiles": PROFILES})
     path = await client.get("/imaging/a%00b", headers=auth)
     assert path.status == 404
     assert (await path.json())["field"] == "path.source"

@@ -51,6 +51,8 @@ def test_every_message_has_a_fresh_nonce_and_a_digest_of_it():
     assert len(set(nonces)) == 3
     for header, nonce in zip(headers, nonces, strict=True):
         created = header.findtext(f".//{{{WSU}}}Created")
+        assert nonce is not None
+        assert created is not None
         expected = hashlib.sha1(  # noqa: S324 (the profile says SHA-1)
             base64.b64decode(nonce) + created.encode() + b"secret").digest()
         assert header.findtext(f".//{{{WSSE}}}Password") == base64.b64encode(expected).decode()
