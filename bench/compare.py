@@ -25,7 +25,6 @@ import asyncio
 import itertools
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import cpu_seconds, free_port, launch, start, stop  # bench/common.py (from bench/)
+from common import cpu_seconds, launch, port_of, start, stop  # bench/common.py (from bench/)
 
 USER, PASSWORD = "admin", "admin"  # a user of every simulated device
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
@@ -146,8 +145,8 @@ async def client() -> None:
         await service.close()
 
 
-async def hello_world(port: int) -> None:
-    """aiohttp's hello-world (its documentation's first server), on a port until killed."""
+async def hello_world() -> None:
+    """aiohttp's hello-world (its documentation's first server), on a free port until killed."""
     from aiohttp import web
 
     async def hello(request: web.Request) -> web.Response:
@@ -157,8 +156,9 @@ async def hello_world(port: int) -> None:
     app.add_routes([web.get("/", hello)])
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    print(f"{HELLO} 127.0.0.1:{port}", flush=True)
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    print(f"{HELLO} http://127.0.0.1:{port}", flush=True)
     await asyncio.Event().wait()
 
 
@@ -291,27 +291,27 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
     clients: list[Client] = []
 
     async def sim(devices: int, *extra: str) -> tuple[int, list[str]]:
-        port = free_port()
-        started.append(await start("simulate", "--port", str(port), "--discovery-port", "0",
-                                   "--devices", str(devices), *extra,
-                                   until="simulated ONVIF device(s) on"))
-        return started[-1].pid, [f"http://127.0.0.1:{port}/dev/{i}/onvif/device_service"
-                                 for i in range(1, devices + 1)]
+        process, banner = await start("simulate", "--port", "0", "--discovery-port", "0",
+                                      "--devices", str(devices), *extra,
+                                      until="simulated ONVIF device(s) on")
+        started.append(process)
+        port = port_of(banner, "simulated ONVIF device(s) on")
+        return process.pid, [f"http://127.0.0.1:{port}/dev/{i}/onvif/device_service"
+                             for i in range(1, devices + 1)]
 
     async def gateway(name: str, urls: list[str], cache_ttl: float) -> tuple[int, int]:
         ini = gateway_ini(tmp / name, 0, urls, cache_ttl, args.device_concurrency)
         # its log (a line per request) to a file: a pipe this script drains could make it wait
         log = tmp / f"{name}.log"
-        started.append(await start("serve", "-c", str(ini), until="gateway serving on", log=log))
-        # port 0: the gateway picks a free one and says which
-        serving = re.search(r"gateway serving on http://[^:]+:(\d+)", log.read_text())
-        assert serving is not None
-        return started[-1].pid, int(serving.group(1))
+        process, output = await start("serve", "-c", str(ini), until="gateway serving on",
+                                      log=log)
+        started.append(process)
+        return process.pid, port_of(output, "gateway serving on")
 
     async def hello() -> tuple[int, int]:
-        port = free_port()
-        started.append(await launch(sys.executable, __file__, "--hello", str(port), until=HELLO))
-        return started[-1].pid, port
+        process, output = await launch(sys.executable, __file__, "--hello", until=HELLO)
+        started.append(process)
+        return process.pid, port_of(output, HELLO)
 
     async def new_client() -> Client:
         clients.append(await Client.start())
@@ -432,12 +432,12 @@ async def main() -> None:
                         help="the gateway's device_concurrency (as gateway.ini's default)")
     parser.add_argument("--latency", type=float, default=5, help="ms, the late simulator's")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--hello", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--hello", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         return await client()
     if args.hello:
-        return await hello_world(args.hello)
+        return await hello_world()
     with tempfile.TemporaryDirectory() as tmp:
         loads = await run(args, Path(tmp))
     report(args, loads)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import free_port, start, stop  # bench/common.py (run from bench/)
+from common import port_of, start, stop  # bench/common.py (run from bench/)
 from instances import start_redis  # bench/instances.py
 
 
@@ -38,9 +38,9 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def gateway_ini(path: Path, port: int, sim_port: int, devices: int,
-                redis_url: str | None = None) -> None:
-    lines = [f"[gateway]\nport = {port}\nstate_dir = {path.parent / f'state-{port}'}",
+def gateway_ini(path: Path, sim_port: int, devices: int, redis_url: str | None = None) -> None:
+    """A gateway on a port of its choosing (0), in front of the simulator's devices."""
+    lines = [f"[gateway]\nport = 0\nstate_dir = {path.parent / f'state-{path.stem}'}",
              "health_interval = 0", "event_client_queue = 1000",
              "connections_per_address = 5000"]  # every client is this one address
     if redis_url:
@@ -78,12 +78,12 @@ async def one_load(label: str, sim_port: int, devices: int, per_device: int, eve
     gateway instances share it, and the clients of each device alternate between them."""
     gateways, bases = [], []
     for n in range(2 if redis_url else 1):
-        port = free_port()
         ini = work / f"gateway-{label}-{n}.ini"
-        gateway_ini(ini, port, sim_port, devices, redis_url)
-        gateways.append(await start("serve", "-c", str(ini), until="gateway serving on",
-                                    log=work / f"gateway-{label}-{n}.log"))
-        bases.append(f"http://127.0.0.1:{port}")
+        gateway_ini(ini, sim_port, devices, redis_url)
+        process, output = await start("serve", "-c", str(ini), until="gateway serving on",
+                                      log=work / f"gateway-{label}-{n}.log")
+        gateways.append(process)
+        bases.append(f"http://127.0.0.1:{port_of(output, 'gateway serving on')}")
     gateway, base = gateways[0], bases[0]
     sim = f"http://127.0.0.1:{sim_port}"
     try:
@@ -182,10 +182,10 @@ async def main() -> None:
     parser.add_argument("--per-device", type=int, default=10)
     parser.add_argument("--events", type=int, default=20)
     args = parser.parse_args()
-    sim_port = free_port()
-    simulator = await start("simulate", "--port", str(sim_port), "--devices",
-                            str(max(args.devices, 1)), "--discovery-port", "0",
-                            until="simulated ONVIF device(s)")
+    simulator, banner = await start("simulate", "--port", "0", "--devices",
+                                     str(max(args.devices, 1)), "--discovery-port", "0",
+                                     until="simulated ONVIF device(s)")
+    sim_port = port_of(banner, "simulated ONVIF device(s) on")
     try:
         with tempfile.TemporaryDirectory() as folder:
             work = Path(folder)

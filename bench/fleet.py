@@ -37,7 +37,7 @@ from common import (  # bench/common.py (run from bench/)
     ROOT,
     TICKS,
     cpu_seconds,
-    free_port,
+    port_of,
     start,
     stop,
 )
@@ -144,9 +144,9 @@ class Run:
         return f"{self.cpu[who] / sum(self.walls):.2f}" if who in self.cpu else "-"
 
 
-def gateway_ini(port: int, state_dir: Path, sim_port: int, devices: int,
-                device_concurrency: int) -> str:
-    lines = ["[gateway]", f"port = {port}", f"state_dir = {state_dir}", "cache_ttl = 0",
+def gateway_ini(state_dir: Path, sim_port: int, devices: int, device_concurrency: int) -> str:
+    """A gateway on a port of its choosing (0), in front of the simulator's devices."""
+    lines = ["[gateway]", "port = 0", f"state_dir = {state_dir}", "cache_ttl = 0",
              "health_interval = 0", f"device_concurrency = {device_concurrency}"]
     for i in range(1, devices + 1):
         lines += ["", f"[device:cam{i}]",
@@ -288,15 +288,13 @@ async def measure(args: argparse.Namespace, simulator: asyncio.subprocess.Proces
     n, workers = args.devices, args.concurrency
     names = [f"cam{i}" for i in range(1, n + 1)]
     urls = [f"http://127.0.0.1:{sim_port}/dev/{i}/onvif/device_service" for i in range(1, n + 1)]
-    gw_port = free_port()
-    base = f"http://127.0.0.1:{gw_port}"
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "gateway.ini"
-        ini.write_text(gateway_ini(gw_port, Path(tmp) / "state", sim_port, n,
-                                   args.device_concurrency))
+        ini.write_text(gateway_ini(Path(tmp) / "state", sim_port, n, args.device_concurrency))
         started = time.perf_counter()
-        gateway = await start("serve", "-c", str(ini), until="gateway serving on")
+        gateway, output = await start("serve", "-c", str(ini), until="gateway serving on")
         serving = time.perf_counter() - started
+        base = f"http://127.0.0.1:{port_of(output, 'gateway serving on')}"
         try:
             rss = {"start": rss_mib(gateway.pid)}
             connector = aiohttp.TCPConnector(limit=workers)
@@ -381,9 +379,9 @@ async def main() -> None:
     print(f"machine: {os.cpu_count()} cores ({cpu_model()}), Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.2f} before the run;\n"
           "  the client (this script), the simulator and the gateway share these cores")
-    sim_port = free_port()
-    simulator = await start("simulate", "--devices", str(args.devices), "--port", str(sim_port),
-                            "--discovery-port", "0", until="simulated ONVIF device(s) on")
+    simulator, banner = await start("simulate", "--devices", str(args.devices), "--port", "0",
+                                     "--discovery-port", "0", until="simulated ONVIF device(s) on")
+    sim_port = port_of(banner, "simulated ONVIF device(s) on")
     try:
         figures = await measure(args, simulator, sim_port)
     finally:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import free_port, start  # bench/common.py (run from bench/)
+from common import free_port, port_of, start, stop  # bench/common.py (run from bench/)
 
 from gateway.credentials import Credentials
 from gateway.state.redisstore import RedisSessions, connect
@@ -35,7 +35,7 @@ async def start_redis(directory: str) -> tuple[asyncio.subprocess.Process, str]:
     server = shutil.which("redis-server")
     if server is None:
         raise SystemExit("redis-server is needed (apt-get install redis-server)")
-    port = free_port()
+    port = free_port()  # redis-server cannot choose one: its --port 0 turns TCP off
     process = await asyncio.create_subprocess_exec(
         server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", directory,
         stdout=asyncio.subprocess.DEVNULL)
@@ -51,9 +51,9 @@ async def start_redis(directory: str) -> tuple[asyncio.subprocess.Process, str]:
     return process, url
 
 
-def gateway_ini(path: Path, port: int, sim_port: int, devices: int, redis_url: str | None
-                ) -> None:
-    lines = [f"[gateway]\nport = {port}\nstate_dir = {path.parent / ('state-' + str(port))}",
+def gateway_ini(path: Path, sim_port: int, devices: int, redis_url: str | None) -> None:
+    """A gateway on a port of its choosing (0), in front of the simulator's devices."""
+    lines = [f"[gateway]\nport = 0\nstate_dir = {path.parent / ('state-' + path.stem)}",
              "cache_ttl = 0", "health_interval = 0"]
     if redis_url:
         lines.append(f"redis_url = {redis_url}")
@@ -127,33 +127,31 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         redis, redis_url = await start_redis(tmp)
-        sim_port = free_port()
-        simulator = await start("simulate", "--port", str(sim_port), "--devices",
-                                str(args.devices), "--discovery-port", "0",
-                                until=f"/dev/{min(args.devices, 10)}/")
-        results = []
+        simulator, banner = await start("simulate", "--port", "0", "--devices",
+                                        str(args.devices), "--discovery-port", "0",
+                                        until=f"/dev/{min(args.devices, 10)}/")
+        sim_port = port_of(banner, "simulated ONVIF device(s) on")
+        results: list[str] = []
         try:
             for name, redis_for, instances in (("1 instance, embedded stores", None, 1),
                                                ("1 instance, Redis", redis_url, 1),
                                                ("2 instances, Redis", redis_url, 2)):
                 processes, bases = [], []
                 for k in range(instances):
-                    port = free_port()
-                    ini = Path(tmp) / f"gateway-{name[:1]}-{k}.ini"
-                    gateway_ini(ini, port, sim_port, args.devices, redis_for)
-                    processes.append(await start("serve", "-c", str(ini),
-                                                 until="gateway serving on"))
-                    bases.append(f"http://127.0.0.1:{port}")
+                    ini = Path(tmp) / f"gateway-{len(results)}-{k}.ini"
+                    gateway_ini(ini, sim_port, args.devices, redis_for)
+                    process, output = await start("serve", "-c", str(ini),
+                                                  until="gateway serving on")
+                    processes.append(process)
+                    bases.append(f"http://127.0.0.1:{port_of(output, 'gateway serving on')}")
                 await load(bases, args.devices, 200)  # warm-up
                 elapsed, times = await load(bases, args.devices, args.requests)
                 results.append(line(name, elapsed, times))
                 for process in processes:
-                    process.terminate()
-                    await process.wait()
+                    await stop(process)
             memory_us, redis_us = await session_checks(redis_url, 5000)
         finally:
-            simulator.terminate()
-            await simulator.wait()
+            await stop(simulator)
             redis.terminate()
             await redis.wait()
 

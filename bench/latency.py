@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import ROOT, free_port, start, stop  # bench/common.py (run from bench/)
+from common import ROOT, port_of, start, stop  # bench/common.py (run from bench/)
 from zeep import Client
 from zeep.wsse.username import UsernameToken
 
@@ -40,11 +40,10 @@ def summary(name: str, seconds: list[float]) -> tuple[str, float]:
 
 async def demo_startup() -> tuple[float, float]:
     """Seconds from launching `onvif-gateway demo` to its banner, and to a first answer."""
-    port = free_port()
     started = time.perf_counter()
-    process = await start("demo", "--port", str(port), until="Ctrl-C stops it")
+    process, output = await start("demo", "--port", "0", until="Ctrl-C stops it")
     banner = time.perf_counter() - started
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port_of(output, 'gateway')}"
     async with aiohttp.ClientSession() as http:
         async with http.put(f"{base}/login", json={"username": "admin", "password": "admin"}) as r:
             token = (await r.json())["sessionToken"]
@@ -91,15 +90,15 @@ async def main() -> None:
     banner, first = await demo_startup()
     print(f"demo start-up: banner after {banner:.2f} s, first answer after {first:.2f} s")
 
-    sim_port, gw_port = free_port(), free_port()
-    simulator = await start("simulate", "--port", str(sim_port), until="/dev/1/")
-    url = f"http://127.0.0.1:{sim_port}/dev/1/onvif/device_service"
+    simulator, listing = await start("simulate", "--port", "0", until="/dev/1/")
+    url = f"http://127.0.0.1:{port_of(listing, 'device(s) on')}/dev/1/onvif/device_service"
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "gateway.ini"
         # cache_ttl = 0: every request really goes to the device, as the zeep baseline does
-        ini.write_text(f"[gateway]\nport = {gw_port}\nstate_dir = {tmp}\ncache_ttl = 0\n"
+        ini.write_text(f"[gateway]\nport = 0\nstate_dir = {tmp}\ncache_ttl = 0\n"
                        f"[device:cam]\nurl = {url}\n")
-        gateway = await start("serve", "-c", str(ini), until="gateway serving on")
+        gateway, output = await start("serve", "-c", str(ini), until="gateway serving on")
+        gw_port = port_of(output, "gateway serving on")
         try:
             gateway_times = await through_gateway(f"http://127.0.0.1:{gw_port}", count)
             zeep_times = await asyncio.to_thread(direct_zeep, url, count)

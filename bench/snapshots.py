@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import free_port, start, stop  # bench/common.py (run from bench/)
+from common import port_of, start, stop  # bench/common.py (run from bench/)
 
 SNAPSHOT = "/profiles/profile_1/snapshot"
 FETCHES = re.compile(r'gateway_snapshot_fetches_total\{device="cam",outcome="ok"\} ([0-9.]+)')
@@ -83,13 +83,13 @@ def line(name: str, times: list[float], fetches: int) -> tuple[str, float, float
 
 async def gateway_run(sim_port: int, ttl: float, clients: int,
                       seconds: float) -> tuple[list[float], int]:
-    port = free_port()
     url = f"http://127.0.0.1:{sim_port}/dev/1/onvif/device_service"
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "gateway.ini"
-        ini.write_text(f"[gateway]\nport = {port}\nstate_dir = {tmp}\nsnapshot_ttl = {ttl:g}\n"
+        ini.write_text(f"[gateway]\nport = 0\nstate_dir = {tmp}\nsnapshot_ttl = {ttl:g}\n"
                        f"login_max_failures = 1000\n[device:cam]\nurl = {url}\n")
-        gateway = await start("serve", "-c", str(ini), until="gateway serving on")
+        gateway, output = await start("serve", "-c", str(ini), until="gateway serving on")
+        port = port_of(output, "gateway serving on")
         try:
             return await through_gateway(f"http://127.0.0.1:{port}", clients, seconds)
         finally:
@@ -102,9 +102,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
 
-    sim_port = free_port()
-    simulator = await start("simulate", "--port", str(sim_port), "--discovery-port", "0",
-                            until="/dev/1/")
+    simulator, banner = await start("simulate", "--port", "0", "--discovery-port", "0",
+                                    until="/dev/1/")
+    sim_port = port_of(banner, "simulated ONVIF device(s) on")
     try:
         kept, kept_fetches = await gateway_run(sim_port, 1, args.clients, args.seconds)
         shared, shared_fetches = await gateway_run(sim_port, 0, args.clients, args.seconds)

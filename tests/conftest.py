@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
+from tests.processes import free_port
 
 StartDevice = Callable[..., Awaitable[tuple[SimulatedDevice, str]]]
 StartGateway = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
@@ -74,20 +75,13 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class RedisServer:
     """A redis-server of the tests' own on a loopback port, which a test may stop and restart.
 
     Its data goes to an append-only file, so that a restart loses nothing, as in production."""
 
     def __init__(self, directory: Path) -> None:
-        self.port = free_port()
+        self.port = free_port()  # redis-server cannot choose one: its --port 0 turns TCP off
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._directory = directory
         self._process: subprocess.Popen[bytes] | None = None

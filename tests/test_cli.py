@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -19,32 +16,18 @@ import gateway
 from gateway import cli, discovery
 from gateway.cli import _parser
 from gateway.soap import wsdiscovery
-from tests.conftest import free_port
-from tests.processes import start_command
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-start = start_command
-
-
-async def stop(process: asyncio.subprocess.Process) -> int:
-    process.send_signal(signal.SIGINT)
-    return await asyncio.wait_for(process.wait(), timeout=30)
+from tests.processes import port_of, start, stop
 
 
 async def test_demo_prints_what_to_do_and_serves_it():
-    port = free_port()
-    started = time.monotonic()
-    process, banner = await start("demo", "--port", str(port), until="Ctrl-C stops it")
+    process, banner = await start("demo", "--port", "0", until="Ctrl-C stops it")
     try:
-        gateway = f"http://127.0.0.1:{port}"
-        assert gateway in banner
+        gateway = f"http://127.0.0.1:{port_of(banner, 'gateway')}"
+        assert f"API docs  {gateway}/docs" in banner
         assert "admin/admin (Administrator)" in banner
         assert "operator/operator (Operator)" in banner
         assert "user/user (User)" in banner
         assert f"curl -s -X PUT {gateway}/login" in banner
-        print(f"demo ready in {time.monotonic() - started:.2f} s")
         async with aiohttp.ClientSession() as http:
             async with http.put(f"{gateway}/login",
                                 json={"username": "user", "password": "user"}) as response:
@@ -59,8 +42,7 @@ async def test_demo_prints_what_to_do_and_serves_it():
 
 async def test_demo_banner_curl_commands_work():
     """The banner's ready-to-paste shell commands, pasted into a shell."""
-    port = free_port()
-    process, banner = await start("demo", "--port", str(port), until="Ctrl-C stops it")
+    process, banner = await start("demo", "--port", "0", until="Ctrl-C stops it")
     try:
         commands = banner.split("Try it (in another terminal):")[1].split("Ctrl-C")[0]
         shell = await asyncio.create_subprocess_exec(
@@ -74,16 +56,17 @@ async def test_demo_banner_curl_commands_work():
 
 
 async def test_simulate_then_serve_with_a_config(tmp_path):
-    sim_port, gw_port = free_port(), free_port()
-    simulator, listing = await start("simulate", "--port", str(sim_port), "--devices", "3",
+    simulator, listing = await start("simulate", "--port", "0", "--devices", "3",
                                      "--clock-skew", "-500", until="/dev/3/")
+    sim_port = port_of(listing, "simulated ONVIF device(s) on")
     assert f"http://127.0.0.1:{sim_port}/dev/2/onvif/device_service" in listing
     ini = tmp_path / "gateway.ini"
     ini.write_text(
-        f"[gateway]\nport = {gw_port}\n"
+        "[gateway]\nport = 0\n"
         f"[device:second]\nurl = http://127.0.0.1:{sim_port}/dev/2/onvif/device_service\n"
     )
-    server, _ = await start("serve", "-c", str(ini), until="gateway serving on")
+    server, log = await start("serve", "-c", str(ini), until="gateway serving on")
+    gw_port = port_of(log, "gateway serving on")
     try:
         async with aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{gw_port}"

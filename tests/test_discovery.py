@@ -32,15 +32,16 @@ from gateway.soap.wsdiscovery import (
     parse_probe_matches,
 )
 from gateway.soap.xml import WSA_2004
-from tests.conftest import bearer, free_port, login
-from tests.test_cli import ROOT, start, stop
+from tests.conftest import bearer, login
+from tests.processes import ROOT, port_of, start, stop
 
 HTTP_PORT = 8000  # only written into XAddrs by the responder; nothing is served there
 WAIT = 0.5
 
 
 def free_udp_port() -> int:
-    """A loopback UDP port nobody listens on right now."""
+    """A loopback UDP port nobody listens on right now (simulate's --discovery-port 0 turns
+    discovery off: it cannot be asked to choose one)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -459,10 +460,11 @@ async def run(*args: str) -> tuple[int, str, str]:
 
 
 async def test_simulate_then_discover_then_log_in(tmp_path, aiohttp_client):
-    http_port, udp_port = free_port(), free_udp_port()
-    simulator, banner = await start("simulate", "--port", str(http_port), "--devices", "3",
+    udp_port = free_udp_port()
+    simulator, banner = await start("simulate", "--port", "0", "--devices", "3",
                                     "--discovery-port", str(udp_port),
                                     until="WS-Discovery Probes answered on")
+    http_port = port_of(banner, "simulated ONVIF device(s) on")
     try:
         assert f"udp://127.0.0.1:{udp_port}" in banner
         code, out, err = await run("discover", "--target", f"127.0.0.1:{udp_port}",
@@ -511,28 +513,27 @@ async def answered(http_port: int) -> None:
         pass
 
 
-async def test_simulate_discovery_port_0_turns_it_off_and_a_taken_default_is_not_fatal():
-    http_port = free_port()
-    simulator, banner = await start("simulate", "--port", str(http_port),
-                                    "--discovery-port", "0", until="/dev/1/")
-    await answered(http_port)
+async def test_simulate_discovery_port_0_turns_it_off_and_a_taken_default_is_not_fatal(
+        tmp_path):
+    # its whole output, to the end, goes to a file
+    log = tmp_path / "simulate.log"
+    simulator, _ = await start("simulate", "--port", "0", "--discovery-port", "0",
+                               until="/dev/1/", log=log)
+    await answered(port_of(log.read_text(), "device(s) on"))
     assert await stop(simulator) == 0
-    assert simulator.stdout is not None
-    remaining = (await simulator.stdout.read()).decode()
-    assert "WS-Discovery" not in banner + remaining
+    assert "WS-Discovery" not in log.read_text()
     # the default port taken (by us, or by anyone): the simulator still serves, without discovery
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         with contextlib.suppress(OSError):  # already taken by someone else: the same case
             taken.bind(("127.0.0.1", 3702))
-        simulator, banner = await start("simulate", "--port", str(http_port),
-                                        until="/dev/1/")
+        simulator, banner = await start("simulate", "--port", "0", until="/dev/1/")
         assert "WS-Discovery off" in banner
-        await answered(http_port)
+        await answered(port_of(banner, "device(s) on"))
         assert await stop(simulator) == 0
     # a taken port the user asked for is fatal
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
-        code, _, err = await run("simulate", "--port", str(free_port()),
+        code, _, err = await run("simulate", "--port", "0",
                                  "--discovery-port", str(taken.getsockname()[1]))
         assert code == 1
         assert "cannot start" in err

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import bearer, free_port, login
+from tests.conftest import bearer, login
+from tests.processes import free_port
 
 
 async def problem(response, status):

@@ -13,7 +13,8 @@ from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.keys import DEVICES
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
-from tests.conftest import bearer, free_port, login
+from tests.conftest import bearer, login
+from tests.processes import free_port
 
 FLEET = 20
 

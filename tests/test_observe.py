@@ -22,7 +22,8 @@ from gateway.logs import JsonFormatter
 from gateway.metrics import Metrics, soap_outcome
 from gateway.simulator import SENDER, SoapFault
 from gateway.web.observe import request_id
-from tests.conftest import bearer, free_port, login
+from tests.conftest import bearer, login
+from tests.processes import port_of
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -269,18 +270,18 @@ async def next_json_line(stream, where):
 
 async def test_serve_logs_json_lines_and_lets_the_scraper_in(start_device, tmp_path):
     _, url = await start_device()
-    port = free_port()
     ini = tmp_path / "gateway.ini"
-    ini.write_text(f"[gateway]\nport = {port}\nlog_format = json\nmetrics_allow = 127.0.0.1\n"
+    ini.write_text(f"[gateway]\nport = 0\nlog_format = json\nmetrics_allow = 127.0.0.1\n"
                    f"[device:cam]\nurl = {url}\n")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "serve", "-c", str(ini),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     assert process.stdout is not None
     try:
-        await next_json_line(process.stdout, lambda line: "serving on" in line["message"])
+        serving = await next_json_line(process.stdout,
+                                       lambda line: "serving on" in line["message"])
         async with aiohttp.ClientSession() as http:
-            base = f"http://127.0.0.1:{port}"
+            base = f"http://127.0.0.1:{port_of(serving['message'], 'gateway serving on')}"
             async with http.get(f"{base}/metrics", headers={"X-Request-ID": "scrape-1"}) as r:
                 assert r.status == 200  # no token: 127.0.0.1 is allowed
         line = await next_json_line(process.stdout,

@@ -14,8 +14,8 @@ import pytest
 
 from gateway.keys import DEVICES
 from gateway.simulator import SENDER, SoapFault
-from tests.conftest import bearer, free_port, login
-from tests.processes import ROOT, start_command
+from tests.conftest import bearer, login
+from tests.processes import ROOT, free_port, start
 from tests.simulator_helpers import as_admin, envelope
 
 PUT_SOURCES = {"sources": [{"name": "video1", "enabled": 0}]}
@@ -350,7 +350,7 @@ def test_no_mapping_asks_for_every_configuration_type():
 async def test_onvif_zeep_async_against_simulate():
     from onvif import ONVIFCamera  # the reference client, as Home Assistant uses it
 
-    process, banner = await start_command("simulate", "--port", "0", until="users: ")
+    process, banner = await start("simulate", "--port", "0", until="users: ")
     try:
         usual = re.search(r"usual address: http://127.0.0.1:(\d+)/onvif/device_service", banner)
         assert usual is not None, banner

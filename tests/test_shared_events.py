@@ -15,9 +15,9 @@ import pytest
 from aiohttp import web
 
 from gateway.simulator import SimulatedDevice
-from tests.conftest import StartDevice, bearer, free_port, login
+from tests.conftest import StartDevice, bearer, login
 from tests.events_helpers import SSE, eventually, motion
-from tests.processes import start_command
+from tests.processes import port_of, start
 from tests.test_webhooks import Receiver
 
 Start = Callable[[str], Awaitable[str]]
@@ -31,19 +31,17 @@ async def instances(start_device: StartDevice, redis_url: str, tmp_path: Path
     device, url = await start_device()
     processes: dict[str, Any] = {}
 
-    async def start(name: str) -> str:
-        port = free_port()
+    async def start_gateway(name: str) -> str:
         ini = tmp_path / f"{name}.ini"
         ini.write_text(
-            f"[gateway]\nport = {port}\nstate_dir = state-{name}\nredis_url = {redis_url}\n"
+            f"[gateway]\nport = 0\nstate_dir = state-{name}\nredis_url = {redis_url}\n"
             "event_lease = 1.5\nevent_linger = 0\nevent_retry = 0.05\nwebhook_retry = 0.05\n"
             f"[device:cam]\nurl = {url}\nusername = admin\npassword = admin\n")
-        processes[name], _ = await start_command("serve", "-c", str(ini),
-                                                 until="gateway serving on")
-        return f"http://127.0.0.1:{port}"
+        processes[name], log = await start("serve", "-c", str(ini), until="gateway serving on")
+        return f"http://127.0.0.1:{port_of(log, 'gateway serving on')}"
 
     try:
-        yield device, start, processes
+        yield device, start_gateway, processes
     finally:
         for process in processes.values():
             if process.returncode is None:

@@ -13,10 +13,8 @@ import pytest
 
 from gateway.simulator import VideoSource
 from gateway.state.store import SqlitePolicyStore
-from tests.conftest import free_port
-from tests.processes import start_command
+from tests.processes import port_of, start, stop
 
-ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [f"video{i}" for i in range(1, 201)]
 BURST = 300
 
@@ -55,9 +53,10 @@ async def test_state_survives_reopening_and_is_per_device(tmp_path):
     await store.close()
 
 
-async def _serve(ini: Path) -> asyncio.subprocess.Process:
-    process, _ = await start_command("serve", "-c", str(ini), until="gateway serving on")
-    return process
+async def _serve(ini: Path) -> tuple[asyncio.subprocess.Process, str]:
+    """The gateway of ini, on a port of its own choosing (each start another); and its URL."""
+    process, log = await start("serve", "-c", str(ini), until="gateway serving on")
+    return process, f"http://127.0.0.1:{port_of(log, 'gateway serving on')}"
 
 
 async def _token(http: aiohttp.ClientSession, base: str) -> str:
@@ -65,9 +64,9 @@ async def _token(http: aiohttp.ClientSession, base: str) -> str:
         return str((await r.json())["sessionToken"])
 
 
-async def _burst_then_kill(http: aiohttp.ClientSession, base: str, ini: Path) -> None:
+async def _burst_then_kill(http: aiohttp.ClientSession, ini: Path) -> None:
     """Start the gateway, fire BURST concurrent whole-list PUTs, SIGKILL it in the middle."""
-    gateway = await _serve(ini)
+    gateway, base = await _serve(ini)
     headers = {"Authorization": f"Bearer {await _token(http, base)}"}
     answered = 0
     enough = asyncio.Event()
@@ -99,21 +98,18 @@ async def test_kill_during_a_burst_of_puts_leaves_whole_states(tmp_path, start_d
     # Many sources make each PUT a long write, so that the kill lands inside one.
     _, url = await start_device(video_sources={name: VideoSource(25.0, 640, 480)
                                                for name in SOURCES})
-    port = free_port()
     ini = tmp_path / "gateway.ini"
-    ini.write_text(f"[gateway]\nport = {port}\nstate_dir = state\n[device:cam]\nurl = {url}\n")
-    base = f"http://127.0.0.1:{port}"
+    ini.write_text(f"[gateway]\nport = 0\nstate_dir = state\n[device:cam]\nurl = {url}\n")
     whole_states = [pattern(n) for n in range(BURST)]
     whole_states.append({"sources": [{"name": name, "enabled": 1} for name in SOURCES]})
     async with aiohttp.ClientSession() as http:
         for _round in range(3):
-            await _burst_then_kill(http, base, ini)
-            gateway = await _serve(ini)
+            await _burst_then_kill(http, ini)
+            gateway, base = await _serve(ini)
             headers = {"Authorization": f"Bearer {await _token(http, base)}"}
             async with http.get(f"{base}/sources/video", headers=headers) as response:
                 state = await response.json()
-            gateway.send_signal(signal.SIGINT)
-            await gateway.wait()
+            assert await stop(gateway) == 0
             # The state is the initial one or exactly one PUT's whole list, never a mix.
             assert state in whole_states, "a PUT was stored in part"
     with sqlite3.connect(tmp_path / "state" / "policy.sqlite3") as db:

@@ -20,8 +20,8 @@ from gateway.config import DeviceConfig, parse_config
 from gateway.errors import ConfigError, StartupError
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
 from gateway.tls import device_ssl, fingerprint, generate_self_signed, server_ssl
-from tests.conftest import bearer, free_port, login
-from tests.test_cli import ROOT, start, stop
+from tests.conftest import bearer, login
+from tests.processes import ROOT, port_of, start, stop
 
 HTTPS_DEVICE = "[device:cam]\nurl = https://127.0.0.1:8443/onvif/device_service\n"
 HTTP_DEVICE = "[device:cam]\nurl = http://127.0.0.1:8000/onvif/device_service\n"
@@ -72,13 +72,13 @@ async def test_gencert_writes_a_pair_and_warns(tmp_path):
 async def test_gateway_serves_https_only(start_device, tmp_path):
     _, device_url = await start_device()
     cert, _ = generate_self_signed(tmp_path / "tls")
-    port = free_port()
     ini = tmp_path / "gateway.ini"
     # relative paths: taken from the ini file's folder, not the working directory (ROOT)
-    ini.write_text(f"[gateway]\nport = {port}\n"
+    ini.write_text("[gateway]\nport = 0\n"
                    "tls_cert = tls/gateway.crt\ntls_key = tls/gateway.key\n"
                    f"[device:cam]\nurl = {device_url}\n")
     server, log = await start("serve", "-c", str(ini), until="gateway serving on")
+    port = port_of(log, "gateway serving on")
     try:
         assert f"gateway serving on https://127.0.0.1:{port}" in log
         base = f"https://127.0.0.1:{port}"
@@ -112,7 +112,7 @@ async def test_gateway_serves_https_only(start_device, tmp_path):
 async def test_serve_stops_on_a_certificate_it_cannot_use(tmp_path):
     generate_self_signed(tmp_path)
     ini = tmp_path / "gateway.ini"
-    ini.write_text(f"[gateway]\nport = {free_port()}\ntls_cert = gateway.crt\n"
+    ini.write_text(f"[gateway]\nport = 0\ntls_cert = gateway.crt\n"
                    f"tls_key = missing.key\n{HTTP_DEVICE}")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "serve", "-c", str(ini), stderr=asyncio.subprocess.PIPE,
