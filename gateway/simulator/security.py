@@ -14,19 +14,10 @@ from typing import Final
 
 from lxml import etree
 
-from gateway.soap.xml import WSSE, WSU, qname
+from gateway.soap.xml import BASE64_BINARY, PASSWORD_DIGEST, PASSWORD_TEXT, WSSE, WSU, qname
 
 from .device import ACCESS_POLICY, AccessClass, SimulatedDevice
 from .soap import SENDER, SoapFault
-
-_PROFILE: Final = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
-)
-PASSWORD_DIGEST: Final = f"{_PROFILE}#PasswordDigest"
-PASSWORD_TEXT: Final = f"{_PROFILE}#PasswordText"
-_BASE64_BINARY: Final = (
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
-)
 
 # xs:dateTime with a mandatory time zone; fromisoformat alone also takes non-XSD forms.
 _CREATED: Final = re.compile(
@@ -65,7 +56,7 @@ def _find_username_token(header: etree._Element | None) -> UsernameToken | None:
         return None
     password = token.find(qname(WSSE, "Password"))
     nonce = token.find(qname(WSSE, "Nonce"))
-    if nonce is not None and nonce.get("EncodingType", _BASE64_BINARY) != _BASE64_BINARY:
+    if nonce is not None and nonce.get("EncodingType", BASE64_BINARY) != BASE64_BINARY:
         raise _Rejected("Nonce EncodingType is not Base64Binary")
     return UsernameToken(
         username=token.findtext(qname(WSSE, "Username"), ""),

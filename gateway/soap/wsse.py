@@ -18,12 +18,7 @@ from xml.sax.saxutils import escape
 
 from zeep.wsdl.utils import get_or_create_header
 
-from gateway.soap.xml import WSSE, WSU, parse
-
-PASSWORD_DIGEST = ("http://docs.oasis-open.org/wss/2004/01/"  # noqa: S105 (a URI)
-                   "oasis-200401-wss-username-token-profile-1.0#PasswordDigest")
-BASE64_BINARY = ("http://docs.oasis-open.org/wss/2004/01/"
-                 "oasis-200401-wss-soap-message-security-1.0#Base64Binary")
+from gateway.soap.xml import BASE64_BINARY, PASSWORD_DIGEST, WSSE, WSU, parse
 
 # What zeep's UsernameToken writes (prefixes, attributes and order alike), with four holes.
 SECURITY_TEMPLATE = (

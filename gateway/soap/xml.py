@@ -25,6 +25,14 @@ WSA_2004: Final = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
 WSD: Final = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+# The values a UsernameToken's Password Type and Nonce EncodingType take (not namespaces, but
+# URIs of the same WS-Security documents).
+_USERNAME_TOKEN: Final = ("http://docs.oasis-open.org/wss/2004/01/"  # noqa: S105 (a URI)
+                          "oasis-200401-wss-username-token-profile-1.0")
+PASSWORD_DIGEST: Final = f"{_USERNAME_TOKEN}#PasswordDigest"
+PASSWORD_TEXT: Final = f"{_USERNAME_TOKEN}#PasswordText"
+BASE64_BINARY: Final = ("http://docs.oasis-open.org/wss/2004/01/"
+                        "oasis-200401-wss-soap-message-security-1.0#Base64Binary")
 # WS-BaseNotification and WS-Topics (ONVIF events).
 WSNT: Final = "http://docs.oasis-open.org/wsn/b-2"
 WSTOP: Final = "http://docs.oasis-open.org/wsn/t-1"
