@@ -46,8 +46,9 @@ CLOCK_RESOLUTION = timedelta(seconds=2)
 # error for it (None when it succeeded) and the seconds it took.
 CallObserver = Callable[[str, str, str, Exception | None, float], None]
 # A pull point is named by its address alone, so calls to it carry WS-Addressing headers (wsa:To,
-# wsa:Action, wsa:MessageID): cameras that route on wsa:To refuse them otherwise, and zeep sends
-# none unless told to.
+# wsa:Action, wsa:MessageID): cameras that route on wsa:To refuse them otherwise (XiongMai and
+# Wanscam cameras answer a Renew without them with 400: home-assistant/core#45513), and zeep
+# sends none unless told to.
 ADDRESSED_PLUGINS = [*PLUGINS, WsAddressingPlugin()]
 
 

@@ -108,13 +108,16 @@ def _fault(exc: Fault, where: Exchange) -> DeviceError:
 
 
 def _http_unauthorized(exc: HttpUnauthorized, where: Exchange) -> DeviceError:
-    # The same refusal as ter:NotAuthorized, told by HTTP (Digest) instead of SOAP.
+    # The same refusal as ter:NotAuthorized, told by HTTP (Digest) instead of SOAP, as Hikvision
+    # cameras set to Digest-only ONVIF authentication do (agsh/onvif#294).
     return DeviceFault(f"{where} failed: HTTP 401 Unauthorized", where.device, "Sender",
                        ["NotAuthorized"])
 
 
 def _empty_reply(exc: EmptyReply, where: Exchange) -> DeviceError:
-    # Devices that answer an operation they lack with an empty HTTP body, not a fault.
+    # Devices that answer an operation they lack with an empty HTTP body, not a fault (cheap
+    # firmware; Pelco cameras answered so a request whose Content-Type lacked the SOAP action,
+    # which zeep always sends: agsh/onvif#498).
     return DeviceFault(f"{where}: the device answered with an empty reply; it does not "
                        "implement this operation", where.device, "Receiver",
                        ["ActionNotSupported"])
@@ -122,7 +125,8 @@ def _empty_reply(exc: EmptyReply, where: Exchange) -> DeviceError:
 
 def _closed_without_answer(exc: ClosedWithoutAnswer, where: Exchange) -> DeviceError:
     # Devices that close the connection, without any answer, on an operation they do not know or
-    # a request they cannot parse (asked again on a new connection: the same).
+    # a request they cannot parse (a C server run as CGI; asked again on a new connection: the
+    # same).
     return DeviceFault(f"{where}: the device closed the connection without answering, twice; it "
                        "does not implement this operation or cannot read the request",
                        where.device, "Receiver", ["ActionNotSupported"])
