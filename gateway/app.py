@@ -171,7 +171,8 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
         shared = SharedEvents(connect(config.redis_url), hub, registry.loaded,
                               config.event_lease)
         await shared.open()
-        webhooks = Webhooks(hub, app[STORE], settings, shared.claim, shared.announce_webhooks)
+        webhooks = Webhooks(hub, app[STORE], settings, shared=True,
+                            changed=shared.announce_webhooks)
 
         async def webhooks_changed() -> None:
             await webhooks.sync({device.name: device for device in registry})

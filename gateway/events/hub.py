@@ -155,6 +155,10 @@ class EventHub:
         self._listeners.add(listener)
         return listener, [sent for _, sent in sorted(replay, key=lambda pair: pair[0])]
 
+    def originated(self, event_id: str) -> bool:
+        """Whether an event came from this instance's subscription (not through Redis)."""
+        return event_id.partition("-")[0] == self.epoch
+
     def _parse_id(self, last_event_id: str | None, channels: list[Channel]) -> int | None:
         if not last_event_id:
             return None

@@ -13,9 +13,9 @@
   to a Redis hash, from which an instance that starts listening to a device fills in what it
   did not see (GET /events/state, the first events of a stream).
 - Webhooks: every instance runs every webhook (a registration or removal on one is announced
-  to the others); an instance delivers an event only after claiming it in Redis (set if absent,
-  per webhook and event id), so each event is POSTed once across instances. An instance that
-  dies with a claimed delivery in hand loses it.
+  to the others), and delivers only the events of its own subscriptions: each event is POSTed
+  once, by the instance that got it from the device, and a device's events in order. Events an
+  instance had not delivered yet when it died are lost.
 """
 
 from __future__ import annotations
@@ -42,10 +42,6 @@ log = logging.getLogger(__name__)
 CHANNEL: Final = PREFIX + "events"
 LEASE: Final = PREFIX + "events:lease:"
 STATE: Final = PREFIX + "events:state:"
-CLAIM: Final = PREFIX + "webhook-claim:"
-# A claim outlives the lag of any instance's webhook queue behind the others (one key per
-# event and webhook: an hour of events, not more).
-CLAIM_LIFE_MS: Final = 3600 * 1000
 FORWARD_QUEUE: Final = 10_000  # events waiting to go to Redis; beyond, dropped (Redis is stuck)
 
 # Take the lease if nobody holds it, or keep it (renew) if we do; answers the holder.
@@ -66,7 +62,7 @@ Errors = (RedisError, OSError)
 
 
 class SharedEvents:
-    """The Redis side of the event hub: leases, the event channel, webhook claims."""
+    """The Redis side of the event hub: leases, the event channel, webhook announcements."""
 
     def __init__(self, client: aioredis.Redis, hub: EventHub,
                  devices: Callable[[str], DeviceClient | None], lease: float) -> None:
@@ -256,15 +252,6 @@ class SharedEvents:
         task.add_done_callback(self._tasks.remove)
 
     # webhooks
-
-    async def claim(self, webhook: str, event_id: str) -> bool:
-        """Whether this instance delivers the event to the webhook (the first to ask does).
-        With Redis unreachable it does: a duplicate rather than a lost event."""
-        try:
-            return bool(await self._redis.set(f"{CLAIM}{webhook}:{event_id}", self.me, nx=True,
-                                              px=CLAIM_LIFE_MS))
-        except Errors:
-            return True
 
     async def announce_webhooks(self) -> None:
         """Tell the other instances that the webhooks changed (they read them again)."""

@@ -12,9 +12,10 @@ the delivery is tried again after `retry` seconds, doubling, `retries` times, th
 A URL may only point into the `webhook_allow` networks of gateway.ini, checked at registration
 and again on every connection (a name may resolve elsewhere later).
 
-With several instances (Redis, gateway/events/shared.py) every instance runs every webhook and an
-event is delivered by the instance that `claim`s it first; `changed` tells the other instances
-to read the registrations again (sync()).
+With several instances (Redis, gateway/events/shared.py) every instance runs every webhook and
+`shared` delivers only the events of its own subscriptions (the device's lease holder's): each
+event once, a device's events in order. `changed` tells the other instances to read the
+registrations again (sync()).
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Gateway-Signature"
 EVENT_ID_HEADER = "X-Gateway-Event-Id"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-# Whether this instance delivers an event (webhook id, event id) to a webhook.
-Claim = Callable[[str, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class Webhook:
     created: str
     secret: str = field(repr=False)
     delivered: int = 0
-    delivered_elsewhere: int = 0  # with several instances: claimed by another one
+    delivered_elsewhere: int = 0  # with several instances: by the one that subscribed
     failed_attempts: int = 0
     given_up: int = 0
     dropped: int = 0
@@ -141,12 +140,12 @@ class Webhooks:
     """Every webhook: registration, removal, delivery."""
 
     def __init__(self, hub: EventHub, store: PolicyStore, settings: WebhookSettings,
-                 claim: Claim | None = None,
+                 shared: bool = False,
                  changed: Callable[[], Awaitable[None]] | None = None) -> None:
         self._hub = hub
         self._store = store
         self.settings = settings
-        self._claim = claim
+        self._shared = shared
         self._changed = changed
         self._hooks: dict[str, Webhook] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -253,7 +252,7 @@ class Webhooks:
 
     async def _deliver(self, hook: Webhook, sent: Sent) -> None:
         event_id, _, payload = sent
-        if self._claim is not None and not await self._claim(hook.id, event_id):
+        if self._shared and not self._hub.originated(event_id):
             hook.delivered_elsewhere += 1
             return
         body = payload.encode()
