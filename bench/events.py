@@ -109,10 +109,15 @@ async def one_load(label: str, sim_port: int, devices: int, per_device: int, eve
                 await clients[1][0].ready.wait()
                 await asyncio.sleep(1)
             started = time.monotonic()
-            tasks += [run(i, k, c) for i, group in clients.items()
-                      for k, c in enumerate(group) if not c.ready.is_set()]
-            for group in clients.values():
-                for client in group:
+            pending = [(i, k, c) for i, group in clients.items()
+                       for k, c in enumerate(group) if not c.ready.is_set()]
+            # With Redis, 50 at a time: each connect checks its session in Redis, and redis-py
+            # allows 100 connections per instance (more at once answer 503).
+            step = 50 if redis_url else len(pending)
+            for first in range(0, len(pending), step):
+                batch = pending[first:first + step]
+                tasks += [run(i, k, c) for i, k, c in batch]
+                for _, _, client in batch:
                     await client.ready.wait()
             connected = time.monotonic() - started
             await asyncio.sleep(2)  # every subscription up and its Initialized messages out
