@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from gateway.events.hub import EventHub, EventSettings
 from gateway.events.pullpoint import Timing
 from gateway.events.webhooks import Webhooks, WebhookSettings
 from gateway.keys import (
+    CLOCK,
     CONFIG,
     DEVICES,
     EVENT_HUB,
@@ -100,7 +102,7 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     else:
         app[SESSIONS] = MemorySessions(config.session_idle_timeout, config.session_max_age,
                                        config.max_sessions, config.sessions_per_user,
-                                       config.sessions_per_address)
+                                       config.sessions_per_address, clock=app[CLOCK])
         app[STORE] = SqlitePolicyStore(config.state_dir / "policy.sqlite3")
     await app[STORE].open()
     yield
@@ -111,7 +113,7 @@ async def _devices(app: web.Application) -> AsyncIterator[None]:
     """The device registry (after the store: it holds the devices added at run time), and its
     background health check; every device's connections are closed on shutdown."""
     registry = app[DEVICES] = DeviceRegistry(app[CONFIG], app[WSDLS], app[STORE],
-                                              app[METRICS].soap_call)
+                                              app[METRICS].soap_call, clock=app[CLOCK])
     await registry.open()
     watch = None
     if app[CONFIG].health_interval > 0:
@@ -128,7 +130,8 @@ async def _snapshots(app: web.Application) -> AsyncIterator[None]:
     """The snapshot proxy's pictures and connections."""
     config = app[CONFIG]
     app[SNAPSHOTS] = Snapshots(config.snapshot_ttl, config.snapshot_timeout,
-                               config.snapshot_max_bytes, app[METRICS].snapshot_fetch)
+                               config.snapshot_max_bytes, app[METRICS].snapshot_fetch,
+                               clock=app[CLOCK])
     yield
     await app[SNAPSHOTS].close()
 
@@ -160,7 +163,7 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
     With Redis, subscriptions and events are shared with the other instances."""
     config = app[CONFIG]
     registry = app[DEVICES]
-    hub = app[EVENT_HUB] = EventHub(event_settings(config))
+    hub = app[EVENT_HUB] = EventHub(event_settings(config), clock=app[CLOCK])
     settings = WebhookSettings(allow=config.webhook_allow, retries=config.webhook_retries,
                                retry=config.webhook_retry)
     shared = None
@@ -195,8 +198,10 @@ async def _end_streams(app: web.Application) -> None:
         await app[EVENT_HUB].close()
 
 
-async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Application:
-    """Build the gateway: WSDLs parsed, mapping files checked against them, routes from those."""
+async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR,
+                     clock: Callable[[], float] = time.monotonic) -> web.Application:
+    """Build the gateway: WSDLs parsed, mapping files checked against them, routes from those.
+    clock (monotonic seconds) measures every expiry, breaker and age: tests give a fake one."""
     wsdls = await shared_wsdls(wsdl_dir)
     resources = load_mappings(config.mappings_dir or MAPPINGS_DIR, wsdls)
 
@@ -205,11 +210,12 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR) -> web.Ap
     app = web.Application(middlewares=[observe.observe, problems],
                           client_max_size=MAX_BODY_BYTES)
     app[CONFIG] = config
+    app[CLOCK] = clock
     app[WSDLS] = wsdls
     app[RESOURCES] = resources
     app[METRICS] = Metrics()
     app[LOGINS] = LoginLimiter(config.login_max_failures, config.login_lockout,
-                               config.device_timeout)
+                               config.device_timeout, clock=clock)
     app[LOGIN_SHARE] = LoginShare(config.device_concurrency, config.device_timeout)
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_devices)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine, Hashable, Iterator
 from typing import Any, TypeVar
 
@@ -53,8 +54,10 @@ class DeviceRegistry:
     """Devices by name, each with its client and its read cache."""
 
     def __init__(self, config: GatewayConfig, wsdls: Wsdls, store: PolicyStore,
-                 observer: CallObserver | None = None) -> None:
+                 observer: CallObserver | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._config = config
+        self._clock = clock  # the breakers' and the read caches'
         self._observer = observer  # told of every SOAP call of every device (metrics)
         self._wsdls = wsdls
         self._store = store
@@ -66,9 +69,11 @@ class DeviceRegistry:
             self._add(device)
 
     def _add(self, device: DeviceConfig) -> DeviceClient:
-        client = DeviceClient(device, self._wsdls, self._config.device_limits, self._observer)
+        client = DeviceClient(device, self._wsdls, self._config.device_limits, self._observer,
+                              self._clock)
         self._clients[device.name] = client
-        self._caches[device.name] = TTLCache(maxsize=256, ttl=self._config.cache_ttl or 1)
+        self._caches[device.name] = TTLCache(maxsize=256, ttl=self._config.cache_ttl or 1,
+                                             timer=self._clock)
         return client
 
     async def open(self) -> None:

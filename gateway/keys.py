@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from gateway.config import GatewayConfig
@@ -18,6 +20,8 @@ from gateway.state.sessions import Sessions
 from gateway.state.store import PolicyStore
 
 CONFIG = web.AppKey("config", GatewayConfig)
+# Monotonic seconds, for every expiry, breaker and age (create_app's clock; tests give a fake).
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 WSDLS = web.AppKey("wsdls", Wsdls)
 RESOURCES = web.AppKey("resources", list[Resource])
 DEVICES = web.AppKey("devices", DeviceRegistry)

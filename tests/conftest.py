@@ -19,6 +19,24 @@ from gateway.config import DeviceConfig, GatewayConfig
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
 from tests.processes import free_port
 
+
+class FakeClock:
+    """Monotonic seconds that move only when the test moves them (`clock.now += 5`): given to
+    what measures expiries, breakers and ages (create_app, the simulated devices)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A FakeClock for the test to give out and move."""
+    return FakeClock()
+
+
 StartDevice = Callable[..., Awaitable[tuple[SimulatedDevice, str]]]
 StartGateway = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
@@ -38,15 +56,17 @@ def start_device(aiohttp_server: Any) -> StartDevice:
 @pytest.fixture
 def start_gateway(aiohttp_client: Any, tmp_path: Path) -> StartGateway:
     """Start a gateway in front of one device URL; returns an HTTP client for it.
-    device_options are DeviceConfig fields (username, password, user_levels...)."""
+    device_options are DeviceConfig fields (username, password, user_levels...), settings
+    GatewayConfig fields; clock (a FakeClock) measures its expiries, breakers and ages."""
 
     async def start(url: str, device_options: dict[str, Any] | None = None,
+                    clock: Callable[[], float] = time.monotonic,
                     **settings: Any) -> TestClient[web.Request, web.Application]:
         settings.setdefault("state_dir", tmp_path / "state")
         device = DeviceConfig("cam", url, default=True, **(device_options or {}))
         config = GatewayConfig(devices=(device,), **settings)
         client: TestClient[web.Request, web.Application] = await aiohttp_client(
-            await create_app(config)
+            await create_app(config, clock=clock)
         )
         return client
 

@@ -14,7 +14,7 @@ from gateway.events.hub import Listener
 from gateway.events.model import TopicFilter, kind_of
 from gateway.keys import EVENT_HUB
 from gateway.simulator import SimulatedDevice
-from tests.conftest import StartDevice, StartGateway, bearer, login
+from tests.conftest import FakeClock, StartDevice, StartGateway, bearer, login
 from tests.events_helpers import SSE, eventually, motion
 from tests.test_openapi import check
 
@@ -75,12 +75,26 @@ async def test_many_clients_share_one_subscription(
     assert device.events.created == 1
 
 
+async def renewed_past_its_first_termination_time(device: SimulatedDevice,
+                                                  clock: FakeClock) -> None:
+    """With the gateway and the device on one FakeClock, and a subscription of 3 s: move the
+    clock past half of its life (the gateway renews it), then past its first end."""
+    # pulling: the gateway has its subscription's life (from now) and when to renew it
+    await eventually(lambda: any(name == "PullMessages" for name, _ in device.calls))
+    (point,) = device.events.live().values()
+    first_end = point.expires
+    clock.now += 2.0
+    await eventually(lambda: point.expires > first_end)  # renewed, at the gateway's next pull
+    clock.now += 2.0
+
+
 async def test_renewal_keeps_one_subscription_across_its_termination_time(
-        start_device: StartDevice, start_gateway: StartGateway) -> None:
+        start_device: StartDevice, start_gateway: StartGateway, clock: FakeClock) -> None:
     device, url = await start_device()
-    client = await start_gateway(url, event_lifetime=3.0, **FAST)
+    device.events.clock = clock
+    client = await start_gateway(url, clock=clock, event_lifetime=3.0, **FAST)
     stream = await listen(client, await login(client))
-    await asyncio.sleep(4)  # past the first TerminationTime: renewed at half of its life
+    await renewed_past_its_first_termination_time(device, clock)
     device.trigger_input("input1", True)
     events = await stream.until(lambda e: e["kind"] == "input" and e["operation"] == "Changed")
     assert not [e for e in events if e["topic"].startswith("gateway/")]
@@ -89,12 +103,14 @@ async def test_renewal_keeps_one_subscription_across_its_termination_time(
 
 @pytest.mark.parametrize("error", [-3600.0, 3600.0])
 async def test_a_wrong_reported_termination_time_does_not_lapse_the_subscription(
-        start_device: StartDevice, start_gateway: StartGateway, error: float) -> None:
+        start_device: StartDevice, start_gateway: StartGateway, clock: FakeClock,
+        error: float) -> None:
     # switch: TerminationTime reported an hour off (local time next to a UTC CurrentTime)
     device, url = await start_device(termination_time_error=error)
-    client = await start_gateway(url, event_lifetime=3.0, **FAST)
+    device.events.clock = clock
+    client = await start_gateway(url, clock=clock, event_lifetime=3.0, **FAST)
     stream = await listen(client, await login(client))
-    await asyncio.sleep(4)
+    await renewed_past_its_first_termination_time(device, clock)
     device.trigger_motion("video2", True)
     events = await stream.until(motion("true", "video2"))
     assert not [e for e in events if e["topic"].startswith("gateway/")]

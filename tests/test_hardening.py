@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
 from datetime import UTC, datetime
 
 import aiohttp
@@ -25,6 +24,7 @@ from gateway.simulator.media import VideoSource
 from gateway.soap.device import DeviceClient
 from gateway.web import server
 from tests.conftest import bearer, login
+from tests.events_helpers import eventually
 from tests.simulator_helpers import SOAP_CONTENT_TYPE, envelope, token
 
 # Video sources one device lists: a 3 MB reply, under the 4 MiB cap.
@@ -141,8 +141,10 @@ async def simulated_reply(url: str, operation: str) -> bytes:
         return await response.read()
 
 
+@pytest.mark.slow
 async def test_a_huge_reply_from_one_device_does_not_stall_the_others(start_device,
                                                                      aiohttp_client, tmp_path):
+    # Behaviour only: how long the others wait is bench/huge_reply.py's figure.
     big, big_url = await start_device()
     # the reply is made before the clock starts: the simulator shares the tests' event loop
     big.video_sources = {f"video{i}": VideoSource(25.0, 1920, 1080) for i in range(HUGE)}
@@ -156,29 +158,18 @@ async def test_a_huge_reply_from_one_device_does_not_stall_the_others(start_devi
     _, body = await put_login(client, "admin", "admin", device="calm")
     calm = bearer(body["sessionToken"])
 
-    async def calm_latency() -> float:
-        started = time.perf_counter()
+    huge = asyncio.create_task(client.get("/sources/video", headers=bearer(big_token)))
+    answered = 0
+    while not huge.done():
         response = await client.get("/devices/calm/device-information", headers=calm)
         assert response.status == 200
-        return time.perf_counter() - started
-
-    baseline = max([await calm_latency() for _ in range(10)])
-    started = time.perf_counter()
-    huge = asyncio.create_task(client.get("/sources/video", headers=bearer(big_token)))
-    during = []
-    while not huge.done():
-        during.append(await calm_latency())
+        answered += 1
     response = await huge
-    took = time.perf_counter() - started
     assert response.status == 200
     assert len((await response.json())["sources"]) == HUGE
-    print(f"calm device: baseline {baseline * 1000:.0f} ms; during the huge reply ({took:.1f} s) "
-          f"{len(during)} answers, the slowest {max(during) * 1000:.0f} ms")
-    # Generous: the gateway shares the CPU with the parsing thread (measured: 54 ms against a
-    # baseline of 3 ms; on a machine busy with other test runs, 912 ms of 8 s against 7 ms).
-    # With the event loop stalled, the calm device waited for nearly the whole huge reply.
-    assert len(during) >= 5
-    assert max(during) < max(100 * baseline, took / 3)
+    # The huge reply is parsed off the event loop: the calm device answered again and again
+    # meanwhile. With the loop stalled, its first call would have waited for the whole reply.
+    assert answered >= 5
 
 
 def hostile(app: web.Application, operation: str, answer) -> dict[str, bool]:
@@ -239,21 +230,22 @@ MULTIPART = b"--part\r\n\r\n--part--"
 
 
 async def test_a_multipart_trial_reply_is_a_502_and_ends_the_trial(aiohttp_server,
-                                                                   start_gateway):
+                                                                   start_gateway, clock):
     url, multipart = await start_hostile(
         aiohttp_server, "GetDeviceInformation",
         lambda request: web.Response(
             body=MULTIPART, headers={"Content-Type": 'multipart/related; boundary="part"; '
                                                      'type="application/xop+xml"'}))
     multipart["on"] = False
-    client = await start_gateway(url, breaker_failures=1, breaker_reset=0.2, cache_ttl=0)
+    client = await start_gateway(url, breaker_failures=1, breaker_reset=0.2, cache_ttl=0,
+                                 clock=clock)
     token = await login(client)
     multipart["on"] = True
     for _ in range(2):  # the failure that opens the breaker, then the half-open trial
         response = await client.get("/device-information", headers=bearer(token))
         assert response.status == 502, await response.text()
         assert "multipart/related" in (await response.json())["detail"]
-        await asyncio.sleep(0.3)
+        clock.now += 0.3
     multipart["on"] = False  # the device is healthy again: the next trial closes the breaker
     response = await client.get("/device-information", headers=bearer(token))
     assert response.status == 200, await response.text()
@@ -285,23 +277,24 @@ async def test_the_health_loop_survives_a_device_it_cannot_check(start_device, a
         raise RuntimeError("a bug, or data nobody foresaw")
 
     devices["bad"].check = broken
-    await asyncio.sleep(0.3)
+    await eventually(lambda: "health check of device bad failed" in caplog.text
+                     and devices["good"].state.last_seen is not None)
     assert await checked_again(devices["good"])  # the rounds go on
     assert "health check of device bad failed" in caplog.text
 
 
-async def test_a_trial_that_never_got_a_connection_ends_too(start_device):
+async def test_a_trial_that_never_got_a_connection_ends_too(start_device, clock):
     device, url = await start_device()
     client = DeviceClient(DeviceConfig("cam", url), await shared_wsdls(WSDL_DIR),
                           DeviceLimits(timeout=0.3, concurrency=1, breaker_failures=1,
-                                       breaker_reset=0.1))
+                                       breaker_reset=0.1), clock=clock)
     admin = Credentials("admin", "admin")
     try:
         device.raw_replies["GetDiscoveryMode"] = b"<html>busy</html>"
         with pytest.raises(DeviceBadReply):  # a failure: the breaker opens
             await client.call("device", "GetDiscoveryMode", admin)
         del device.raw_replies["GetDiscoveryMode"]
-        await asyncio.sleep(0.15)
+        clock.now += 0.15  # the breaker lets a trial go
         await client._slots.acquire()  # the one connection is taken (by a slow call, say)
         with pytest.raises(DeviceTimeout):  # the trial waits for it in vain
             await client.call("device", "GetDiscoveryMode", admin)
@@ -541,7 +534,7 @@ async def test_a_clock_in_month_13_is_that_devices_problem_only(start_device, ai
                            state_dir=tmp_path / "state", health_interval=0.05)
     client = await aiohttp_client(await create_app(config))
     devices = {device.name: device for device in client.app[DEVICES]}
-    await asyncio.sleep(0.3)
+    await eventually(lambda: devices["good"].state.last_seen is not None)  # a first round
     assert await checked_again(devices["good"])
     response = await client.put("/login", json={"username": "admin", "password": "admin"})
     assert response.status < 500, await response.text()

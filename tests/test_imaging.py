@@ -9,23 +9,15 @@ from typing import Any
 import pytest
 
 from gateway.simulator import SimulatedDevice
-from tests.conftest import bearer, login
+from tests.conftest import FakeClock, bearer, login
 
 IMAGING = "/sources/video/video1/imaging"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def camera(start_device: Any, start_gateway: Any) -> Any:
-    async def start(**options: Any) -> tuple[Any, dict[str, str], SimulatedDevice, Clock]:
-        clock = Clock()
+    async def start(**options: Any) -> tuple[Any, dict[str, str], SimulatedDevice, FakeClock]:
+        clock = FakeClock(50.0)
         device, url = await start_device(clock=clock, **options)
         client = await start_gateway(url, device_options={"username": "admin",
                                                           "password": "admin"})

@@ -15,27 +15,17 @@ from gateway.keys import LEASES
 from gateway.leases import Leases
 from gateway.mapping.spec import load_mappings
 from gateway.simulator import SimulatedDevice
-from tests.conftest import bearer, login
+from tests.conftest import FakeClock, bearer, login
 
 MOVE = "/profiles/profile_1/ptz/move"
-
-
-class Clock:
-    """The simulated device's clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 async def ptz(start_device: Any, start_gateway: Any) -> Any:
     """A gateway in front of a simulated PTZ camera: (client, operator auth, device, clock)."""
 
-    async def start(**options: Any) -> tuple[Any, dict[str, str], SimulatedDevice, Clock]:
-        clock = Clock()
+    async def start(**options: Any) -> tuple[Any, dict[str, str], SimulatedDevice, FakeClock]:
+        clock = FakeClock()
         device, url = await start_device(clock=clock, **options.pop("device", {}))
         client = await start_gateway(url, **options)
         auth = bearer(await login(client, "operator", "operator"))

@@ -5,7 +5,6 @@ Every refusal must be the right status with a problem body, and the gateway must
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
@@ -38,15 +37,16 @@ async def refused(response, status=401):
 
 
 @pytest.fixture
-async def two_devices(start_device, aiohttp_client, tmp_path):
-    """A gateway in front of two simulated devices: "first" (the default) and "second"."""
+async def two_devices(start_device, aiohttp_client, tmp_path, clock):
+    """A gateway in front of two simulated devices: "first" (the default) and "second"; its
+    sessions idle out after 0.5 s of the test's clock."""
     first, first_url = await start_device()
     second, second_url = await start_device(index=2)
     config = GatewayConfig(devices=(DeviceConfig("first", first_url, default=True),
                                     DeviceConfig("second", second_url)),
                            state_dir=tmp_path / "state", session_idle_timeout=0.5,
                            login_max_failures=3, login_lockout=60)
-    return await aiohttp_client(await create_app(config)), first, second
+    return await aiohttp_client(await create_app(config, clock=clock)), first, second
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED + ON_SECOND)
@@ -65,11 +65,11 @@ async def test_no_bad_ended_or_foreign_token_gets_in(two_devices, method, path):
     assert first.discovery_mode == "Discoverable"
 
 
-async def test_an_expired_token_gets_in_nowhere(two_devices):
+async def test_an_expired_token_gets_in_nowhere(two_devices, clock):
     client, _, _ = two_devices
     token = await login(client)
     assert (await client.get("/device-information", headers=bearer(token))).status == 200
-    await asyncio.sleep(0.6)  # idle past session_idle_timeout
+    clock.now += 0.6  # idle past session_idle_timeout
     for method, path in PROTECTED:
         await refused(await client.request(method, path, headers=bearer(token), json={}))
     validate = await client.put("/validateUser", json={"sessionToken": token})

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from gateway.credentials import Credentials
 from gateway.state.sessions import MemorySessions
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import FakeClock
 
 
 def store(clock):
@@ -20,7 +13,7 @@ def store(clock):
 
 
 async def test_token_is_long_random_and_bound():
-    sessions = store(Clock())
+    sessions = store(FakeClock())
     token = await sessions.create("cam", Credentials("admin", "admin"), "Administrator",
                                  "127.0.0.1")
     assert len(token) >= 43  # 256 bits, base64url
@@ -33,7 +26,7 @@ async def test_token_is_long_random_and_bound():
 
 
 async def test_idle_expiry_and_refresh():
-    clock = Clock()
+    clock = FakeClock()
     sessions = store(clock)
     token = await sessions.create("cam", Credentials("u", "p"), None, "127.0.0.1")
     clock.now += 59
@@ -46,7 +39,7 @@ async def test_idle_expiry_and_refresh():
 
 
 async def test_absolute_expiry_despite_use():
-    clock = Clock()
+    clock = FakeClock()
     sessions = store(clock)
     token = await sessions.create("cam", Credentials("u", "p"), None, "127.0.0.1")
     for _ in range(5):
@@ -57,7 +50,7 @@ async def test_absolute_expiry_despite_use():
 
 
 async def test_end():
-    sessions = store(Clock())
+    sessions = store(FakeClock())
     token = await sessions.create("cam", Credentials("u", "p"), None, "127.0.0.1")
     assert await sessions.end(token) is True
     assert await sessions.get(token) is None

@@ -19,7 +19,7 @@ from gateway.errors import DeviceFault
 from gateway.simulator import SimulatedDevice
 from gateway.simulator.server import control_path
 from gateway.soap.device import DeviceClient
-from tests.conftest import StartDevice
+from tests.conftest import FakeClock, StartDevice
 from tests.simulator_helpers import Answer, as_admin, check_schema, envelope, offline_wsdl
 
 ADMIN = Credentials("admin", "admin")
@@ -27,14 +27,6 @@ TT = "{http://www.onvif.org/ver10/schema}"
 WSNT = "{http://docs.oasis-open.org/wsn/b-2}"
 EVENTS_WSDL = WSDL_DIR / "ver10/events/wsdl/event.wsdl"
 TEV = "http://www.onvif.org/ver10/events/wsdl"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

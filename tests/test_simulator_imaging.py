@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from gateway.simulator import SimulatedDevice, create_simulator_app, service_path
+from tests.conftest import FakeClock
 from tests.simulator_helpers import (
     TER,
     TT,
@@ -79,18 +80,17 @@ async def test_set_checks_every_value_then_sets_all(client, device):
 
 
 async def test_focus_moves_with_the_clock(client, device):
-    now = [10.0]
-    device.clock = lambda: now[0]
+    device.clock = clock = FakeClock(10.0)
     await imaging(client, device, "Move", SOURCE + "<timg:Focus><tt:Continuous>"
                   "<tt:Speed>-0.1</tt:Speed></tt:Continuous></timg:Focus>")
-    now[0] += 2
+    clock.now += 2
     status = await imaging(client, device, "GetStatus")
     assert status.body.findtext("timg:Status/tt:FocusStatus20/tt:Position",
                                 namespaces=NS) == "0.3"
     assert status.body.findtext("timg:Status/tt:FocusStatus20/tt:MoveStatus",
                                 namespaces=NS) == "MOVING"
     await imaging(client, device, "Stop")
-    now[0] += 2
+    clock.now += 2
     status = await imaging(client, device, "GetStatus")
     assert status.body.findtext("timg:Status/tt:FocusStatus20/tt:Position",
                                 namespaces=NS) == "0.3"

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from gateway.simulator import SimulatedDevice, create_simulator_app, service_path
+from tests.conftest import FakeClock
 from tests.simulator_helpers import (
     TER,
     TT,
@@ -27,23 +28,13 @@ NS = {"tptz": TPTZ, "tt": TT}
 PTZ_WSDL = offline_wsdl(WSDL_DIR / "ver20/ptz/wsdl/ptz.wsdl")
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(100.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def device(clock: Clock) -> SimulatedDevice:
+def device(clock: FakeClock) -> SimulatedDevice:
     return SimulatedDevice(clock=clock)
 
 

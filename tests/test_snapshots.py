@@ -8,10 +8,9 @@ import asyncio
 
 import pytest
 
-from gateway.keys import SNAPSHOTS
 from gateway.simulator import MEDIA, User
 from gateway.simulator.jpeg import frame
-from tests.conftest import bearer, login
+from tests.conftest import FakeClock, bearer, login
 
 SNAPSHOT = "/profiles/profile_1/snapshot"
 
@@ -85,17 +84,16 @@ async def test_refused_credentials_are_403(start_device, start_gateway):
 
 
 async def test_kept_per_device_and_profile_for_snapshot_ttl(start_device, start_gateway):
-    device, client, auth = await gateway_for(start_device, start_gateway, snapshot_ttl=5)
-    snapshots = client.app[SNAPSHOTS]
-    now = [1000.0]
-    snapshots.clock = lambda: now[0]
+    clock = FakeClock()
+    device, client, auth = await gateway_for(start_device, start_gateway, snapshot_ttl=5,
+                                             clock=clock)
     other = bearer(await login(client, "operator", "operator"))
     pictures = [await (await client.get(SNAPSHOT, headers=h)).read() for h in (auth, other, auth)]
     assert pictures == [frame(1)] * 3  # one fetch, for every user of the device
     assert device.snapshots_served == 1
     assert await (await client.get("/profiles/profile_3/snapshot", headers=auth)).read() == \
         frame(2)
-    now[0] += 5.5
+    clock.now += 5.5
     assert await (await client.get(SNAPSHOT, headers=auth)).read() == frame(3)
     assert device.snapshots_served == 3
 

@@ -22,8 +22,9 @@ import asyncio
 import contextlib
 import json
 import secrets
+import time
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -103,8 +104,10 @@ class Channel:
 class EventHub:
     """Every device's channel; listen() and leave() start and stop subscriptions."""
 
-    def __init__(self, settings: EventSettings) -> None:
+    def __init__(self, settings: EventSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self._clock = clock  # when subscriptions are renewed
         self.epoch = secrets.token_hex(4)
         self._seq = 0
         self._channels: dict[str, Channel] = {}
@@ -200,7 +203,7 @@ class EventHub:
         subscription = PullPointSubscription(
             channel.device, lambda: self._credentials(channel),
             lambda event: self.publish(channel.device.name, event),
-            channel.synced.set, self.settings.timing)
+            channel.synced.set, self.settings.timing, self._clock)
 
         async def run() -> None:
             if previous is not None:  # its Unsubscribe first: never two pull points at once

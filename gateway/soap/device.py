@@ -83,7 +83,8 @@ class DeviceClient:
     """Calls one device's ONVIF services over a single connection pool of its own."""
 
     def __init__(self, config: DeviceConfig, wsdls: Wsdls, limits: DeviceLimits,
-                 observer: CallObserver | None = None) -> None:
+                 observer: CallObserver | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.name = config.name
         self.state = DeviceState()
@@ -91,7 +92,7 @@ class DeviceClient:
         self._limits = limits
         self._timeout = limits.timeout
         self._slots = asyncio.Semaphore(limits.concurrency)
-        self._breaker = CircuitBreaker(limits.breaker_failures, limits.breaker_reset)
+        self._breaker = CircuitBreaker(limits.breaker_failures, limits.breaker_reset, clock)
         self._transport: AiohttpTransport | None = None
         self._clock_offset: timedelta | None = None
         self._addresses: dict[str, str] | None = None
