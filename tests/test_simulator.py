@@ -311,12 +311,11 @@ EXTERNAL_ENTITY = (
 async def test_bad_xml_is_a_sender_fault_and_the_server_survives(
     client: TestClient[Any, Any], data: bytes
 ) -> None:
-    started = time.monotonic()
     answer = await call(client, "", data=data)
     assert answer.status == 400
+    # entities are refused, not expanded (a billion laughs) nor fetched (the file's text)
     assert answer.fault()[:2] == (f"{{{ENV}}}Sender", [f"{{{TER}}}WellFormed"])
     assert b"root:" not in etree.tostring(answer.envelope)
-    assert time.monotonic() - started < 2
     assert (await call(client, "<tds:GetSystemDateAndTime/>")).status == 200
 
 
