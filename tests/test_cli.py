@@ -141,6 +141,7 @@ def test_discovery_defaults_are_the_protocols():
                                                       discovery.DEFAULT_WAIT)
 
 
+@pytest.mark.slow  # three commands started in turn
 async def test_a_port_in_use_says_how_to_choose_another(tmp_path):
     ini = tmp_path / "cameras.ini"
     with socket.socket() as taken:

@@ -513,6 +513,7 @@ async def answered(http_port: int) -> None:
         pass
 
 
+@pytest.mark.slow  # three commands started in turn
 async def test_simulate_discovery_port_0_turns_it_off_and_a_taken_default_is_not_fatal(
         tmp_path):
     # its whole output, to the end, goes to a file

@@ -12,6 +12,9 @@ import pytest
 
 from tests.conftest import login
 
+# A browser of its own per test: seconds each, tens of seconds on a loaded machine.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # Headless, and nothing of its own on the network: the page and the API are all on loopback.
