@@ -65,7 +65,7 @@ async def test_media_services_from_get_services(client_for):
 async def test_service_addresses_stay_on_the_configured_host(client_for):
     _, client = await client_for()
     # A device behind NAT reports its own LAN address; the gateway keeps to gateway.ini's host.
-    assert client._on_device_host("http://192.0.2.7:80/onvif/media_service?x=1") == (
+    assert client._services.on_device_host("http://192.0.2.7:80/onvif/media_service?x=1") == (
         client.config.url.split("/dev/")[0] + "/onvif/media_service?x=1"
     )
 

@@ -292,7 +292,7 @@ async def test_a_listed_service_that_answers_404_is_done_without(start_device, s
     _, url = await start_device(services={"media"}, phantom_services={"media2"})
     client = await start_gateway(url)
     admin = bearer(await login(client))
-    with caplog.at_level(logging.WARNING, logger="gateway.soap.device"):
+    with caplog.at_level(logging.WARNING, logger="gateway.soap.services"):
         for path in (first, "/encoders/video", "/configurations/encoders/video"):
             response = await client.get(path, headers=admin)
             assert response.status == 200, (path, await response.text())

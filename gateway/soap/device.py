@@ -1,6 +1,7 @@
-"""The gateway's link to one ONVIF device: its connection, clock offset, service addresses, calls.
+"""The gateway's link to one ONVIF device: its connection pool, clock offset, breaker, calls.
 
-What each call's failure means is gateway.soap.errors' to say.
+What each call's failure means is gateway.soap.errors' to say; where each of the device's
+services is, gateway.soap.services'.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import zeep
@@ -34,8 +34,9 @@ from gateway.soap import envelope, replies
 from gateway.soap.breaker import BreakerOpen, CircuitBreaker
 from gateway.soap.errors import Exchange, translate
 from gateway.soap.quirks import PLUGINS
+from gateway.soap.services import ServiceAddresses
 from gateway.soap.transport import AiohttpTransport
-from gateway.soap.wsdl import ADDRESSED, CONFIGURED, SERVICES, Wsdls
+from gateway.soap.wsdl import ADDRESSED, Wsdls
 from gateway.soap.wsse import DeviceClockToken
 from gateway.tls import device_ssl
 
@@ -95,7 +96,8 @@ class DeviceClient:
         self._breaker = CircuitBreaker(limits.breaker_failures, limits.breaker_reset, clock)
         self._transport: AiohttpTransport | None = None
         self._clock_offset: timedelta | None = None
-        self._addresses: dict[str, str] | None = None
+        self._services = ServiceAddresses(config.name, config.url, self._ask_device,
+                                          self.state.services_unusable)
         self._prepare_lock = asyncio.Lock()
         # Built at start, so that a bad tls_ca stops start-up rather than a first request.
         self._ssl = device_ssl(config)
@@ -117,12 +119,12 @@ class DeviceClient:
     ) -> dict[str, Any]:
         """Call an operation and return its response element as plain data (dicts and lists)."""
         await self._prepare()
-        address = await self._address(service)
+        address = await self._services.address(service)
         try:
             return await self._send(service, operation, address, credentials, kwargs)
         except DeviceFault as exc:
-            if "NoSuchService" in exc.subcodes and SERVICES[service].address != CONFIGURED:
-                raise self._unusable(service, address, operation, exc) from None
+            if (unserved := self._services.unserved(service, address, operation, exc)) is not None:
+                raise unserved from None
             if credentials is None or "NotAuthorized" not in exc.subcodes:
                 raise
             # A device whose clock jumped (NTP, a reboot, a user) refuses tokens stamped with the
@@ -131,21 +133,6 @@ class DeviceClient:
                 raise
             return await self._send(service, operation, address, credentials, kwargs)
 
-    def _unusable(self, service: str, address: str, operation: str,
-                  fault: DeviceFault) -> DeviceFault:
-        """A service the device lists but does not serve (its address answers 404): done
-        without from now on (offers() says no, so the next alternative is used), and said."""
-        path = urlsplit(address).path or "/"
-        why = f"listed at {path}, which does not serve it ({fault.detail.rpartition(': ')[2]})"
-        if self._addresses is not None:
-            self._addresses.pop(service, None)
-        if service not in self.state.services_unusable:
-            log.warning("device %s: the %s service is %s; using the device without it",
-                        self.name, service, why)
-        self.state.services_unusable[service] = why
-        return DeviceFault(f"{operation} on device {self.name}: the {service} service is {why}",
-                           self.name, fault.code, fault.subcodes)
-
     async def call_at(
         self, address: str, service: str, operation: str, credentials: Credentials | None,
         **kwargs: Any,
@@ -153,8 +140,8 @@ class DeviceClient:
         """Call an operation at an address the device gave (a pull point's), kept on the host
         and port gateway.ini names like every service address."""
         await self._prepare()
-        return await self._send(service, operation, self._on_device_host(address), credentials,
-                                kwargs)
+        return await self._send(service, operation, self._services.on_device_host(address),
+                                credentials, kwargs)
 
     async def _clock_moved(self) -> bool:
         """Re-read the device clock; whether it moved more than the clock's resolution."""
@@ -240,65 +227,15 @@ class DeviceClient:
     @property
     def services(self) -> list[str]:
         """The media services the device is known to offer (empty until it was asked)."""
-        return [name for name in ("media", "media2") if name in (self._addresses or {})]
+        return self._services.media
 
     async def offers(self, service: str) -> bool:
         """Whether the device offers a service (the device service it always does)."""
-        return (SERVICES[service].address == CONFIGURED
-                or service in await self._service_addresses())
+        return await self._services.offers(service)
 
-    async def _service_addresses(self) -> dict[str, str]:
-        if self._addresses is None:
-            await self._prepare()
-            self._addresses = await self._read_addresses()
-        return self._addresses
-
-    async def _address(self, service: str) -> str:
-        """The service's address on this device: from GetServices, or GetCapabilities."""
-        if SERVICES[service].address == CONFIGURED:
-            return self.config.url
-        try:
-            return (await self._service_addresses())[service]
-        except KeyError:
-            raise DeviceFault(
-                f"the device does not offer the {service} service",
-                self.name, "Receiver", ["ActionNotSupported"],
-            ) from None
-
-    async def _read_addresses(self) -> dict[str, str]:
-        credentials = self.service_credentials
-        by_namespace: dict[str, str] = {}
-        try:
-            reply = await self.call("device", "GetServices", credentials, IncludeCapability=False)
-            by_namespace = {s["Namespace"]: s["XAddr"] for s in reply.get("Service") or []}
-        except DeviceFault:
-            # Older (Profile S only) devices lack GetServices; GetCapabilities names Media
-            # and Events.
-            reply = await self.call("device", "GetCapabilities", credentials, Category=["All"])
-            for service in SERVICES.values():
-                found: Any = reply.get("Capabilities") if service.capability else None
-                for part in service.capability.split(".") if service.capability else ():
-                    found = found.get(part) if isinstance(found, dict) else None
-                if isinstance(found, dict) and found.get("XAddr"):
-                    by_namespace[service.namespace] = found["XAddr"]
-        return {
-            name: self._on_device_host(by_namespace[service.namespace])
-            for name, service in SERVICES.items()
-            if service.namespace in by_namespace
-        }
-
-    def _on_device_host(self, xaddr: str) -> str:
-        """Keep the path of a service address, but on the host and port gateway.ini names.
-
-        Devices behind NAT or with several interfaces report addresses we cannot reach, and a
-        device must never be able to point the gateway at another host.
-        """
-        ours, theirs = urlsplit(self.config.url), urlsplit(xaddr)
-        if not theirs.path:
-            # http://host:port with no path at all: such a device serves every service at its
-            # one address, the device service's.
-            return self.config.url
-        return urlunsplit((ours.scheme, ours.netloc, theirs.path, theirs.query, ""))
+    async def _ask_device(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """A device-service call with the gateway's own account (for the service addresses)."""
+        return await self.call("device", operation, self.service_credentials, **kwargs)
 
     @property
     def service_credentials(self) -> Credentials | None:
