@@ -81,11 +81,12 @@ class ServiceAddresses:
 
     def on_device_host(self, xaddr: str) -> str:
         """Keep the path of an address the device gave, but on the host and port gateway.ini
-        names."""
+        names (a device behind NAT names its LAN address: a TP-Link Tapo reached through DDNS
+        does, JurajNyiri/HomeAssistant-Tapo-Control#254)."""
         ours, theirs = urlsplit(self._url), urlsplit(xaddr)
         if not theirs.path:
-            # http://host:port with no path at all: such a device serves every service at its
-            # one address, the device service's.
+            # http://host:port with no path at all: such a device (a C server run as CGI)
+            # serves every service at its one address, the device service's.
             return self._url
         return urlunsplit((ours.scheme, ours.netloc, theirs.path, theirs.query, ""))
 
@@ -100,7 +101,8 @@ class ServiceAddresses:
             reply = await self._ask("GetServices", IncludeCapability=False)
             by_namespace = {s["Namespace"]: s["XAddr"] for s in reply.get("Service") or []}
         except DeviceFault:
-            # Older (Profile S only) devices lack GetServices; GetCapabilities names Media
+            # Older (Profile S only) devices lack GetServices (Profile S does not require it;
+            # Axis cameras did without: quatanium/python-onvif#30); GetCapabilities names Media
             # and Events.
             reply = await self._ask("GetCapabilities", Category=["All"])
             for service in SERVICES.values():
