@@ -36,14 +36,17 @@ RAW_REPLY_SETTINGS = Settings(**{
 # zeep takes about a millisecond per 2 KiB of reply (10,000 video sources, 1.5 MB: seconds);
 # below this a thread costs more than it saves.
 OFF_LOOP_BYTES = 64 * 1024
-# Replies read once and kept, by their bytes: at most this many, each at most this long (a few
-# MiB in all, whatever the devices send).
-KNOWN_REPLIES = 512
+# Replies read once and kept, by their bytes: each at most KNOWN_REPLY_BYTES long, and at most
+# KNOWN_BYTES of them in all (with the data read from them, about twice that in memory, whatever
+# the devices send; a fleet of 500 devices fits its device information in a quarter of it).
 KNOWN_REPLY_BYTES = 8 * 1024
+KNOWN_BYTES = 1024 * 1024
 
 T = TypeVar("T")
 
-_known: LRUCache[tuple[Hashable, ...], Any] = LRUCache(KNOWN_REPLIES)
+# (reply bytes, data), by binding, operation, plugins and the reply's bytes
+_known: LRUCache[tuple[Hashable, ...], tuple[int, Any]] = LRUCache(
+    KNOWN_BYTES, getsizeof=lambda entry: entry[0])
 
 
 async def parse(binding: Any, client: zeep.Client, operation: str, reply: Reply,
@@ -62,10 +65,10 @@ async def parse(binding: Any, client: zeep.Client, operation: str, reply: Reply,
     key = (binding, operation, *client.plugins, reply.content)
     known = _known.get(key)
     if known is not None:
-        return cast(T, copy.deepcopy(known))
+        return cast(T, copy.deepcopy(known[1]))
     result = read()
     if _plain(result):  # not an xs:any's XML element, which means something only in its tree
-        _known[key] = copy.deepcopy(result)
+        _known[key] = (len(reply.content), copy.deepcopy(result))
     return result
 
 
