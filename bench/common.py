@@ -21,7 +21,7 @@ from tests.processes import (  # noqa: E402 (needs the path above)
 )
 
 __all__ = [
-    "ROOT", "TICKS", "cpu_seconds", "free_port", "launch", "port_of", "start", "stop"]
+    "ROOT", "TICKS", "cpu_seconds", "free_port", "launch", "port_of", "rss_mib", "start", "stop"]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -29,3 +29,11 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory, MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")

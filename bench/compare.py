@@ -1,21 +1,30 @@
 """Benchmark: the gateway next to the best Python ONVIF client, onvif-zeep-async (the async client
-Home Assistant uses), making the same SOAP call to the same simulated device; and the gateway's
-cached reads next to aiohttp's hello-world. Prints figures and ratios; asserts nothing.
+Home Assistant uses), and next to the reference design's stack (a small Flask app calling zeep's
+synchronous Client), all making the same SOAP call to the same simulated device; the gateway's
+cached reads next to aiohttp's hello-world; and one gateway in front of 500 simulated devices.
+Prints figures and ratios; asserts nothing.
 
-    .venv/bin/pip install -e '.[bench]'          # onvif-zeep-async
-    .venv/bin/python bench/compare.py [--rounds 10] [--scale 1]
+    .venv/bin/pip install -e '.[bench]'          # onvif-zeep-async, Flask
+    .venv/bin/python bench/compare.py [--rounds 10] [--scale 1] [--fleet 500]
 
 All on 127.0.0.1, each part a process of its own: two simulators (64 devices answering at once;
 one device 5 ms late, `simulate --latency 5`), three gateways (cache off, in front of the 64
-devices; cache on; cache off in front of the late device), aiohttp's hello-world, and two client
-processes that this script drives: a small keep-alive HTTP/1.1 client for the gateways and
-hello-world, and onvif-zeep-async calling GetDeviceInformation on the simulators itself. At 64
-connections each connection asks the gateway about a device of its own: identical reads in flight
-at once share one SOAP call (single flight), and this measures a SOAP call per request. The loads
-take turns, a round of each at a time, so that a busy spell of a shared machine hits them alike; a
-ratio is the median of the rounds' ratios (their range beside it). CPU per request: a process's
-user + system time (/proc/PID/stat) over the requests answered meanwhile; for the direct calls,
-the onvif-zeep-async process's.
+devices; cache on; cache off in front of the late device), aiohttp's hello-world, the Flask +
+zeep app (Werkzeug's threaded server, which closes each connection after one answer, so its
+client connects anew for every request; in front of the 64 devices), and two
+client processes that this script drives: a small keep-alive HTTP/1.1 client for the gateways,
+Flask and hello-world, and onvif-zeep-async calling GetDeviceInformation on the simulators
+itself. At 64 connections each connection asks about a device of its own: identical reads in
+flight at once share one SOAP call in the gateway (single flight), and this measures a SOAP call
+per request. The loads take turns, a round of each at a time, so that a busy spell of a shared
+machine hits them alike; a ratio is the median of the rounds' ratios (their range beside it).
+CPU per request: a process's user + system time (/proc/PID/stat) over the requests answered
+meanwhile; for the direct calls, the onvif-zeep-async process's.
+
+Then, with --fleet N (500; 0 leaves it out), as bench/fleet.py does at length: a simulator of N
+devices and a gateway in front of them (cache off): its start-up (launch to 'serving on', and to
+a first answer), its resident memory per device once each was used (a login and a read), and
+the p99 latency of 64 connections spread over all N devices next to 64 connections to one.
 """
 
 from __future__ import annotations
@@ -35,11 +44,21 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import cpu_seconds, launch, port_of, start, stop  # bench/common.py (from bench/)
+from common import (  # bench/common.py (from bench/)
+    ROOT,
+    cpu_seconds,
+    launch,
+    port_of,
+    rss_mib,
+    start,
+    stop,
+)
 
 USER, PASSWORD = "admin", "admin"  # a user of every simulated device
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 HELLO = "hello-world serving on"
+FLASK = "flask + zeep serving on"
+DEVICE_WSDL = ROOT / "wsdl/ver10/device/wsdl/devicemgmt.wsdl"
 
 
 # ---- the client processes (`compare.py --client`): one command a line in, one result a line out
@@ -54,10 +73,11 @@ def content_length(head: bytes) -> int:
 
 
 async def http_gets(port: int, targets: list[tuple[str, dict[str, str]]], count: int,
-                    connections: int) -> dict[str, Any]:
+                    connections: int, spread: bool = False) -> dict[str, Any]:
     """count GETs over `connections` keep-alive connections, each in a closed loop; connection i
-    asks for targets[i % len(targets)] (a path and its headers). Bytes in, bytes out: the client
-    must cost less than the servers it measures."""
+    asks for targets[i % len(targets)] (a path and its headers), or with spread, the nth request
+    for targets[n % len(targets)]. Bytes in, bytes out: the client must cost less than the
+    servers it measures."""
     requests = [
         "\r\n".join([f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}",
                      *(f"{k}: {v}" for k, v in headers.items()), "", ""]).encode()
@@ -70,15 +90,19 @@ async def http_gets(port: int, targets: list[tuple[str, dict[str, str]]], count:
         nonlocal failed
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            while next(order) < count:
+            while (n := next(order)) < count:
                 started = time.perf_counter()
-                writer.write(request)
+                if writer.is_closing():  # the server closes after every answer (Werkzeug's)
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(requests[n % len(requests)] if spread else request)
                 head = await reader.readuntil(b"\r\n\r\n")
                 await reader.readexactly(content_length(head))
                 if head.startswith(b"HTTP/1.1 200 "):
                     times.append(time.perf_counter() - started)
                 else:
                     failed += 1
+                if b"\r\nconnection: close\r\n" in head.lower():
+                    writer.close()
         finally:
             writer.close()
 
@@ -133,7 +157,7 @@ async def client() -> None:
         command = json.loads(line)
         if command["kind"] == "http":
             result = await http_gets(command["port"], command["targets"], command["count"],
-                                     command["concurrency"])
+                                     command["concurrency"], command.get("spread", False))
         else:
             if command["url"] not in services:
                 services[command["url"]] = await onvif_service(command["url"])
@@ -160,6 +184,44 @@ async def hello_world() -> None:
     port = runner.addresses[0][1]
     print(f"{HELLO} http://127.0.0.1:{port}", flush=True)
     await asyncio.Event().wait()
+
+
+def flask_zeep(urls: list[str]) -> None:
+    """The reference design's stack: a small Flask app that calls zeep's synchronous Client (over
+    requests: one service and connection pool per device, a fresh PasswordDigest token per
+    call) and answers JSON, on Werkzeug's threaded server (a thread per connection, one request
+    per connection); no sessions. GET /devices/camN/device-information asks the Nth URL."""
+    import requests
+    from flask import Flask, jsonify
+    from requests.adapters import HTTPAdapter
+    from werkzeug.serving import make_server
+    from zeep import Client as ZeepClient
+    from zeep.transports import Transport
+    from zeep.wsdl import Document
+    from zeep.wsse.username import UsernameToken
+
+    document = Document(str(DEVICE_WSDL), Transport())
+    services = []
+    for url in urls:
+        session = requests.Session()
+        session.mount("http://", HTTPAdapter(pool_maxsize=64))
+        client = ZeepClient(document, wsse=UsernameToken(USER, PASSWORD, use_digest=True),
+                            transport=Transport(session=session))
+        services.append(client.create_service(DEVICE_BINDING, url))
+    app = Flask("flask_zeep")
+
+    @app.get("/devices/cam<int:n>/device-information")
+    def device_information(n: int) -> Any:
+        info = services[n - 1].GetDeviceInformation()
+        return jsonify(firmware=info.FirmwareVersion, serial_number=info.SerialNumber,
+                       hardware_id=info.HardwareId, model=info.Model,
+                       manufacturer=info.Manufacturer)
+
+    # Werkzeug closes the connection after every answer (it has no keep-alive); it logs a line
+    # per request, as the gateway does
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    print(f"{FLASK} http://127.0.0.1:{server.server_port}", flush=True)
+    server.serve_forever()
 
 
 # ---- the conductor
@@ -220,7 +282,8 @@ class Load:
         answered = max(len(result["times"]), 1)
         figures = {f"cpu_{who}": seconds / answered for who, seconds in spent.items()}
         figures.update(rate=len(result["times"]) / result["wall"], wall=result["wall"],
-                       p50=quantile(result["times"], 0.5), answered=len(result["times"]))
+                       p50=quantile(result["times"], 0.5), p99=quantile(result["times"], 0.99),
+                       answered=len(result["times"]))
         figures.update({f"spent_{who}": seconds for who, seconds in spent.items()})
         self.rounds.append(figures)
         self.times += result["times"]
@@ -272,14 +335,22 @@ def gateway_ini(directory: Path, port: int, device_urls: list[str], cache_ttl: f
 
 
 async def login(port: int, devices: int) -> list[tuple[str, dict[str, str]]]:
-    """A session on each of the gateway's devices: (its device information's path, headers)."""
+    """A session on each of the gateway's devices: (its device information's path, headers).
+    A few logins at a time: the gateway lets one address have only a few waiting on devices (it
+    answers 429 past that, and then they are tried again)."""
+    at_once = asyncio.Semaphore(4)
+
     async def one(http: aiohttp.ClientSession, device: str) -> tuple[str, dict[str, str]]:
-        async with http.put(f"http://127.0.0.1:{port}/devices/{device}/login",
-                            json={"username": USER, "password": PASSWORD}) as r:
-            answer = await r.json()
-            if "sessionToken" not in answer:
-                raise RuntimeError(f"login to {device}: {answer}")
-            token = answer["sessionToken"]
+        for _ in range(10):
+            async with at_once, http.put(f"http://127.0.0.1:{port}/devices/{device}/login",
+                                         json={"username": USER, "password": PASSWORD}) as r:
+                answer = await r.json()
+            if r.status != 429:
+                break
+            await asyncio.sleep(float(answer.get("retry_after", 1)))
+        if "sessionToken" not in answer:
+            raise RuntimeError(f"login to {device}: {answer}")
+        token = answer["sessionToken"]
         return f"/devices/{device}/device-information", {"Authorization": f"Bearer {token}"}
 
     async with aiohttp.ClientSession() as http:
@@ -313,6 +384,13 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
         started.append(process)
         return process.pid, port_of(output, HELLO)
 
+    async def flask(urls: list[str]) -> tuple[int, int]:
+        # its log (Werkzeug's line per request) to a file, as the gateway's
+        process, output = await launch(sys.executable, __file__, "--flask", json.dumps(urls),
+                                       until=FLASK, log=tmp / "flask.log")
+        started.append(process)
+        return process.pid, port_of(output, FLASK)
+
     async def new_client() -> Client:
         clients.append(await Client.start())
         return clients[-1]
@@ -323,14 +401,16 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
         # connections makes its own SOAP call, each asks a device of its own.
         (fast, fast_urls), (slow, slow_urls) = await asyncio.gather(
             sim(c), sim(1, "--latency", str(args.latency)))
-        (gw, gw_port), (cached, cached_port), (gw_slow, gw_slow_port), (hw, hw_port), http, \
-            direct = await asyncio.gather(
+        (gw, gw_port), (cached, cached_port), (gw_slow, gw_slow_port), (hw, hw_port), \
+            (fz, fz_port) = await asyncio.gather(
                 gateway("uncached", fast_urls, 0), gateway("cached", fast_urls[:1], 3600),
-                gateway("late", slow_urls, 0),
-                hello(), new_client(), new_client())
+                gateway("late", slow_urls, 0), hello(), flask(fast_urls))
+        http, direct = await asyncio.gather(new_client(), new_client())
         devices, one, one_slow = await asyncio.gather(
             login(gw_port, c), login(cached_port, 1), login(gw_slow_port, 1))
         fast_url, slow_url = fast_urls[0], slow_urls[0]
+        flask_paths: list[tuple[str, dict[str, str]]] = [
+            (f"/devices/cam{i}/device-information", {}) for i in range(1, c + 1)]
         n = args.scale
         seq, load64, hits, slow_seq = (int(n * 100), int(n * 500), int(n * 1500), int(n * 50))
 
@@ -350,6 +430,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
                  {"gateway": gw, "client": http.pid, "device": fast}),
             Load(f"onvif-zeep-async, {c} at once", direct, soap(fast_url, c), load64,
                  {"client": direct.pid, "device": fast}),
+            Load("Flask + zeep, sequential", http, get(fz_port, flask_paths[:1], 1), seq,
+                 {"gateway": fz, "client": http.pid, "device": fast}),
+            Load(f"Flask + zeep, {c} connections", http, get(fz_port, flask_paths, c), load64,
+                 {"gateway": fz, "client": http.pid, "device": fast}),
             Load(f"gateway cached, {c} connections", http, get(cached_port, one, c), hits,
                  {"gateway": cached, "client": http.pid}),
             Load(f"aiohttp hello-world, {c} conns", http, get(hw_port, [("/", {})], c), hits,
@@ -374,14 +458,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
             await stop(process)
 
 
-def report(args: argparse.Namespace, loads: list[Load]) -> None:
-    seq, direct_seq, gw64, direct64, cached, hello, slow, direct_slow = loads
+def report(args: argparse.Namespace, loads: list[Load], devices: Fleet | None) -> None:
+    seq, direct_seq, gw64, direct64, flask_seq, flask64, cached, hello, slow, direct_slow = loads
+    c = args.concurrency
     print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} after the "
           f"run; {args.rounds} rounds; gateway device_concurrency {args.device_concurrency}")
-    print("GET /device-information through the gateway (cache off unless said) vs "
-          "GetDeviceInformation\nby onvif-zeep-async, same simulated device; ms; CPU: ms of "
+    print("GET /device-information through the gateway (cache off unless said) or Flask + zeep, "
+          "vs\nGetDeviceInformation by onvif-zeep-async, same simulated device; ms; CPU: ms of "
           "CPU time per request")
-    print(f"{'':<36} {'p50':>6} {'p99':>6} {'req/s':>6} | CPU: {'gateway':>7} {'client':>6} "
+    print(f"{'':<36} {'p50':>6} {'p99':>6} {'req/s':>6} | CPU: {'server':>7} {'client':>6} "
           f"{'device':>6}")
     for load in loads:
         print(f"{load.name:<36} {quantile(load.times, 0.5) * 1000:6.2f} "
@@ -389,24 +474,53 @@ def report(args: argparse.Namespace, loads: list[Load]) -> None:
               f"{load.cpu_ms('gateway'):>7} {load.cpu_ms('client'):>6} {load.cpu_ms('device'):>6}")
     failed = sum(load.failed for load in loads)
     print(f"failed requests: {failed}" + ("  (THE FIGURES ARE NOT VALID)" if failed else ""))
-    print("(hello-world's CPU is in the gateway column; the gateway's client is this script's "
-          "small HTTP client)\n")
+    print("(server: the gateway's, Flask's or hello-world's process; the client of those is this "
+          "script's small HTTP client)\n")
+
+    def p50(load: Load) -> str:
+        return f"{quantile(load.times, 0.5) * 1000:.2f}"
+
+    rows = [
+        ("sequential p50, ms", p50(seq), p50(direct_seq), p50(flask_seq)),
+        (f"req/s, {c} connections", f"{gw64.rate:.0f}", f"{direct64.rate:.0f}",
+         f"{flask64.rate:.0f}"),
+        (f"CPU per request at {c}, ms (its process)", gw64.cpu_ms("gateway"),
+         direct64.cpu_ms("client"), flask64.cpu_ms("gateway")),
+        (f"cached reads, req/s (hello-world {hello.rate:.0f})",
+         f"{cached.rate:.0f} ({cached.rate / hello.rate:.2f}x)", "", ""),
+        (f"sequential p50, device +{args.latency:g} ms", p50(slow), p50(direct_slow), ""),
+    ]
+    print(f"{'':<42} {'gateway':>14} {'onvif-zeep-async':>17} {'Flask + zeep':>13}")
+    for row in rows:
+        print(f"{row[0]:<42} {row[1]:>14} {row[2]:>17} {row[3]:>13}")
+    print()
 
     ratios = [
-        Ratio("CPU per request: gateway process / onvif-zeep-async process, "
-              f"{args.concurrency} at once", "<= 1.0",
-              lambda a, b: a["cpu_gateway"] / b["cpu_client"], gw64, direct64),
+        Ratio(f"CPU per request: gateway process / onvif-zeep-async process, {c} at once",
+              "<= 1.0", lambda a, b: a["cpu_gateway"] / b["cpu_client"], gw64, direct64),
         Ratio("CPU per request: the same, sequential", "<= 1.0",
               lambda a, b: a["cpu_gateway"] / b["cpu_client"], seq, direct_seq),
         Ratio("sequential p50: gateway / onvif-zeep-async", "<= 1.15",
               lambda a, b: a["p50"] / b["p50"], seq, direct_seq),
-        Ratio(f"req/s at {args.concurrency}: gateway / onvif-zeep-async", "",
+        Ratio(f"req/s at {c}: gateway / onvif-zeep-async", "",
               lambda a, b: a["rate"] / b["rate"], gw64, direct64),
         Ratio("cached reads req/s / aiohttp hello-world", ">= 0.7",
               lambda a, b: a["rate"] / b["rate"], cached, hello),
         Ratio(f"device +{args.latency:g} ms, sequential p50: gateway / onvif-zeep-async", "",
               lambda a, b: a["p50"] / b["p50"], slow, direct_slow),
+        Ratio(f"CPU per request at {c}: gateway process / Flask + zeep process", "",
+              lambda a, b: a["cpu_gateway"] / b["cpu_gateway"], gw64, flask64),
+        Ratio("sequential p50: gateway / Flask + zeep", "",
+              lambda a, b: a["p50"] / b["p50"], seq, flask_seq),
+        Ratio(f"req/s at {c}: gateway / Flask + zeep", "",
+              lambda a, b: a["rate"] / b["rate"], gw64, flask64),
     ]
+    if devices is not None:
+        many, some, one = devices.loads
+        ratios += [Ratio(f"{devices.devices} devices: p99 at {c} over all / to one device",
+                         "<= 2.0", lambda a, b: a["p99"] / b["p99"], many, one),
+                   Ratio(f"{devices.devices} devices: p99 at {c} over all / over {c} of them",
+                         "", lambda a, b: a["p99"] / b["p99"], many, some)]
     width = max(len(ratio.name) for ratio in ratios)
     print(f"{'ratio (median of the rounds)':<{width}} {'median':>6} {'rounds':>11} {'goal':>7}")
     for ratio in ratios:
@@ -419,9 +533,106 @@ def report(args: argparse.Namespace, loads: list[Load]) -> None:
     print(f"device +{args.latency:g} ms: the gateway adds {statistics.median(added):.2f} ms "
           f"(median of the rounds' p50 differences) to a direct call's "
           f"{quantile(direct_slow.times, 0.5) * 1000:.2f} ms")
+    if devices is not None:
+        fleet_report(devices, c)
 
 
-async def main() -> None:
+def fleet_report(devices: Fleet, c: int) -> None:
+    n, rss = devices.devices, devices.rss
+    print(f"\n{n} devices behind one gateway (cache off), simulator already running:")
+    print(f"  start-up: 'gateway serving on' after {devices.serving:.2f} s (goal < 1 s), a first "
+          f"answer (login + read of cam1) after {devices.first:.2f} s")
+    print(f"  RSS: {rss['start']:.1f} MiB at start, {rss['all']:.1f} MiB once each device was "
+          f"used (a login and a read each, in {devices.touched:.1f} s), {rss['loads']:.1f} MiB "
+          f"after the loads:\n  {(rss['all'] - rss['start']) * 1024 / n:.0f} KiB per device "
+          "(goal < 32)")
+    print(f"{'':<36} {'p50':>6} {'p99':>6} {'req/s':>6} | CPU: {'gateway':>7} {'client':>6} "
+          f"{'device':>6}")
+    for load in devices.loads:
+        print(f"{load.name:<36} {quantile(load.times, 0.5) * 1000:6.2f} "
+              f"{quantile(load.times, 0.99) * 1000:6.2f} {load.rate:6.0f} |      "
+              f"{load.cpu_ms('gateway'):>7} {load.cpu_ms('client'):>6} {load.cpu_ms('device'):>6}")
+    failed = sum(load.failed for load in devices.loads)
+    print(f"  failed requests: {failed}" + ("  (THE FIGURES ARE NOT VALID)" if failed else ""))
+    print(f"  (to one device, the {c} connections' identical reads in flight share SOAP calls, "
+          f"as the gateway does;\n  over {c} of the devices, each connection asks a device of "
+          "its own: a SOAP call per request, as over all of them)")
+
+
+@dataclass
+class Fleet:
+    """One gateway in front of many devices: start-up, memory, latency spread over them all."""
+
+    devices: int
+    serving: float  # seconds from launch to 'gateway serving on' (read every 50 ms)
+    first: float  # ... and to a first answer (a login and a read of cam1)
+    touched: float  # seconds to log in to every device and read each once
+    rss: dict[str, float]  # MiB: "start", "all" (every device used once), "loads" (after them)
+    loads: list[Load]  # all devices, one device
+
+
+async def fleet(args: argparse.Namespace, tmp: Path) -> Fleet:
+    """A simulator of args.fleet devices and a gateway (cache off) in front of them."""
+    n, c = args.fleet, args.concurrency
+    started: list[asyncio.subprocess.Process] = []
+    http = await Client.start()
+    try:
+        process, banner = await start("simulate", "--port", "0", "--discovery-port", "0",
+                                      "--devices", str(n), until="simulated ONVIF device(s) on")
+        started.append(process)
+        simulator, port = process.pid, port_of(banner, "simulated ONVIF device(s) on")
+        urls = [f"http://127.0.0.1:{port}/dev/{i}/onvif/device_service" for i in range(1, n + 1)]
+        ini = gateway_ini(tmp / "fleet", 0, urls, 0, args.device_concurrency)
+        log = tmp / "fleet.log"
+        began = time.perf_counter()
+        process, output = await start("serve", "-c", str(ini), until="gateway serving on",
+                                      log=log)
+        serving = time.perf_counter() - began
+        started.append(process)
+        gateway, gw_port = process.pid, port_of(output, "gateway serving on")
+        rss = {"start": rss_mib(gateway)}
+        first_device = await login(gw_port, 1)
+        await http.run({"kind": "http", "port": gw_port, "targets": first_device, "count": 1,
+                        "concurrency": 1})
+        first = time.perf_counter() - began
+        touching = time.perf_counter()
+        everyone = await login(gw_port, n)
+        await http.run({"kind": "http", "port": gw_port, "targets": everyone, "count": n,
+                        "concurrency": c, "spread": True})
+        touched = time.perf_counter() - touching
+        rss["all"] = rss_mib(gateway)
+        pids = {"gateway": gateway, "client": http.pid, "device": simulator}
+        count = int(args.scale * 500)
+        loads = [Load(f"gateway, {n} devices, {c} conns", http,
+                      {"kind": "http", "port": gw_port, "targets": everyone, "concurrency": c,
+                       "spread": True}, count, pids),
+                 Load(f"gateway, {c} of them, one a conn", http,
+                      {"kind": "http", "port": gw_port, "targets": everyone[:c],
+                       "concurrency": c}, count, pids),
+                 Load(f"gateway, 1 device, {c} conns", http,
+                      {"kind": "http", "port": gw_port, "targets": everyone[:1],
+                       "concurrency": c}, count, pids)]
+        for load in loads:
+            await load.round(count // 2, record=False)
+        for i in range(args.rounds):
+            for load in loads:
+                await load.round()
+            print(f"{n} devices: round {i + 1} of {args.rounds} done", file=sys.stderr)
+        rss["loads"] = rss_mib(gateway)
+        return Fleet(n, serving, first, touched, rss, loads)
+    finally:
+        await http.stop()
+        for process in reversed(started):
+            await stop(process)
+
+
+async def measure(args: argparse.Namespace) -> tuple[list[Load], Fleet | None]:
+    with tempfile.TemporaryDirectory() as tmp:
+        loads = await run(args, Path(tmp))
+        return loads, (await fleet(args, Path(tmp)) if args.fleet else None)
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     # many short rounds: the loads compared in a ratio run close together in time
     parser.add_argument("--rounds", type=int, default=10)
@@ -431,17 +642,21 @@ async def main() -> None:
     parser.add_argument("--device-concurrency", type=int, default=4,
                         help="the gateway's device_concurrency (as gateway.ini's default)")
     parser.add_argument("--latency", type=float, default=5, help="ms, the late simulator's")
+    parser.add_argument("--fleet", type=int, default=500,
+                        help="devices behind one gateway for the fleet figures (0: none)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--hello", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--flask", metavar="URLS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        return await client()
+        return asyncio.run(client())
     if args.hello:
-        return await hello_world()
-    with tempfile.TemporaryDirectory() as tmp:
-        loads = await run(args, Path(tmp))
-    report(args, loads)
+        return asyncio.run(hello_world())
+    if args.flask:
+        return flask_zeep(json.loads(args.flask))
+    loads, devices = asyncio.run(measure(args))
+    report(args, loads, devices)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

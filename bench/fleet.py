@@ -38,6 +38,7 @@ from common import (  # bench/common.py (run from bench/)
     TICKS,
     cpu_seconds,
     port_of,
+    rss_mib,
     start,
     stop,
 )
@@ -58,13 +59,6 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.machine()
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def machine_cpu_seconds() -> float:
