@@ -3,6 +3,9 @@ serves any request."""
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import pytest
 
 from gateway.app import create_app
@@ -119,3 +122,19 @@ async def test_redis_down_is_a_fast_503_and_the_gateway_recovers(pair, redis_ser
     for client in (a, b):
         response = await client.get("/sources/video", headers=bearer(token))
         assert response.status == 200
+
+
+async def test_more_requests_at_once_than_redis_connections_wait_for_one_not_503(pair):
+    # redis-py's pool refuses a command beyond its 100 connections (ConnectionError "Too many
+    # connections"): 500 clients checking their session at once must wait their turn instead.
+    a, _, _, _ = pair
+    token = await login(a)
+    url = a.make_url("/device-information")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def get() -> int:
+            async with session.get(url, headers=bearer(token)) as reply:
+                return reply.status
+
+        statuses = await asyncio.gather(*(get() for _ in range(300)))
+    assert sorted(set(statuses)) == [200]

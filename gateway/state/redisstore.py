@@ -35,10 +35,18 @@ from gateway.state.sessions import Session, new_token, owners, token_key
 PREFIX = "onvif-gateway:"
 
 
+# Connections to Redis per instance. redis-py's default pool refuses a command beyond its
+# connections at once (MaxConnectionsError, a 503 to the client); a blocking pool makes it wait
+# for one instead, as long as a command may take.
+REDIS_CONNECTIONS = 64
+
+
 def connect(url: str) -> aioredis.Redis:
     """A Redis client that gives up quickly, so a dead Redis is a fast 503, not a hang."""
-    return aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=2,
-                                   socket_connect_timeout=2)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=2, decode_responses=True,
+        socket_timeout=2, socket_connect_timeout=2)
+    return aioredis.Redis.from_pool(pool)  # closed with the client
 
 
 @asynccontextmanager
