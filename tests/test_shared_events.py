@@ -162,7 +162,9 @@ async def webhooks(http: aiohttp.ClientSession, base: str, session: str) -> list
         return list((await response.json())["webhooks"])
 
 
-async def until(check: Callable[[], Awaitable[bool]], within: float = 10) -> None:
+# Bounds for what two gateway processes, a simulator and Redis do on a loaded 2-core machine:
+# a full test run there once took more than 10 s for 4 webhook deliveries.
+async def until(check: Callable[[], Awaitable[bool]], within: float = 30) -> None:
     async with asyncio.timeout(within):
         while not await check():  # noqa: ASYNC110 (another process's state)
             await asyncio.sleep(0.05)
