@@ -14,7 +14,8 @@ from gateway.errors import MappingError
 from gateway.keys import LEASES
 from gateway.leases import Leases
 from gateway.mapping.spec import load_mappings
-from gateway.simulator import SimulatedDevice
+from gateway.simulator import MEDIA, MEDIA2, SimulatedDevice
+from gateway.simulator.device import PTZ
 from tests.conftest import FakeClock, bearer, login
 
 MOVE = "/profiles/profile_1/ptz/move"
@@ -74,8 +75,37 @@ async def test_status_limits_and_what_the_node_supports(ptz):
     assert missing.status == 404
     problem = await missing.json()
     assert problem["field"] == "path.token"
-    assert "PTZConfiguration" in problem["detail"]
+    assert "PTZ" in problem["detail"]
     assert (await client.get("/profiles/nope/ptz", headers=auth)).status == 404
+
+
+@pytest.mark.parametrize(("services", "phantom", "asked"), [
+    ({MEDIA2, PTZ}, set(), "GetProfiles"),  # Media2 only: its GetProfiles with Type PTZ
+    ({MEDIA, PTZ}, set(), "GetProfile"),  # Media1 only (Profile S)
+    ({MEDIA, PTZ}, {MEDIA2}, "GetProfile"),  # Media2 listed, its address answering 404
+])
+async def test_ptz_over_media2_or_media1(ptz, services, phantom, asked):
+    client, auth, device, _ = await ptz(device={"services": services, "phantom_services": phantom,
+                                                "ptz_profiles": {"profile_1"}})
+    answer = await client.get("/profiles/profile_1/ptz", headers=auth)
+    assert answer.status == 200, await answer.text()
+    state = await answer.json()
+    assert state["limits"] == {"pan": {"min": -1.0, "max": 1.0}, "tilt": {"min": -1.0, "max": 1.0},
+                               "zoom": {"min": 0.0, "max": 1.0}}
+    assert state["node"] == "ptz_node"
+    names = [name for name, _ in device.calls]
+    assert asked in names
+    assert ({"GetProfile", "GetProfiles"} - {asked}).isdisjoint(names)
+
+    out_of_range = await client.put(MOVE, headers=auth, json={**ABSOLUTE, "tilt": -1.5})
+    assert (await out_of_range.json())["field"] == "$.tilt"  # the profile's limits
+    moved = await client.put(MOVE, headers=auth, json=ABSOLUTE)
+    assert moved.status == 200, await moved.text()
+    assert (await moved.json())["position"] == {"pan": 0.5, "tilt": -0.5, "zoom": 1.0}
+    for token in ("profile_3", "nope"):  # without a PTZ configuration; unknown
+        missing = await client.get(f"/profiles/{token}/ptz", headers=auth)
+        assert missing.status == 404, token
+        assert (await missing.json())["field"] == "path.token"
 
 
 async def test_a_continuous_move_stops_by_itself_when_its_lease_ends(ptz):

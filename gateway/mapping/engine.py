@@ -70,11 +70,16 @@ def pick(data: Any, path: tuple[str, ...]) -> Any:
     return data
 
 
+async def _offers_all(read: Read, device: DeviceClient) -> bool:
+    """Whether the device offers the services of a read (its calls' too)."""
+    needed = {read.service, *(step.service for step in read.calls)}
+    return all([await device.offers(service) for service in sorted(needed)])
+
+
 async def choose_read(resource: Resource, device: DeviceClient) -> Read:
     """The first of a resource's reads whose services (its calls' too) the device offers."""
     for read in resource.reads:
-        needed = {read.service, *(step.service for step in read.calls)}
-        if all([await device.offers(service) for service in sorted(needed)]):
+        if await _offers_all(read, device):
             return read
     services = " or ".join(sorted({r.service for r in resource.reads}))
     raise DeviceFault(f"{resource.path} needs the {services} service, which the device lacks",
@@ -309,10 +314,10 @@ async def read_resource(resource: Resource, ctx: Context) -> dict[str, Any]:
     try:
         body = await _read(resource, read, ctx)
     except DeviceFault:
-        if await ctx.device.offers(read.service):
+        if await _offers_all(read, ctx.device):
             raise
-        # The service turned out not to be served (listed, but its address answers 404): the
-        # next read whose service the device offers.
+        # A service turned out not to be served (listed, but its address answers 404): the
+        # next read whose services the device offers.
         read = await choose_read(resource, ctx.device)
         body = await _read(resource, read, ctx)
     if read.list is None or body[read.list]:
