@@ -315,6 +315,19 @@ async def test_relative_moves_and_their_emulation(ptz):
     names = [name for name, _ in device.calls]
     assert names.index("RelativeMove") < names.index("AbsoluteMove")
     assert names[names.index("RelativeMove") + 1] == "GetStatus"
+    assert "clamped" not in state
+
+    # beyond the limits: the target is kept within them (not refused by the device), and said
+    device.calls.clear()
+    clamped = await client.put(MOVE, headers=auth,
+                               json={"mode": "relative", "pan": 0.5, "tilt": -1.5, "zoom": 0.25})
+    assert clamped.status == 200, await clamped.text()
+    state = await clamped.json()
+    assert state["position"] == {"pan": 1.0, "tilt": -1.0, "zoom": 0.75}
+    assert state["clamped"] == {"pan": 1.0, "tilt": -1.0}
+    assert "fallback" in state
+    # (the simulated device refuses an AbsoluteMove outside its limits: ter:InvalidPosition)
+    assert [name for name, _ in device.calls].count("AbsoluteMove") == 1
 
 
 async def test_presets_create_goto_remove(ptz):
@@ -397,13 +410,22 @@ async def test_openapi_documents_ptz(ptz):
     assert "lease_ms" in schemas["PtzMoveDone"]["properties"]
 
 
-async def test_wait_while_is_checked_at_start(tmp_path):
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('"move_status.zoom" = "MOVING"', '"move_status.focus" = "MOVING"',
+     "put.cases.absolute.wait_while: unknown key 'move_status.focus'"),
+    ('within = ["limits.zoom.min", "limits.zoom.max"]', 'within = ["limits.zoom.min"]',
+     "Position.Zoom.x.within: [min, max], two fields of the GET"),
+    ('{ field = "zoom", default = 0 }], within', '{ param = "token" }], within',
+     "Position.Zoom.x.sum: only numbers add up"),
+    ('{ field = "zoom", default = 0 }], within', '{ field = "zoom", default = 0 }, '
+     '{ field = "pan", default = 0 }], within', "Position.Zoom.x.within: the sum adds one body"),
+])
+async def test_wait_while_and_within_are_checked_at_start(tmp_path, old, new, message):
     for name in ("enums.toml", "ptz.toml"):
         (tmp_path / name).write_text((MAPPINGS_DIR / name).read_text())
     move = (MAPPINGS_DIR / "ptz-move.toml").read_text()
-    assert '"move_status.zoom" = "MOVING"' in move
-    (tmp_path / "ptz-move.toml").write_text(move.replace('"move_status.zoom" = "MOVING"',
-                                                         '"move_status.focus" = "MOVING"'))
+    assert old in move
+    (tmp_path / "ptz-move.toml").write_text(move.replace(old, new))
     with pytest.raises(MappingError) as caught:
         load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
-    assert "put.cases.absolute.wait_while: unknown key 'move_status.focus'" in str(caught.value)
+    assert message in str(caught.value)

@@ -5,8 +5,9 @@ value of a body field (`case`). Each action may be checked first against ranges 
 GET shows (`ranges`), fall back to another call where the device lacks the operation (`else`),
 be verified against the GET read back after it (`verify`; read back again while it shows the
 action going on, `wait_while`, at most move_settle seconds), and hold a lease whose end makes the
-`stop` call (gateway/leases.py). The answer is the GET read back, plus `fallback` (what was done
-instead, when it was) and `lease_ms` (when a lease is held).
+`stop` call (gateway/leases.py). A sum among its arguments may be clamped into limits the GET
+shows (`within`). The answer is the GET read back, plus `fallback` (what was done instead, when
+it was), `clamped` (the values clamped, as sent) and `lease_ms` (when a lease is held).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 from typing import Any
 
 from gateway.errors import BadRequest, DeviceDidNotApply, DeviceFault
+from gateway.mapping.arguments import sources
 from gateway.mapping.engine import Context, call, read_resource
 from gateway.mapping.spec import Action, ActionWrite, Resource
 
@@ -39,6 +41,12 @@ def lease_key(resource: Resource, ctx: Context) -> tuple[Any, ...]:
     return (ctx.device.name, *sorted((name, ctx.params[name])
                                      for name, p in resource.parameters.items()
                                      if p.where == "path"))
+
+
+def _clamps(action: Action) -> bool:
+    """Whether an action (or its `else`) clamps a value into the GET's limits (`within`)."""
+    return any(source.within for source in sources(action.arguments)) or (
+        action.otherwise is not None and _clamps(action.otherwise))
 
 
 def _check_ranges(action: Action, body: dict[str, Any], state: dict[str, Any],
@@ -89,8 +97,9 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
     seconds = None
     if action.lease is not None:
         seconds = _lease_seconds(action, body, ctx)
-    if action.ranges:
-        _check_ranges(action, body, await read_resource(resource, ctx), ctx.device.name)
+    if action.ranges or _clamps(action):
+        ctx.state = await read_resource(resource, ctx)
+        _check_ranges(action, body, ctx.state, ctx.device.name)
 
     key = lease_key(resource, ctx)
     if ctx.leases is not None:
@@ -115,6 +124,8 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
                 f"{flat(state, shown)!r}, not {body[name]!r}{still}", ctx.device.name)
     if note:
         state["fallback"] = note
+    if ctx.clamped:
+        state["clamped"] = dict(ctx.clamped)
     if seconds is not None:
         state["lease_ms"] = round(seconds * 1000)
     return state

@@ -58,6 +58,9 @@ class Source:
     path: tuple[str, ...] = ()  # reply: the element in the named call's reply
     default: Any = None  # field: the value when the body leaves it out (or a reply Source)
     parts: tuple[Source, ...] = ()  # sum: the values added
+    # sum (of an action): GET fields (min, max) the total is clamped into; `name` is then the
+    # body field it reports as clamped
+    within: tuple[str, str] | None = None
 
 
 # Resolves a {param|field|item = name, ...} table at start (the key, the table, where it is): the

@@ -36,6 +36,8 @@ class Context:
     leases: Leases | None = None  # where actions that go on until stopped are held
     owner: bytes = b""  # the session a lease is held for (a hash of its token)
     settle: float = 0.0  # seconds a read back waits at most for an action to end (wait_while)
+    state: dict[str, Any] | None = None  # the GET before an action: what `within` clamps to
+    clamped: dict[str, Any] = field(default_factory=dict)  # body field = the value sent instead
     replies: dict[str, Any] = field(default_factory=dict)  # of the named calls made so far
     _policies: dict[str, dict[str, int]] = field(default_factory=dict)
     _held: dict[str, set[str]] = field(default_factory=dict)
@@ -194,7 +196,7 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
             return ctx.params.get(source.name)
         if source.kind == "sum":
             parts = [resolve(part) for part in source.parts]
-            return None if None in parts else sum(parts)
+            return None if None in parts else _within(source, sum(parts))
         if source.kind == "reply":
             found = pick(ctx.replies.get(source.name), source.path)
             if found is None:
@@ -209,6 +211,17 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
         if isinstance(value, str) and not xml_text(value):
             raise BadRequest(f"{source.name!r} holds characters no SOAP message can carry",
                              field=f"$.{source.name}")
+        return value
+
+    def _within(source: Source, total: Any) -> Any:
+        """A sum clamped into the GET's limits (where it has them), the clamp noted."""
+        if source.within is None or ctx.state is None:
+            return total
+        low, high = (pick(ctx.state, tuple(name.split("."))) for name in source.within)
+        value = total if low is None else max(total, low)
+        value = value if high is None else min(value, high)
+        if value != total:
+            ctx.clamped[source.name] = value
         return value
 
     try:

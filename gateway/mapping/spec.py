@@ -468,12 +468,12 @@ def _operation(table: dict[str, Any], wsdls: Wsdls, where: str) -> tuple[str, st
 
 def _params(parameters: dict[str, Parameter], enums: dict[str, Enum],
             fan_out: bool = False, replies: dict[str, Any] | None = None,
-            fields: Lookup | None = None) -> Lookup:
+            fields: Lookup | None = None, shown: set[str] | None = None) -> Lookup:
     """Where a call's arguments come from: the resource's parameters (and a fan-out's item; an
     argument may translate its parameter by an enum of its own: the same JSON values, or fewer,
     a value it lacks being something this operation cannot do, 501); the replies of the calls
     made before it (`replies`: their output elements by name), sums; and, for an action, the
-    body (`fields`)."""
+    body (`fields`), a sum of which may be clamped `within` two of the GET's fields (`shown`)."""
 
     def lookup(kind: str, table: dict[str, Any], where: str) -> Source:
         if kind == "field" and fields is not None:
@@ -488,7 +488,8 @@ def _params(parameters: dict[str, Parameter], enums: dict[str, Enum],
             node = _walk(replies[name], path, f"{where}.element")
             return Source("reply", name, xsd_json_type(node.type), path=path)
         if kind == "sum":
-            parts = _expect(table, where, {"sum"}, set())["sum"]
+            table = _expect(table, where, {"sum"}, {"within"} if shown is not None else set())
+            parts = table["sum"]
             if not isinstance(parts, list) or len(parts) < 2 or not all(
                     isinstance(part, dict) for part in parts):
                 raise MappingError(f"{where}.sum: a list of two or more values to add")
@@ -496,7 +497,18 @@ def _params(parameters: dict[str, Parameter], enums: dict[str, Enum],
                                  f"{where}.sum[{i}]") for i, part in enumerate(parts))
             if any(part.type not in (None, "integer", "number") for part in found):
                 raise MappingError(f"{where}.sum: only numbers add up")
-            return Source("sum", "sum", "number", parts=found)
+            if "within" not in table:
+                return Source("sum", "sum", "number", parts=found)
+            bounds = table["within"]
+            if not isinstance(bounds, list) or len(bounds) != 2 or not all(
+                    isinstance(b, str) and b in (shown or ()) for b in bounds):
+                raise MappingError(f"{where}.within: [min, max], two fields of the GET (it has: "
+                                   f"{', '.join(sorted(shown or ()))})")
+            named = [part.name for part in found if part.kind == "field"]
+            if len(named) != 1:
+                raise MappingError(f"{where}.within: the sum adds one body field (the one the "
+                                   "answer names as clamped)")
+            return Source("sum", named[0], "number", parts=found, within=(bounds[0], bounds[1]))
         table = _expect(table, where, {kind}, {"enum"} if kind == "param" else set())
         name = _string(table, kind, where)
         if kind == "item" and fan_out:
@@ -697,8 +709,8 @@ def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dic
                           field_of)
     replies.update(found)
     arguments = parse_arguments(spec.get("arguments", {}), op.input.body.type,
-                                _params(parameters, enums, False, replies, field_of), wsdls,
-                                f"{where}.arguments")
+                                _params(parameters, enums, False, replies, field_of, shown),
+                                wsdls, f"{where}.arguments")
 
     def shown_field(value: Any, at: str) -> str:
         if not isinstance(value, str) or value not in shown:

@@ -45,6 +45,9 @@ STRING: Schema = {"type": "string"}
 ACTION_ANSWER: dict[str, Schema] = {
     "fallback": {"type": "string", "description": "what was done instead, where the device "
                  "lacks the operation"},
+    "clamped": {"type": "object", "additionalProperties": {"type": "number"},
+                "description": "the body fields whose target lay outside the device's limits, "
+                               "and the limit sent instead"},
     "lease_ms": {"type": "integer", "description": "the lease held: the move stops this long "
                  "after this answer unless renewed"},
 }
