@@ -90,8 +90,8 @@ class GatewayConfig:
     breaker_reset: float = 30.0
     health_interval: float = 60.0
     cache_ttl: float = 1.0
-    # A continuous PTZ move stops by itself this long after its last PUT (seconds), unless the
-    # client asks for another lease (lease_ms), at most move_lease_max.
+    # A continuous PTZ or focus move stops by itself this long after its last PUT (seconds),
+    # unless the client asks for another lease (lease_ms), at most move_lease_max.
     move_lease: float = 2.0
     move_lease_max: float = 30.0
     # An absolute PTZ move is read back once the head says it stopped moving, waiting at most

@@ -4,10 +4,12 @@ read back (502 when the device only pretends), and continuous focus moves."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from gateway.keys import LEASES
 from gateway.simulator import SimulatedDevice
 from tests.conftest import FakeClock, bearer, login
 
@@ -143,3 +145,30 @@ async def test_openapi_documents_imaging(camera):
     update = described["components"]["schemas"]["ImagingUpdate"]
     assert update["properties"]["exposure_mode"]["enum"] == ["auto", "manual"]
     assert "required" not in update or update["required"] == []
+
+
+async def test_a_focus_move_stops_by_itself_when_its_lease_ends(camera):
+    # as a continuous PTZ move: a client that starts the focus moving and vanishes stops it
+    client, auth, device, _ = await camera()
+    focus = "/sources/video/video1/focus"
+    moved = await client.put(focus, headers=auth,
+                             json={"action": "move", "speed": 0.5, "lease_ms": 50})
+    assert moved.status == 200, await moved.text()
+    assert (await moved.json())["lease_ms"] == 50
+    for _ in range(1000):  # the lease timer runs on the test's own loop; 10 s at most
+        if "Stop" in sent(device):
+            break
+        await asyncio.sleep(0.01)
+    assert sent(device) == ["Move", "Stop"]
+    assert device.imaging["video1"].focus_speed == 0
+    assert len(client.app[LEASES]) == 0
+
+    # a stop ends the lease (no Stop later), logout stops a move at once
+    await client.put(focus, headers=auth, json={"action": "move", "speed": 0.5,
+                                                "lease_ms": 30000})
+    assert len(client.app[LEASES]) == 1
+    await client.put(focus, headers=auth, json={"action": "stop"})
+    assert len(client.app[LEASES]) == 0
+    await client.put(focus, headers=auth, json={"action": "move", "speed": -0.5})
+    assert (await client.put("/logout", headers=auth)).status == 204
+    assert sent(device)[-3:] == ["Stop", "Move", "Stop"]
