@@ -108,6 +108,14 @@ async def test_ptz_over_media2_or_media1(ptz, services, phantom, asked):
         assert (await missing.json())["field"] == "path.token"
 
 
+async def test_ptz_without_any_media_service_is_501_naming_what_it_needs(ptz):
+    client, auth, _, _ = await ptz(device={"services": {PTZ}})
+    answer = await client.get("/profiles/profile_1/ptz", headers=auth)
+    assert answer.status == 501
+    assert ("needs the media and ptz services, or the media2 and ptz services, which the device "
+            "lacks") in (await answer.json())["detail"]
+
+
 async def test_a_continuous_move_stops_by_itself_when_its_lease_ends(ptz):
     client, auth, device, clock = await ptz()
     answer = await client.put(MOVE, headers=auth,

@@ -72,10 +72,14 @@ def pick(data: Any, path: tuple[str, ...]) -> Any:
     return data
 
 
+def _needs(read: Read) -> list[str]:
+    """The services a read calls (its calls' too)."""
+    return sorted({read.service, *(step.service for step in read.calls)})
+
+
 async def _offers_all(read: Read, device: DeviceClient) -> bool:
     """Whether the device offers the services of a read (its calls' too)."""
-    needed = {read.service, *(step.service for step in read.calls)}
-    return all([await device.offers(service) for service in sorted(needed)])
+    return all([await device.offers(service) for service in _needs(read)])
 
 
 async def choose_read(resource: Resource, device: DeviceClient) -> Read:
@@ -83,9 +87,10 @@ async def choose_read(resource: Resource, device: DeviceClient) -> Read:
     for read in resource.reads:
         if await _offers_all(read, device):
             return read
-    services = " or ".join(sorted({r.service for r in resource.reads}))
-    raise DeviceFault(f"{resource.path} needs the {services} service, which the device lacks",
-                      device.name, "Receiver", ["ActionNotSupported"])
+    options = sorted({" and ".join(_needs(read)) + (" services" if len(_needs(read)) > 1
+                                                     else " service") for read in resource.reads})
+    raise DeviceFault(f"{resource.path} needs the {', or the '.join(options)}, which the "
+                      "device lacks", device.name, "Receiver", ["ActionNotSupported"])
 
 
 async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: Context,
