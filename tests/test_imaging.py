@@ -142,6 +142,7 @@ async def test_openapi_documents_imaging(camera):
     described = await (await client.get("/openapi.json")).json()
     for path in ("/sources/video/{name}/imaging", "/sources/video/{name}/focus"):
         assert path in described["paths"]
+    assert "lease_ms" in described["components"]["schemas"]["FocusUpdate"]["properties"]
     update = described["components"]["schemas"]["ImagingUpdate"]
     assert update["properties"]["exposure_mode"]["enum"] == ["auto", "manual"]
     assert "required" not in update or update["required"] == []

@@ -418,6 +418,8 @@ async def test_openapi_documents_ptz(ptz):
     assert move["properties"]["mode"]["enum"] == ["continuous", "absolute", "relative"]
     assert move["required"] == ["mode"]
     assert "lease_ms" in schemas["PtzMoveDone"]["properties"]
+    assert schemas["PtzMoveDone"]["properties"]["clamped"]["additionalProperties"] == {
+        "type": "number"}
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
