@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
+from tests.events_helpers import Receiver
 from tests.processes import free_port
 
 
@@ -151,3 +152,14 @@ def redis_url(redis_server: RedisServer) -> str:
     """A shared Redis, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+async def receiver(aiohttp_server: Any) -> Receiver:
+    """A webhook receiver on loopback (tests/events_helpers.py's Receiver)."""
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", receiver.handle)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    receiver.url = f"http://127.0.0.1:{server.port}/hook"
+    return receiver

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 
 class SSE:
@@ -61,3 +62,26 @@ async def eventually(check: Callable[[], bool], within: float = 10) -> None:
     async with asyncio.timeout(within):
         while not check():  # noqa: ASYNC110 (state of another part, with no event to wait on)
             await asyncio.sleep(0.02)
+
+
+class Receiver:
+    """A webhook receiver on loopback: records what it gets; answers `fail` times with
+    `status` first."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail = 0
+        self.status = 500
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((dict(request.headers), await request.read()))
+        if self.fail > 0:
+            self.fail -= 1
+            if self.status in (301, 302):
+                raise web.HTTPFound("/elsewhere")
+            return web.Response(status=self.status)
+        return web.Response(status=204)
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.received]

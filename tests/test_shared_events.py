@@ -12,13 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from gateway.simulator import SimulatedDevice
 from tests.conftest import StartDevice, bearer, login
 from tests.events_helpers import SSE, eventually, motion
 from tests.processes import port_of, start
-from tests.test_webhooks import Receiver
 
 Start = Callable[[str], Awaitable[str]]
 
@@ -47,17 +45,6 @@ async def instances(start_device: StartDevice, redis_url: str, tmp_path: Path
             if process.returncode is None:
                 process.kill()
                 await process.wait()
-
-
-@pytest.fixture
-async def receiver(aiohttp_server: Any) -> Receiver:
-    """A webhook receiver on loopback (tests/test_webhooks.py's)."""
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    receiver.url = f"http://127.0.0.1:{server.port}/hook"
-    return receiver
 
 
 async def token(http: aiohttp.ClientSession, base: str) -> str:

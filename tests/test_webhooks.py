@@ -11,47 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.simulator import SimulatedDevice
 from tests.conftest import StartDevice, bearer, login
-from tests.events_helpers import eventually
-
-
-class Receiver:
-    """A webhook receiver on loopback: records what it gets; answers `fail` times with
-    `status` first."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.fail = 0
-        self.status = 500
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append((dict(request.headers), await request.read()))
-        if self.fail > 0:
-            self.fail -= 1
-            if self.status in (301, 302):
-                raise web.HTTPFound("/elsewhere")
-            return web.Response(status=self.status)
-        return web.Response(status=204)
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for _, body in self.received]
-
-
-@pytest.fixture
-async def receiver(aiohttp_server: Any) -> Receiver:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    receiver.url = f"http://127.0.0.1:{server.port}/hook"
-    return receiver
+from tests.events_helpers import Receiver, eventually
 
 
 async def gateway_for(aiohttp_client: Any, url: str, state: Path,
