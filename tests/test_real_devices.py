@@ -15,8 +15,10 @@ import pytest
 from gateway.keys import DEVICES
 from gateway.simulator import SENDER, SoapFault
 from tests.conftest import bearer, login
+from tests.events_helpers import motion
 from tests.processes import ROOT, free_port, start
 from tests.simulator_helpers import as_admin, envelope
+from tests.test_events import FAST, listen, synced
 
 PUT_SOURCES = {"sources": [{"name": "video1", "enabled": 0}]}
 
@@ -343,6 +345,26 @@ async def test_media2_profiles_are_asked_for_by_type_never_all(start_device, sta
 def test_no_mapping_asks_for_every_configuration_type():
     for path in (ROOT / "mappings").glob("*.toml"):
         assert '"All"' not in path.read_text(encoding="utf-8"), path
+
+
+# --- 10. Events: topics with a trailing "//." ---------------------------------------------------
+
+@pytest.mark.parametrize("suffix", ["//.", "/"])
+async def test_a_topic_with_trailing_slashes_and_dots_is_the_topic_without(
+        start_device, start_gateway, suffix):
+    device, url = await start_device(topic_suffix=suffix)
+    client = await start_gateway(url, **FAST)
+    token = await login(client)
+    stream = await listen(client, token, "/events?topic=motion")
+    await synced(client)
+    device.trigger_motion("video2", True)
+    events = await stream.until(motion("true", "video2"))
+    assert events[-1]["topic"] == "tns1:VideoSource/MotionAlarm" + suffix  # the device's own
+    # one value per property, the Initialized ones and the changes under the same key
+    response = await client.get("/events/state?topic=motion", headers=bearer(token))
+    state = {e["source"]["VideoSourceToken"]: e["data"]["State"]
+             for e in (await response.json())["events"]}
+    assert state == {"video1": "false", "video2": "true", "video3": "false"}
 
 
 # --- A single simulated device at ONVIF's usual address ---------------------------------------

