@@ -15,7 +15,7 @@ import pytest
 from gateway.keys import DEVICES
 from gateway.simulator import SENDER, SoapFault
 from tests.conftest import bearer, login
-from tests.events_helpers import motion
+from tests.events_helpers import eventually, motion
 from tests.processes import ROOT, free_port, start
 from tests.simulator_helpers import as_admin, envelope
 from tests.test_events import FAST, listen, synced
@@ -365,6 +365,34 @@ async def test_a_topic_with_trailing_slashes_and_dots_is_the_topic_without(
     state = {e["source"]["VideoSourceToken"]: e["data"]["State"]
              for e in (await response.json())["events"]}
     assert state == {"video1": "false", "video2": "true", "video3": "false"}
+
+
+# --- 11. Events: Renew refused --------------------------------------------------------------
+
+def pulled_after_renew(device):
+    names = [name for name, _ in device.calls]
+    return "Renew" in names and "PullMessages" in names[names.index("Renew") + 1:]
+
+
+async def test_a_refused_renew_leaves_the_pull_point_to_pull_messages(start_device, start_gateway,
+                                                                      clock, caplog):
+    device, url = await start_device(renew_refused=True)
+    device.events.clock = clock
+    client = await start_gateway(url, clock=clock, event_lifetime=3.0, **FAST)
+    stream = await listen(client, await login(client))
+    await eventually(lambda: any(name == "PullMessages" for name, _ in device.calls))
+    (point,) = device.events.live().values()
+    first_end = point.expires
+    with caplog.at_level(logging.INFO, logger="gateway.events.pullpoint"):
+        clock.now += 2.0  # past half of its life: the gateway renews, the device refuses
+        await eventually(lambda: pulled_after_renew(device))
+        clock.now += 2.0  # past its first end: the pulls kept it alive
+        assert point.expires > first_end
+        device.trigger_motion("video2", True)
+        events = await stream.until(motion("true", "video2"))
+    assert not [e for e in events if e["topic"].startswith("gateway/")]
+    assert device.events.created == 1
+    assert ["refuses Renew" in r.getMessage() for r in caplog.records].count(True) == 1
 
 
 # --- A single simulated device at ONVIF's usual address ---------------------------------------

@@ -1,7 +1,8 @@
 """One device's PullPoint subscription, kept alive by the gateway for as long as it is needed.
 
 CreatePullPointSubscription, then PullMessages in a loop (each waits on the device up to its
-Timeout), Renew at half of the subscription's life, Unsubscribe when cancelled. Every call goes
+Timeout), Renew at half of the subscription's life (unless the device refuses Renew: then the
+pulls keep it alive), Unsubscribe when cancelled. Every call goes
 through the device's DeviceClient (breaker, credentials, error translation); calls to the pull
 point carry WS-Addressing headers (DeviceClient.call_at).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.credentials import Credentials
-from gateway.errors import DeviceError
+from gateway.errors import DeviceError, DeviceFault
 from gateway.events.model import from_notification, gateway_event
 from gateway.soap.device import DeviceClient
 
@@ -137,10 +139,7 @@ class PullPointSubscription:
         while True:
             left = renew_at - self._clock()
             if left <= 0:
-                reply = await self._device.call_at(
-                    address, "subscription", "Renew", credentials,
-                    TerminationTime=duration(self._timing.lifetime))
-                renew_at = self._clock() + life(reply, self._timing.lifetime) / 2
+                renew_at = await self._renew(address, credentials)
                 continue
             reply = await self._device.call_at(
                 address, "pullpoint", "PullMessages", credentials,
@@ -153,6 +152,22 @@ class PullPointSubscription:
             if first:
                 self._synced()  # the Initialized messages of a new subscription are in
                 first = False
+
+    async def _renew(self, address: str, credentials: Credentials | None) -> float:
+        """Renew; when to renew next. A device that refuses Renew (an ONVIF_IPNC F4G answers
+        ResourceUnknown although the pull point lives on: home-assistant/core#81963; a Bosch
+        FLEXIDOME rejects it: home-assistant/core#91089) keeps the pull point alive by
+        PullMessages, ONVIF Core's default (9.1.1): the gateway pulls on and renews no more,
+        and if the pull point did end, the next pull says so."""
+        try:
+            reply = await self._device.call_at(
+                address, "subscription", "Renew", credentials,
+                TerminationTime=duration(self._timing.lifetime))
+        except DeviceFault as exc:
+            log.info("device %s refuses Renew (%s): its pull point is kept alive by "
+                     "PullMessages", self._device.name, exc.detail)
+            return math.inf
+        return self._clock() + life(reply, self._timing.lifetime) / 2
 
     async def _unsubscribe(self, address: str, credentials: Credentials | None) -> None:
         """Best effort: the subscription may be gone already, or the device away."""

