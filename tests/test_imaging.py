@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from gateway.app import MAPPINGS_DIR, WSDL_DIR, shared_wsdls
+from gateway.errors import MappingError
 from gateway.keys import LEASES
+from gateway.mapping.spec import load_mappings
 from gateway.simulator import SimulatedDevice
 from tests.conftest import FakeClock, bearer, login
 
@@ -173,3 +176,20 @@ async def test_a_focus_move_stops_by_itself_when_its_lease_ends(camera):
     await client.put(focus, headers=auth, json={"action": "move", "speed": -0.5})
     assert (await client.put("/logout", headers=auth)).status == 204
     assert sent(device)[-3:] == ["Stop", "Move", "Stop"]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "message"), [
+    ("imaging.toml", "optional = true", 'optional = "yes"',
+     "get.calls.options.optional: must be true or false"),
+    # an optional call's reply may be empty: it cannot feed a later call's arguments
+    ("ptz.toml", 'Type = ["PTZ"] }\n', 'Type = ["PTZ"] }\noptional = true\n',
+     "get[0].calls.node.arguments.NodeToken.reply: no call 'profile'"),
+])
+async def test_optional_calls_are_checked_at_start(tmp_path, file, old, new, message):
+    (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())
+    text = (MAPPINGS_DIR / file).read_text()
+    assert old in text
+    (tmp_path / file).write_text(text.replace(old, new))
+    with pytest.raises(MappingError) as caught:
+        load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
+    assert message in str(caught.value)

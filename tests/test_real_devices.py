@@ -19,6 +19,7 @@ from tests.events_helpers import eventually, motion
 from tests.processes import ROOT, free_port, start
 from tests.simulator_helpers import as_admin, envelope
 from tests.test_events import FAST, listen, synced
+from tests.test_openapi import check, ok_schema
 
 PUT_SOURCES = {"sources": [{"name": "video1", "enabled": 0}]}
 
@@ -393,6 +394,35 @@ async def test_a_refused_renew_leaves_the_pull_point_to_pull_messages(start_devi
     assert not [e for e in events if e["topic"].startswith("gateway/")]
     assert device.events.created == 1
     assert ["refuses Renew" in r.getMessage() for r in caplog.records].count(True) == 1
+
+
+# --- 12. Imaging without options -------------------------------------------------------------
+
+@pytest.mark.parametrize("switches", [{"imaging_options_empty": True},
+                                      {"unsupported": {"GetOptions"}}])
+async def test_imaging_without_options_is_served_and_writes_are_left_to_the_device(
+        start_device, start_gateway, switches):
+    device, url = await start_device(**switches)
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    imaging = "/sources/video/video1/imaging"
+    response = await client.get(imaging, headers=operator)
+    assert response.status == 200, await response.text()
+    state = await response.json()
+    assert (state["brightness"], state["exposure_mode"]) == (50.0, "auto")
+    assert state["options"] is None  # the device tells no range nor mode
+    document = await (await client.get("/openapi.json")).json()
+    check(document, ok_schema(document["paths"]["/sources/video/{name}/imaging"]["get"]), state)
+    # nothing to check a value against: the device decides, and the value is read back
+    response = await client.put(imaging, json={"brightness": 70, "exposure_mode": "manual"},
+                                headers=operator)
+    assert response.status == 200, await response.text()
+    assert ((await response.json())["brightness"], device.imaging["video1"].brightness) == (70, 70)
+    body = await problem(await client.put(imaging, json={"brightness": 101}, headers=operator),
+                         400)
+    assert "InvalidArgVal" in body["fault_subcodes"]
+    device.stub_writes = {"SetImagingSettings"}
+    await problem(await client.put(imaging, json={"brightness": 20}, headers=operator), 502)
 
 
 # --- A single simulated device at ONVIF's usual address ---------------------------------------

@@ -17,12 +17,11 @@ from typing import Any
 
 from gateway.errors import BadRequest, DeviceDidNotApply, DeviceFault
 from gateway.mapping.arguments import sources
-from gateway.mapping.engine import Context, call, read_resource
+from gateway.mapping.engine import NOT_IMPLEMENTED, Context, call, make_calls, read_resource
 from gateway.mapping.spec import Action, ActionWrite, Resource
 
 # How far a position read back may be from the one asked for (device rounding, float32).
 TOLERANCE = 1e-3
-NOT_IMPLEMENTED = 501
 # How often an action that goes on (a head on its way) is read back: often enough to answer soon
 # after it ends, seldom enough to spare the device (three calls a read back for PTZ).
 POLL_SECONDS = 0.25
@@ -56,7 +55,9 @@ def _check_ranges(action: Action, body: dict[str, Any], state: dict[str, Any],
             continue
         value, where = body[name], f"$.{name}"
         if allowed.one_of is not None:
-            choices = flat(state, allowed.one_of) or []
+            choices = flat(state, allowed.one_of)
+            if choices is None:
+                continue  # the device tells none: it decides, and the value is read back
             if value not in choices:
                 raise BadRequest(f"{name} must be one of {choices} (the device's "
                                  f"{allowed.one_of}), not {value!r}", field=where, device=device)
@@ -73,9 +74,7 @@ async def _make(resource: Resource, action: Action, ctx: Context, body: dict[str
     """Make an action's calls, then its own; its `else` instead where the device lacks it.
     Returns the note of the action that was used in the end ("" for the first)."""
     try:
-        for step in action.calls:
-            ctx.replies[step.name] = await call(resource, ctx, step.service, step.operation,
-                                                step.arguments, body)
+        await make_calls(resource, ctx, action.calls, body)
         await call(resource, ctx, action.service, action.operation, action.arguments, body)
     except DeviceFault as exc:
         if action.otherwise is None or exc.status != NOT_IMPLEMENTED:

@@ -13,7 +13,7 @@ from gateway.errors import BadRequest, Conflict, DeviceBadReply, DeviceFault, No
 from gateway.leases import Leases
 from gateway.mapping.arguments import Source, Untranslatable, build
 from gateway.mapping.profiles import Profiles
-from gateway.mapping.spec import Field, Read, Resource
+from gateway.mapping.spec import Call, Field, Read, Resource
 from gateway.mapping.uris import expiry, with_host, with_userinfo
 from gateway.mapping.values import xml_text
 from gateway.soap.device import DeviceClient
@@ -23,6 +23,9 @@ POLICY_DEFAULT = 1  # what a device's source or codec is until a PUT says otherw
 # A reply's entries are turned into JSON this many at a time (a few milliseconds' work), then
 # the event loop serves others.
 YIELD_EVERY = 200
+
+# The status of a DeviceFault saying the device lacks the operation.
+NOT_IMPLEMENTED = 501
 
 
 @dataclass
@@ -246,6 +249,20 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
                          fault_subcodes=exc.extra.get("fault_subcodes")) from exc
 
 
+async def make_calls(resource: Resource, ctx: Context, calls: tuple[Call, ...],
+                     body: Any = None) -> None:
+    """Make named calls in order, keeping their replies; an optional one the device lacks
+    (501) leaves an empty reply (its fields null)."""
+    for step in calls:
+        try:
+            ctx.replies[step.name] = await call(resource, ctx, step.service, step.operation,
+                                                step.arguments, body)
+        except DeviceFault as exc:
+            if not step.optional or exc.status != NOT_IMPLEMENTED:
+                raise
+            ctx.replies[step.name] = {}
+
+
 def _in_path(resource: Resource) -> list[Any]:
     return [p for p in resource.parameters.values() if p.where == "path"]
 
@@ -274,9 +291,7 @@ async def _fan_out(resource: Resource, read: Read, over: Resource,
 async def _read(resource: Resource, read: Read, ctx: Context) -> dict[str, Any]:
     if read.over is not None:
         return await _fan_out(resource, read, read.over, ctx)
-    for step in read.calls:
-        ctx.replies[step.name] = await call(resource, ctx, step.service, step.operation,
-                                            step.arguments)
+    await make_calls(resource, ctx, read.calls)
     reply = await call(resource, ctx, read.service, read.operation, read.arguments)
     if read.list is None:
         return await _json(read, reply, ctx)

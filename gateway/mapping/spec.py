@@ -99,6 +99,9 @@ class Call:
     service: str
     operation: str
     arguments: dict[str, Any]
+    # `optional = true`: where the device lacks the operation (501), its reply is empty, so the
+    # fields from it are null, instead of the whole resource being a 501
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -542,15 +545,23 @@ def _calls(table: Any, parameters: dict[str, Parameter], enums: dict[str, Enum],
         raise MappingError(f"{where}: a table of name = {{ service, operation, arguments }}")
     calls: list[Call] = []
     replies: dict[str, Any] = {}
+    optionals: set[str] = set()
     for name, spec in table.items():
         at = f"{where}.{name}"
-        spec = _expect(spec, at, {"service", "operation"}, {"arguments"})
+        spec = _expect(spec, at, {"service", "operation"}, {"arguments", "optional"})
         service, operation, op = _operation(spec, wsdls, at)
+        optional = spec.get("optional", False)
+        if not isinstance(optional, bool):
+            raise MappingError(f"{at}.optional: must be true or false")
+        # an optional call's reply may be empty: it feeds fields, never later arguments
+        usable = {n: r for n, r in replies.items() if n not in optionals}
         arguments = parse_arguments(spec.get("arguments", {}), op.input.body.type,
-                                    _params(parameters, enums, False, dict(replies), fields), wsdls,
+                                    _params(parameters, enums, False, usable, fields), wsdls,
                                     f"{at}.arguments")
-        calls.append(Call(name, service, operation, arguments))
+        calls.append(Call(name, service, operation, arguments, optional))
         replies[name] = op.output.body
+        if optional:
+            optionals.add(name)
     return tuple(calls), replies
 
 

