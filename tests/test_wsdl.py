@@ -48,3 +48,31 @@ async def test_the_parsed_wsdls_leave_the_garbage_collectors_sight():
     await shared_wsdls(WSDL_DIR)
     assert gc.get_freeze_count() > 50_000
     assert gc.get_threshold()[0] == YOUNG_OBJECTS
+
+
+def test_services_importing_onvif_schemas_share_one_document():
+    wsdls = parse_wsdls(WSDL_DIR)
+    document = wsdls.documents["device"]
+    assert [name for name in SERVICES if wsdls.documents[name] is document] == [
+        "device", "media", "media2", "imaging", "ptz", "deviceio"]
+    # Events (and its pull points) apart: its messages' tt:Message must stay raw XML
+    assert wsdls.documents["events"] is wsdls.documents["pullpoint"] is not document
+    # each service's own binding, with its own operations, from the one document
+    assert wsdls.binding("ptz").get("ContinuousMove").input.body.qname.namespace == (
+        SERVICES["ptz"].namespace)
+    assert wsdls.binding("media2").get("GetProfiles").input.body.qname.namespace == (
+        SERVICES["media2"].namespace)
+
+
+def test_a_missing_binding_is_named(tmp_path):
+    shutil.copytree(WSDL_DIR, tmp_path / "wsdl")
+    ptz_wsdl = tmp_path / "wsdl" / SERVICES["ptz"].wsdl
+    ptz_wsdl.write_text(ptz_wsdl.read_text().replace('name="PTZBinding"', 'name="OtherBinding"'))
+    with pytest.raises(WsdlError, match=r"ptz\.wsdl: no binding PTZBinding \(ptz\)"):
+        parse_wsdls(tmp_path / "wsdl")
+    assert gc.isenabled()  # parsing turns collections off while it runs, and back on
+
+
+def test_parsing_leaves_collections_on():
+    parse_wsdls(WSDL_DIR)
+    assert gc.isenabled()
