@@ -1,17 +1,25 @@
 """Benchmark: how long the onvif-gateway command takes before it does anything useful.
 
-    .venv/bin/python bench/startup.py [--runs 5]
+    .venv/bin/python bench/startup.py [--runs 5] [--devices 500]
 
 Prints the median wall time of `onvif-gateway --help`, of a configuration error (`serve -c` a
-gateway.ini with `port = eighty`), and of `onvif-gateway demo` up to its banner, next to a bare
-`python -c pass` (the interpreter's own start-up, which no change to the gateway can remove).
-Asserts nothing.
+gateway.ini with `port = eighty`), of `onvif-gateway demo` up to its banner, and of `serve` in
+front of one simulated device and of --devices of them (one simulator, already running): to its
+"gateway serving on" line, and to its first correct answer (a login and GET /device-information on
+the first device); the demo's and the gateway's CPU seconds by then; next to a bare `python -c
+pass` (the interpreter's own start-up, which no change to the gateway can remove). The runs take
+turns.
+
+The gateway's own modules are byte-compiled first (compileall), as an installed gateway's are
+(pip compiles them on install): where PYTHONDONTWRITEBYTECODE is set, a checkout's modules are
+otherwise compiled anew by every start (a few tenths of a second). Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import statistics
 import subprocess
 import sys
@@ -19,7 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, start, stop  # bench/common.py (run from bench/)
+import aiohttp
+from common import ROOT, cpu_seconds, port_of, start, stop  # bench/common.py (run from bench/)
+
+USER, PASSWORD = "admin", "admin"  # a user of every simulated device
 
 
 def timed(*args: str) -> float:
@@ -29,35 +40,97 @@ def timed(*args: str) -> float:
     return time.perf_counter() - started
 
 
-async def banner() -> float:
-    """Seconds from launching `onvif-gateway demo` to its banner's last line."""
+async def banner() -> tuple[float, float]:
+    """Seconds from launching `onvif-gateway demo` to its banner's last line; its CPU seconds."""
     started = time.perf_counter()
     process, _ = await start("demo", "--port", "0", until="Ctrl-C stops it")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds(process.pid)
     await stop(process)
-    return seconds
+    return seconds, cpu
+
+
+def gateway_ini(state_dir: Path, sim_port: int, devices: int) -> str:
+    """A gateway on a port of its choosing (0) in front of the simulator's first devices."""
+    lines = ["[gateway]", "port = 0", f"state_dir = {state_dir}", "health_interval = 0"]
+    for i in range(1, devices + 1):
+        lines += ["", f"[device:cam{i}]",
+                  f"url = http://127.0.0.1:{sim_port}/dev/{i}/onvif/device_service"]
+        if i == 1:
+            lines.append("default = yes")
+    return "\n".join(lines) + "\n"
+
+
+async def first_answer(base: str) -> None:
+    """A login to the first device and its device information, which must be answered."""
+    async with aiohttp.ClientSession() as http:
+        async with http.put(f"{base}/devices/cam1/login",
+                            json={"username": USER, "password": PASSWORD}) as reply:
+            token = (await reply.json())["sessionToken"]
+        async with http.get(f"{base}/devices/cam1/device-information",
+                            headers={"Authorization": f"Bearer {token}"}) as reply:
+            if reply.status != 200:
+                raise RuntimeError(f"GET /device-information: {reply.status} {await reply.text()}")
+
+
+async def serve(sim_port: int, devices: int) -> tuple[float, float, float, float]:
+    """Seconds to `serve`'s banner and to its first answer, and its CPU seconds at each."""
+    with tempfile.TemporaryDirectory() as folder:
+        ini = Path(folder) / "gateway.ini"
+        ini.write_text(gateway_ini(Path(folder) / "state", sim_port, devices))
+        started = time.perf_counter()
+        process, output = await start("serve", "-c", str(ini), until="gateway serving on")
+        serving, serving_cpu = time.perf_counter() - started, cpu_seconds(process.pid)
+        try:
+            await first_answer(f"http://127.0.0.1:{port_of(output, 'gateway serving on')}")
+            answered, answered_cpu = time.perf_counter() - started, cpu_seconds(process.pid)
+        finally:
+            await stop(process)
+    return serving, answered, serving_cpu, answered_cpu
+
+
+async def measure(runs: int, devices: int, bad: Path) -> dict[str, list[float]]:
+    """Every row's seconds, the rows taking turns run after run."""
+    simulator, output = await start("simulate", "--port", "0", "--devices", str(devices),
+                                    "--discovery-port", "0", until="users:")
+    sim_port = port_of(output, "simulated ONVIF device(s) on")
+    rows: dict[str, list[float]] = {}
+    try:
+        for _ in range(runs):
+            rows.setdefault("python -c pass (the interpreter alone)", []).append(
+                timed("-c", "pass"))
+            rows.setdefault("onvif-gateway --help", []).append(timed("-m", "gateway", "--help"))
+            rows.setdefault("onvif-gateway serve, bad gateway.ini", []).append(
+                timed("-m", "gateway", "serve", "-c", str(bad)))
+            demo, demo_cpu = await banner()
+            rows.setdefault("onvif-gateway demo, to its banner", []).append(demo)
+            rows.setdefault("onvif-gateway demo, to its banner, CPU s", []).append(demo_cpu)
+            for count in (1, devices):
+                figures = await serve(sim_port, count)
+                for what, value in zip(("banner", "first answer", "banner, CPU s",
+                                        "first answer, CPU s"), figures, strict=True):
+                    rows.setdefault(f"serve, {count} device(s): {what}", []).append(value)
+    finally:
+        await stop(simulator)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    parser.add_argument("--devices", type=int, default=500)
+    args = parser.parse_args()
+    compileall.compile_dir(ROOT / "gateway", quiet=1)
     with tempfile.TemporaryDirectory() as folder:
         bad = Path(folder) / "gateway.ini"
         bad.write_text("[gateway]\nport = eighty\n[device:cam]\nurl = http://127.0.0.1:1/\n")
-        rows = {
-            "python -c pass (the interpreter alone)": [timed("-c", "pass") for _ in range(runs)],
-            "onvif-gateway --help": [timed("-m", "gateway", "--help") for _ in range(runs)],
-            "onvif-gateway serve, bad gateway.ini": [
-                timed("-m", "gateway", "serve", "-c", str(bad)) for _ in range(runs)],
-            "onvif-gateway demo, to its banner": [
-                asyncio.run(banner()) for _ in range(runs)],
-        }
+        rows = asyncio.run(measure(args.runs, args.devices, bad))
     base = statistics.median(rows["python -c pass (the interpreter alone)"])
-    print(f"median of {runs} runs; seconds, and the ratio to the interpreter alone")
+    print(f"median of {args.runs} runs; seconds, and the ratio to the interpreter alone "
+          "(CPU: the gateway process's CPU seconds by then)")
     for name, seconds in rows.items():
         median = statistics.median(seconds)
-        print(f"{name:<42} {median:6.3f} s {median / base:6.1f}x")
+        ratio = "" if "CPU" in name else f" {median / base:6.1f}x"
+        print(f"{name:<48} {median:6.3f} s{ratio}")
 
 
 if __name__ == "__main__":
