@@ -12,7 +12,7 @@ from gateway.app import MAPPINGS_DIR, WSDL_DIR, shared_wsdls
 from gateway.config import parse_config
 from gateway.errors import ConfigError, MappingError
 from gateway.mapping.spec import load_mappings
-from gateway.mapping.uris import expiry, with_host, with_userinfo
+from gateway.mapping.uris import expiry, with_host, with_userinfo, without_credentials
 from gateway.simulator import MEDIA, User
 from gateway.simulator.device import PTZ
 from tests.conftest import bearer, login
@@ -183,6 +183,11 @@ def test_uri_transforms():
         "rtsp://u:p@[2001:db8::1]:8554/a"
     assert with_userinfo("http://old:x@[::1]:80/s.jpg", "a b", "c@d") == \
         "http://a%20b:c%40d@[::1]:80/s.jpg"
+    assert without_credentials("http://u:p@[::1]:80/s.jpg?Usr=a&channel=1&pwd=b&PASS=c") == \
+        "http://[::1]:80/s.jpg?channel=1"
+    assert without_credentials("rtsp://h/a?user=x&password=y") == "rtsp://h/a"
+    assert without_credentials("rtsp://h/user=x_password=y.sdp?real") == \
+        "rtsp://h/user=x_password=y.sdp?real"  # a path is the device's own (what it needs)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert expiry(timedelta(0), now) is None
     assert expiry(timedelta(seconds=60), now) == "2026-01-01T00:01:00+00:00"

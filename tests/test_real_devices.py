@@ -8,6 +8,7 @@ import logging
 import re
 import signal
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -423,6 +424,42 @@ async def test_imaging_without_options_is_served_and_writes_are_left_to_the_devi
     assert "InvalidArgVal" in body["fault_subcodes"]
     device.stub_writes = {"SetImagingSettings"}
     await problem(await client.put(imaging, json={"brightness": 20}, headers=operator), 502)
+
+
+# --- 13. Credentials in the device's URIs -------------------------------------------------------
+
+async def test_credentials_a_device_puts_in_its_uris_never_pass_through(start_device,
+                                                                         start_gateway):
+    device, url = await start_device(uri_credentials="admin")
+    # the switch works: the URI's own credentials open the picture, but not beside a Digest
+    async with aiohttp.ClientSession() as session:
+        answer = await session.post(url.replace("device_service", "media_service"),
+                                    data=envelope("<trt:GetSnapshotUri><trt:ProfileToken>"
+                                                  "profile_1</trt:ProfileToken>"
+                                                  "</trt:GetSnapshotUri>", as_admin(device)),
+                                    headers={"Content-Type": "application/soap+xml"})
+        found = re.search(r"<tt:Uri>([^<]+)</tt:Uri>", await answer.text())
+        assert found is not None
+        device_uri = found.group(1).replace("&amp;", "&")
+        assert "password=admin" in device_uri
+        picture = await session.get(device_uri)
+        assert picture.status == 200
+        mixed = await session.get(device_uri, headers={
+            "Authorization": aiohttp.encode_basic_auth("admin", "admin")})
+        assert mixed.status == 401
+    device.snapshot_users.clear()
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    for path in ("/profiles/profile_1/stream-uri", "/profiles/profile_1/snapshot-uri"):
+        uri = urlsplit((await (await client.get(path, headers=user)).json())["uri"])
+        assert (uri.username, uri.query) == (None, "")
+        uri = urlsplit((await (await client.get(path + "?credentials=1", headers=user)).json())[
+            "uri"])
+        assert (uri.username, uri.password, uri.query) == ("user", "user", "")
+    # the picture is fetched with the user's own credentials, never with the device's
+    response = await client.get("/profiles/profile_1/snapshot", headers=user)
+    assert response.status == 200, await response.text()
+    assert device.snapshot_users == ["user"]
 
 
 # --- A single simulated device at ONVIF's usual address ---------------------------------------

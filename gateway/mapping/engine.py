@@ -14,7 +14,7 @@ from gateway.leases import Leases
 from gateway.mapping.arguments import Source, Untranslatable, build
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import Call, Field, Read, Resource
-from gateway.mapping.uris import expiry, with_host, with_userinfo
+from gateway.mapping.uris import expiry, with_host, with_userinfo, without_credentials
 from gateway.mapping.values import xml_text
 from gateway.soap.device import DeviceClient
 from gateway.state.store import PolicyStore
@@ -140,8 +140,12 @@ def _uri_or_time(spec: Field, value: Any, ctx: Context) -> Any:
     try:
         if spec.host == "stream_host" and ctx.device.config.stream_host:
             uri = with_host(uri, ctx.device.config.stream_host)
-        if spec.userinfo is not None and ctx.params.get(spec.userinfo):
-            uri = with_userinfo(uri, ctx.credentials.username, ctx.credentials.password)
+        if spec.userinfo is not None:
+            # credentials the device put in (perhaps another account's) never pass; the
+            # session user's own only when asked for
+            uri = without_credentials(uri)
+            if ctx.params.get(spec.userinfo):
+                uri = with_userinfo(uri, ctx.credentials.username, ctx.credentials.password)
     except ValueError:  # a bracket that does not close, a port out of range...
         raise DeviceBadReply(f"the device answered a URI that is not one ({uri!r})",
                              ctx.device.name) from None

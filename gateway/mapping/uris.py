@@ -21,6 +21,21 @@ def with_host(uri: str, address: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}" if userinfo else netloc))
 
 
+# Query parameters in which devices put a name or a password (python-onvif-zeep-async strips
+# user, pass, username and password; Foscam's CGI takes usr and pwd).
+CREDENTIAL_KEYS = frozenset({"user", "username", "usr", "pass", "password", "pwd"})
+
+
+def without_credentials(uri: str) -> str:
+    """The URI without the credentials a device put into it: its userinfo and the query
+    parameters that carry a name or a password (any other parameter is kept as it was)."""
+    parts = urlsplit(uri)
+    kept = [p for p in parts.query.split("&")
+            if p and p.partition("=")[0].lower() not in CREDENTIAL_KEYS] if parts.query else []
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2],
+                                     query="&".join(kept)))
+
+
 def with_userinfo(uri: str, username: str, password: str) -> str:
     """The URI carrying these credentials (percent-encoded, so any character is safe), in place
     of any it had."""

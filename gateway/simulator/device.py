@@ -253,6 +253,12 @@ class SimulatedDevice:
     # address in its answers: JurajNyiri/HomeAssistant-Tapo-Control#254), or a hostile one
     # pointing the client elsewhere.
     snapshot_host: str | None = None
+    # A device user whose name and password GetStreamUri and GetSnapshotUri put in the query of
+    # the URIs they answer (?user=NAME&password=PASSWORD), whoever asks; the snapshot server then
+    # takes them alone, and refuses (401) a request carrying them beside an Authorization
+    # header, as cameras that do not like query credentials mixed with Basic or Digest do
+    # (python-onvif-zeep-async#88, which strips user, pass, username and password).
+    uri_credentials: str = ""
     # Pictures served so far; each shows its number, so that a new one differs from the last.
     snapshots_served: int = 0
     # Who asked the snapshot server, in order (users authenticated; "" when it asks for none).

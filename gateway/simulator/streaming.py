@@ -14,7 +14,7 @@ import hmac
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 from lxml import etree
@@ -49,14 +49,25 @@ def _incomplete(token: str) -> SoapFault:
                      f"Profile {token!r} has no video encoder configuration")
 
 
+def _with_credentials(device: SimulatedDevice, uri: str) -> str:
+    """The URI with the uri_credentials user's name and password in its query, if any."""
+    user = device.users.get(device.uri_credentials)
+    if user is None:
+        return uri
+    query = urlencode({"user": device.uri_credentials, "password": user.password})
+    return urlunsplit(urlsplit(uri)._replace(query=query))
+
+
 def _stream_uri(call: Call, token: str, secure: bool, tunnel: bool) -> str:
     host = urlsplit(f"//{call.request.host}").hostname or "127.0.0.1"
     path = f"/dev/{call.device.index}/stream/{token}"
     if tunnel:  # RTSP in HTTP goes to the device's web server
-        return f"{call.request.scheme}://{call.request.host}{path}"
-    if secure:
-        return f"rtsps://{host}:{RTSPS_PORT}{path}"
-    return f"rtsp://{host}:{RTSP_PORT}{path}"
+        uri = f"{call.request.scheme}://{call.request.host}{path}"
+    elif secure:
+        uri = f"rtsps://{host}:{RTSPS_PORT}{path}"
+    else:
+        uri = f"rtsp://{host}:{RTSP_PORT}{path}"
+    return _with_credentials(call.device, uri)
 
 
 def _streamable(call: Call, token: str) -> None:
@@ -112,7 +123,8 @@ def _snapshot_uri(call: Call, token: str) -> str:
     netloc = parts.netloc
     if call.device.snapshot_host is not None:
         netloc = call.device.snapshot_host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, snapshot_path(call.device.index, token), "", ""))
+    return _with_credentials(call.device, urlunsplit(
+        (parts.scheme, netloc, snapshot_path(call.device.index, token), "", "")))
 
 
 def get_snapshot_uri_media1(call: Call) -> etree._Element:
@@ -153,12 +165,25 @@ def _basic_user(device: SimulatedDevice, request: web.Request) -> str | None:
     return username
 
 
+def _query_user(device: SimulatedDevice, request: web.Request) -> str | None:
+    """The user whose valid name and password the request's query carries, else None."""
+    user = device.users.get(request.query.get("user", ""))
+    if user is None or not hmac.compare_digest(user.password.encode(),
+                                               request.query["password"].encode()):
+        return None
+    return request.query["user"]
+
+
 def _user(device: SimulatedDevice, request: web.Request) -> str | None:
     """The user whose credentials the request carries, in a scheme the device takes ("" when
     it asks for none); any user may read media."""
     auth = device.snapshot_auth
     if auth == "none":
         return ""
+    if device.uri_credentials and "password" in request.query:
+        if "Authorization" in request.headers:
+            return None  # query credentials mixed with Basic or Digest: refused
+        return _query_user(device, request)
     user = digest_user(device, request) if auth in ("digest", "both") else None
     if user is None and auth in ("basic", "both"):
         user = _basic_user(device, request)
