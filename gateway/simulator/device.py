@@ -337,6 +337,11 @@ class SimulatedDevice:
     # rejecting its arguments (home-assistant/core#91089), a Hikvision DFI6256TE whose pull
     # points work without Renew (edgexfoundry/device-onvif-camera, doc/tested-onvif-camera.md).
     renew_refused: bool = False
+    # CreatePullPointSubscription, PullMessages and Renew answer without CurrentTime and
+    # TerminationTime (required by the schema), as devices whose answers onvif-zeep-async reads
+    # with "Device returned no current time" (onvif/client.py, has_broken_relative_time) and
+    # then renews on its own interval (managers.py, _calculate_next_renewal_call_at).
+    event_times_missing: bool = False
     # Appended to the topic of every notification sent: "//." or "/", as cameras whose topics
     # Home Assistant's onvif integration strips before reading them
     # ("tns1:RuleEngine/CellMotionDetector/Motion//.", in its event.py).

@@ -83,6 +83,8 @@ def lifetime(device: SimulatedDevice, text: str | None, name: str) -> float:
 def _times(answer: etree._Element, device: SimulatedDevice, point: PullPoint,
            namespace: str, current_first: bool = True) -> None:
     """CurrentTime and TerminationTime (in the device clock, with its reporting error)."""
+    if device.event_times_missing:
+        return
     now = device.now()
     left = point.expires - device.events.clock()
     ends = now + timedelta(seconds=left + device.termination_time_error)
