@@ -431,6 +431,15 @@ async def test_openapi_documents_ptz(ptz):
      "Position.Zoom.x.sum: only numbers add up"),
     ('{ field = "zoom", default = 0 }], within', '{ field = "zoom", default = 0 }, '
      '{ field = "pan", default = 0 }], within', "Position.Zoom.x.within: the sum adds one body"),
+    ('given = ["zoom"] } }\n\n[put.cases.continuous.lease]',
+     'given = ["zom"] } }\n\n[put.cases.continuous.lease]',
+     "Velocity.Zoom.given[0].field: the body has no field 'zom'"),
+    ('given = ["zoom"] } }\n\n[put.cases.continuous.lease]',
+     'given = "zoom" } }\n\n[put.cases.continuous.lease]',
+     "Velocity.Zoom.given: a list of body fields"),
+    ('ProfileToken = { param = "token" }\nVelocity = {',
+     'ProfileToken = { param = "token" }\nVelocity = { given = ["pan"],',
+     "Velocity.given: ContinuousMove needs 'Velocity' always"),
 ])
 async def test_wait_while_and_within_are_checked_at_start(tmp_path, old, new, message):
     for name in ("enums.toml", "ptz.toml"):

@@ -477,6 +477,29 @@ async def test_credentials_a_device_puts_in_its_uris_never_pass_through(start_de
     assert device.snapshot_users == ["user"]
 
 
+# --- 14. PTZ: a pan/tilt head without zoom ---------------------------------------------------
+
+async def test_a_head_without_zoom_is_sent_only_the_axes_moved(start_device, start_gateway):
+    device, url = await start_device(ptz_zoom=False)
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    ptz = "/profiles/profile_1/ptz"
+    state = await (await client.get(ptz, headers=operator)).json()
+    assert (state["position"]["zoom"], state["limits"]["zoom"], state["velocity"]["zoom"]) == \
+        (None, None, None)
+    # the switch works: this head refuses any Zoom, and says so
+    body = await problem(await client.put(ptz + "/move", headers=operator, json={
+        "mode": "continuous", "pan": 0.5, "zoom": 0.5}), 400)
+    assert "SpaceNotSupported" in body["fault_subcodes"]
+    for move in ({"mode": "continuous", "pan": 0.5}, {"mode": "relative", "tilt": 0.25},
+                 {"mode": "absolute", "pan": -0.5, "tilt": 0.5}):
+        response = await client.put(ptz + "/move", headers=operator, json=move)
+        assert response.status == 200, (move, await response.text())
+    state = await response.json()
+    assert (state["position"]["pan"], state["position"]["tilt"]) == (-0.5, 0.5)
+    assert device.ptz.zoom == 0.0
+
+
 # --- A single simulated device at ONVIF's usual address ---------------------------------------
 
 async def test_onvif_zeep_async_against_simulate():

@@ -19,6 +19,10 @@ is one of:
     x = { sum = [{ reply = ... }, { field = ... }] }
                                                numbers added (an absolute position from the
                                                current one and a translation)
+    PanTilt = { x = ..., y = ..., given = ["pan", "tilt"] }
+                                               a nested element sent only when the body gives
+                                               one of these fields (no Zoom to a head without
+                                               zoom, when the client moves pan alone)
 
 Lower-case keys are this vocabulary, so they never clash with ONVIF's element names. A value taken
 from the request is translated by its enum (the parameter's or field's) and must fit the element's
@@ -42,6 +46,14 @@ from gateway.soap.wsdl import Wsdls
 from gateway.soap.xml import XS
 
 SOURCES = ("param", "field", "item", "reply", "sum")
+
+
+@dataclass(frozen=True)
+class Given:
+    """A nested element (its children parsed) sent only when one of these body fields is."""
+
+    fields: tuple[Source, ...]
+    children: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -136,6 +148,8 @@ def parse_arguments(table: Any, kind: Any, lookup: Lookup, wsdls: Wsdls,
     children = _children(kind)
     parsed: dict[str, Any] = {}
     for name, value in table.items():
+        if name == "given":
+            continue
         if name not in children:
             known = ", ".join(children) or "nothing"
             raise MappingError(f"{where}: {name!r} is not an element of {_type_name(kind)} "
@@ -146,7 +160,18 @@ def parse_arguments(table: Any, kind: Any, lookup: Lookup, wsdls: Wsdls,
         if required and not _given(parsed.get(name)):
             raise MappingError(f"{where}: {_type_name(kind)} needs {name!r}"
                                + (", from a required parameter or field" if name in parsed else ""))
+        if required and isinstance(parsed.get(name), Given):
+            raise MappingError(f"{where}.{name}.given: {_type_name(kind)} needs {name!r} always")
     return parsed
+
+
+def _given_fields(value: Any, lookup: Lookup, where: str) -> tuple[Source, ...]:
+    """The body fields of a `given` list, each known to the body."""
+    if not isinstance(value, list) or not value or \
+            not all(isinstance(name, str) for name in value):
+        raise MappingError(f"{where}: a list of body fields")
+    return tuple(lookup("field", {"field": name}, f"{where}[{i}]")
+                 for i, name in enumerate(value))
 
 
 def _given(value: Any) -> bool:
@@ -176,7 +201,10 @@ def _value(value: Any, kind: Any, repeated: bool, lookup: Lookup, wsdls: Wsdls,
         if not isinstance(value, dict):
             raise MappingError(f"{where}: {_type_name(kind)} is a complex type: give its "
                                "elements as a table")
-        return parse_arguments(value, kind, lookup, wsdls, where)
+        children = parse_arguments(value, kind, lookup, wsdls, where)
+        if "given" in value:
+            return Given(_given_fields(value["given"], lookup, f"{where}.given"), children)
+        return children
     if isinstance(value, dict):
         raise MappingError(f"{where}: {_type_name(kind)} is a simple type, not a table")
     if (problem := _fits(value, kind, wsdls)) is not None:
@@ -190,6 +218,9 @@ def sources(arguments: Any) -> Iterator[Source]:
         yield arguments
         for part in arguments.parts:
             yield from sources(part)
+    elif isinstance(arguments, Given):
+        yield from arguments.fields
+        yield from sources(arguments.children)
     elif isinstance(arguments, dict):
         for value in arguments.values():
             yield from sources(value)
@@ -220,6 +251,10 @@ def build(arguments: dict[str, Any], resolve: Callable[[Source], Any]) -> dict[s
             if found not in spec.enum.json_values:
                 raise Untranslatable(spec, found)
             return spec.enum.to_onvif(found)
+        if isinstance(spec, Given):
+            if all(resolve(field) is None for field in spec.fields):
+                return None
+            return value(spec.children)
         if isinstance(spec, dict):
             built = {k: v for k, s in spec.items() if (v := value(s)) is not None}
             # an element all of whose values are absent is left out (no empty PanTilt)

@@ -294,6 +294,11 @@ class SimulatedDevice:
     # translation spaces, as PTZ cameras with absolute positioning only do (and cheap ones with
     # continuous moves only, e.g. on a Goke GK7102: home-assistant/core#30152).
     ptz_relative_move: bool = True
+    # False: a pan/tilt head without zoom: its node lists no zoom space, its configuration no
+    # zoom limits, its status no zoom, and a move naming Zoom, even a zero one, is refused with
+    # ter:SpaceNotSupported (agsh/onvif#9; pan/tilt cameras that advertise no zoom:
+    # roleoroleo/onvif_simple_server#62).
+    ptz_zoom: bool = True
     # Stop answers ter:ActionNotSupported, as some PTZ firmware does ("Action Not Implemented":
     # home-assistant/core#145811): a continuous move there ends only with a zero-velocity
     # ContinuousMove (how IRIS stops Cohu cameras: mnit-rtmc/iris#177).

@@ -91,7 +91,7 @@ def _profile(parent: etree._Element, tag: str, device: SimulatedDevice, token: s
         audio.configuration(element, tt("AudioEncoderConfiguration"), device, audio_encoder,
                             media2=False)
     if token in device.ptz_profiles and PTZ in device.services:
-        ptz.configuration(element, tt("PTZConfiguration"))
+        ptz.configuration(element, tt("PTZConfiguration"), device)
 
 
 def get_video_sources(call: Call) -> etree._Element:

@@ -100,7 +100,7 @@ def _profile(parent: etree._Element, device: SimulatedDevice, token: str, types:
         audio.configuration(configurations, tr2("AudioEncoder"), device, audio_encoder,
                             media2=True)
     if token in device.ptz_profiles and PTZ in device.services and types & {ALL, "PTZ"}:
-        ptz.configuration(configurations, tr2("PTZ"))
+        ptz.configuration(configurations, tr2("PTZ"), device)
     if len(configurations):
         element.append(configurations)
 

@@ -142,6 +142,9 @@ def _vector(call: Call, argument: str) -> tuple[float | None, float | None, floa
         return None, None, None
     pan_tilt = given[0].find(tt("PanTilt"))
     zoom = given[0].find(tt("Zoom"))
+    if zoom is not None and not call.device.ptz_zoom:
+        raise SoapFault(SENDER, ("InvalidArgVal", "SpaceNotSupported"),
+                        f"{argument}.Zoom: this PTZ node has no zoom space")
     return (_float(pan_tilt, "x", f"{argument}.PanTilt"),
             _float(pan_tilt, "y", f"{argument}.PanTilt"), _float(zoom, "x", f"{argument}.Zoom"))
 
@@ -185,6 +188,8 @@ def _node(parent: etree._Element, tag: str, device: SimulatedDevice) -> None:
     for element, uri, ranges in NODE_SPACES:
         if element.startswith("Relative") and not device.ptz_relative_move:
             continue
+        if "Zoom" in element and not device.ptz_zoom:
+            continue
         space = sub(spaces, tt(element))
         sub(space, tt("URI"), SPACES + uri)
         for axis, (low, high) in zip(("XRange", "YRange"), ranges, strict=False):
@@ -193,7 +198,7 @@ def _node(parent: etree._Element, tag: str, device: SimulatedDevice) -> None:
     sub(node, tt("HomeSupported"), "true")
 
 
-def configuration(parent: etree._Element, tag: str) -> None:
+def configuration(parent: etree._Element, tag: str, device: SimulatedDevice) -> None:
     """The one tt:PTZConfiguration (in PTZ answers and in Media profiles)."""
     element = sub(parent, tag)
     element.set("token", CONFIGURATION)
@@ -203,22 +208,29 @@ def configuration(parent: etree._Element, tag: str) -> None:
     # (sic: the schema spells it "Pant")
     sub(element, tt("DefaultAbsolutePantTiltPositionSpace"),
         SPACES + "PanTiltSpaces/PositionGenericSpace")
-    sub(element, tt("DefaultAbsoluteZoomPositionSpace"), SPACES + "ZoomSpaces/PositionGenericSpace")
+    if device.ptz_zoom:
+        sub(element, tt("DefaultAbsoluteZoomPositionSpace"),
+            SPACES + "ZoomSpaces/PositionGenericSpace")
     limits = sub(sub(element, tt("PanTiltLimits")), tt("Range"))
     sub(limits, tt("URI"), SPACES + "PanTiltSpaces/PositionGenericSpace")
     _range(limits, tt("XRange"), *PAN_TILT)
     _range(limits, tt("YRange"), *PAN_TILT)
+    if not device.ptz_zoom:
+        return
     zoom = sub(sub(element, tt("ZoomLimits")), tt("Range"))
     sub(zoom, tt("URI"), SPACES + "ZoomSpaces/PositionGenericSpace")
     _range(zoom, tt("XRange"), *ZOOM)
 
 
-def _position(parent: etree._Element, tag: str, pan: float, tilt: float, zoom: float) -> None:
+def _position(parent: etree._Element, tag: str, pan: float, tilt: float,
+              zoom: float | None) -> None:
     vector = sub(parent, tag)
     pan_tilt = sub(vector, tt("PanTilt"))
     pan_tilt.set("x", f"{pan:.6g}")
     pan_tilt.set("y", f"{tilt:.6g}")
     pan_tilt.set("space", SPACES + "PanTiltSpaces/PositionGenericSpace")
+    if zoom is None:
+        return
     zoom_element = sub(vector, tt("Zoom"))
     zoom_element.set("x", f"{zoom:.6g}")
     zoom_element.set("space", SPACES + "ZoomSpaces/PositionGenericSpace")
@@ -240,7 +252,7 @@ def get_node(call: Call) -> etree._Element:
 
 def get_configurations(call: Call) -> etree._Element:
     answer = response(call)
-    configuration(answer, tptz("PTZConfiguration"))
+    configuration(answer, tptz("PTZConfiguration"), call.device)
     return answer
 
 
@@ -248,7 +260,7 @@ def get_configuration(call: Call) -> etree._Element:
     if call.required("PTZConfigurationToken") != CONFIGURATION:
         raise SoapFault(SENDER, ("InvalidArgVal", "NoConfig"), "No such PTZ configuration")
     answer = response(call)
-    configuration(answer, tptz("PTZConfiguration"))
+    configuration(answer, tptz("PTZConfiguration"), call.device)
     return answer
 
 
@@ -257,7 +269,8 @@ def get_status(call: Call) -> etree._Element:
     head = _head(call)
     answer = response(call)
     status = sub(answer, tptz("PTZStatus"))
-    _position(status, tt("Position"), head.pan, head.tilt, head.zoom)
+    _position(status, tt("Position"), head.pan, head.tilt,
+              head.zoom if call.device.ptz_zoom else None)
     if call.device.ptz_move_status:
         move = sub(status, tt("MoveStatus"))
         pan_tilt, zoom = head.moving
@@ -324,7 +337,7 @@ def get_presets(call: Call) -> etree._Element:
         preset = sub(answer, tptz("Preset"))
         preset.set("token", token)
         sub(preset, tt("Name"), name)
-        _position(preset, tt("PTZPosition"), pan, tilt, zoom)
+        _position(preset, tt("PTZPosition"), pan, tilt, zoom if call.device.ptz_zoom else None)
     return answer
 
 
