@@ -196,13 +196,15 @@ async def test_a_cached_answer_is_the_same_bytes_as_a_fresh_one(fleet, aiohttp_c
                                                                cache_ttl=0)))
     cached = await aiohttp_client(await create_app(fleet_config(base, tmp_path / "b", count=1,
                                                                 cache_ttl=30)))
-    answers = []
+    answers: list[tuple[int, str, bytes]] = []
     for client in (fresh, cached, cached):
         auth = bearer(await login(client))
         asked = len(devices[0].calls)
-        response = await client.get("/device-information", headers=auth)
+        response = await client.get("/device-information",
+                                    headers={**auth, "X-Request-ID": f"r-{len(answers)}"})
         answers.append((response.status, response.headers["Content-Type"],
                         await response.read()))
+        assert response.headers["X-Request-ID"] == f"r-{len(answers) - 1}"  # each its own
     assert not devices[0].calls[asked:]  # the last answer came from the cache
     assert answers[0] == answers[1] == answers[2]
     assert answers[0][1] == "application/json; charset=utf-8"

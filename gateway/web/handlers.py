@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from gateway.access import LEVELS, READ, REBOOT, WRITE, a_level, allows
@@ -47,6 +48,7 @@ DEVICE_BODY = declare(id={"type": "string", "pattern": DEVICE_NAME.pattern, "exa
                       url={"type": "string",
                            "example": "http://192.0.2.10/onvif/device_service"})
 DEVICE_PREFIX = "/devices/{device_id}"
+JSON_UTF8 = "application/json; charset=utf-8"  # web.json_response's Content-Type
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +66,19 @@ def _token(request: web.Request) -> str:
     return token.strip()
 
 
-async def _any_session(request: web.Request) -> Session:
-    """The caller's live session, for whichever device, or 401."""
-    session = await request.app[SESSIONS].get(_token(request))
+async def _any_session(request: web.Request, token: str | None = None) -> Session:
+    """The caller's live session (of its token, or of the one given), for whichever device,
+    or 401."""
+    session = await request.app[SESSIONS].get(_token(request) if token is None else token)
     if session is None:
         raise Unauthorized("the session token is unknown, ended or expired; log in again")
     return session
 
 
-async def _session(request: web.Request, device: DeviceClient) -> Session:
+async def _session(request: web.Request, device: DeviceClient,
+                   token: str | None = None) -> Session:
     """The caller's live session for this device, or 401."""
-    session = await _any_session(request)
+    session = await _any_session(request, token)
     if session.device != device.name:
         raise Unauthorized(f"the session token was not issued for device {device.name}")
     return session
@@ -167,17 +171,34 @@ async def validate_user(request: web.Request) -> web.Response:
     return web.json_response({"valid": int(valid)})
 
 
-async def _context(request: web.Request, resource: Resource, needed: str,
-                   device_decides: bool) -> Context:
+@dataclass(frozen=True)
+class _Checked:
+    """A request for a mapped resource, checked: the device, the caller's session for it (of
+    the level needed) and the resource's path and query parameters."""
+
+    device: DeviceClient
+    session: Session
+    token: str
+    params: dict[str, Any]
+
+    def context(self, request: web.Request) -> Context:
+        """What the mapping engine needs to serve the request."""
+        app = request.app
+        return Context(self.device, self.session.credentials, app[STORE], self.params,
+                       leases=app[LEASES], owner=token_key(self.token),
+                       settle=app[CONFIG].move_settle)
+
+
+async def _checked(request: web.Request, resource: Resource, needed: str,
+                   device_decides: bool) -> _Checked:
     """The device a request is for, with the caller's session, checked for its level, and the
     resource's path and query parameters, checked."""
     device = await _device(request)
-    session = await _session(request, device)
+    token = _token(request)
+    session = await _session(request, device, token)
     _require(session, needed, device_decides)
     params = parameter_values(resource, dict(request.match_info), list(request.query.items()))
-    return Context(device, session.credentials, request.app[STORE], params,
-                   leases=request.app[LEASES], owner=token_key(_token(request)),
-                   settle=request.app[CONFIG].move_settle)
+    return _Checked(device, session, token, params)
 
 
 async def reader_context(request: web.Request) -> Context:
@@ -193,28 +214,41 @@ async def _encoded(answer: Awaitable[Any]) -> bytes:
     return json.dumps(await answer).encode()
 
 
+def _json_answer(body: bytes) -> web.Response:
+    """An answer encoded already, as web.json_response sends it."""
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: JSON_UTF8})
+
+
 def read_handler(resource: Resource) -> Handler:
     """The GET (or POST) handler of a mapped resource; answers of Get* operations are kept a
     moment (cache_ttl) per device and user."""
+    cacheable = resource.cacheable  # a read that acts (GET /reboot): every request acts
 
     async def handle(request: web.Request) -> web.Response:
-        ctx = await _context(request, resource, resource.level, device_decides=True)
-        if not resource.cacheable:  # a read that acts (GET /reboot): every request acts
-            return web.json_response(await read_resource(resource, ctx))
-        devices = request.app[DEVICES]
-        cache = devices.cache(ctx.device.name)
+        checked = await _checked(request, resource, resource.level, device_decides=True)
+        if not cacheable:
+            return web.json_response(await read_resource(resource, checked.context(request)))
+        app = request.app
+        devices = app[DEVICES]
+        name = checked.device.name
+        username = checked.session.credentials.username
         # the device's version changes with every write to it, through any instance
-        version = await request.app[STORE].version(ctx.device.name)
-        key = (resource.path, ctx.credentials.username, version, tuple(ctx.params.items()))
-        body = cache.get(key) if cache is not None else None
-        if body is None:
-            # the same read by the same user, already on its way to the device: shared, and
-            # encoded once for everyone waiting on it; the cache keeps the encoded answer
-            body = await devices.reads.run((ctx.device.name, ctx.credentials, key),
-                                           lambda: _encoded(read_resource(resource, ctx)))
-            if cache is not None:
-                cache[key] = body
-        return web.Response(body=body, content_type="application/json", charset="utf-8")
+        version = await app[STORE].version(name)
+        key = (resource.path, username, version, tuple(checked.params.items()))
+        cache = devices.cache(name)
+        if cache is not None:
+            try:
+                return _json_answer(cache[key])
+            except KeyError:  # not kept, or kept too long
+                pass
+        # the same read by the same user, already on its way to the device: shared, and
+        # encoded once for everyone waiting on it; the cache keeps the encoded answer
+        ctx = checked.context(request)
+        body = await devices.reads.run((name, ctx.credentials, key),
+                                       lambda: _encoded(read_resource(resource, ctx)))
+        if cache is not None:
+            cache[key] = body
+        return _json_answer(body)
 
     return handle
 
@@ -224,7 +258,7 @@ def put_handler(resource: Resource) -> Handler:
     device_decides = not isinstance(resource.put, PolicyWrite)
 
     async def handle(request: web.Request) -> web.Response:
-        ctx = await _context(request, resource, WRITE, device_decides)
+        ctx = (await _checked(request, resource, WRITE, device_decides)).context(request)
         try:
             return web.json_response(await put_resource(resource, ctx, await read_json(request)))
         finally:
