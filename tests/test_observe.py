@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import json
 import logging
 import re
 import signal
 import sys
+import threading
+import weakref
 from pathlib import Path
 
 import aiohttp
@@ -18,10 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.keys import METRICS, STORE
-from gateway.logs import JsonFormatter
+from gateway.logs import PLAIN_FORMAT, JsonFormatter, PlainFormatter, TurnBatchingHandler
 from gateway.metrics import Metrics, soap_outcome
 from gateway.simulator import SENDER, SoapFault
-from gateway.web.observe import request_id
+from gateway.web.observe import ACCESS_LINE, _access_record, access_log, request_id
 from tests.conftest import bearer, login
 from tests.processes import port_of
 
@@ -234,6 +237,82 @@ async def test_json_log_lines(gateway, caplog):
         "time": "t", "level": "INFO", "logger": "gateway.access",
         "message": entry["message"], "method": "GET", "route": "/device-information",
         "status": 401, "duration_ms": 0, "device": "cam", "request_id": "j-1"}
+
+
+def test_a_request_record_is_what_make_record_makes():
+    args = ("GET", "/device-information", 200, 1.5, "cam", "r-1")
+    made = access_log.makeRecord(access_log.name, logging.INFO, "x", 0, ACCESS_LINE, args, None,
+                                 extra={"fields": {"status": 200}})
+    ours = _access_record(logging.INFO, args, {"status": 200})
+    assert ours.getMessage() == made.getMessage() == "GET /device-information 200 1.5 ms " \
+        "device=cam request_id=r-1"
+    assert set(vars(ours)) == set(vars(made)) | {"credential_free"}
+    same = ("name", "levelno", "levelname", "msg", "args", "fields", "thread", "threadName",
+            "process", "processName", "exc_info", "stack_info")
+    assert [getattr(ours, name) for name in same] == [getattr(made, name) for name in same]
+    assert ours.created >= made.created
+    assert ours.msecs == int(ours.created % 1 * 1000)
+    assert ours.relativeCreated - made.relativeCreated == pytest.approx(
+        (ours.created - made.created) * 1000, abs=1)
+    # a record of a thread of its own says so
+    other: list[logging.LogRecord] = []
+    thread = threading.Thread(target=lambda: other.append(_access_record(logging.INFO, args, {})))
+    thread.start()
+    thread.join()
+    assert other[0].thread == thread.ident
+    assert other[0].threadName == thread.name
+
+
+@pytest.mark.parametrize("created", [1_700_000_000.0, 1_700_000_000.9996, 1_700_000_001.0004])
+def test_plain_lines_are_logging_s_own(created):
+    record = logging.makeLogRecord({"msg": "hello %s", "args": ("there",), "name": "gateway.x",
+                                    "levelname": "INFO", "levelno": logging.INFO})
+    record.created, record.msecs = created, int(created % 1 * 1000) + 0.0
+    ours = PlainFormatter()
+    before = ours.format(logging.makeLogRecord({**vars(record), "created": created - 1}))
+    assert ours.format(record) == logging.Formatter(PLAIN_FORMAT).format(record)  # a new second
+    assert ours.format(record) == logging.Formatter(PLAIN_FORMAT).format(record)  # a kept one
+    assert before != ours.format(record)
+
+
+@pytest.fixture
+def batched():
+    """A logger whose lines go through a TurnBatchingHandler to a StringIO: (logger, stream)."""
+    stream = io.StringIO()
+    handler = TurnBatchingHandler()
+    handler.setStream(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("tests.batched")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger, stream
+    logger.removeHandler(handler)
+
+
+async def test_lines_logged_on_a_loop_are_written_together_when_its_turn_ends(batched):
+    logger, stream = batched
+    logger.info("one")
+    logger.info("two")
+    assert stream.getvalue() == ""  # this turn of the loop is not over
+    await asyncio.sleep(0)
+    assert stream.getvalue() == "one\ntwo\n"
+    logger.info("three")
+    logger.warning("four")  # at once, after what waited
+    assert stream.getvalue() == "one\ntwo\nthree\nfour\n"
+    logger.info("five")
+    logging.shutdown([weakref.ref(logger.handlers[0])])  # what happens at exit
+    assert stream.getvalue().endswith("four\nfive\n")
+
+
+def test_lines_logged_off_a_loop_are_written_at_once(batched):
+    logger, stream = batched
+    logger.info("one")
+    assert stream.getvalue() == "one\n"
+    thread = threading.Thread(target=logger.info, args=("two",))
+    thread.start()
+    thread.join()
+    assert stream.getvalue() == "one\ntwo\n"
 
 
 def test_the_log_format_and_metrics_allow_are_settings():
