@@ -183,6 +183,30 @@ async def test_reads_are_cached_briefly_and_writes_drop_the_cache(fleet, aiohttp
     assert devices[0].reboots == 2
 
 
+async def test_a_kept_answer_is_served_only_to_a_live_session_of_its_device(
+        fleet, aiohttp_client, tmp_path, clock):
+    devices, base = fleet
+    client = await aiohttp_client(await create_app(
+        fleet_config(base, tmp_path, count=2, cache_ttl=3600, session_idle_timeout=60),
+        clock=clock))
+    auth = await dev_login(client, "cam1")
+    for _ in range(2):  # asked of the device, then kept
+        assert (await client.get("/devices/cam1/device-information", headers=auth)).status == 200
+    other = await client.get("/devices/cam2/device-information", headers=auth)
+    assert other.status == 401
+    assert "not issued for device cam2" in (await other.json())["detail"]
+    clock.now += 61  # idle too long
+    late = await client.get("/devices/cam1/device-information", headers=auth)
+    assert late.status == 401
+    assert late.content_type == "application/problem+json"
+    auth = await dev_login(client, "cam1")
+    asked = len(devices[0].calls)
+    assert (await client.get("/devices/cam1/device-information", headers=auth)).status == 200
+    assert devices[0].calls[asked:] == []  # still kept, for a live session of its user
+    assert (await client.put("/devices/cam1/logout", headers=auth)).status == 204
+    assert (await client.get("/devices/cam1/device-information", headers=auth)).status == 401
+
+
 async def test_configured_in_names_the_real_configuration_file(start_device, start_gateway):
     _, url = await start_device()
     client = await start_gateway(url, source="cameras.ini")  # as load_config sets it

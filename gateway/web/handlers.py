@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 async def _device(request: web.Request) -> DeviceClient:
     """The device a request is for: the bare seed paths serve the default device."""
-    name = request.match_info.get("device_id", request.app[CONFIG].default_device.name)
+    name = request.match_info.get("device_id") or request.app[CONFIG].default_device.name
     return await request.app[DEVICES].get(name)
 
 
