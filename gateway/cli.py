@@ -8,11 +8,13 @@ runs, and `--help`, `--version` or a mistake in gateway.ini answer at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import gc
 import logging
 import re
 import sys
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -69,16 +71,31 @@ async def _until_stopped(runners: Sequence[web.AppRunner]) -> None:
             await runner.cleanup()
 
 
+@contextlib.contextmanager
+def starting() -> Iterator[None]:
+    """No garbage collections while the gateway starts: its imports, WSDLs and mapping files make
+    objects that live as long as the process, which collections would walk again and again for
+    nothing (a sixth of the start-up). Collections resume once it serves."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 async def serve(config: GatewayConfig) -> None:
     """Run the gateway as gateway.ini says."""
-    from gateway.app import create_app
-    from gateway.tls import server_ssl
+    with starting():
+        from gateway.app import create_app
+        from gateway.tls import server_ssl
 
-    # Checked before anything else starts: a bad certificate or key must stop start-up.
-    context = None
-    if config.tls_cert is not None and config.tls_key is not None:
-        context = server_ssl(config.tls_cert, config.tls_key)
-    runner, port = await _start(await create_app(config), config.host, config.port, context)
+        # Checked before anything else starts: a bad certificate or key must stop start-up.
+        context = None
+        if config.tls_cert is not None and config.tls_key is not None:
+            context = server_ssl(config.tls_cert, config.tls_key)
+        runner, port = await _start(await create_app(config), config.host, config.port, context)
     log.info("gateway serving on %s://%s:%d for %d device(s)", "https" if context else "http",
              config.host, port, len(config.devices))
     await _until_stopped([runner])
@@ -286,18 +303,20 @@ async def demo(port: int) -> None:
     """The gateway and one simulated device in one process, ready to try."""
     import tempfile
 
-    from gateway.app import create_app
-    from gateway.simulator import DEMO_USERS, create_simulator_app, device_path
+    with starting():
+        from gateway.app import create_app
+        from gateway.simulator import DEMO_USERS, create_simulator_app, device_path
 
-    # motion on the device's first video source every few seconds, so that events flow
-    sim_runner, sim_port = await _start(
-        create_simulator_app(_simulated_devices(1, 0, 0, DEMO_MOTION_EVERY)), LOOPBACK, 0)
+        # motion on the device's first video source every few seconds, so that events flow
+        sim_runner, sim_port = await _start(
+            create_simulator_app(_simulated_devices(1, 0, 0, DEMO_MOTION_EVERY)), LOOPBACK, 0)
     device_url = f"http://{LOOPBACK}:{sim_port}{device_path(1)}"
     # The demo starts fresh every time: its policy store lives in a folder removed on exit.
     with tempfile.TemporaryDirectory(prefix="onvif-gateway-demo-") as state_dir:
         config = demo_config(device_url, port, Path(state_dir))
         try:
-            runner, port = await _start(await create_app(config), LOOPBACK, port)
+            with starting():
+                runner, port = await _start(await create_app(config), LOOPBACK, port)
         except BaseException:
             await sim_runner.cleanup()
             raise

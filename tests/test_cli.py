@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.metadata
 import os
 import socket
@@ -133,6 +134,23 @@ def test_help_and_config_errors_import_nothing_heavy(argv, tmp_path):
     assert done.stdout.splitlines()[-1] == "", done.stdout + done.stderr
     if argv[0] == "serve" and argv[1] == "-c":
         assert "[gateway] port = 'eighty': must be a whole number" in done.stderr
+
+
+def test_no_garbage_collections_while_starting():
+    assert gc.isenabled()
+    with cli.starting():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(OSError, match="address in use"), cli.starting():
+        raise OSError("address in use")
+    assert gc.isenabled()  # back on when start-up fails too
+    gc.disable()
+    try:
+        with cli.starting():
+            pass
+        assert not gc.isenabled()  # left off where it was off
+    finally:
+        gc.enable()
 
 
 def test_discovery_defaults_are_the_protocols():
