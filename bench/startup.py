@@ -10,16 +10,14 @@ the first device); the demo's and the gateway's CPU seconds by then; next to a b
 pass` (the interpreter's own start-up, which no change to the gateway can remove). The runs take
 turns.
 
-The gateway's own modules are byte-compiled first (compileall), as an installed gateway's are
-(pip compiles them on install): where PYTHONDONTWRITEBYTECODE is set, a checkout's modules are
-otherwise compiled anew by every start (a few tenths of a second). Asserts nothing.
+The gateway's own modules are byte-compiled first, as an installed gateway's are (bench/common.py's
+byte_compile). Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import compileall
 import statistics
 import subprocess
 import sys
@@ -28,7 +26,14 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import ROOT, cpu_seconds, port_of, start, stop  # bench/common.py (run from bench/)
+from common import (  # bench/common.py (run from bench/)
+    ROOT,
+    byte_compile,
+    cpu_seconds,
+    port_of,
+    start,
+    stop,
+)
 
 USER, PASSWORD = "admin", "admin"  # a user of every simulated device
 
@@ -119,7 +124,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--devices", type=int, default=500)
     args = parser.parse_args()
-    compileall.compile_dir(ROOT / "gateway", quiet=1)
+    byte_compile()
     with tempfile.TemporaryDirectory() as folder:
         bad = Path(folder) / "gateway.ini"
         bad.write_text("[gateway]\nport = eighty\n[device:cam]\nurl = http://127.0.0.1:1/\n")
