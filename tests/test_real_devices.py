@@ -412,6 +412,27 @@ async def test_pull_point_answers_without_times_are_renewed_on_the_gateways_own(
     assert device.events.created == 1
 
 
+# --- 11c. Events: vendor spellings of common topics -------------------------------------------
+
+@pytest.mark.parametrize(("topic", "source", "data", "kind"), [
+    # a Tapo's tamper alarm, on its cell motion detector's topic
+    ("tns1:RuleEngine/CellMotionDetector/Tamper", (("VideoSourceConfigurationToken", "vsc1"),),
+     (("IsTamper", "true"),), "tamper"),
+    # a Hikvision's alarm input, in its own namespace
+    ("tns1:Device/Trigger/tnshik:AlarmIn", (("InputToken", "AlarmIn_1"),),
+     (("State", "true"),), "input"),
+])
+async def test_vendor_spellings_of_common_topics_have_their_kind(start_device, start_gateway,
+                                                                 topic, source, data, kind):
+    device, url = await start_device()
+    client = await start_gateway(url, **FAST)
+    stream = await listen(client, await login(client), f"/events?topic={kind}")
+    await synced(client)
+    device.events.set_property(topic, source, data, device.now())
+    events = await stream.until(lambda e: e["topic"] == topic)
+    assert (events[-1]["kind"], events[-1]["data"]) == (kind, dict(data))
+
+
 # --- 12. Imaging without options -------------------------------------------------------------
 
 @pytest.mark.parametrize("switches", [{"imaging_options_empty": True},

@@ -28,10 +28,12 @@ KINDS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"^RuleEngine/(CellMotionDetector|MotionRegionDetector)/Motion$", "motion"),
         (r"^VideoAnalytics/Motion", "motion"),
         (r"^VideoSource/GlobalSceneChange/", "tamper"),
-        (r"^RuleEngine/TamperDetector/", "tamper"),
+        # (Tapo: tns1:RuleEngine/CellMotionDetector/Tamper, in onvif-parsers' tapo.py)
+        (r"^RuleEngine/(TamperDetector/|[^/]+/Tamper$)", "tamper"),
         (r"^VideoSource/(ImageTooBlurry|ImageTooDark|ImageTooBright)/", "tamper"),
         (r"^VideoSource/SignalLoss$", "video-loss"),
-        (r"^Device/Trigger/DigitalInput$", "input"),
+        # (Hikvision: tns1:Device/Trigger/tnshik:AlarmIn, in onvif-parsers' hikvision.py)
+        (r"^Device/Trigger/(DigitalInput|AlarmIn)$", "input"),
         (r"^Device/IO/(VirtualPort|Port)$", "input"),
         (r"^Device/Trigger/Relay$", "relay"),
         (r"^Device/HardwareFailure/", "hardware"),
