@@ -433,6 +433,29 @@ async def test_vendor_spellings_of_common_topics_have_their_kind(start_device, s
     assert (events[-1]["kind"], events[-1]["data"]) == (kind, dict(data))
 
 
+# --- 11d. Events: a pull point address with its port twice ----------------------------------
+
+async def test_a_pull_point_address_with_its_port_twice_is_used(start_device, start_gateway):
+    device, url = await start_device(subscription_port_twice=True, require_addressing=True)
+    # the switch works: the address names the port twice
+    async with aiohttp.ClientSession() as session:
+        answer = await session.post(
+            url.replace("device_service", "events_service"),
+            data=envelope('<tev:CreatePullPointSubscription xmlns:tev="http://www.onvif.org/'
+                          'ver10/events/wsdl"/>', as_admin(device)),
+            headers={"Content-Type": "application/soap+xml"})
+        port = url.split(":")[2].split("/")[0]
+        assert f":{port}:{port}/" in await answer.text()
+    device.events.drop_all()
+    client = await start_gateway(url, **FAST)
+    stream = await listen(client, await login(client))
+    await synced(client)
+    device.trigger_motion("video3", True)
+    events = await stream.until(motion("true", "video3"))
+    assert not [e for e in events if e["topic"].startswith("gateway/")]
+    assert device.events.created == 2  # the check's, then the gateway's only
+
+
 # --- 12. Imaging without options -------------------------------------------------------------
 
 @pytest.mark.parametrize("switches", [{"imaging_options_empty": True},

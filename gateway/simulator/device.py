@@ -347,6 +347,10 @@ class SimulatedDevice:
     # with "Device returned no current time" (onvif/client.py, has_broken_relative_time) and
     # then renews on its own interval (managers.py, _calculate_next_renewal_call_at).
     event_times_missing: bool = False
+    # CreatePullPointSubscription names the pull point's address with its port twice
+    # (http://host:port:port/...?Idx=N), as cameras onvif-zeep-async repairs do
+    # (normalize_url, home-assistant/core#92603).
+    subscription_port_twice: bool = False
     # Appended to the topic of every notification sent: "//." or "/", as cameras whose topics
     # Home Assistant's onvif integration strips before reading them
     # ("tns1:RuleEngine/CellMotionDetector/Motion//.", in its event.py).

@@ -151,7 +151,11 @@ def create_pull_point_subscription(call: Call) -> etree._Element:
     point = device.events.create(seconds)
     answer = response(call)
     reference = sub(answer, tev("SubscriptionReference"))
-    sub(reference, qname(WSA, "Address"), f"{call.xaddr(SUBSCRIPTION)}?Idx={point.id}")
+    address = f"{call.xaddr(SUBSCRIPTION)}?Idx={point.id}"
+    if device.subscription_port_twice:
+        port = f":{call.request.url.port}"
+        address = address.replace(port, port + port, 1)
+    sub(reference, qname(WSA, "Address"), address)
     _times(answer, device, point, WSNT)
     return answer
 
