@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import parse_config
@@ -129,6 +130,35 @@ async def test_metrics_count_requests_by_route_and_status(gateway):
     assert token not in text  # no credentials
     assert "admin" not in text
     assert value(samples, "gateway_sessions_active") == 1
+
+
+def test_request_metrics_show_as_prometheus_client_s_own():
+    """The request counts kept in plain numbers expose the same samples as a Counter and a
+    Histogram of prometheus_client given the same requests (their _created times aside)."""
+    registry = CollectorRegistry()
+    counter = Counter("gateway_http_requests", "HTTP requests answered, by route and status",
+                      ["method", "route", "status"], registry=registry)
+    histogram = Histogram("gateway_http_request_duration_seconds",
+                          "Time to answer an HTTP request", ["method", "route"],
+                          registry=registry)
+    metrics = Metrics()
+    for method, route, status, seconds in [
+            ("GET", "/x", 200, 0.003), ("GET", "/x", 200, 0.005), ("GET", "/x", 404, 0.2),
+            ("PUT", "/y", 204, 12.0), ("GET", "/x", 200, 0.0051), ("GET", "/x", 200, 0.0)]:
+        counter.labels(method, route, str(status)).inc()
+        histogram.labels(method, route).observe(seconds)
+        metrics.request(method, route, status, seconds)
+
+    def samples(text):
+        return sorted((sample.name, tuple(sorted(sample.labels.items())),
+                       0 if sample.name.endswith("_created") else sample.value)
+                      for family in text_string_to_metric_families(text)
+                      for sample in family.samples if "_http_request" in sample.name)
+
+    ours = samples(metrics.render(0).decode())
+    assert ours == samples(generate_latest(registry).decode())
+    assert ("gateway_http_request_duration_seconds_bucket",
+            (("le", "0.005"), ("method", "GET"), ("route", "/x")), 3.0) in ours
 
 
 async def test_metrics_count_soap_calls_by_outcome(start_device, start_gateway):
