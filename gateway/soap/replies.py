@@ -14,7 +14,6 @@ only the reading of bytes already read is not done again.
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Callable, Hashable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -65,14 +64,24 @@ async def parse(binding: Any, client: zeep.Client, operation: str, reply: Reply,
     key = (binding, operation, *client.plugins, reply.content)
     known = _known.get(key)
     if known is not None:
-        return cast(T, copy.deepcopy(known[1]))
+        return cast(T, _copy(known[1]))
     result = read()
     if _plain(result):  # not an xs:any's XML element, which means something only in its tree
-        _known[key] = (len(reply.content), copy.deepcopy(result))
+        _known[key] = (len(reply.content), _copy(result))
     return result
 
 
 PLAIN = (str, int, float, Decimal, datetime, date, time, timedelta, bytes, type(None))
+
+
+def _copy(data: Any) -> Any:
+    """A copy of plain data: new dicts and lists, the same (immutable) values. copy.deepcopy
+    did the same at several times the cost (its memo of every object), on every reply."""
+    if isinstance(data, dict):
+        return {key: _copy(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_copy(value) for value in data]
+    return data
 
 
 def _plain(data: Any) -> bool:
