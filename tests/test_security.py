@@ -194,6 +194,18 @@ async def test_http_digest_devices(start_device, start_gateway):
     assert device.reboots == 1
 
 
+async def test_http_digest_credentials_are_sent_at_once_after_the_first_challenge(
+        start_device, start_gateway):
+    device, url = await start_device(http_digest=True)
+    client = await start_gateway(url, cache_ttl=0)
+    token = await login(client)
+    asked = device.digest_challenges
+    for _ in range(3):
+        assert (await client.get("/device-information", headers=bearer(token))).status == 200
+    # the user's Digest answer is kept: no 401 (and no second round trip) per request
+    assert device.digest_challenges == asked
+
+
 XML_BOMB = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>

@@ -176,6 +176,8 @@ class SimulatedDevice:
     # whose ONVIF authentication is set to "Digest" rather than "Digest&ws-username token" do
     # (agsh/onvif#294): a request without valid Digest credentials gets HTTP 401 and a challenge.
     http_digest: bool = False
+    # How many 401s with a Digest challenge it answered (a test sees how often it had to ask).
+    digest_challenges: int = 0
     # HTTP status of every fault. None follows the SOAP 1.2 HTTP binding (400 for env:Sender,
     # 500 otherwise); many cameras send every fault with 500 as SOAP 1.1 did (gSOAP-based ones:
     # see sender_faults_500), some with 400, and a few with 200 and the fault in the body (the

@@ -31,6 +31,7 @@ def _md5(text: str) -> str:
 def challenge(device: SimulatedDevice) -> web.HTTPUnauthorized:
     """A 401 asking for Digest credentials, with a fresh nonce."""
     nonce = secrets.token_hex(16)
+    device.digest_challenges += 1
     _nonces.setdefault(device.index, TTLCache(maxsize=10_000, ttl=300))[nonce] = True
     return web.HTTPUnauthorized(headers={
         "WWW-Authenticate":

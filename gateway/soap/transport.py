@@ -51,12 +51,51 @@ class Reply:
     encoding: str | None
 
 
+# At most this many users' (and service hosts') Digest answers are kept per device.
+DIGEST_ANSWERS = 16
+
+
+class DigestAnswers:
+    """A device's HTTP Digest state, shared by its transports: nothing until the device asks.
+
+    Devices that want HTTP Digest instead of WS-Security (Hikvision cameras whose ONVIF
+    authentication is set to Digest only: agsh/onvif#294) answer 401 with a challenge. Most
+    devices never do, and their requests go without aiohttp's Digest middleware (a layer around
+    every request). Once a device asked, each user's middleware is kept, per service host (the
+    middleware answers its first host only): it then answers that device's next challenges
+    itself, and sends its credentials with later requests at once rather than after a 401.
+    """
+
+    def __init__(self) -> None:
+        self.middlewares: dict[tuple[str, str, str], aiohttp.DigestAuthMiddleware] | None = None
+
+    def asked(self) -> None:
+        """The device sent a Digest challenge."""
+        if self.middlewares is None:
+            self.middlewares = {}
+
+    def middleware(self, credentials: tuple[str, str] | None,
+                   address: str) -> tuple[aiohttp.DigestAuthMiddleware, ...]:
+        """The middleware for these credentials and the address's origin, once the device
+        asked for Digest; none before, or without credentials."""
+        if self.middlewares is None or credentials is None:
+            return ()
+        key = (*credentials, "/".join(address.split("/", 3)[:3]))
+        middleware = self.middlewares.get(key)
+        if middleware is None:
+            if len(self.middlewares) >= DIGEST_ANSWERS:
+                del self.middlewares[next(iter(self.middlewares))]  # the oldest
+            middleware = self.middlewares[key] = aiohttp.DigestAuthMiddleware(*credentials)
+        return (middleware,)
+
+
 class AiohttpTransport(Transport):  # type: ignore[misc]
     """Posts SOAP envelopes over the device's own aiohttp session; never loads documents."""
 
     def __init__(
         self, session: aiohttp.ClientSession, digest: tuple[str, str] | None = None,
         fresh: Callable[[], aiohttp.ClientSession] | None = None,
+        answers: DigestAnswers | None = None,
     ) -> None:
         # zeep's Transport.__init__ builds a requests session we never use: skip it on purpose,
         # and tell its __del__ there is no such session to close.
@@ -65,15 +104,14 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
         self._close_session = False
         # Makes a session whose one connection is new, for the retry of an unanswered request.
         self._fresh = fresh
-        # Devices that want HTTP Digest instead of WS-Security (Hikvision cameras whose ONVIF
-        # authentication is set to Digest only: agsh/onvif#294) answer 401 with a challenge;
-        # aiohttp's middleware answers it (and does nothing on devices that never ask).
-        self._middlewares = () if digest is None or ":" in digest[0] else (
-            aiohttp.DigestAuthMiddleware(*digest),)
+        # The credentials to answer a Digest challenge with (RFC 1945 allows no ":" in a
+        # username), and the device's Digest state.
+        self._digest = None if digest is None or ":" in digest[0] else digest
+        self._answers = DigestAnswers() if answers is None else answers
 
     def authenticated(self, username: str, password: str) -> AiohttpTransport:
         """This transport, answering HTTP Digest challenges with these credentials."""
-        return AiohttpTransport(self.session, (username, password), self._fresh)
+        return AiohttpTransport(self.session, (username, password), self._fresh, self._answers)
 
     def load(self, url: str) -> bytes:
         raise RuntimeError("WSDLs are parsed once at start-up; a device transport loads nothing")
@@ -103,25 +141,35 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
 
     async def _post(self, session: aiohttp.ClientSession, address: str, message: bytes,
                     headers: dict[str, str]) -> Reply:
+        middlewares = self._answers.middleware(self._digest, address)
         async with session.post(address, data=message, headers=headers,
-                                middlewares=self._middlewares,
+                                middlewares=middlewares,
                                 allow_redirects=False) as response:
             if response.status == 401:
-                raise HttpUnauthorized(response.headers.get("WWW-Authenticate", ""))
-            if 300 <= response.status < 400:
-                raise NotSoap(f"HTTP {response.status} redirecting to "
-                              f"{response.headers.get('Location', 'nowhere')!r}; the gateway "
-                              "does not follow a device's redirects")
-            if response.content_type.startswith("multipart/"):
-                raise NotSoap(f"a {response.content_type} reply (MTOM); the gateway reads "
-                              "plain SOAP messages only")
-            if (response.content_length or 0) > MAX_REPLY_BYTES:
-                raise ReplyTooLarge(f"{response.content_length} bytes")
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                body += chunk
-                if len(body) > MAX_REPLY_BYTES:
-                    raise ReplyTooLarge(f"more than {MAX_REPLY_BYTES} bytes")
-            if not body.strip():
-                raise EmptyReply(f"HTTP {response.status} with an empty body")
-            return Reply(response.status, response.headers, bytes(body), response.charset)
+                challenge = response.headers.get("WWW-Authenticate", "")
+                if (middlewares or self._digest is None
+                        or not challenge.lower().startswith("digest ")):
+                    raise HttpUnauthorized(challenge)
+                self._answers.asked()  # sent again below, through the Digest middleware
+            else:
+                return await self._reply(response)
+        return await self._post(session, address, message, headers)
+
+    async def _reply(self, response: aiohttp.ClientResponse) -> Reply:
+        if 300 <= response.status < 400:
+            raise NotSoap(f"HTTP {response.status} redirecting to "
+                          f"{response.headers.get('Location', 'nowhere')!r}; the gateway "
+                          "does not follow a device's redirects")
+        if response.content_type.startswith("multipart/"):
+            raise NotSoap(f"a {response.content_type} reply (MTOM); the gateway reads "
+                          "plain SOAP messages only")
+        if (response.content_length or 0) > MAX_REPLY_BYTES:
+            raise ReplyTooLarge(f"{response.content_length} bytes")
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > MAX_REPLY_BYTES:
+                raise ReplyTooLarge(f"more than {MAX_REPLY_BYTES} bytes")
+        if not body.strip():
+            raise EmptyReply(f"HTTP {response.status} with an empty body")
+        return Reply(response.status, response.headers, bytes(body), response.charset)
