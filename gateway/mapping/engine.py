@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
+from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -75,9 +77,40 @@ def pick(data: Any, path: tuple[str, ...]) -> Any:
     return data
 
 
-def _needs(read: Read) -> list[str]:
+@dataclass(frozen=True)
+class _Shape:
+    """What a read needs and its JSON objects are made of, worked out once per read (not per
+    request)."""
+
+    order: tuple[tuple[str, Field, bool], ...]  # name, spec, _looked_up; policies last
+    device_only: frozenset[str]
+    flat: bool  # no dotted name: nothing to nest
+    needs: tuple[str, ...]  # the services the read calls (its calls' too)
+
+
+# Per Read object, while it lives (a Read holds dicts: it cannot be a key itself).
+_shapes: dict[int, tuple[weakref.ref[Read], _Shape]] = {}
+
+
+def _shape(read: Read) -> _Shape:
+    known = _shapes.get(id(read))
+    if known is not None and known[0]() is read:
+        return known[1]
+    # policy fields are keyed by `name`, so the device's own fields go first
+    order = sorted(read.fields.items(), key=lambda f: f[1].policy is not None)
+    shape = _Shape(
+        tuple((name, spec, _looked_up(spec)) for name, spec in order),
+        frozenset(name for name, spec in read.fields.items() if spec.path or spec.present),
+        not any("." in name for name in read.fields),
+        tuple(sorted({read.service, *(step.service for step in read.calls)})))
+    key = id(read)
+    _shapes[key] = (weakref.ref(read, lambda _: _shapes.pop(key, None)), shape)
+    return shape
+
+
+def _needs(read: Read) -> tuple[str, ...]:
     """The services a read calls (its calls' too)."""
-    return sorted({read.service, *(step.service for step in read.calls)})
+    return _shape(read).needs
 
 
 async def _offers_all(read: Read, device: DeviceClient) -> bool:
@@ -96,16 +129,23 @@ async def choose_read(resource: Resource, device: DeviceClient) -> Read:
                       "device lacks", device.name, "Receiver", ["ActionNotSupported"])
 
 
-async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: Context,
-                 outer: dict[str, Any]) -> Any:
-    if spec.item is not None:
-        return pick(outer, tuple(spec.item.split(".")))
+def _looked_up(spec: Field) -> bool:
+    """Whether a field's value needs gateway state looked up (a policy, what profiles hold)."""
+    return spec.item is None and (spec.policy is not None or spec.derive == "in_use")
+
+
+async def _looked_up_value(spec: Field, item: Any, json: dict[str, Any], ctx: Context) -> Any:
     if spec.policy is not None:
         return (await ctx.policy(spec.policy)).get(json["name"], POLICY_DEFAULT)
-    if spec.derive == "in_use":
-        held = await ctx.held(str(spec.of))
-        in_use = (item.get("UseCount") or 0) > 0 or item.get("token") in held
-        return int(in_use)
+    held = await ctx.held(str(spec.of))
+    in_use = (item.get("UseCount") or 0) > 0 or item.get("token") in held
+    return int(in_use)
+
+
+def _value(name: str, spec: Field, item: Any, ctx: Context, outer: dict[str, Any]) -> Any:
+    """A field's value from the answer, the request or the mapping (not _looked_up's)."""
+    if spec.item is not None:
+        return pick(outer, tuple(spec.item.split(".")))
     if spec.param is not None:
         return ctx.params.get(spec.param)
     if spec.exists:  # (zeep gives [] for an absent repeated element)
@@ -113,9 +153,10 @@ async def _value(name: str, spec: Field, item: Any, json: dict[str, Any], ctx: C
                     spec.exists) not in (None, [])
     if spec.path or spec.present:
         answer = ctx.replies[spec.source] if spec.source else item
-        value = item if spec.present else next(
-            (found for path in (spec.path, *spec.alternatives)
-             if (found := pick(answer, path)) is not None), None)
+        value = item if spec.present else pick(answer, spec.path)
+        for path in () if value is not None else spec.alternatives:
+            if (value := pick(answer, path)) is not None:
+                break
         if value is not None and (spec.host or spec.userinfo or spec.expires):
             return _uri_or_time(spec, value, ctx)
         if spec.enum is None or value is None:
@@ -152,7 +193,7 @@ def _uri_or_time(spec: Field, value: Any, ctx: Context) -> Any:
     return uri
 
 
-def _nest(flat: dict[str, Any], device_only: set[str]) -> dict[str, Any]:
+def _nest(flat: dict[str, Any], device_only: Set[str]) -> dict[str, Any]:
     """{"status.code": 200} -> {"status": {"code": 200}}; an object whose fields all come from
     the device (device_only) and are all absent is null (a profile without audio)."""
     nested: dict[str, Any] = {}
@@ -178,12 +219,13 @@ def _nest(flat: dict[str, Any], device_only: set[str]) -> dict[str, Any]:
 async def _json(read: Read, item: Any, ctx: Context,
                 outer: dict[str, Any] | None = None) -> dict[str, Any]:
     """One JSON object of a read's answer (of one fan-out call: outer is its item)."""
+    shape = _shape(read)
     flat: dict[str, Any] = {}
-    # policy fields are keyed by `name`, so the device's own fields go first
-    for name, spec in sorted(read.fields.items(), key=lambda f: f[1].policy is not None):
-        flat[name] = await _value(name, spec, item, flat, ctx, outer or {})
-    device_only = {name for name, spec in read.fields.items() if spec.path or spec.present}
-    return _nest({name: flat[name] for name in read.fields}, device_only)
+    for name, spec, looked_up in shape.order:
+        flat[name] = (await _looked_up_value(spec, item, flat, ctx) if looked_up
+                      else _value(name, spec, item, ctx, outer or {}))
+    ordered = {name: flat[name] for name in read.fields}
+    return ordered if shape.flat else _nest(ordered, shape.device_only)
 
 
 def _items(read: Read, reply: dict[str, Any]) -> list[Any]:
