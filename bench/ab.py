@@ -9,7 +9,8 @@ One simulator of 64 devices; a gateway (cache off) per source tree given, each r
 in turn, GET /device-information through each gateway and GetDeviceInformation made directly by
 onvif-zeep-async, one at a time and over 64 connections (a device each). It prints each build's
 CPU time per request (/proc/PID/stat) and sequential p50 as ratios to the direct calls of the
-same round, the median of the rounds (their range beside it).
+same round, and each later build's as ratios to the first build's in the same round: the
+median of the rounds (their range beside it).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         gateways: list[tuple[str, int, int]] = []  # name, pid, port
         for n, source in enumerate(args.trees):
             ini = gateway_ini(tmp / f"gw{n}", 0, urls, 0, args.device_concurrency)
+            # its own mapping files too (the installed gateway.mappings is this checkout's)
+            ini.write_text(ini.read_text().replace(
+                "[gateway]\n", f"[gateway]\nmappings_dir = {source / 'mappings'}\n", 1))
             os.environ["PYTHONPATH"] = str(source)  # its own gateway package, not ours
             try:
                 process, output = await start("serve", "-c", str(ini), until="gateway serving on",
@@ -105,6 +109,18 @@ def report(loads: dict[str, Load], names: list[str], c: int) -> None:
     row(f"CPU per request, {c} connections", str(c), "cpu_gateway", "cpu_client")
     row("CPU per request, one at a time", "seq", "cpu_gateway", "cpu_client")
     row("sequential p50", "seq", "p50", "p50")
+    first = names[0]
+    print(f"\n{'ratio to ' + first + ', median (rounds)':<44}" + "".join(
+        f"{name:>22}" for name in names[1:]))
+    for title, kind, key in ((f"CPU per request, {c} connections", str(c), "cpu_gateway"),
+                             ("CPU per request, one at a time", "seq", "cpu_gateway"),
+                             ("sequential p50", "seq", "p50")):
+        cells = []
+        for name in names[1:]:
+            values = [a[key] / b[key] for a, b in zip(
+                loads[f"{name} {kind}"].rounds, loads[f"{first} {kind}"].rounds, strict=True)]
+            cells.append(f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})")
+        print(f"{title:<44}" + "".join(f"{cell:>22}" for cell in cells))
 
 
 def main() -> None:
