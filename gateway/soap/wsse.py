@@ -9,10 +9,13 @@ each message gets them.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
+import time
 from base64 import b64encode
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -33,13 +36,21 @@ SECURITY_TEMPLATE = (
 NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+@lru_cache(maxsize=256)
+def _zulu(second: int) -> str:
+    """A UTC time in whole seconds since the epoch, as zeep writes Created: the same text for
+    every message of that second, on every device whose clock says that second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+
+
 def security_header(username: str, password: str, offset: timedelta, *,
                     now: datetime | None = None, nonce: bytes | None = None) -> bytes:
     """A wsse:Security header: PasswordDigest of a new random Nonce and of Created, which is our
     clock (`now`) plus the device's offset, in whole seconds (as zeep writes it)."""
     if NOT_XML.search(username):
         raise ValueError("All strings must be XML compatible: the username is not")
-    created = f"{(now or datetime.now(UTC)) + offset:%Y-%m-%dT%H:%M:%SZ}"
+    moment = (time.time() if now is None else now.timestamp()) + offset.total_seconds()
+    created = _zulu(math.floor(moment))
     nonce = os.urandom(16) if nonce is None else nonce
     # Base64(SHA-1(nonce + created + password)): SHA-1 is what the UsernameToken Profile defines.
     digest = hashlib.sha1(nonce + created.encode() + password.encode())  # noqa: S324
