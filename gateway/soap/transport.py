@@ -165,11 +165,20 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
                           "plain SOAP messages only")
         if (response.content_length or 0) > MAX_REPLY_BYTES:
             raise ReplyTooLarge(f"{response.content_length} bytes")
+        if response.content.is_eof():  # it all came with the headers, as most replies do
+            body = response.content.read_nowait()
+            if len(body) > MAX_REPLY_BYTES:
+                raise ReplyTooLarge(f"more than {MAX_REPLY_BYTES} bytes")
+        else:
+            body = await self._body(response)
+        if not body.strip():
+            raise EmptyReply(f"HTTP {response.status} with an empty body")
+        return Reply(response.status, response.headers, body, response.charset)
+
+    async def _body(self, response: aiohttp.ClientResponse) -> bytes:
         body = bytearray()
         async for chunk in response.content.iter_chunked(64 * 1024):
             body += chunk
             if len(body) > MAX_REPLY_BYTES:
                 raise ReplyTooLarge(f"more than {MAX_REPLY_BYTES} bytes")
-        if not body.strip():
-            raise EmptyReply(f"HTTP {response.status} with an empty body")
-        return Reply(response.status, response.headers, bytes(body), response.charset)
+        return bytes(body)
