@@ -53,10 +53,18 @@ CallObserver = Callable[[str, str, str, Exception | None, float], None]
 ADDRESSED_PLUGINS = [*PLUGINS, WsAddressingPlugin()]
 
 
-def output_fields(wsdls: Wsdls, service: str, operation: str) -> list[str]:
-    """Names of the child elements of an operation's response element."""
-    body = wsdls.binding(service).get(operation).output.body
-    return [name for name, _ in body.type.elements]
+# Per binding and operation (bindings live as long as the WSDLs parsed once per process).
+_output_fields: dict[tuple[Any, str], tuple[str, ...]] = {}
+
+
+def output_fields(wsdls: Wsdls, service: str, operation: str) -> tuple[str, ...]:
+    """Names of the child elements of an operation's response element (worked out once: zeep
+    walks the type's elements anew each time it is asked)."""
+    key = (wsdls.binding(service), operation)
+    if key not in _output_fields:
+        body = key[0].get(operation).output.body
+        _output_fields[key] = tuple(name for name, _ in body.type.elements)
+    return _output_fields[key]
 
 
 @dataclass
