@@ -71,10 +71,29 @@ async def start(*args: str, until: str, log: Path | None = None, cwd: Path = ROO
     return await launch(sys.executable, "-m", "gateway", *args, until=until, log=log, cwd=cwd)
 
 
-async def stop(process: asyncio.subprocess.Process) -> int:
-    """Ctrl-C, as a user stops it; its exit status."""
+async def stop(process: asyncio.subprocess.Process, kill_after: float = 30) -> int:
+    """Ctrl-C, as a user stops it; its exit status. One still running `kill_after` seconds later
+    is killed, and said so on stderr: its status is then -9 (SIGKILL), which no caller takes for
+    a clean exit, while a benchmark keeps what it measured and the processes after this one
+    are still stopped."""
+    if process.returncode is not None:
+        return process.returncode  # it ended by itself (crashed): nothing to stop
     process.send_signal(signal.SIGINT)
-    return await asyncio.wait_for(process.wait(), timeout=30)
+    try:
+        return await asyncio.wait_for(process.wait(), kill_after)
+    except TimeoutError:
+        command = " ".join(_command(process.pid)[:5])
+        print(f"pid {process.pid} ({command}) did not stop {kill_after:g} s after Ctrl-C: killed",
+              file=sys.stderr, flush=True)
+        process.kill()
+        return await process.wait()
+
+
+def _command(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return ["?"]
 
 
 def port_of(output: str, label: str) -> int:

@@ -5,6 +5,8 @@
   (slowloris) or not at all is closed then.
 - connections_per_address: one client address holds at most that many connections at once; more
   are closed as soon as they are accepted, so that one client cannot take every file descriptor.
+- SHUTDOWN_GRACE: on Ctrl-C (or SIGTERM) idle keep-alive connections are closed at once, and
+  requests in flight get this long to finish before they are cancelled.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from aiohttp.web_protocol import RequestHandler
 from gateway.keys import CONFIG
 
 log = logging.getLogger(__name__)
+# Seconds. aiohttp's default is 60 s, and as much again for cancelled handlers to end: a request
+# waiting on a camera that does not answer (device_timeout may be minutes) or a simulated device
+# answering late held Ctrl-C up for a minute or more. An answer that takes longer than this is
+# not waited for; the client is hung up on, as by any stopping server.
+SHUTDOWN_GRACE = 2.0
 
 
 class ConnectionLimit:
@@ -82,7 +89,7 @@ async def start(app: web.Application, host: str, port: int,
     config = app.get(CONFIG)
     options: dict[str, Any] = {} if config is None else {"keepalive_timeout":
                                                           config.header_timeout}
-    runner = web.AppRunner(app, access_log=None, **options)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE, **options)
     await runner.setup()
     if config is not None and runner.server is not None:
         ConnectionLimit(config.connections_per_address).install(runner.server)
