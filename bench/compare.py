@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -172,7 +174,7 @@ async def client() -> None:
 
 
 async def hello_world() -> None:
-    """aiohttp's hello-world (its documentation's first server), on a free port until killed."""
+    """aiohttp's hello-world (its documentation's first server), on a free port until Ctrl-C."""
     from aiohttp import web
 
     async def hello(request: web.Request) -> web.Response:
@@ -185,7 +187,11 @@ async def hello_world() -> None:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     port = runner.addresses[0][1]
     print(f"{HELLO} http://127.0.0.1:{port}", flush=True)
-    await asyncio.Event().wait()
+    stopped = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # whatever it inherited (stop_on_ctrl_c says)
+        asyncio.get_running_loop().add_signal_handler(sig, stopped.set)
+    await stopped.wait()
+    await runner.cleanup()
 
 
 def flask_zeep(urls: list[str]) -> None:
@@ -224,7 +230,19 @@ def flask_zeep(urls: list[str]) -> None:
     # per request, as the gateway does
     server = make_server("127.0.0.1", 0, app, threaded=True)
     print(f"{FLASK} http://127.0.0.1:{server.server_port}", flush=True)
-    server.serve_forever()
+    stop_on_ctrl_c()
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    server.server_close()  # its threads, one per connection, are daemons: they end with it
+
+
+def stop_on_ctrl_c() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, whatever this process inherited: a shell
+    starts a background job (`compare.py ... &`) with SIGINT ignored, its children too, and
+    a Python program that inherits it ignored ignores Ctrl-C (the gateway's commands set their
+    own handlers; these helpers did not, and outlived the bench's stop())."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 # ---- the conductor
