@@ -43,6 +43,12 @@ from gateway.tls import device_ssl
 log = logging.getLogger(__name__)
 # GetSystemDateAndTime has whole seconds, and the round trip blurs it further.
 CLOCK_RESOLUTION = timedelta(seconds=2)
+# How long a device's idle connection is kept for its next call (aiohttp's default is 15 s): a
+# gateway in front of hundreds of devices asks each one every few seconds to a minute, and a new
+# connection per call cost it (and the devices) about a third more CPU per request, 500 devices
+# against 64. A device that closes an idle connection sooner is no trouble: aiohttp drops a
+# connection closed while idle, and the transport retries a request sent as it closed.
+IDLE_CONNECTION_SECONDS = 60.0
 # Told of every SOAP exchange with a device (metrics): device, service, operation, the gateway's
 # error for it (None when it succeeded) and the seconds it took.
 CallObserver = Callable[[str, str, str, Exception | None, float], None]
@@ -257,7 +263,8 @@ class DeviceClient:
         if self._transport is None:
             self._transport = AiohttpTransport(aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
-                connector=aiohttp.TCPConnector(limit=self._limits.concurrency, ssl=self._ssl),
+                connector=aiohttp.TCPConnector(limit=self._limits.concurrency, ssl=self._ssl,
+                                               keepalive_timeout=IDLE_CONNECTION_SECONDS),
             ), fresh=self._fresh_session)
         return self._transport
 
