@@ -24,8 +24,11 @@ meanwhile; for the direct calls, the onvif-zeep-async process's.
 Then, with --fleet N (500; 0 leaves it out), as bench/fleet.py does at length: a simulator of N
 devices and a gateway in front of them (cache off): its start-up (launch to 'serving on', and to
 a first answer), its resident memory per device once each was used (a login and a read), and
-the p99 latency of 64 connections spread over all N devices next to 64 connections to one.
-The checkout's gateway package is byte-compiled first, as an installed gateway's is.
+the p99 latency of 64 connections spread over all N devices next to 64 connections over 64 of them
+(one each: a SOAP call per request, as over all N: the goal's comparison) and to one (whose
+identical reads in flight share SOAP calls: fewer per request), with the SOAP calls per request
+each load made. --fleet-only measures these alone. The checkout's gateway package is
+byte-compiled first, as an installed gateway's is.
 """
 
 from __future__ import annotations
