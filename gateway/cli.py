@@ -85,8 +85,23 @@ def starting() -> Iterator[None]:
             gc.enable()
 
 
+def more_files() -> None:
+    """Raise the soft limit on open files to the hard one, as a server of many connections
+    should: a gateway in front of 500 devices keeps up to device_concurrency idle connections to
+    each (60 s), besides its clients' and its snapshot fetches', past the usual soft 1,024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:  # e.g. an unlimited hard limit the kernel refuses
+            log.warning("cannot raise the open-files limit from %d to %s: %s", soft, hard, exc)
+
+
 async def serve(config: GatewayConfig) -> None:
     """Run the gateway as gateway.ini says."""
+    more_files()
     with starting():
         from gateway.app import create_app
         from gateway.tls import server_ssl

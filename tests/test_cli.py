@@ -182,3 +182,27 @@ async def test_a_port_in_use_says_how_to_choose_another(tmp_path):
             assert err.decode().splitlines()[-1] == (
                 f"onvif-gateway: cannot start: 127.0.0.1:{port} is already in use "
                 f"(another gateway?): {hint}")
+
+
+async def test_serve_raises_its_open_files_limit_to_the_hard_one(tmp_path):
+    # a gateway in front of hundreds of devices keeps idle connections to each: started with a
+    # soft limit of 256 (as a shell may give), it serves with the hard limit
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ini = tmp_path / "gateway.ini"
+    ini.write_text(f"[gateway]\nport = 0\nstate_dir = {tmp_path / 'state'}\n"
+                   "[device:cam]\nurl = http://127.0.0.1:9/onvif/device_service\n")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, soft), hard))
+    try:
+        server, _ = await start("serve", "-c", str(ini), until="gateway serving on")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        served_with = resource.prlimit(server.pid, resource.RLIMIT_NOFILE)
+    finally:
+        assert await stop(server) == 0
+    if hard == resource.RLIM_INFINITY:  # Linux refuses an unlimited soft limit: it stays
+        assert served_with == (min(256, soft), hard)
+    else:
+        assert served_with == (hard, hard)
