@@ -22,8 +22,8 @@ from tests.processes import (  # noqa: E402 (needs the path above)
 )
 
 __all__ = [
-    "ROOT", "TICKS", "byte_compile", "cpu_seconds", "free_port", "launch", "port_of", "rss_mib",
-    "start", "stop"]
+    "ROOT", "TICKS", "byte_compile", "cpu_seconds", "fleet_ini", "free_port", "launch", "port_of",
+    "rss_mib", "start", "stop"]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -31,6 +31,20 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
+
+
+def fleet_ini(state_dir: Path, sim_port: int, devices: int, *settings: str) -> str:
+    """A gateway.ini: a gateway on a port of its choosing (0), health checks off, these further
+    [gateway] settings ("name = value"), in front of the simulator's first devices (cam1 the
+    default)."""
+    lines = ["[gateway]", "port = 0", f"state_dir = {state_dir}", "health_interval = 0",
+             *settings]
+    for i in range(1, devices + 1):
+        lines += ["", f"[device:cam{i}]",
+                  f"url = http://127.0.0.1:{sim_port}/dev/{i}/onvif/device_service"]
+        if i == 1:
+            lines.append("default = yes")
+    return "\n".join(lines) + "\n"
 
 
 def rss_mib(pid: int) -> float:

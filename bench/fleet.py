@@ -37,6 +37,7 @@ from common import (  # bench/common.py (run from bench/)
     ROOT,
     TICKS,
     cpu_seconds,
+    fleet_ini,
     port_of,
     rss_mib,
     start,
@@ -136,18 +137,6 @@ class Run:
 
     def cores(self, who: str) -> str:
         return f"{self.cpu[who] / sum(self.walls):.2f}" if who in self.cpu else "-"
-
-
-def gateway_ini(state_dir: Path, sim_port: int, devices: int, device_concurrency: int) -> str:
-    """A gateway on a port of its choosing (0), in front of the simulator's devices."""
-    lines = ["[gateway]", "port = 0", f"state_dir = {state_dir}", "cache_ttl = 0",
-             "health_interval = 0", f"device_concurrency = {device_concurrency}"]
-    for i in range(1, devices + 1):
-        lines += ["", f"[device:cam{i}]",
-                  f"url = http://127.0.0.1:{sim_port}/dev/{i}/onvif/device_service"]
-        if i == 1:
-            lines.append("default = yes")
-    return "\n".join(lines) + "\n"
 
 
 async def get_info(http: aiohttp.ClientSession, base: str, device: str,
@@ -284,7 +273,8 @@ async def measure(args: argparse.Namespace, simulator: asyncio.subprocess.Proces
     urls = [f"http://127.0.0.1:{sim_port}/dev/{i}/onvif/device_service" for i in range(1, n + 1)]
     with tempfile.TemporaryDirectory() as tmp:
         ini = Path(tmp) / "gateway.ini"
-        ini.write_text(gateway_ini(Path(tmp) / "state", sim_port, n, args.device_concurrency))
+        ini.write_text(fleet_ini(Path(tmp) / "state", sim_port, n, "cache_ttl = 0",
+                                 f"device_concurrency = {args.device_concurrency}"))
         started = time.perf_counter()
         gateway, output = await start("serve", "-c", str(ini), until="gateway serving on")
         serving = time.perf_counter() - started

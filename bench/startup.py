@@ -30,6 +30,7 @@ from common import (  # bench/common.py (run from bench/)
     ROOT,
     byte_compile,
     cpu_seconds,
+    fleet_ini,
     port_of,
     start,
     stop,
@@ -54,17 +55,6 @@ async def banner() -> tuple[float, float]:
     return seconds, cpu
 
 
-def gateway_ini(state_dir: Path, sim_port: int, devices: int) -> str:
-    """A gateway on a port of its choosing (0) in front of the simulator's first devices."""
-    lines = ["[gateway]", "port = 0", f"state_dir = {state_dir}", "health_interval = 0"]
-    for i in range(1, devices + 1):
-        lines += ["", f"[device:cam{i}]",
-                  f"url = http://127.0.0.1:{sim_port}/dev/{i}/onvif/device_service"]
-        if i == 1:
-            lines.append("default = yes")
-    return "\n".join(lines) + "\n"
-
-
 async def first_answer(base: str) -> None:
     """A login to the first device and its device information, which must be answered."""
     async with aiohttp.ClientSession() as http:
@@ -81,7 +71,7 @@ async def serve(sim_port: int, devices: int) -> tuple[float, float, float, float
     """Seconds to `serve`'s banner and to its first answer, and its CPU seconds at each."""
     with tempfile.TemporaryDirectory() as folder:
         ini = Path(folder) / "gateway.ini"
-        ini.write_text(gateway_ini(Path(folder) / "state", sim_port, devices))
+        ini.write_text(fleet_ini(Path(folder) / "state", sim_port, devices))
         started = time.perf_counter()
         process, output = await start("serve", "-c", str(ini), until="gateway serving on")
         serving, serving_cpu = time.perf_counter() - started, cpu_seconds(process.pid)

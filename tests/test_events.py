@@ -106,7 +106,14 @@ async def test_a_wrong_reported_termination_time_does_not_lapse_the_subscription
         start_device: StartDevice, start_gateway: StartGateway, clock: FakeClock,
         error: float) -> None:
     # switch: TerminationTime reported an hour off (local time next to a UTC CurrentTime)
-    device, url = await start_device(termination_time_error=error)
+    await motion_after_renewals(start_device, start_gateway, clock, termination_time_error=error)
+
+
+async def motion_after_renewals(start_device: StartDevice, start_gateway: StartGateway,
+                                clock: FakeClock, **switches: Any) -> None:
+    """A device with these switches: its subscription renewed past its first end, a motion
+    event still reaches a client, and the gateway neither lost nor remade the subscription."""
+    device, url = await start_device(**switches)
     device.events.clock = clock
     client = await start_gateway(url, clock=clock, event_lifetime=3.0, **FAST)
     stream = await listen(client, await login(client))

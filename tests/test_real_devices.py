@@ -19,7 +19,7 @@ from tests.conftest import bearer, login
 from tests.events_helpers import eventually, motion
 from tests.processes import ROOT, free_port, start
 from tests.simulator_helpers import as_admin, envelope
-from tests.test_events import FAST, listen, renewed_past_its_first_termination_time, synced
+from tests.test_events import FAST, listen, motion_after_renewals, synced
 from tests.test_openapi import check, ok_schema
 
 PUT_SOURCES = {"sources": [{"name": "video1", "enabled": 0}]}
@@ -401,15 +401,7 @@ async def test_a_refused_renew_leaves_the_pull_point_to_pull_messages(start_devi
 
 async def test_pull_point_answers_without_times_are_renewed_on_the_gateways_own(
         start_device, start_gateway, clock):
-    device, url = await start_device(event_times_missing=True)
-    device.events.clock = clock
-    client = await start_gateway(url, clock=clock, event_lifetime=3.0, **FAST)
-    stream = await listen(client, await login(client))
-    await renewed_past_its_first_termination_time(device, clock)
-    device.trigger_motion("video2", True)
-    events = await stream.until(motion("true", "video2"))
-    assert not [e for e in events if e["topic"].startswith("gateway/")]
-    assert device.events.created == 1
+    await motion_after_renewals(start_device, start_gateway, clock, event_times_missing=True)
 
 
 # --- 11c. Events: vendor spellings of common topics -------------------------------------------
