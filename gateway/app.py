@@ -141,7 +141,8 @@ async def _leases(app: web.Application) -> AsyncIterator[None]:
     every one still held is stopped while the devices can still be called."""
     config = app[CONFIG]
     # A lease never outlives the idle expiry of the session it was taken for.
-    app[LEASES] = Leases(config.move_lease, config.move_lease_max, config.session_idle_timeout)
+    app[LEASES] = Leases(config.move_lease, config.move_lease_max, config.session_idle_timeout,
+                         clock=app[CLOCK])
     yield
     await app[LEASES].close()
 

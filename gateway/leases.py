@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 
@@ -28,10 +29,12 @@ class _Held:
 class Leases:
     """The leases of one gateway process, by key (a device and what on it, e.g. a profile)."""
 
-    def __init__(self, default: float, maximum: float, ceiling: float = float("inf")) -> None:
+    def __init__(self, default: float, maximum: float, ceiling: float = float("inf"),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.default = default  # seconds, when the client asks for no length
         self.maximum = maximum
         self.ceiling = ceiling  # no lease is held longer (the sessions' idle timeout)
+        self._clock = clock  # monotonic seconds: a lease ends once it has passed its end
         self._held: dict[Hashable, _Held] = {}
 
     def __len__(self) -> int:
@@ -42,7 +45,7 @@ class Leases:
         unless it is renewed, released or ended first. Returns the seconds held."""
         self.release(key)
         seconds = min(seconds, self.ceiling)
-        timer = asyncio.get_running_loop().create_task(self._expire(key, seconds))
+        timer = asyncio.get_running_loop().create_task(self._expire(key, self._clock() + seconds))
         self._held[key] = _Held(owner, stop, timer)
         return seconds
 
@@ -62,8 +65,13 @@ class Leases:
         """Stop every action still held (the gateway shuts down)."""
         await asyncio.gather(*(self._stop(key, "the gateway stops") for key in list(self._held)))
 
-    async def _expire(self, key: Hashable, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    async def _expire(self, key: Hashable, until: float) -> None:
+        # the clock says when the end has come (a test's clock moves only when the test moves
+        # it); the sleep only says when to look again
+        left = until - self._clock()
+        while left > 0:
+            await asyncio.sleep(left)
+            left = until - self._clock()
         held = self._held.get(key)
         if held is not None and held.timer is asyncio.current_task():
             del self._held[key]

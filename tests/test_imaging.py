@@ -25,7 +25,8 @@ async def camera(start_device: Any, start_gateway: Any) -> Any:
         clock = FakeClock(50.0)
         device, url = await start_device(clock=clock, **options)
         client = await start_gateway(url, device_options={"username": "admin",
-                                                          "password": "admin"})
+                                                          "password": "admin"},
+                                     clock=clock)  # the leases' too: they end when it moves
         return client, bearer(await login(client, "operator", "operator")), device, clock
 
     return start
@@ -153,12 +154,14 @@ async def test_openapi_documents_imaging(camera):
 
 async def test_a_focus_move_stops_by_itself_when_its_lease_ends(camera):
     # as a continuous PTZ move: a client that starts the focus moving and vanishes stops it
-    client, auth, device, _ = await camera()
+    client, auth, device, clock = await camera()
     focus = "/sources/video/video1/focus"
     moved = await client.put(focus, headers=auth,
                              json={"action": "move", "speed": 0.5, "lease_ms": 50})
     assert moved.status == 200, await moved.text()
     assert (await moved.json())["lease_ms"] == 50
+    assert sent(device) == ["Move"]  # the lease ends when the clock passes it, not before
+    clock.now += 1
     for _ in range(1000):  # the lease timer runs on the test's own loop; 10 s at most
         if "Stop" in sent(device):
             break

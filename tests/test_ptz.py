@@ -23,12 +23,14 @@ MOVE = "/profiles/profile_1/ptz/move"
 
 @pytest.fixture
 async def ptz(start_device: Any, start_gateway: Any) -> Any:
-    """A gateway in front of a simulated PTZ camera: (client, operator auth, device, clock)."""
+    """A gateway in front of a simulated PTZ camera: (client, operator auth, device, clock).
+    The clock is the device's and the gateway's (its leases, move_settle) unless options give
+    the gateway another: nothing ends while the test does not move it."""
 
     async def start(**options: Any) -> tuple[Any, dict[str, str], SimulatedDevice, FakeClock]:
         clock = FakeClock()
         device, url = await start_device(clock=clock, **options.pop("device", {}))
-        client = await start_gateway(url, **options)
+        client = await start_gateway(url, **{"clock": clock, **options})
         auth = bearer(await login(client, "operator", "operator"))
         return client, auth, device, clock
 
@@ -134,16 +136,16 @@ async def test_a_continuous_move_stops_by_itself_when_its_lease_ends(ptz):
 
 
 async def test_a_renewed_lease_is_one_lease_and_the_default_comes_from_gateway_ini(ptz):
-    client, auth, device, _ = await ptz(move_lease=0.1, move_lease_max=60)
+    client, auth, device, clock = await ptz(move_lease=0.1, move_lease_max=60)
     first = await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 1,
                                                        "lease_ms": 60000})
     assert (await first.json())["lease_ms"] == 60000
     renewed = await client.put(MOVE, headers=auth, json={"mode": "continuous", "tilt": -1})
     assert (await renewed.json())["lease_ms"] == 100  # move_lease of gateway.ini
+    clock.now += 1  # past the 100 ms lease, far from the 60 s one
     await wait_for(lambda: "Stop" in sent(device))
     assert sent(device) == ["ContinuousMove", "ContinuousMove", "Stop"]
-    # the 60 s lease was replaced, not kept beside the new one (checked once the 100 ms one
-    # ended, however long the answer took on a loaded machine)
+    # the 60 s lease was replaced, not kept beside the new one
     assert len(client.app[LEASES]) == 0
 
     too_long = await client.put(MOVE, headers=auth, json={"mode": "continuous",
@@ -179,10 +181,11 @@ async def test_a_continuous_move_stops_at_logout(ptz):
 
 
 async def test_a_continuous_move_stops_when_the_session_expires(ptz):
-    client, auth, device, _ = await ptz(session_idle_timeout=0.2)
+    client, auth, device, clock = await ptz(session_idle_timeout=0.2)
     answer = await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": -1,
                                                         "lease_ms": 30000})
     assert (await answer.json())["lease_ms"] == 200  # never longer than the session lives idle
+    clock.now += 1
     await wait_for(lambda: "Stop" in sent(device))
 
 
@@ -195,9 +198,10 @@ async def test_a_continuous_move_stops_when_the_gateway_shuts_down(ptz):
 
 
 async def test_where_stop_is_refused_a_zero_velocity_stops(ptz):
-    client, auth, device, _ = await ptz(device={"ptz_stop_refused": True})
+    client, auth, device, clock = await ptz(device={"ptz_stop_refused": True})
     await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 1,
                                                "lease_ms": 50})
+    clock.now += 1
     await wait_for(lambda: sent(device).count("ContinuousMove") == 2)
     assert sent(device) == ["ContinuousMove", "Stop", "ContinuousMove"]
     assert device.ptz.velocity == (0.0, 0.0, 0.0)
@@ -263,7 +267,8 @@ ABSOLUTE = {"mode": "absolute", "pan": 0.5, "tilt": -0.5, "zoom": 1}
 
 async def test_an_absolute_move_is_verified_once_the_head_has_arrived(ptz):
     # a real head takes its time (3 s on the device's clock): the gateway reads the head back
-    # while it says MOVING, and compares the position once it says IDLE
+    # while it says MOVING, and compares the position once it says IDLE (its wait, move_settle's
+    # 10 s, is measured on the same clock: 3 s pass)
     client, auth, device, clock = await ptz(device={"ptz_move_seconds": 3})
 
     async def arrive() -> None:
@@ -281,8 +286,19 @@ async def test_an_absolute_move_is_verified_once_the_head_has_arrived(ptz):
 
 
 async def test_a_head_still_moving_when_the_wait_ends_is_a_502_saying_so(ptz):
-    client, auth, device, _ = await ptz(device={"ptz_move_seconds": 3}, move_settle=0.3)
-    answer = await client.put(MOVE, headers=auth, json=ABSOLUTE)  # the clock stands still
+    # the head's clock stands still; the gateway's passes its move_settle once the head has
+    # been read back on its way twice
+    waited = FakeClock()
+    client, auth, device, _ = await ptz(device={"ptz_move_seconds": 3}, move_settle=0.3,
+                                        clock=waited)
+
+    async def wait_ends() -> None:
+        await wait_for(lambda: after_move(device).count("GetStatus") >= 2)
+        waited.now += 0.3
+
+    ending = asyncio.create_task(wait_ends())
+    answer = await client.put(MOVE, headers=auth, json=ABSOLUTE)
+    await ending
     assert answer.status == 502
     detail = (await answer.json())["detail"]
     assert "position.pan = 0.0, not 0.5" in detail

@@ -136,14 +136,13 @@ async def _read_back(resource: Resource, action: Action,
     `wait_while` field with its value), at most ctx.settle seconds. Returns the state and the
     field that still showed it ("" once none does; a device that reports none of them is read
     once, as it is)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + ctx.settle
+    deadline = ctx.clock() + ctx.settle
     while True:
         ctx.forget()
         state = await read_resource(resource, ctx)
         going_on = next((name for name, value in action.wait_while.items()
                          if flat(state, name) == value), "")
-        left = deadline - loop.time()
+        left = deadline - ctx.clock()
         if not going_on or left <= 0:
             return state, going_on
         await asyncio.sleep(min(POLL_SECONDS, left))

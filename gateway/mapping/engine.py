@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import weakref
-from collections.abc import Set
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,7 @@ class Context:
     leases: Leases | None = None  # where actions that go on until stopped are held
     owner: bytes = b""  # the session a lease is held for (a hash of its token)
     settle: float = 0.0  # seconds a read back waits at most for an action to end (wait_while)
+    clock: Callable[[], float] = time.monotonic  # what measures settle (the gateway's clock)
     state: dict[str, Any] | None = None  # the GET before an action: what `within` clamps to
     clamped: dict[str, Any] = field(default_factory=dict)  # body field = the value sent instead
     replies: dict[str, Any] = field(default_factory=dict)  # of the named calls made so far

@@ -26,7 +26,7 @@ from gateway.errors import (
     Forbidden,
     Unauthorized,
 )
-from gateway.keys import CONFIG, DEVICES, LEASES, LOGIN_SHARE, LOGINS, SESSIONS, STORE
+from gateway.keys import CLOCK, CONFIG, DEVICES, LEASES, LOGIN_SHARE, LOGINS, SESSIONS, STORE
 from gateway.mapping.bodies import declare
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
@@ -186,7 +186,7 @@ class _Checked:
         app = request.app
         return Context(self.device, self.session.credentials, app[STORE], self.params,
                        leases=app[LEASES], owner=token_key(self.token),
-                       settle=app[CONFIG].move_settle)
+                       settle=app[CONFIG].move_settle, clock=app[CLOCK])
 
 
 async def _checked(request: web.Request, resource: Resource, needed: str,
