@@ -186,8 +186,15 @@ def test_uri_transforms():
     assert without_credentials("http://u:p@[::1]:80/s.jpg?Usr=a&channel=1&pwd=b&PASS=c") == \
         "http://[::1]:80/s.jpg?channel=1"
     assert without_credentials("rtsp://h/a?user=x&password=y") == "rtsp://h/a"
-    assert without_credentials("rtsp://h/user=x_password=y.sdp?real") == \
-        "rtsp://h/user=x_password=y.sdp?real"  # a path is the device's own (what it needs)
+    assert without_credentials("rtsp://h/cam/realmonitor?channel=1&AuthBasic=eDp5") == \
+        "rtsp://h/cam/realmonitor?channel=1"
+    # credential fields of a path (Xiongmai) keep their place, emptied; no other field is touched
+    assert without_credentials("rtsp://h/user=x_password=y_channel=1_stream=0.sdp?real") == \
+        "rtsp://h/user=_password=_channel=1_stream=0.sdp?real"
+    assert without_credentials("rtsp://h/live=1,1&Username=x&password=y") == \
+        "rtsp://h/live=1,1&Username=&password="
+    assert without_credentials("rtsp://h/users/password_reset?username2=z") == \
+        "rtsp://h/users/password_reset?username2=z"
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert expiry(timedelta(0), now) is None
     assert expiry(timedelta(seconds=60), now) == "2026-01-01T00:01:00+00:00"

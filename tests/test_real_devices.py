@@ -513,6 +513,60 @@ async def test_credentials_a_device_puts_in_its_uris_never_pass_through(start_de
     assert device.snapshot_users == ["user"]
 
 
+async def device_stream_uri(device, url):
+    """The stream URI the simulated device itself answers (Media1, as admin)."""
+    async with aiohttp.ClientSession() as session:
+        answer = await session.post(url.replace("device_service", "media_service"),
+                                    data=envelope("<trt:GetStreamUri><trt:StreamSetup>"
+                                                  "<tt:Stream>RTP-Unicast</tt:Stream><tt:Transport>"
+                                                  "<tt:Protocol>RTSP</tt:Protocol></tt:Transport>"
+                                                  "</trt:StreamSetup><trt:ProfileToken>profile_1"
+                                                  "</trt:ProfileToken></trt:GetStreamUri>",
+                                                  as_admin(device)),
+                                    headers={"Content-Type": "application/soap+xml"})
+        found = re.search(r"<tt:Uri>([^<]+)</tt:Uri>", await answer.text())
+    assert found is not None
+    return found.group(1).replace("&amp;", "&")
+
+
+@pytest.mark.parametrize(("form", "carried", "kept"), [
+    # a Dahua OEM's RTSP query: base64 of admin:admin
+    ("authbasic", "authbasic=YWRtaW46YWRtaW4=", "?channel=1&subtype=0"),
+    # a Xiongmai / XMEye RTSP path: the fields stay, emptied
+    ("path", "user=admin_password=admin_", "/user=_password=_channel=1_stream=0.sdp?real_stream"),
+])
+async def test_credentials_in_a_stream_uri_of_other_forms_never_pass_through(
+        start_device, start_gateway, form, carried, kept):
+    device, url = await start_device(uri_credentials="admin", uri_credentials_form=form)
+    assert carried in await device_stream_uri(device, url)  # the switch works
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    for query, userinfo in (("", None), ("&credentials=1", "user:user")):
+        answer = await client.get(f"/profiles/profile_1/stream-uri?protocol=rtsp{query}",
+                                  headers=user)
+        assert answer.status == 200, await answer.text()
+        uri = (await answer.json())["uri"]
+        assert "admin" not in uri, uri
+        assert "YWRtaW46YWRtaW4" not in uri, uri
+        assert uri.endswith(kept), uri
+        parts = urlsplit(uri)
+        assert (f"{parts.username}:{parts.password}" if parts.username else None) == userinfo
+    # the snapshot URI carries nothing of them: these forms are RTSP ones
+    snapshot = await client.get("/profiles/profile_1/snapshot-uri", headers=user)
+    assert urlsplit((await snapshot.json())["uri"]).query == ""
+
+
+async def test_a_uri_that_is_not_one_is_a_502_that_does_not_quote_it(start_device,
+                                                                      start_gateway):
+    # a bracket that does not close, in a URI carrying admin's password: the problem says what
+    # is wrong with it, not what it says
+    _, url = await start_device(uri_credentials="admin", snapshot_host="[::1")
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    body = await problem(await client.get("/profiles/profile_1/snapshot-uri", headers=user), 502)
+    assert body["detail"] == "the device answered a URI that is not one (Invalid IPv6 URL)"
+
+
 # --- 14. PTZ: a pan/tilt head without zoom ---------------------------------------------------
 
 async def test_a_head_without_zoom_is_sent_only_the_axes_moved(start_device, start_gateway):

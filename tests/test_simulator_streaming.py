@@ -172,3 +172,8 @@ async def test_snapshot_switches(aiohttp_client):
     with pytest.raises(TimeoutError):
         await client.get(path, timeout=aiohttp.ClientTimeout(total=0.05))
 
+
+
+def test_uri_credential_forms_are_checked():
+    with pytest.raises(ValueError, match="uri_credentials_form must be one of"):
+        SimulatedDevice(uri_credentials_form="header")

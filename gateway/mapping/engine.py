@@ -189,8 +189,9 @@ def _uri_or_time(spec: Field, value: Any, ctx: Context) -> Any:
             uri = without_credentials(uri)
             if ctx.params.get(spec.userinfo):
                 uri = with_userinfo(uri, ctx.credentials.username, ctx.credentials.password)
-    except ValueError:  # a bracket that does not close, a port out of range...
-        raise DeviceBadReply(f"the device answered a URI that is not one ({uri!r})",
+    except ValueError as exc:  # a bracket that does not close, a port out of range...
+        # what is wrong with it, not the URI itself: it may carry credentials
+        raise DeviceBadReply(f"the device answered a URI that is not one ({exc})",
                              ctx.device.name) from None
     return uri
 

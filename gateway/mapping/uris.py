@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -21,18 +22,39 @@ def with_host(uri: str, address: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}" if userinfo else netloc))
 
 
-# Query parameters in which devices put a name or a password (python-onvif-zeep-async strips
-# user, pass, username and password; Foscam's CGI takes usr and pwd).
-CREDENTIAL_KEYS = frozenset({"user", "username", "usr", "pass", "password", "pwd"})
+# What a credential query parameter carries.
+NAME, PASSWORD, NAME_PASSWORD_BASE64 = "name", "password", "name:password in base64"
+# Query parameters in which devices put credentials into the URIs they answer, by name in lower
+# case (a device may spell them in any case), and what each carries.
+QUERY_CREDENTIALS: dict[str, str] = {
+    # python-onvif-zeep-async strips these for Home Assistant (its #88: cameras that refuse
+    # them mixed with Basic or Digest)
+    "user": NAME, "username": NAME, "pass": PASSWORD, "password": PASSWORD,
+    # Foscam's CGI takes its credentials only here (its CGI guide: "?usr=admin&pwd=123")
+    "usr": NAME, "pwd": PASSWORD,
+    # Dahua OEM RTSP URIs (IC Realtime: evercam/evercam-api#376)
+    "authbasic": NAME_PASSWORD_BASE64,
+}
+# Fields of a path in which devices put credentials: Xiongmai / XMEye RTSP URIs,
+# /user=admin_password=tlJwpbo6_channel=1_stream=0.sdp or /user=admin&password=...&channel=1
+# (home-assistant/core#66554, an XM530; ZoneMinder/zoneminder#3058); the password there may be
+# the device's hash of it, which opens the stream as well. Their values are emptied.
+PATH_CREDENTIALS = re.compile(r"(?<=[/_&])(user|username|password)=[^_&/]*", re.IGNORECASE)
+
+
+def _credential(param: str) -> str | None:
+    """What a query parameter ("name=value") carries, if it is a credential."""
+    return QUERY_CREDENTIALS.get(param.partition("=")[0].lower())
 
 
 def without_credentials(uri: str) -> str:
-    """The URI without the credentials a device put into it: its userinfo and the query
-    parameters that carry a name or a password (any other parameter is kept as it was)."""
+    """The URI without the credentials a device put into it: its userinfo, the query parameters
+    that carry credentials (any other is kept as it was) and the values of the path's
+    credential fields."""
     parts = urlsplit(uri)
-    kept = [p for p in parts.query.split("&")
-            if p and p.partition("=")[0].lower() not in CREDENTIAL_KEYS] if parts.query else []
+    kept = [p for p in parts.query.split("&") if p and not _credential(p)]
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2],
+                                     path=PATH_CREDENTIALS.sub(r"\1=", parts.path),
                                      query="&".join(kept)))
 
 

@@ -46,6 +46,8 @@ USER: Final = "User"
 
 # Bounds memory under a nonce flood; an evicted nonce could be replayed, which is fine here.
 NONCE_CACHE_SIZE: Final = 10_000
+# Where a device puts uri_credentials in its URIs (SimulatedDevice.uri_credentials_form).
+URI_CREDENTIAL_FORMS: Final = frozenset({"query", "authbasic", "path"})
 
 
 @dataclass
@@ -261,6 +263,12 @@ class SimulatedDevice:
     # header, as cameras that do not like query credentials mixed with Basic or Digest do
     # (python-onvif-zeep-async#88, which strips user, pass, username and password).
     uri_credentials: str = ""
+    # Where uri_credentials go: "query" (as above), or into the stream URI alone, as RTSP URIs
+    # seen in the field, the snapshot URI left plain: "authbasic" (?authbasic=BASE64 of
+    # NAME:PASSWORD, as Dahua OEM cameras: IC Realtime, evercam/evercam-api#376) or "path"
+    # (/user=NAME_password=PASSWORD_channel=1_stream=0.sdp, as Xiongmai / XMEye cameras, an
+    # XM530: home-assistant/core#66554; ZoneMinder/zoneminder#3058).
+    uri_credentials_form: str = "query"
     # Pictures served so far; each shows its number, so that a new one differs from the last.
     snapshots_served: int = 0
     # Who asked the snapshot server, in order (users authenticated; "" when it asks for none).
@@ -369,6 +377,9 @@ class SimulatedDevice:
         if self.snapshot_auth not in ("digest", "basic", "both", "none"):
             raise ValueError(f"snapshot_auth must be digest, basic, both or none, not "
                              f"{self.snapshot_auth!r}")
+        if self.uri_credentials_form not in URI_CREDENTIAL_FORMS:
+            raise ValueError(f"uri_credentials_form must be one of {sorted(URI_CREDENTIAL_FORMS)}, "
+                             f"not {self.uri_credentials_form!r}")
         if not self.serial_number:
             self.serial_number = str(122 + self.index)
         self.seen_nonces = TTLCache(maxsize=NONCE_CACHE_SIZE, ttl=self._nonce_ttl())

@@ -49,13 +49,20 @@ def _incomplete(token: str) -> SoapFault:
                      f"Profile {token!r} has no video encoder configuration")
 
 
-def _with_credentials(device: SimulatedDevice, uri: str) -> str:
-    """The URI with the uri_credentials user's name and password in its query, if any."""
-    user = device.users.get(device.uri_credentials)
-    if user is None:
+def _with_credentials(device: SimulatedDevice, uri: str, stream: bool) -> str:
+    """The URI with the uri_credentials user's name and password where the device's
+    uri_credentials_form puts them, if any (the RTSP forms in a stream URI only)."""
+    name, form = device.uri_credentials, device.uri_credentials_form
+    user = device.users.get(name)
+    if user is None or (form in ("authbasic", "path") and not stream):
         return uri
-    query = urlencode({"user": device.uri_credentials, "password": user.password})
-    return urlunsplit(urlsplit(uri)._replace(query=query))
+    # (the URIs made here have no query; one that is not one stays so: snapshot_host)
+    if form == "path":
+        return f"{uri}/user={name}_password={user.password}_channel=1_stream=0.sdp?real_stream"
+    if form == "authbasic":
+        basic = base64.b64encode(f"{name}:{user.password}".encode()).decode()
+        return f"{uri}?channel=1&subtype=0&authbasic={basic}"  # its "=" as the cameras write it
+    return f"{uri}?{urlencode({'user': name, 'password': user.password})}"
 
 
 def _stream_uri(call: Call, token: str, secure: bool, tunnel: bool) -> str:
@@ -67,7 +74,7 @@ def _stream_uri(call: Call, token: str, secure: bool, tunnel: bool) -> str:
         uri = f"rtsps://{host}:{RTSPS_PORT}{path}"
     else:
         uri = f"rtsp://{host}:{RTSP_PORT}{path}"
-    return _with_credentials(call.device, uri)
+    return _with_credentials(call.device, uri, stream=True)
 
 
 def _streamable(call: Call, token: str) -> None:
@@ -124,7 +131,7 @@ def _snapshot_uri(call: Call, token: str) -> str:
     if call.device.snapshot_host is not None:
         netloc = call.device.snapshot_host + (f":{parts.port}" if parts.port else "")
     return _with_credentials(call.device, urlunsplit(
-        (parts.scheme, netloc, snapshot_path(call.device.index, token), "", "")))
+        (parts.scheme, netloc, snapshot_path(call.device.index, token), "", "")), stream=False)
 
 
 def get_snapshot_uri_media1(call: Call) -> etree._Element:
