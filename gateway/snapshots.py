@@ -2,7 +2,9 @@
 
 A device names the address of a profile's JPEG (GetSnapshotUri); the gateway fetches it with the
 session user's credentials, answering HTTP Digest or Basic, whichever the device asks for, and
-hands the client the picture alone: the device's URI and the credentials never reach it.
+hands the client the picture alone: the device's URI and the credentials never reach it. Where
+the device's URI carried credentials in its query (a Foscam takes them nowhere else), the
+user's own go in those same parameters first, never the device's; refused, Digest or Basic.
 
 A device could name any address, so the gateway fetches only from the device's own host (the one
 of its url in gateway.ini) or the hosts its `snapshot_hosts` allow; it never follows a redirect,
@@ -32,6 +34,7 @@ from gateway.errors import (
     DeviceTimeout,
     DeviceUnreachable,
 )
+from gateway.mapping.uris import with_query_credentials
 from gateway.soap.device import DeviceClient
 from gateway.tls import certificate_problem, device_ssl
 
@@ -138,12 +141,18 @@ class Snapshots:
                 f"gateway.ini, section [device:{device.name}]: snapshot_hosts = {parts.hostname}",
                 device.name)
 
-    async def fetch(self, device: DeviceClient, uri: str, credentials: Credentials) -> bytes:
-        """GET the picture at a device's snapshot URI with the user's credentials."""
+    async def fetch(self, device: DeviceClient, uri: str, credentials: Credentials,
+                    query_keys: tuple[str, ...] = ()) -> bytes:
+        """GET the picture at a device's snapshot URI with the user's credentials; query_keys:
+        the query parameters in which the device's own URI carried credentials."""
         self._check_host(device, uri)
         error: Exception | None = None
         try:
             async with asyncio.timeout(self._timeout):
+                if query_keys:
+                    picture = await self._get_with_query(device, uri, credentials, query_keys)
+                    if picture is not None:
+                        return picture
                 return await self._get(device, uri, credentials)
         except Exception as exc:
             error = self._translate(exc, device)
@@ -154,10 +163,26 @@ class Snapshots:
             if self._observer is not None:
                 self._observer(device.name, _outcome(error))
 
-    async def _get(self, device: DeviceClient, uri: str, credentials: Credentials) -> bytes:
+    async def _get_with_query(self, device: DeviceClient, uri: str, credentials: Credentials,
+                              keys: tuple[str, ...]) -> bytes | None:
+        """The picture asked for with the user's name and password in the query parameters
+        where the device put credentials, and no Authorization header (a Foscam takes them
+        nowhere else; others refuse them mixed with Basic or Digest: python-onvif-zeep-async#88);
+        None if the device refuses them with 401 or 403 (then Digest or Basic are tried)."""
+        given = with_query_credentials(uri, keys, credentials.username, credentials.password)
+        async with self._http().get(given, **self._request(device)) as response:
+            if response.status in (401, 403):
+                return None
+            return await self._picture(device, response, credentials)
+
+    def _request(self, device: DeviceClient) -> dict[str, Any]:
+        """A fetch's settings: no redirect followed, the device's TLS settings."""
         if device.name not in self._ssl:
             self._ssl[device.name] = device_ssl(device.config)
-        request: dict[str, Any] = {"allow_redirects": False, "ssl": self._ssl[device.name]}
+        return {"allow_redirects": False, "ssl": self._ssl[device.name]}
+
+    async def _get(self, device: DeviceClient, uri: str, credentials: Credentials) -> bytes:
+        request = self._request(device)
         # Digest first (aiohttp answers a Digest challenge); Basic, which shows the password to
         # the network, only when the device's challenge asks for it.
         usable = ":" not in credentials.username

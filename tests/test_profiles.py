@@ -12,7 +12,14 @@ from gateway.app import MAPPINGS_DIR, WSDL_DIR, shared_wsdls
 from gateway.config import parse_config
 from gateway.errors import ConfigError, MappingError
 from gateway.mapping.spec import load_mappings
-from gateway.mapping.uris import expiry, with_host, with_userinfo, without_credentials
+from gateway.mapping.uris import (
+    credential_keys,
+    expiry,
+    with_host,
+    with_query_credentials,
+    with_userinfo,
+    without_credentials,
+)
 from gateway.simulator import MEDIA, User
 from gateway.simulator.device import PTZ
 from tests.conftest import bearer, login
@@ -195,6 +202,14 @@ def test_uri_transforms():
         "rtsp://h/live=1,1&Username=&password="
     assert without_credentials("rtsp://h/users/password_reset?username2=z") == \
         "rtsp://h/users/password_reset?username2=z"
+    # where a device takes credentials in its query: the gateway's snapshot fetch puts a user's
+    device_uri = "http://h/cgi-bin/CGIProxy.fcgi?cmd=snapPicture2&Usr=admin&PWD=x&authbasic=eDp5"
+    keys = credential_keys(device_uri)
+    assert keys == ("Usr", "PWD", "authbasic")
+    assert with_query_credentials(without_credentials(device_uri), keys, "a b", "c&d") == (
+        "http://h/cgi-bin/CGIProxy.fcgi?cmd=snapPicture2&Usr=a%20b&PWD=c%26d"
+        "&authbasic=YSBiOmMmZA%3D%3D")  # base64 of "a b:c&d"
+    assert credential_keys("rtsp://u:p@h/user=x_password=y_channel=1?channel=1") == ()
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert expiry(timedelta(0), now) is None
     assert expiry(timedelta(seconds=60), now) == "2026-01-01T00:01:00+00:00"

@@ -567,6 +567,50 @@ async def test_a_uri_that_is_not_one_is_a_502_that_does_not_quote_it(start_devic
     assert body["detail"] == "the device answered a URI that is not one (Invalid IPv6 URL)"
 
 
+async def test_a_snapshot_server_taking_credentials_only_in_its_query_gets_the_users_own(
+        start_device, start_gateway):
+    device, url = await start_device(uri_credentials="admin", uri_credentials_form="foscam")
+    # the switch works: admin's usr and pwd open the picture, nothing else does
+    async with aiohttp.ClientSession() as session:
+        answer = await session.post(url.replace("device_service", "media_service"),
+                                    data=envelope("<trt:GetSnapshotUri><trt:ProfileToken>"
+                                                  "profile_1</trt:ProfileToken>"
+                                                  "</trt:GetSnapshotUri>", as_admin(device)),
+                                    headers={"Content-Type": "application/soap+xml"})
+        found = re.search(r"<tt:Uri>([^<]+)</tt:Uri>", await answer.text())
+        assert found is not None
+        device_uri = found.group(1).replace("&amp;", "&")
+        assert urlsplit(device_uri).query == "usr=admin&pwd=admin"
+        picture = await session.get(device_uri)
+        assert (picture.status, picture.content_type) == (200, "image/jpeg")
+        basic = aiohttp.encode_basic_auth("admin", "admin")
+        refused = await session.get(device_uri.partition("?")[0],
+                                    headers={"Authorization": basic})
+        assert (refused.status, refused.content_type) == (200, "text/xml")
+        assert b"<result>-2</result>" in await refused.read()
+    device.snapshot_users.clear()
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    given = await client.get("/profiles/profile_1/snapshot-uri", headers=user)
+    assert urlsplit((await given.json())["uri"]).query == ""  # admin's never shown
+    # fetched with the user's own name and password where the device takes them, never admin's
+    response = await client.get("/profiles/profile_1/snapshot", headers=user)
+    assert response.status == 200, await response.text()
+    assert response.content_type == "image/jpeg"
+    assert device.snapshot_users == ["user"]
+
+
+async def test_a_snapshot_server_refusing_its_own_query_credentials_gets_digest(start_device,
+                                                                                start_gateway):
+    # the query credentials first, where the device put them; refused, Digest without them
+    device, url = await start_device(uri_credentials="admin", uri_credentials_refused=True)
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    response = await client.get("/profiles/profile_1/snapshot", headers=user)
+    assert response.status == 200, await response.text()
+    assert device.snapshot_users == ["user"]  # by Digest, after the query was refused
+
+
 # --- 14. PTZ: a pan/tilt head without zoom ---------------------------------------------------
 
 async def test_a_head_without_zoom_is_sent_only_the_axes_moved(start_device, start_gateway):

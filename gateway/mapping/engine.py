@@ -17,7 +17,13 @@ from gateway.leases import Leases
 from gateway.mapping.arguments import Source, Untranslatable, build
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import Call, Field, Read, Resource
-from gateway.mapping.uris import expiry, with_host, with_userinfo, without_credentials
+from gateway.mapping.uris import (
+    credential_keys,
+    expiry,
+    with_host,
+    with_userinfo,
+    without_credentials,
+)
 from gateway.mapping.values import xml_text
 from gateway.soap.device import DeviceClient
 from gateway.state.store import PolicyStore
@@ -46,6 +52,9 @@ class Context:
     state: dict[str, Any] | None = None  # the GET before an action: what `within` clamps to
     clamped: dict[str, Any] = field(default_factory=dict)  # body field = the value sent instead
     replies: dict[str, Any] = field(default_factory=dict)  # of the named calls made so far
+    # A URI given without the credential query parameters its device had put in: their names
+    # (where the device takes credentials: the gateway's own snapshot fetch puts the user's there)
+    credential_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _policies: dict[str, dict[str, int]] = field(default_factory=dict)
     _held: dict[str, set[str]] = field(default_factory=dict)
 
@@ -186,9 +195,11 @@ def _uri_or_time(spec: Field, value: Any, ctx: Context) -> Any:
         if spec.userinfo is not None:
             # credentials the device put in (perhaps another account's) never pass; the
             # session user's own only when asked for
-            uri = without_credentials(uri)
+            keys, uri = credential_keys(uri), without_credentials(uri)
             if ctx.params.get(spec.userinfo):
                 uri = with_userinfo(uri, ctx.credentials.username, ctx.credentials.password)
+            if keys:
+                ctx.credential_keys[uri] = keys
     except ValueError as exc:  # a bracket that does not close, a port out of range...
         # what is wrong with it, not the URI itself: it may carry credentials
         raise DeviceBadReply(f"the device answered a URI that is not one ({exc})",

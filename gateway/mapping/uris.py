@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +48,12 @@ def _credential(param: str) -> str | None:
     return QUERY_CREDENTIALS.get(param.partition("=")[0].lower())
 
 
+def credential_keys(uri: str) -> tuple[str, ...]:
+    """The query parameters of a URI that carry credentials, spelled as in the URI."""
+    query = urlsplit(uri).query
+    return tuple(p.partition("=")[0] for p in query.split("&") if p and _credential(p))
+
+
 def without_credentials(uri: str) -> str:
     """The URI without the credentials a device put into it: its userinfo, the query parameters
     that carry credentials (any other is kept as it was) and the values of the path's
@@ -56,6 +63,17 @@ def without_credentials(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2],
                                      path=PATH_CREDENTIALS.sub(r"\1=", parts.path),
                                      query="&".join(kept)))
+
+
+def with_query_credentials(uri: str, keys: tuple[str, ...], username: str,
+                           password: str) -> str:
+    """The URI with these credential query parameters carrying these credentials (each what
+    its name carries, percent-encoded), added after its other parameters."""
+    carried = {NAME: username, PASSWORD: password, NAME_PASSWORD_BASE64:
+               base64.b64encode(f"{username}:{password}".encode()).decode()}
+    parts = urlsplit(uri)
+    given = [f"{key}={quote(carried[QUERY_CREDENTIALS[key.lower()]], safe='')}" for key in keys]
+    return urlunsplit(parts._replace(query="&".join(filter(None, [parts.query, *given]))))
 
 
 def with_userinfo(uri: str, username: str, password: str) -> str:

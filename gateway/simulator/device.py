@@ -47,7 +47,7 @@ USER: Final = "User"
 # Bounds memory under a nonce flood; an evicted nonce could be replayed, which is fine here.
 NONCE_CACHE_SIZE: Final = 10_000
 # Where a device puts uri_credentials in its URIs (SimulatedDevice.uri_credentials_form).
-URI_CREDENTIAL_FORMS: Final = frozenset({"query", "authbasic", "path"})
+URI_CREDENTIAL_FORMS: Final = frozenset({"query", "authbasic", "path", "foscam"})
 
 
 @dataclass
@@ -267,8 +267,17 @@ class SimulatedDevice:
     # seen in the field, the snapshot URI left plain: "authbasic" (?authbasic=BASE64 of
     # NAME:PASSWORD, as Dahua OEM cameras: IC Realtime, evercam/evercam-api#376) or "path"
     # (/user=NAME_password=PASSWORD_channel=1_stream=0.sdp, as Xiongmai / XMEye cameras, an
-    # XM530: home-assistant/core#66554; ZoneMinder/zoneminder#3058).
+    # XM530: home-assistant/core#66554; ZoneMinder/zoneminder#3058). Or "foscam": in the
+    # snapshot URI alone, ?usr=NAME&pwd=PASSWORD, and the snapshot server takes credentials
+    # there and nowhere else, answering any other request 200 with an XML CGI_Result of -2
+    # (user name or password error), as Foscam's CGI does (its CGI user guide: "Our device can
+    # only support authentication by pass user name or password attached at CGI request
+    # string"; ioBroker/ioBroker.cameras#4: CGIProxy.fcgi?cmd=snapPicture2&usr=..&pwd=..).
     uri_credentials_form: str = "query"
+    # The snapshot server refuses (401, with its challenge) a request whose query carries
+    # credentials, even alone, and takes only Digest or Basic: cameras that answer once the
+    # user and password they put in their URI are removed (python-onvif-zeep-async#88).
+    uri_credentials_refused: bool = False
     # Pictures served so far; each shows its number, so that a new one differs from the last.
     snapshots_served: int = 0
     # Who asked the snapshot server, in order (users authenticated; "" when it asks for none).

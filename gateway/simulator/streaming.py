@@ -36,6 +36,12 @@ MEDIA1_STREAMS: Final = frozenset({"RTP-Unicast", "RTP-Multicast"})
 MEDIA2_PROTOCOLS: Final = frozenset(
     {"RtspUnicast", "RtspMulticast", "RtspsUnicast", "RtspsMulticast", "RTSP", "RtspOverHttp"})
 HUGE_CHUNK: Final = 64 * 1024
+# The query parameters of uri_credentials: name, password (the "query" and "foscam" forms).
+QUERY_KEYS: Final = ("user", "password")
+FOSCAM_KEYS: Final = ("usr", "pwd")
+# A Foscam's answer to a request without valid credentials in its query (-2: user name or
+# password error), sent with HTTP 200.
+CGI_REFUSAL: Final = b"<CGI_Result>\n    <result>-2</result>\n</CGI_Result>\n"
 LOGIN_PAGE: Final = b"<!DOCTYPE html><html><body><form>User <input name=user></form></body></html>"
 
 
@@ -54,7 +60,8 @@ def _with_credentials(device: SimulatedDevice, uri: str, stream: bool) -> str:
     uri_credentials_form puts them, if any (the RTSP forms in a stream URI only)."""
     name, form = device.uri_credentials, device.uri_credentials_form
     user = device.users.get(name)
-    if user is None or (form in ("authbasic", "path") and not stream):
+    if user is None or (form in ("authbasic", "path") and not stream) or (
+            form == "foscam" and stream):
         return uri
     # (the URIs made here have no query; one that is not one stays so: snapshot_host)
     if form == "path":
@@ -62,7 +69,8 @@ def _with_credentials(device: SimulatedDevice, uri: str, stream: bool) -> str:
     if form == "authbasic":
         basic = base64.b64encode(f"{name}:{user.password}".encode()).decode()
         return f"{uri}?channel=1&subtype=0&authbasic={basic}"  # its "=" as the cameras write it
-    return f"{uri}?{urlencode({'user': name, 'password': user.password})}"
+    keys = FOSCAM_KEYS if form == "foscam" else QUERY_KEYS
+    return f"{uri}?{urlencode({keys[0]: name, keys[1]: user.password})}"
 
 
 def _stream_uri(call: Call, token: str, secure: bool, tunnel: bool) -> str:
@@ -174,11 +182,12 @@ def _basic_user(device: SimulatedDevice, request: web.Request) -> str | None:
 
 def _query_user(device: SimulatedDevice, request: web.Request) -> str | None:
     """The user whose valid name and password the request's query carries, else None."""
-    user = device.users.get(request.query.get("user", ""))
+    name, password = FOSCAM_KEYS if device.uri_credentials_form == "foscam" else QUERY_KEYS
+    user = device.users.get(request.query.get(name, ""))
     if user is None or not hmac.compare_digest(user.password.encode(),
-                                               request.query["password"].encode()):
+                                               request.query.get(password, "").encode()):
         return None
-    return request.query["user"]
+    return request.query[name]
 
 
 def _user(device: SimulatedDevice, request: web.Request) -> str | None:
@@ -187,9 +196,11 @@ def _user(device: SimulatedDevice, request: web.Request) -> str | None:
     auth = device.snapshot_auth
     if auth == "none":
         return ""
+    if device.uri_credentials and device.uri_credentials_form == "foscam":
+        return _query_user(device, request)  # whatever else the request carries
     if device.uri_credentials and "password" in request.query:
-        if "Authorization" in request.headers:
-            return None  # query credentials mixed with Basic or Digest: refused
+        if "Authorization" in request.headers or device.uri_credentials_refused:
+            return None  # query credentials mixed with Basic or Digest (or at all): refused
         return _query_user(device, request)
     user = digest_user(device, request) if auth in ("digest", "both") else None
     if user is None and auth in ("basic", "both"):
@@ -212,6 +223,8 @@ async def serve_snapshot(request: web.Request, device: SimulatedDevice) -> web.S
     if not device.services & {MEDIA, MEDIA2}:
         raise web.HTTPNotFound()
     user = _user(device, request)
+    if user is None and device.uri_credentials_form == "foscam":
+        return web.Response(body=CGI_REFUSAL, content_type="text/xml")
     if user is None:
         raise _refusal(device)
     device.snapshot_users.append(user)

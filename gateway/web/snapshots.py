@@ -51,7 +51,8 @@ def _fetcher(request: web.Request, ctx: Context, snapshot_uri: Resource,
         if not uri:
             raise DeviceBadReply(f"device {ctx.device.name} gave no snapshot URI for profile "
                                  f"{profile!r}", ctx.device.name)
-        return await request.app[SNAPSHOTS].fetch(ctx.device, str(uri), ctx.credentials)
+        return await request.app[SNAPSHOTS].fetch(ctx.device, str(uri), ctx.credentials,
+                                                   ctx.credential_keys.get(str(uri), ()))
 
     return fetch
 
