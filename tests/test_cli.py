@@ -153,6 +153,24 @@ def test_no_garbage_collections_while_starting():
         gc.enable()
 
 
+HIDDEN = """
+import sys
+from gateway.cli import starting
+with starting():
+    import zeep.transports
+print(zeep.transports.httpx)  # zeep took httpx for missing
+import httpx  # anything later gets it
+print(httpx.__name__, zeep.transports.httpx)
+"""
+
+
+def test_zeep_does_not_import_httpx_while_the_gateway_starts():
+    # the test environment has httpx (onvif-zeep-async needs it): a gateway's may too
+    done = subprocess.run([sys.executable, "-c", HIDDEN], capture_output=True, text=True,
+                          check=False)
+    assert done.stdout.splitlines() == ["None", "httpx None"], done.stdout + done.stderr
+
+
 def test_discovery_defaults_are_the_protocols():
     # written twice (the CLI does not import WS-Discovery for --help): kept equal here
     assert (cli.DISCOVERY_PORT, cli.DEFAULT_WAIT) == (wsdiscovery.DISCOVERY_PORT,
