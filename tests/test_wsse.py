@@ -12,7 +12,7 @@ from zeep.wsdl.utils import get_or_create_header
 from zeep.wsse.username import UsernameToken
 
 from gateway.soap.wsse import DeviceClockToken, security_header
-from gateway.soap.xml import WSSE, WSU
+from gateway.soap.xml import NOT_XML, WSSE, WSU
 
 ENVELOPE = b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>'
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
@@ -67,6 +67,18 @@ def test_created_is_the_device_clock_in_whole_seconds():
 def test_a_username_xml_cannot_carry_is_refused_as_lxml_refuses_it():
     with pytest.raises(ValueError, match="XML compatible"):
         security_header("ad\x01min", "x", timedelta(0))
+
+
+def test_not_xml_is_every_character_outside_xml_s_char_production():
+    # XML 1.0's Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
+    allowed = [(0x9, 0x9), (0xA, 0xA), (0xD, 0xD), (0x20, 0xD7FF), (0xE000, 0xFFFD),
+               (0x10000, 0x10FFFF)]
+    every = "".join(map(chr, range(0x110000)))
+    assert NOT_XML.findall(every) == [
+        c for c in every if not any(low <= ord(c) <= high for low, high in allowed)]
+    for c in "\x00\x01\x1f\ud800\udfff\ufffe\uffff":  # and lxml refuses what it finds
+        with pytest.raises(ValueError, match=r"XML compatible|surrogates not allowed"):
+            etree.Element("x").text = f"a{c}"
 
 
 def test_the_token_goes_into_the_envelope_header_zeep_built():

@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import BadRequest, MappingError
+from gateway.soap.xml import NOT_XML
 
 JSON_TYPES = ("string", "integer", "number", "boolean")
-# What XML 1.0 text cannot hold (control characters, lone surrogates, U+FFFE, U+FFFF): JSON and
-# URLs can.
-NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _PYTHON = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
 
 
@@ -125,7 +122,8 @@ def check_value(value: Any, kind: str, enum: Enum | None, name: str, where: str)
 
 
 def xml_text(value: str) -> bool:
-    """Whether a string can go into a SOAP message as it is."""
+    """Whether a string can go into a SOAP message as it is: JSON and URLs can hold what XML 1.0
+    text cannot (control characters, lone surrogates, U+FFFE, U+FFFF)."""
     return NOT_XML.search(value) is None
 
 

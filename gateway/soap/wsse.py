@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import time
 from base64 import b64encode
 from datetime import datetime, timedelta
@@ -21,7 +20,7 @@ from xml.sax.saxutils import escape
 
 from zeep.wsdl.utils import get_or_create_header
 
-from gateway.soap.xml import BASE64_BINARY, PASSWORD_DIGEST, WSSE, WSU, parse
+from gateway.soap.xml import BASE64_BINARY, NOT_XML, PASSWORD_DIGEST, WSSE, WSU, parse
 
 # What zeep's UsernameToken writes (prefixes, attributes and order alike), with four holes.
 SECURITY_TEMPLATE = (
@@ -32,8 +31,6 @@ SECURITY_TEMPLATE = (
     f'<wsu:Created xmlns:wsu="{WSU}">{{created}}</wsu:Created>'
     "</wsse:UsernameToken></wsse:Security>"
 )
-# Characters XML 1.0 cannot carry at all (escaping does not help): lxml refuses them too.
-NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @lru_cache(maxsize=256)

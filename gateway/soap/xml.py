@@ -9,6 +9,7 @@ same rules (`gateway.soap.wsdl.ZEEP_SETTINGS`).
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from lxml import etree
@@ -49,6 +50,12 @@ TIMG: Final = "http://www.onvif.org/ver20/imaging/wsdl"
 TPTZ: Final = "http://www.onvif.org/ver20/ptz/wsdl"
 TEV: Final = "http://www.onvif.org/ver10/events/wsdl"
 TMD: Final = "http://www.onvif.org/ver10/deviceIO/wsdl"
+
+# The characters XML 1.0 cannot carry at all (escaping does not help; lxml refuses them too): all
+# but its Char production's #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+# Written as the few ranges left out rather than as the negation of those: the same characters,
+# and the expression compiles in a tenth of the time (7-9 ms, at every start).
+NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def qname(namespace: str, local: str) -> str:
