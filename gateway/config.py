@@ -220,9 +220,12 @@ def _device_url(value: str) -> str:
     """An http(s) URL with a host name or IP address, a port from 1 to 65535 if any, and no
     user name or password in it (they would be shown to every session by GET /devices)."""
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
         raise ValueError("must be an http:// or https:// URL of the device service")
-    if any(c.isspace() or not c.isprintable() for c in value):
+    # (the one character both a space and printable is " ": one look at each character, not two
+    # Python calls, which were a third of reading gateway.ini with 500 devices)
+    if " " in value or not value.isprintable():
         raise ValueError("must not hold spaces or control characters")
     if "@" in parts.netloc:
         raise ValueError("must not hold a user name or password; give them as username and "
@@ -233,11 +236,11 @@ def _device_url(value: str) -> str:
         port = 0
     if port == 0 or parts.netloc.endswith(":"):
         raise ValueError("has a port that is not a number from 1 to 65535")
-    if not HOST_NAME.fullmatch(parts.hostname):
+    if not HOST_NAME.fullmatch(host):
         try:
-            ipaddress.ip_address(parts.hostname)
+            ipaddress.ip_address(host)
         except ValueError:
-            raise ValueError(f"{parts.hostname!r} is not a host name or IP address") from None
+            raise ValueError(f"{host!r} is not a host name or IP address") from None
     return value
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import load_config, parse_config
+from gateway.config import device_from_json, load_config, parse_config
 from gateway.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,3 +90,14 @@ def test_the_file_a_device_is_configured_in_is_its_real_name(tmp_path):
     ini = tmp_path / "cameras.ini"
     ini.write_text(DEVICE)
     assert load_config(ini).source == "cameras.ini"
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/onvif/device service", "http://127.0.0.1/onvif/\tdevice_service",
+    "http://127.0.0.1/onvif/\x00", "http://127.0.0.1/onvif/\x7f", "http://127.0.0.1/\u00a0",
+    "http://127.0.0.1/\u2028", "http://127.0.0.1/\u3000", "http://127.0.0.1/\ud800",
+])
+def test_a_device_url_holds_no_space_nor_control_character(url):
+    with pytest.raises(ConfigError, match="must not hold spaces or control characters"):
+        device_from_json("cam", url)
+    assert device_from_json("cam", "http://127.0.0.1/onvif/d%20s").url.endswith("d%20s")
