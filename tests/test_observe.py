@@ -155,7 +155,7 @@ def test_request_metrics_show_as_prometheus_client_s_own():
                       for family in text_string_to_metric_families(text)
                       for sample in family.samples if "_http_request" in sample.name)
 
-    ours = samples(metrics.render(0).decode())
+    ours = samples(metrics.render(0)[0].decode())
     assert ours == samples(generate_latest(registry).decode())
     assert ("gateway_http_request_duration_seconds_bucket",
             (("le", "0.005"), ("method", "GET"), ("route", "/x")), 3.0) in ours
@@ -204,7 +204,7 @@ async def test_locked_out_logins_are_counted(start_device, start_gateway):
     wrong = {"username": "admin", "password": "wrong"}
     assert (await client.put("/login", json=wrong)).status == 401
     assert (await client.put("/devices/cam/login", json=wrong)).status == 429
-    metrics = client.app[METRICS].render(0).decode()
+    metrics = client.app[METRICS].render(0)[0].decode()
     assert 'gateway_logins_failed_total{device="cam",reason="refused"} 1.0' in metrics
     assert 'gateway_logins_failed_total{device="cam",reason="locked_out"} 1.0' in metrics
 
@@ -220,8 +220,8 @@ async def test_metrics_allow_lets_a_scraper_in_without_a_token(start_device, sta
 def test_every_app_has_a_registry_of_its_own():
     first, second = Metrics(), Metrics()  # the global registry would refuse the second
     first.request("GET", "/x", 200, 0.1)
-    assert b'route="/x"' in first.render(0)
-    assert b'route="/x"' not in second.render(0)
+    assert b'route="/x"' in first.render(0)[0]
+    assert b'route="/x"' not in second.render(0)[0]
 
 
 def test_soap_outcomes_are_few_and_fixed():

@@ -19,7 +19,6 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.config import DEVICE_NAME
 from gateway.errors import NotReady, Unauthorized
@@ -83,7 +82,7 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     metrics.request(request.method, route, status, seconds)
     if route in LOGIN_ROUTES and status in (401, 429):
         reason = "refused" if status == 401 else "locked_out"
-        metrics.logins_failed.labels(device or "", reason).inc()
+        metrics.login_failed(device or "", reason)
     milliseconds = round(seconds * 1000, 1)
     level = logging.WARNING if status >= 500 else logging.INFO
     if not access_log.isEnabledFor(level):
@@ -206,8 +205,8 @@ async def metrics(request: web.Request) -> web.Response:
         if scheme.lower() != "bearer" or await sessions.get(token.strip()) is None:
             raise Unauthorized("send 'Authorization: Bearer <sessionToken>', or scrape from an "
                                "address in metrics_allow of gateway.ini")
-    body = request.app[METRICS].render(await sessions.count())
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = request.app[METRICS].render(await sessions.count())
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def routes() -> list[web.RouteDef]:
