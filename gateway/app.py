@@ -173,7 +173,7 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
         from gateway.state.redisstore import connect
 
         shared = SharedEvents(connect(config.redis_url), hub, registry.loaded,
-                              config.event_lease)
+                              config.event_lease, clock=app[CLOCK])
         await shared.open()
         webhooks = Webhooks(hub, app[STORE], settings, shared=True,
                             changed=shared.announce_webhooks)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +154,65 @@ def redis_url(redis_server: RedisServer) -> str:
     """A shared Redis, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+class RedisRelay:
+    """A TCP relay on loopback to the tests' Redis, for one gateway: after hang() it passes
+    nothing on any more, either way (a Redis that stops answering, to that gateway only)."""
+
+    def __init__(self, redis_port: int) -> None:
+        self._redis_port = redis_port
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._connections: set[asyncio.Task[Any]] = set()
+        self._server: asyncio.Server | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+
+    def hang(self) -> None:
+        self._flowing.clear()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in self._connections:
+            connection.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    async def _relay(self, client_reader: asyncio.StreamReader,
+                     client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        redis_reader, redis_writer = await asyncio.open_connection("127.0.0.1", self._redis_port)
+
+        async def copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await reader.read(65536):
+                    await self._flowing.wait()
+                    writer.write(data)
+                    await writer.drain()
+            writer.close()
+
+        try:
+            await asyncio.gather(copy(client_reader, redis_writer),
+                                 copy(redis_reader, client_writer))
+        finally:
+            redis_writer.close()
+            client_writer.close()
+            self._connections.discard(task)
+
+
+@pytest.fixture
+async def redis_relay(redis_url: str, redis_server: RedisServer) -> AsyncIterator[RedisRelay]:
+    """A RedisRelay to the shared Redis (emptied for this test)."""
+    relay = RedisRelay(redis_server.port)
+    await relay.start()
+    yield relay
+    await relay.close()
 
 
 @pytest.fixture

@@ -5,8 +5,12 @@
   the lease every third of it. Every instance whose clients listen to the device tries to take
   the lease as often; so when the holder dies, another one takes over within `event_lease` (and
   a third), and tells its clients: `subscription-lost`, then `subscription-restored`. A holder
-  that cannot renew (Redis unreachable, the lease taken) unsubscribes at once; one whose clients
-  all left unsubscribes and releases the lease for the next one.
+  whose renewal fails (Redis unreachable, or not answering) keeps its subscription and tries
+  again until the lease it holds runs out by its own clock, then unsubscribes: it counts the
+  lease from before it asked, so it stops before Redis lets another instance take the lease,
+  and it waits for an answer no longer than the lease it holds lasts. A holder that finds the
+  lease taken unsubscribes at once; one whose clients all left unsubscribes and releases the
+  lease for the next one.
 - Events: the holder publishes each event (JSON, with its id) on one Redis channel; every
   instance keeps them in its per-device buffer and offers them to its clients, so an id from
   any instance resumes on any other (Last-Event-ID). The last value of each property also goes
@@ -25,6 +29,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -59,17 +64,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 Errors = (RedisError, OSError)
+UNAVAILABLE: Final = "the shared state store (Redis) is unavailable"
 
 
 class SharedEvents:
     """The Redis side of the event hub: leases, the event channel, webhook announcements."""
 
     def __init__(self, client: aioredis.Redis, hub: EventHub,
-                 devices: Callable[[str], DeviceClient | None], lease: float) -> None:
+                 devices: Callable[[str], DeviceClient | None], lease: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._redis = client
         self._hub = hub
         self._devices = devices  # a device by name (events of devices unknown here are dropped)
         self._lease = lease
+        self._clock = clock  # when the leases this instance holds run out
         self.me = secrets.token_hex(8)  # this instance, as lease holder and message origin
         # The holder each device's lease had when this instance last tried to take it, until
         # that holder says it released the lease: a holder that went silently was lost.
@@ -101,11 +109,18 @@ class SharedEvents:
         instance holds it, else fill in the properties' state from Redis. Until cancelled."""
         key = LEASE + device
         running: asyncio.Task[None] | None = None
+        until = 0.0  # when the lease this instance holds runs out, by its clock
         filled = restoring = False
         try:
             while True:
-                holder = await self._try(key)
+                if running is not None and self._clock() >= until:  # not renewed in time
+                    await _halt(running)
+                    running = None
+                    restoring = restoring or self._lost(device, UNAVAILABLE)
+                asked = self._clock()  # a holder waits for Redis no longer than its lease lasts
+                holder = await self._try(key, self._lease if running is None else until - asked)
                 if holder == self.me:
+                    until = asked + self._lease  # Redis counts from later: it runs out after
                     if running is None or running.done():
                         if self._lapsed(device) and not restoring:
                             restoring = self._lost(device, "the gateway instance that held "
@@ -118,20 +133,21 @@ class SharedEvents:
                         restoring = False
                         self._hub.publish(device, gateway_event(
                             device, "SubscriptionRestored", "subscription-restored"))
+                elif holder is None:
+                    if running is not None:  # kept until the lease runs out: Redis may be back
+                        log.warning("device %s: events lease not renewed (%s): the subscription "
+                                    "is kept until the lease runs out", device, UNAVAILABLE)
                 else:
-                    if running is not None:
+                    if running is not None:  # taken over: the holder's events go on
                         await _halt(running)
                         running = None
-                        if holder is None and not restoring:  # else the holder's events go on
-                            restoring = self._lost(device, "the shared state store (Redis) "
-                                                   "is unavailable")
-                    if holder is not None:
-                        self._holders[device] = holder
-                        if not filled:
-                            filled = await self._fill(device)
-                            if filled:
-                                synced.set()
-                await asyncio.sleep(self._lease / 3)
+                    self._holders[device] = holder
+                    if not filled:
+                        filled = await self._fill(device)
+                        if filled:
+                            synced.set()
+                tick = self._lease / 3
+                await asyncio.sleep(tick if running is None else min(tick, until - self._clock()))
         finally:
             if running is not None:
                 await _halt(running)  # Unsubscribe first, then let the next instance in
@@ -140,11 +156,14 @@ class SharedEvents:
                     await self._redis.publish(CHANNEL, json.dumps(
                         {"origin": self.me, "released": device}))
 
-    async def _try(self, key: str) -> str | None:
-        """The lease's holder after trying to take (or renew) it; None when Redis fails."""
+    async def _try(self, key: str, within: float) -> str | None:
+        """The lease's holder after trying to take (or renew) it; None when Redis fails or
+        does not answer within `within` seconds."""
         try:
-            return str(await self._take(keys=[key], args=[self.me, int(self._lease * 1000)]))
-        except Errors:
+            async with asyncio.timeout(within):
+                return str(await self._take(keys=[key],
+                                            args=[self.me, int(self._lease * 1000)]))
+        except Errors:  # TimeoutError is an OSError
             return None
 
     def _lost(self, device: str, reason: str) -> bool:
