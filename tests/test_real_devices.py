@@ -448,6 +448,43 @@ async def test_a_pull_point_address_with_its_port_twice_is_used(start_device, st
     assert device.events.created == 2  # the check's, then the gateway's only
 
 
+# --- 11e. Events: PullMessages closed unanswered when there is nothing to pull ---------------
+
+def pulls(device):
+    return [name for name, _ in device.calls].count("PullMessages")
+
+
+async def test_a_pull_closed_unanswered_with_nothing_to_send_is_an_empty_pull(
+        start_device, start_gateway, caplog):
+    device, url = await start_device(pull_closes_when_empty=True)
+    client = await start_gateway(url, device_timeout=2.0, **FAST)  # pulls wait 1 s
+    with caplog.at_level(logging.INFO, logger="gateway.events.pullpoint"):
+        stream = await listen(client, await login(client))
+        await synced(client)
+        first = pulls(device)
+        await eventually(lambda: pulls(device) >= first + 4)  # two empty pulls, each sent twice
+        device.trigger_motion("video2", True)
+        events = await stream.until(motion("true", "video2"))
+    assert not [e for e in events if e["topic"].startswith("gateway/")]
+    assert device.events.created == 1
+    assert ["closes PullMessages unanswered" in r.getMessage()
+            for r in caplog.records].count(True) == 1
+
+
+async def test_a_pull_point_that_never_answers_again_is_lost_after_its_life(
+        start_device, start_gateway, clock):
+    device, url = await start_device(pull_closes_when_empty=True)  # its pull points never end
+    client = await start_gateway(url, clock=clock, device_timeout=2.0, event_lifetime=4.0,
+                                 **FAST)
+    stream = await listen(client, await login(client))
+    await synced(client)
+    # the device still takes connections, but closes every pull and Renew unanswered
+    device.close_unanswered = {"PullMessages", "Renew"}
+    clock.now += 5.0  # Renew closed unanswered (taken as refused), then its whole life silent
+    events = await stream.until(lambda e: e["kind"] == "subscription-lost", within=20)
+    assert "answered nothing for 5 s" in events[-1]["data"]["reason"]
+
+
 # --- 12. Imaging without options -------------------------------------------------------------
 
 @pytest.mark.parametrize("switches", [{"imaging_options_empty": True},

@@ -19,6 +19,7 @@ from gateway.errors import DeviceFault
 from gateway.simulator import SimulatedDevice
 from gateway.simulator.server import control_path
 from gateway.soap.device import DeviceClient
+from gateway.soap.transport import ClosedWithoutAnswer
 from tests.conftest import FakeClock, StartDevice
 from tests.simulator_helpers import Answer, as_admin, check_schema, envelope, offline_wsdl
 
@@ -173,6 +174,22 @@ async def test_a_rebooted_or_dropping_device_forgets_its_pull_points(
     device.events.drop_all()
     with pytest.raises(DeviceFault):
         await pull(client, address)
+
+
+async def test_pull_closes_when_empty_closes_only_the_pulls_with_nothing_to_send(
+        start_device: StartDevice) -> None:
+    device, url = await start_device(pull_closes_when_empty=True)
+    client = DeviceClient(DeviceConfig("cam", url), await shared_wsdls(WSDL_DIR), DeviceLimits())
+    try:
+        address = await subscribe(client)
+        assert len(await pull(client, address)) == 4  # the Initialized messages are answered
+        with pytest.raises(DeviceFault) as raised:
+            await pull(client, address)
+        assert isinstance(raised.value.__cause__, ClosedWithoutAnswer)  # twice: none answered
+        device.trigger_motion("video1", True)
+        assert [m[1] for m in await pull(client, address)] == ["Changed"]
+    finally:
+        await client.close()
 
 
 async def test_require_addressing_refuses_a_request_without_ws_addressing(

@@ -2,7 +2,9 @@
 
 CreatePullPointSubscription, then PullMessages in a loop (each waits on the device up to its
 Timeout), Renew at half of the subscription's life (unless the device refuses Renew: then the
-pulls keep it alive), Unsubscribe when cancelled. Every call goes
+pulls keep it alive), Unsubscribe when cancelled. A pull the device closes unanswered is an
+empty pull (some cameras do so when they have nothing to send), until the pull point has answered
+nothing for the subscription's whole life. Every call goes
 through the device's DeviceClient (breaker, credentials, error translation); calls to the pull
 point carry WS-Addressing headers (DeviceClient.call_at).
 
@@ -34,6 +36,7 @@ from gateway.credentials import Credentials
 from gateway.errors import DeviceError, DeviceFault
 from gateway.events.model import from_notification, gateway_event
 from gateway.soap.device import DeviceClient
+from gateway.soap.errors import closed_unanswered
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,10 @@ class Timing:
     backoff: float = 1.0  # first wait before subscribing again; doubles after each failure
     max_backoff: float = 60.0
     message_limit: int = 100
+    # after a PullMessages the device closed unanswered (an empty pull on some cameras), before
+    # the next: a device that closes at once is not asked in a tight loop (Home Assistant waits
+    # 0.75 s between pulls)
+    closed_pull_pause: float = 1.0
     unsubscribe_timeout: float = 2.0
 
 
@@ -135,16 +142,28 @@ class PullPointSubscription:
     async def _pull(self, address: str, credentials: Credentials | None, lives: float) -> None:
         """PullMessages until something fails, renewing at half of the subscription's life."""
         renew_at = self._clock() + lives / 2
-        first = True
+        answered = self._clock()  # when the pull point last answered a pull or a Renew
+        first, told = True, False
         while True:
             left = renew_at - self._clock()
             if left <= 0:
                 renew_at = await self._renew(address, credentials)
+                if renew_at != math.inf:
+                    answered = self._clock()
                 continue
-            reply = await self._device.call_at(
-                address, "pullpoint", "PullMessages", credentials,
-                Timeout=duration(min(self._timing.pull_timeout, left)),
-                MessageLimit=self._timing.message_limit)
+            try:
+                reply = await self._device.call_at(
+                    address, "pullpoint", "PullMessages", credentials,
+                    Timeout=duration(min(self._timing.pull_timeout, left)),
+                    MessageLimit=self._timing.message_limit)
+            except DeviceFault as exc:
+                if not closed_unanswered(exc):
+                    raise
+                self._unanswered(self._clock() - answered, lives, told)
+                told, reply = True, {}
+                await asyncio.sleep(self._timing.closed_pull_pause)
+            else:
+                answered = self._clock()
             for holder in reply.get("NotificationMessage") or []:
                 event = from_notification(self._device.name, holder)
                 if event is not None:
@@ -152,6 +171,19 @@ class PullPointSubscription:
             if first:
                 self._synced()  # the Initialized messages of a new subscription are in
                 first = False
+
+    def _unanswered(self, silent: float, lives: float, told: bool) -> None:
+        """A PullMessages the device closed unanswered: an empty pull, as Home Assistant's onvif
+        integration takes it ("Some cameras may close the connection if there are no messages
+        to pull": event.py, _async_pull_messages), unless the pull point has answered nothing
+        for longer than the subscription lives: then it is taken as ended."""
+        if silent > lives:
+            raise DeviceError(f"its pull point answered nothing for {silent:.0f} s, longer "
+                              f"than the subscription lives ({lives:g} s): every PullMessages "
+                              "was closed unanswered", self._device.name)
+        if not told:
+            log.info("device %s closes PullMessages unanswered when it has nothing to send: "
+                     "taken as an empty pull", self._device.name)
 
     async def _renew(self, address: str, credentials: Credentials | None) -> float:
         """Renew; when to renew next. A device that refuses Renew (an ONVIF_IPNC F4G answers

@@ -361,6 +361,12 @@ class SimulatedDevice:
     # rejecting its arguments (home-assistant/core#91089), a Hikvision DFI6256TE whose pull
     # points work without Renew (edgexfoundry/device-onvif-camera, doc/tested-onvif-camera.md).
     renew_refused: bool = False
+    # PullMessages with nothing to send closes the connection, unanswered, when its Timeout is
+    # up, instead of answering an empty PullMessagesResponse (a pull with messages is answered):
+    # cameras Home Assistant's onvif integration allows for ("Some cameras may close the
+    # connection if there are no messages to pull": it takes aiohttp's ServerDisconnectedError
+    # from PullMessages as normal and pulls again, event.py, _async_pull_messages).
+    pull_closes_when_empty: bool = False
     # CreatePullPointSubscription, PullMessages and Renew answer without CurrentTime and
     # TerminationTime (required by the schema), as devices whose answers onvif-zeep-async reads
     # with "Device returned no current time" (onvif/client.py, has_broken_relative_time) and

@@ -35,7 +35,7 @@ from gateway.soap.breaker import BreakerOpen, CircuitBreaker
 from gateway.soap.errors import Exchange, translate
 from gateway.soap.quirks import PLUGINS
 from gateway.soap.services import ServiceAddresses
-from gateway.soap.transport import AiohttpTransport
+from gateway.soap.transport import NEVER_ANSWERED, AiohttpTransport, ClosedWithoutAnswer
 from gateway.soap.wsdl import ADDRESSED, Wsdls
 from gateway.soap.wsse import DeviceClockToken
 from gateway.tls import device_ssl
@@ -265,7 +265,7 @@ class DeviceClient:
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 connector=aiohttp.TCPConnector(limit=self._limits.concurrency, ssl=self._ssl,
                                                keepalive_timeout=IDLE_CONNECTION_SECONDS),
-            ), fresh=self._fresh_session)
+            ))
         return self._transport
 
     def _fresh_session(self) -> aiohttp.ClientSession:
@@ -390,8 +390,12 @@ class DeviceClient:
             # The binding itself, not a ServiceProxy: a proxy builds an object for every
             # operation of the service, per call (a tenth of the gateway's CPU under load).
             binding = self._wsdls.binding(service)
-            reply = await envelope.send_async(binding, client, {"address": address}, operation,
-                                              dict(kwargs))
+            try:
+                reply = await envelope.send_async(binding, client, {"address": address},
+                                                  operation, dict(kwargs))
+            except NEVER_ANSWERED:
+                reply = await self._send_again(binding, client, transport, address, operation,
+                                               kwargs)
             result = await replies.parse(binding, client, operation, reply,
                                          partial(self._as_response, service, operation))
         except Exception as exc:
@@ -402,6 +406,28 @@ class DeviceClient:
             raise mapped from exc
         self._observe(service, operation, None, started)
         return result
+
+    async def _send_again(self, binding: Any, client: zeep.Client, transport: AiohttpTransport,
+                          address: str, operation: str, kwargs: Mapping[str, Any]) -> Any:
+        """Send a request the device never answered once more, on a new connection.
+
+        A device may close an idle keep-alive connection at any time (RFC 9112 §9.3.1); a
+        request sent as it closed was never answered. Thingino firmware closes every connection
+        after its answer without saying so (python-onvif-zeep-async#140), and a TP-Link Tapo
+        C125's closes met a pull-point client every 10 s or so (#169 there). Like
+        onvif-zeep-async's AsyncTransportProtocolErrorHandler, the gateway sends it once more,
+        on a connection of its own (the pool's other idle ones may have been closed too); unlike
+        it, as a new message with a new UsernameToken: a device that read the first one before
+        it closed (one that closes a PullMessages it has nothing for: gateway.events.pullpoint)
+        refuses its nonce a second time as a replay.
+        """
+        async with self._fresh_session() as session:
+            client.transport = transport.over(session)
+            try:
+                return await envelope.send_async(binding, client, {"address": address},
+                                                 operation, dict(kwargs))
+            except NEVER_ANSWERED as exc:
+                raise ClosedWithoutAnswer(str(exc) or type(exc).__name__) from exc
 
     def _observe(self, service: str, operation: str, error: Exception | None,
                  started: float) -> None:

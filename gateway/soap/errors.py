@@ -132,6 +132,12 @@ def _closed_without_answer(exc: ClosedWithoutAnswer, where: Exchange) -> DeviceE
                        where.device, "Receiver", ["ActionNotSupported"])
 
 
+def closed_unanswered(exc: DeviceError) -> bool:
+    """Whether the device closed the connection without answering the call, on a fresh
+    connection too (the DeviceFault of _closed_without_answer)."""
+    return isinstance(exc.__cause__, ClosedWithoutAnswer)
+
+
 def _timeout(exc: TimeoutError, where: Exchange) -> DeviceError:
     return DeviceTimeout(f"{where}: no answer within {where.timeout:g} s", where.device)
 

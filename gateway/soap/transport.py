@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,8 @@ class EmptyReply(Exception):
 
 
 class ClosedWithoutAnswer(Exception):
-    """The device closed the connection without answering, on a fresh connection too."""
+    """The device closed the connection without answering, on a fresh connection too (raised by
+    the caller that sent the request again: gateway.soap.device)."""
 
 
 # A request that failed so was never answered: the connection was closed as it was sent
@@ -94,7 +94,6 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
 
     def __init__(
         self, session: aiohttp.ClientSession, digest: tuple[str, str] | None = None,
-        fresh: Callable[[], aiohttp.ClientSession] | None = None,
         answers: DigestAnswers | None = None,
     ) -> None:
         # zeep's Transport.__init__ builds a requests session we never use: skip it on purpose,
@@ -102,8 +101,6 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
         self.session = session
         self.cache = None
         self._close_session = False
-        # Makes a session whose one connection is new, for the retry of an unanswered request.
-        self._fresh = fresh
         # The credentials to answer a Digest challenge with (RFC 1945 allows no ":" in a
         # username), and the device's Digest state.
         self._digest = None if digest is None or ":" in digest[0] else digest
@@ -111,7 +108,11 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
 
     def authenticated(self, username: str, password: str) -> AiohttpTransport:
         """This transport, answering HTTP Digest challenges with these credentials."""
-        return AiohttpTransport(self.session, (username, password), self._fresh, self._answers)
+        return AiohttpTransport(self.session, (username, password), self._answers)
+
+    def over(self, session: aiohttp.ClientSession) -> AiohttpTransport:
+        """This transport (its Digest credentials and state) over another session."""
+        return AiohttpTransport(session, self._digest, self._answers)
 
     def load(self, url: str) -> bytes:
         raise RuntimeError("WSDLs are parsed once at start-up; a device transport loads nothing")
@@ -122,22 +123,7 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
 
     async def post(self, address: str, message: bytes, headers: dict[str, str]) -> Reply:
         """POST a SOAP message already serialized (gateway.soap.envelope's)."""
-        try:
-            return await self._post(self.session, address, message, headers)
-        except NEVER_ANSWERED:
-            if self._fresh is None:
-                raise
-        # A device may close an idle keep-alive connection at any time (RFC 9112 §9.3.1); a
-        # request sent as it closed was never answered. Thingino firmware closes every
-        # connection after its answer without saying so (python-onvif-zeep-async#140), and a
-        # TP-Link Tapo C125's closes met a pull-point client every 10 s or so (#169 there).
-        # Like onvif-zeep-async's AsyncTransportProtocolErrorHandler, send it once more, on a
-        # connection of its own (the pool's other idle ones may have been closed too).
-        async with self._fresh() as session:
-            try:
-                return await self._post(session, address, message, headers)
-            except NEVER_ANSWERED as exc:
-                raise ClosedWithoutAnswer(str(exc) or type(exc).__name__) from exc
+        return await self._post(self.session, address, message, headers)
 
     async def _post(self, session: aiohttp.ClientSession, address: str, message: bytes,
                     headers: dict[str, str]) -> Reply:
