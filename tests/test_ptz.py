@@ -466,3 +466,36 @@ async def test_wait_while_and_within_are_checked_at_start(tmp_path, old, new, me
     with pytest.raises(MappingError) as caught:
         load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
     assert message in str(caught.value)
+
+
+ELSE = 'operation = "GetNodes"\nmatch = { "PTZNode.token"'
+MATCH = ('match = { "PTZNode.token" = { reply = "profile", element = '
+         '"Profiles.Configurations.PTZ.NodeToken" } }\n')
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('operation = "GetNodes"\n' + MATCH, 'operation = "GetConfigurations"\n',
+     "calls.node.else: its answer has no PTZNode of type PTZNode"),
+    (ELSE, 'operation = "GetNodes"\nmatch = { "PTZNode.name"',
+     "calls.node.else.match.PTZNode.name: 'name' (part 2 of 'PTZNode.name')"),
+    (ELSE, 'operation = "GetNodes"\nmatch = { "PTZNode"',
+     "calls.node.else.match.PTZNode: \"Entry.key\""),
+    (ELSE, 'operation = "GetNodes"\nmatch = { "PTZNode.Name" = { param = "token" }, '
+     '"PTZNode.token"', "calls.node.else.match: one"),
+    (MATCH, 'match = { "PTZNode.token" = "ptz_node" }\n',
+     "calls.node.else.match.PTZNode.token: { reply = ..., element = ... } or { param = ... }"),
+    ('optional = true\n', 'optional = "yes"\n', "calls.node.else.optional: must be true or false"),
+    ('operation = "GetNode"\n', 'operation = "GetNode"\noptional = true\n',
+     "calls.node.optional: not with `else`"),
+    ('exists = "PTZNode.SupportedPTZSpaces.ContinuousPanTiltVelocitySpace"',
+     'exists = ["PTZNode.SupportedPTZSpaces.ContinuousPanTiltVelocitySpace", '
+     '"PTZNode.SupportedPTZSpaces.Nothing"]', "supports.continuous.exists[1]: 'Nothing'"),
+])
+async def test_else_match_and_exists_are_checked_at_start(tmp_path, old, new, message):
+    (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())
+    read = (MAPPINGS_DIR / "ptz.toml").read_text()
+    assert old in read
+    (tmp_path / "ptz.toml").write_text(read.replace(old, new, 1))
+    with pytest.raises(MappingError) as caught:
+        load_mappings(tmp_path, await shared_wsdls(WSDL_DIR))
+    assert message in str(caught.value)

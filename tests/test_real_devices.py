@@ -671,6 +671,55 @@ async def test_a_head_without_zoom_is_sent_only_the_axes_moved(start_device, sta
     assert device.ptz.zoom == 0.0
 
 
+# --- 15. PTZ: GetNode not implemented --------------------------------------------------------
+
+async def test_a_device_without_get_node_tells_of_its_node_in_get_nodes(start_device,
+                                                                        start_gateway):
+    _, url = await start_device()
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    ptz = "/profiles/profile_1/ptz"
+    usual = await (await client.get(ptz, headers=operator)).json()
+    device, url = await start_device(unsupported={"GetNode"})
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    response = await client.get(ptz, headers=operator)
+    assert response.status == 200, await response.text()
+    assert await response.json() == usual  # the node's spaces, from GetNodes
+    assert "GetNodes" in [name for name, _ in device.calls]
+    body = await problem(await client.put(ptz + "/move", headers=operator, json={
+        "mode": "continuous", "pan": 1.5}), 400)
+    assert body["field"] == "$.pan"  # still checked against the node's velocity space
+
+
+async def test_without_get_node_and_get_nodes_what_the_node_says_is_null(start_device,
+                                                                         start_gateway):
+    device, url = await start_device(unsupported={"GetNode", "GetNodes"})
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    ptz = "/profiles/profile_1/ptz"
+    response = await client.get(ptz, headers=operator)
+    assert response.status == 200, await response.text()
+    state = await response.json()
+    document = await (await client.get("/openapi.json")).json()
+    check(document, ok_schema(document["paths"]["/profiles/{token}/ptz"]["get"]), state)
+    # what the status and the profile's configuration tell is there
+    assert (state["position"], state["node"]) == ({"pan": 0.0, "tilt": 0.0, "zoom": 0.0},
+                                                  "ptz_node")
+    assert state["limits"]["pan"] == {"min": -1.0, "max": 1.0}
+    # what only the node tells is not known
+    assert state["velocity"] == {"pan": None, "tilt": None, "zoom": None}
+    assert set(state["supports"].values()) == {None}
+    # moves are left to the device, and read back
+    response = await client.put(ptz + "/move", headers=operator, json={
+        "mode": "absolute", "pan": 0.5, "tilt": -0.5})
+    assert response.status == 200, await response.text()
+    assert (device.ptz.pan, device.ptz.tilt) == (0.5, -0.5)
+    body = await problem(await client.put(ptz + "/move", headers=operator, json={
+        "mode": "continuous", "pan": 1.5}), 400)
+    assert "InvalidVelocity" in body["fault_subcodes"]  # the device's own check
+
+
 # --- A single simulated device at ONVIF's usual address ---------------------------------------
 
 async def test_onvif_zeep_async_against_simulate():

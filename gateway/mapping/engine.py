@@ -160,8 +160,10 @@ def _value(name: str, spec: Field, item: Any, ctx: Context, outer: dict[str, Any
     if spec.param is not None:
         return ctx.params.get(spec.param)
     if spec.exists:  # (zeep gives [] for an absent repeated element)
-        return pick(ctx.replies[spec.source] if spec.source else item,
-                    spec.exists) not in (None, [])
+        answer = ctx.replies[spec.source] if spec.source else item
+        if answer is None:
+            return None  # no reply (the device lacks the call): not known
+        return any(pick(answer, path) not in (None, []) for path in spec.exists)
     if spec.path or spec.present:
         answer = ctx.replies[spec.source] if spec.source else item
         value = item if spec.present else pick(answer, spec.path)
@@ -311,16 +313,41 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
 
 async def make_calls(resource: Resource, ctx: Context, calls: tuple[Call, ...],
                      body: Any = None) -> None:
-    """Make named calls in order, keeping their replies; an optional one the device lacks
-    (501) leaves an empty reply (its fields null)."""
+    """Make named calls in order, keeping their replies (None: no reply, its fields null)."""
     for step in calls:
-        try:
-            ctx.replies[step.name] = await call(resource, ctx, step.service, step.operation,
-                                                step.arguments, body)
-        except DeviceFault as exc:
-            if not step.optional or exc.status != NOT_IMPLEMENTED:
-                raise
-            ctx.replies[step.name] = {}
+        ctx.replies[step.name] = await _named(resource, ctx, step, body)
+
+
+async def _named(resource: Resource, ctx: Context, step: Call,
+                 body: Any) -> dict[str, Any] | None:
+    """A named call's reply: its `else`'s where the device lacks it (501), none where it lacks an
+    optional one; with `match`, only the matching entries (none match: no reply)."""
+    try:
+        reply = await call(resource, ctx, step.service, step.operation, step.arguments, body)
+    except DeviceFault as exc:
+        if exc.status != NOT_IMPLEMENTED:
+            raise
+        if step.otherwise is not None:
+            return await _named(resource, ctx, step.otherwise, body)
+        if not step.optional:
+            raise
+        return None
+    if step.match is None:
+        return reply
+    match = step.match
+    wanted = (ctx.params.get(match.value.name) if match.value.kind == "param"
+              else pick(ctx.replies.get(match.value.name), match.value.path))
+    found = pick(reply, match.entries)
+    kept = [entry for entry in (found if isinstance(found, list) else [found])
+            if isinstance(entry, dict) and entry.get(match.key) == wanted]
+    if not kept:
+        return None
+    narrowed: dict[str, Any] = dict(reply)  # the same reply, its entries narrowed
+    target = narrowed
+    for part in match.entries[:-1]:
+        target[part] = target = dict(target[part])
+    target[match.entries[-1]] = kept
+    return narrowed
 
 
 def _in_path(resource: Resource) -> list[Any]:

@@ -40,7 +40,8 @@ from gateway.mapping.values import (
 from gateway.soap.wsdl import SERVICES, Wsdls
 from gateway.soap.xml import TR2, qname
 
-__all__ = ["Enum", "Field", "Parameter", "Read", "Resource", "Source", "load_mappings"]
+__all__ = ["Enum", "Field", "Match", "Parameter", "Read", "Resource", "Source",
+           "load_mappings"]
 
 SHARED_ENUMS = "enums.toml"  # in a mappings folder: the enums every file may use
 DERIVED = {"in_use"}
@@ -75,7 +76,8 @@ class Field:
     optional: bool = False
     # path's alternatives (element = [...]): the first present of path and these answers
     alternatives: tuple[tuple[str, ...], ...] = ()
-    exists: tuple[str, ...] = ()  # true or false: whether this element is in the answer
+    # true or false: whether one of these elements is in the answer (null: no answer)
+    exists: tuple[tuple[str, ...], ...] = ()
     param: str | None = None  # the value of the request's parameter
     absent: bool = False  # always null
     host: str | None = None  # a URI's host replaced by this device setting, when it is set
@@ -99,9 +101,30 @@ class Call:
     service: str
     operation: str
     arguments: dict[str, Any]
-    # `optional = true`: where the device lacks the operation (501), its reply is empty, so the
-    # fields from it are null, instead of the whole resource being a 501
+    # `optional = true`: where the device lacks the operation (501), there is no reply, so the
+    # fields from it are null (unknown), instead of the whole resource being a 501
     optional: bool = False
+    # `else`: the call made instead where the device lacks this one (501); its answer has the
+    # elements this one's has (GetNodes' PTZNode for GetNode's)
+    otherwise: Call | None = None
+    # `match`: of the reply's repeated element, only the entries with this value (none: no reply)
+    match: Match | None = None
+
+    @property
+    def may_be_missing(self) -> bool:
+        """Whether the call may end without a reply (optional, or no entry matched)."""
+        return self.optional or self.match is not None or (
+            self.otherwise is not None and self.otherwise.may_be_missing)
+
+
+@dataclass(frozen=True)
+class Match:
+    """`match = { "A.key" = <value> }`: the entries of the reply's repeated element A whose `key`
+    is the value (a parameter, or an element of an earlier call's reply)."""
+
+    entries: tuple[str, ...]
+    key: str
+    value: Source
 
 
 @dataclass(frozen=True)
@@ -427,9 +450,16 @@ def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdl
                      alternatives=tuple(paths[1:]), source=source, repeated=repeated,
                      **_uri_options(spec, parameters, where))
     if "exists" in spec:
-        path = tuple(_string(spec, "exists", where).split("."))
-        _walk(answer, path, f"{where}.exists")
-        return Field(exists=path, source=source)
+        given = spec["exists"]
+        texts = [given] if isinstance(given, str) else given
+        if not isinstance(texts, list) or not texts or not all(
+                isinstance(t, str) and t for t in texts):
+            raise MappingError(f"{where}.exists: an element path, or a list of them (true when "
+                               "any is there)")
+        looked_for = tuple(tuple(text.split(".")) for text in texts)
+        for i, path in enumerate(looked_for):
+            _walk(answer, path, f"{where}.exists" + (f"[{i}]" if len(texts) > 1 else ""))
+        return Field(exists=looked_for, source=source)
     if "param" in spec:
         name = _string(spec, "param", where)
         if name not in parameters:
@@ -547,22 +577,71 @@ def _calls(table: Any, parameters: dict[str, Parameter], enums: dict[str, Enum],
     replies: dict[str, Any] = {}
     optionals: set[str] = set()
     for name, spec in table.items():
-        at = f"{where}.{name}"
-        spec = _expect(spec, at, {"service", "operation"}, {"arguments", "optional"})
-        service, operation, op = _operation(spec, wsdls, at)
-        optional = spec.get("optional", False)
-        if not isinstance(optional, bool):
-            raise MappingError(f"{at}.optional: must be true or false")
-        # an optional call's reply may be empty: it feeds fields, never later arguments
+        # a reply that may be missing feeds fields (null then), never later arguments
         usable = {n: r for n, r in replies.items() if n not in optionals}
-        arguments = parse_arguments(spec.get("arguments", {}), op.input.body.type,
-                                    _params(parameters, enums, False, usable, fields), wsdls,
-                                    f"{at}.arguments")
-        calls.append(Call(name, service, operation, arguments, optional))
-        replies[name] = op.output.body
-        if optional:
+        call, replies[name] = _named_call(name, spec, _params(parameters, enums, False, usable,
+                                                              fields), wsdls, f"{where}.{name}")
+        calls.append(call)
+        if call.may_be_missing:
             optionals.add(name)
     return tuple(calls), replies
+
+
+def _named_call(name: str, spec: Any, lookup: Lookup, wsdls: Wsdls,
+                where: str) -> tuple[Call, Any]:
+    """One named call (and its `else`), and its output element."""
+    spec = _expect(spec, where, {"service", "operation"},
+                   {"arguments", "optional", "else", "match"})
+    service, operation, op = _operation(spec, wsdls, where)
+    optional = spec.get("optional", False)
+    if not isinstance(optional, bool):
+        raise MappingError(f"{where}.optional: must be true or false")
+    arguments = parse_arguments(spec.get("arguments", {}), op.input.body.type, lookup, wsdls,
+                                f"{where}.arguments")
+    match = _match(spec["match"], op.output.body, lookup, f"{where}.match") \
+        if "match" in spec else None
+    otherwise = None
+    if "else" in spec:
+        if optional:
+            raise MappingError(f"{where}.optional: not with `else` (say it of the call made "
+                               "instead)")
+        otherwise, other = _named_call(name, spec["else"], lookup, wsdls, f"{where}.else")
+        _same_elements(op.output.body, other, f"{where}.else")
+    return Call(name, service, operation, arguments, optional, otherwise, match), op.output.body
+
+
+def _same_elements(output: Any, other: Any, where: str) -> None:
+    """The call made instead answers every element of the first's answer, of the same type."""
+    theirs = dict(other.type.elements)
+    for name, element in output.type.elements:
+        found = theirs.get(name)
+        if found is None or found.type.qname != element.type.qname:
+            raise MappingError(f"{where}: its answer has no {name} of type "
+                               f"{_type_label(element)}, as the answer it stands in for has")
+
+
+def _type_label(element: Any) -> str:
+    qname = getattr(element.type, "qname", None)
+    return str(getattr(qname, "localname", None) or type(element.type).__name__)
+
+
+def _match(table: Any, output: Any, lookup: Lookup, where: str) -> Match:
+    """`match = { "A.key" = { reply = ..., element = ... } }` (or `{ param = ... }`)."""
+    if not isinstance(table, dict) or len(table) != 1:
+        raise MappingError(f"{where}: one `\"Entry.key\" = value`: the entries of a repeated "
+                           "element whose key has that value")
+    (dotted, value), = table.items()
+    path = tuple(dotted.split("."))
+    at = f"{where}.{dotted}"
+    if len(path) < 2:
+        raise MappingError(f'{at}: "Entry.key": a key of the entries of a repeated element')
+    if getattr(_walk(output, path[:-1], at), "max_occurs", 1) in (None, 1):
+        raise MappingError(f"{at}: {'.'.join(path[:-1])} is not a repeated element")
+    _walk(output, path, at)
+    kind = next((k for k in ("reply", "param") if isinstance(value, dict) and k in value), None)
+    if kind is None:
+        raise MappingError(f"{at}: {{ reply = ..., element = ... }} or {{ param = ... }}")
+    return Match(path[:-1], path[-1], lookup(kind, value, at))
 
 
 def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], wsdls: Wsdls,
@@ -604,6 +683,10 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
                      f"{where}.fields.{name}", for_each is not None, replies)
         for name, spec in fields_table.items()
     }
+    # a field from a call that may end without a reply may be null, whatever its element
+    missing = {step.name for step in calls if step.may_be_missing}
+    fields = {name: replace(spec, optional=True) if spec.source in missing else spec
+              for name, spec in fields.items()}
     list_key = _string(table, "list", where) if "list" in table else None
     fallback = table.get("fallback", False)
     if fallback not in (True, False) or (fallback and list_key is None):

@@ -134,7 +134,7 @@ def _field_schema(resource: Resource, read: Read, field: Field) -> Schema | None
     if field.present:
         return _enum_schema(field.enum) if field.enum else dict(STRING)
     if field.exists:
-        return {"type": "boolean"}
+        return {"type": ["boolean", "null"] if field.optional else "boolean"}
     if field.absent:
         return None
     if field.param is not None:
