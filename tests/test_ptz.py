@@ -65,8 +65,8 @@ async def test_status_limits_and_what_the_node_supports(ptz):
                                "zoom": {"min": 0.0, "max": 1.0}}
     assert state["velocity"]["zoom"] == {"min": -1.0, "max": 1.0}
     assert state["translation"]["pan"] == {"min": -2.0, "max": 2.0}
-    assert state["supports"] == {"absolute": True, "relative": True, "continuous": True,
-                                 "home": True, "presets": 8}
+    assert state["supports"] == {"pan_tilt": True, "zoom": True, "absolute": True,
+                                 "relative": True, "continuous": True, "home": True, "presets": 8}
 
     device.ptz_relative_move = False
     device.ptz_profiles = {"profile_1"}  # PTZ on one profile only
@@ -433,6 +433,9 @@ async def test_openapi_documents_ptz(ptz):
     move = schemas["PtzMoveUpdate"]
     assert move["properties"]["mode"]["enum"] == ["continuous", "absolute", "relative"]
     assert move["required"] == ["mode"]
+    # an absolute move's pan and tilt go together
+    assert {"if": {"properties": {"mode": {"const": "absolute"}}, "required": ["tilt"]},
+            "then": {"required": ["pan", "tilt"]}} in move["allOf"]
     assert "lease_ms" in schemas["PtzMoveDone"]["properties"]
     assert schemas["PtzMoveDone"]["properties"]["clamped"]["additionalProperties"] == {
         "type": "number"}
@@ -456,6 +459,15 @@ async def test_openapi_documents_ptz(ptz):
     ('ProfileToken = { param = "token" }\nVelocity = {',
      'ProfileToken = { param = "token" }\nVelocity = { given = ["pan"],',
      "Velocity.given: ContinuousMove needs 'Velocity' always"),
+    ('Zoom = { x = 0, when = "supports.zoom" }', 'Zoom = { x = 0, when = "supports.zom" }',
+     "Velocity.Zoom.when: 'supports.zom' is not a field of the GET"),
+    ('together = [["pan", "tilt"]]', 'together = [["pan", "tlt"]]',
+     "absolute.together: the body has no field 'tlt'"),
+    ('together = [["pan", "tilt"]]', 'together = ["pan", "tilt"]',
+     "absolute.together: a list of lists"),
+    ('tilt = "supports.pan_tilt", zoom = "supports.zoom" }\nranges = { pan = { min = "limits',
+     'tilt = "supports.pan_tlt", zoom = "supports.zoom" }\nranges = { pan = { min = "limits',
+     "absolute.supported.tilt: 'supports.pan_tlt' is not a field of the GET"),
 ])
 async def test_wait_while_and_within_are_checked_at_start(tmp_path, old, new, message):
     for name in ("enums.toml", "ptz.toml"):
@@ -487,9 +499,8 @@ MATCH = ('match = { "PTZNode.token" = { reply = "profile", element = '
     ('optional = true\n', 'optional = "yes"\n', "calls.node.else.optional: must be true or false"),
     ('operation = "GetNode"\n', 'operation = "GetNode"\noptional = true\n',
      "calls.node.optional: not with `else`"),
-    ('exists = "PTZNode.SupportedPTZSpaces.ContinuousPanTiltVelocitySpace"',
-     'exists = ["PTZNode.SupportedPTZSpaces.ContinuousPanTiltVelocitySpace", '
-     '"PTZNode.SupportedPTZSpaces.Nothing"]', "supports.continuous.exists[1]: 'Nothing'"),
+    ('"PTZNode.SupportedPTZSpaces.ContinuousZoomVelocitySpace"], from',
+     '"PTZNode.SupportedPTZSpaces.Nothing"], from', "supports.zoom.exists[2]: 'Nothing'"),
 ])
 async def test_else_match_and_exists_are_checked_at_start(tmp_path, old, new, message):
     (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())

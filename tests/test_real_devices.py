@@ -658,10 +658,12 @@ async def test_a_head_without_zoom_is_sent_only_the_axes_moved(start_device, sta
     state = await (await client.get(ptz, headers=operator)).json()
     assert (state["position"]["zoom"], state["limits"]["zoom"], state["velocity"]["zoom"]) == \
         (None, None, None)
-    # the switch works: this head refuses any Zoom, and says so
+    # zoom, which this head would refuse even at 0 (SpaceNotSupported), is a 400 naming it
+    calls = len(device.calls)
     body = await problem(await client.put(ptz + "/move", headers=operator, json={
-        "mode": "continuous", "pan": 0.5, "zoom": 0.5}), 400)
-    assert "SpaceNotSupported" in body["fault_subcodes"]
+        "mode": "continuous", "pan": 0.5, "zoom": 0}), 400)
+    assert body["field"] == "$.zoom"
+    assert [n for n, _ in device.calls[calls:] if not n.startswith("Get")] == []
     for move in ({"mode": "continuous", "pan": 0.5}, {"mode": "relative", "tilt": 0.25},
                  {"mode": "absolute", "pan": -0.5, "tilt": 0.5}):
         response = await client.put(ptz + "/move", headers=operator, json=move)
@@ -669,6 +671,81 @@ async def test_a_head_without_zoom_is_sent_only_the_axes_moved(start_device, sta
     state = await response.json()
     assert (state["position"]["pan"], state["position"]["tilt"]) == (-0.5, 0.5)
     assert device.ptz.zoom == 0.0
+
+
+# --- 14b. PTZ: Stop on a head without zoom ----------------------------------------------------
+
+@pytest.mark.parametrize("stop_refused", [False, True])
+async def test_a_head_without_zoom_is_stopped_without_naming_zoom(start_device, start_gateway,
+                                                                  stop_refused):
+    device, url = await start_device(ptz_zoom=False, ptz_stop_refused=stop_refused)
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    ptz = "/profiles/profile_1/ptz"
+    for stop in ({}, {"pan_tilt": True}):
+        response = await client.put(ptz + "/move", headers=operator, json={
+            "mode": "continuous", "pan": 0.5})
+        assert response.status == 200, await response.text()
+        response = await client.put(ptz + "/stop", headers=operator, json=stop)
+        assert response.status == 200, (stop, await response.text())
+        assert device.ptz.velocity == (0.0, 0.0, 0.0)
+        assert ("fallback" in await response.json()) is stop_refused
+    # a client that names zoom is told the head has none; nothing is sent
+    calls = len(device.calls)
+    body = await problem(await client.put(ptz + "/stop", headers=operator,
+                                          json={"zoom": True}), 400)
+    assert (body["field"], [n for n, _ in device.calls[calls:] if not n.startswith("Get")]) == \
+        ("$.zoom", [])
+    # the lease of a continuous move ends with a Stop (or zero velocities) it takes
+    response = await client.put(ptz + "/move", headers=operator, json={
+        "mode": "continuous", "tilt": 0.5, "lease_ms": 50})
+    assert response.status == 200, await response.text()
+    for _ in range(500):
+        if device.ptz.velocity == (0.0, 0.0, 0.0):
+            break
+        await asyncio.sleep(0.01)
+    assert device.ptz.velocity == (0.0, 0.0, 0.0)
+
+
+# --- 14c. PTZ: a zoom-only lens --------------------------------------------------------------
+
+async def test_a_zoom_only_lens_zooms_and_pan_or_tilt_is_a_400_naming_it(start_device,
+                                                                         start_gateway, clock):
+    device, url = await start_device(ptz_pan_tilt=False, clock=clock)
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    ptz = "/profiles/profile_1/ptz"
+    response = await client.get(ptz, headers=operator)
+    assert response.status == 200, await response.text()
+    state = await response.json()
+    document = await (await client.get("/openapi.json")).json()
+    check(document, ok_schema(document["paths"]["/profiles/{token}/ptz"]["get"]), state)
+    assert state["position"] == {"pan": None, "tilt": None, "zoom": 0.0}
+    assert (state["limits"]["pan"], state["limits"]["zoom"]) == (None, {"min": 0.0, "max": 1.0})
+    assert state["supports"] | {"presets": 0} == {
+        "pan_tilt": False, "zoom": True, "absolute": True, "relative": True,
+        "continuous": True, "home": True, "presets": 0}
+    for move in ({"mode": "absolute", "zoom": 0.5}, {"mode": "relative", "zoom": 0.25},
+                 {"mode": "continuous", "zoom": 0.5}):
+        response = await client.put(ptz + "/move", headers=operator, json=move)
+        assert response.status == 200, (move, await response.text())
+    assert device.ptz.velocity == (0.0, 0.0, 0.5)
+    response = await client.put(ptz + "/stop", headers=operator, json={})
+    assert response.status == 200, await response.text()
+    assert device.ptz.velocity == (0.0, 0.0, 0.0)
+    assert (await response.json())["position"]["zoom"] == 0.75
+    # pan or tilt: a 400 naming the field, nothing sent
+    calls = len(device.calls)
+    for move, field in (({"mode": "continuous", "pan": 0.5}, "$.pan"),
+                        ({"mode": "absolute", "pan": 0.5, "tilt": 0.0}, "$.pan"),
+                        ({"mode": "relative", "tilt": 0.5, "zoom": 0.1}, "$.tilt")):
+        body = await problem(await client.put(ptz + "/move", headers=operator, json=move), 400)
+        assert body["field"] == field, move
+        assert "supports.pan_tilt is false" in body["detail"]
+    body = await problem(await client.put(ptz + "/stop", headers=operator,
+                                          json={"pan_tilt": False}), 400)
+    assert body["field"] == "$.pan_tilt"
+    assert [n for n, _ in device.calls[calls:] if not n.startswith("Get")] == []
 
 
 # --- 15. PTZ: GetNode not implemented --------------------------------------------------------

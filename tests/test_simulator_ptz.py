@@ -167,6 +167,32 @@ async def test_switches(client, device):
     assert (await position(client, device))[3] == "IDLE"
 
 
+@pytest.mark.parametrize(("switch", "lacking", "kept"), [
+    ("ptz_zoom", '<tt:Zoom x="0"/>', '<tt:PanTilt x="0.5" y="0"/>'),
+    ("ptz_pan_tilt", '<tt:PanTilt x="0" y="0"/>', '<tt:Zoom x="0.5"/>'),
+])
+async def test_a_head_lacking_an_axis_refuses_to_hear_of_it(client, device, switch, lacking,
+                                                            kept):
+    setattr(device, switch, False)
+    axis = "Zoom" if switch == "ptz_zoom" else "PanTilt"
+    node = await ptz(client, device, "GetNode", "<tptz:NodeToken>ptz_node</tptz:NodeToken>")
+    spaces = node.body.find("tptz:PTZNode/tt:SupportedPTZSpaces", NS)
+    assert spaces is not None
+    assert not [e for e in spaces if axis in e.tag]  # no space of that axis
+    status = await ptz(client, device, "GetStatus", P1)
+    assert status.body.find(f"tptz:PTZStatus/tt:Position/tt:{axis}", NS) is None
+    refused = await ptz(client, device, "ContinuousMove",
+                        P1 + f"<tptz:Velocity>{kept}{lacking}</tptz:Velocity>", status=400)
+    assert f"{{{TER}}}SpaceNotSupported" in refused.fault()[1]
+    await ptz(client, device, "ContinuousMove", P1 + f"<tptz:Velocity>{kept}</tptz:Velocity>")
+    for value in ("true", "false"):
+        await ptz(client, device, "Stop", P1 + f"<tptz:{axis}>{value}</tptz:{axis}>",
+                  status=400)
+    assert device.ptz.velocity != (0.0, 0.0, 0.0)
+    await ptz(client, device, "Stop", P1)  # naming no axis: every axis it has stops
+    assert device.ptz.velocity == (0.0, 0.0, 0.0)
+
+
 async def test_a_head_that_takes_time_to_reach_a_position(client, device, clock):
     # ptz_move_seconds: a real head moves at finite speed, MOVING on its way
     device.ptz_move_seconds = 2

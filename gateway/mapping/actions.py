@@ -2,7 +2,8 @@
 
 Declared in a mapping file's [put] (see spec.py): a body, then the call to make, or one call per
 value of a body field (`case`). Each action may be checked first against ranges its resource's
-GET shows (`ranges`), fall back to another call where the device lacks the operation (`else`),
+GET shows (`ranges`) and what it says the device has (`supported`), fall back to another call
+where the device lacks the operation (`else`),
 be verified against the GET read back after it (`verify`; read back again while it shows the
 action going on, `wait_while`, at most move_settle seconds), and hold a lease whose end makes the
 `stop` call (gateway/leases.py). A sum among its arguments may be clamped into limits the GET
@@ -48,6 +49,26 @@ def _clamps(action: Action) -> bool:
         action.otherwise is not None and _clamps(action.otherwise))
 
 
+def _reads_state(action: Action) -> bool:
+    """Whether an action's own arguments depend on the GET (`when`)."""
+    return any(source.kind == "state" for source in sources(action.arguments))
+
+
+def _check_axes(action: Action, body: dict[str, Any], state: dict[str, Any] | None,
+                device: str) -> None:
+    """Fields given together or not at all; a field the GET says the device lacks."""
+    for group in action.together:
+        given = [name for name in group if name in body]
+        if given and len(given) < len(group):
+            missing = next(name for name in group if name not in body)
+            raise BadRequest(f"{' and '.join(group)} go together: {given[0]!r} is given, "
+                             f"{missing!r} is not", field=f"$.{missing}", device=device)
+    for name, shown in action.supported.items():
+        if name in body and state is not None and flat(state, shown) is False:
+            raise BadRequest(f"{name!r}: the device has none ({shown} is false)",
+                             field=f"$.{name}", device=device)
+
+
 def _check_ranges(action: Action, body: dict[str, Any], state: dict[str, Any],
                   device: str) -> None:
     for name, allowed in action.ranges.items():
@@ -75,6 +96,8 @@ async def _make(resource: Resource, action: Action, ctx: Context, body: dict[str
     Returns the note of the action that was used in the end ("" for the first)."""
     try:
         await make_calls(resource, ctx, action.calls, body)
+        if ctx.state is None and _reads_state(action):
+            ctx.state = await read_resource(resource, ctx)
         await call(resource, ctx, action.service, action.operation, action.arguments, body)
     except DeviceFault as exc:
         if action.otherwise is None or exc.status != NOT_IMPLEMENTED:
@@ -96,9 +119,10 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
     seconds = None
     if action.lease is not None:
         seconds = _lease_seconds(action, body, ctx)
-    if action.ranges or _clamps(action):
+    if action.ranges or _clamps(action) or any(name in body for name in action.supported):
         ctx.state = await read_resource(resource, ctx)
         _check_ranges(action, body, ctx.state, ctx.device.name)
+    _check_axes(action, body, ctx.state, ctx.device.name)
 
     key = lease_key(resource, ctx)
     if ctx.leases is not None:

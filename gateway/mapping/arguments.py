@@ -23,6 +23,8 @@ is one of:
                                                a nested element sent only when the body gives
                                                one of these fields (no Zoom to a head without
                                                zoom, when the client moves pan alone)
+    Zoom = { x = 0, when = "supports.zoom" }   (actions) a nested element left out where this
+                                               field of the GET is false (read first)
 
 Lower-case keys are this vocabulary, so they never clash with ONVIF's element names. A value taken
 from the request is translated by its enum (the parameter's or field's) and must fit the element's
@@ -50,10 +52,12 @@ SOURCES = ("param", "field", "item", "reply", "sum")
 
 @dataclass(frozen=True)
 class Given:
-    """A nested element (its children parsed) sent only when one of these body fields is."""
+    """A nested element (its children parsed) sent only when one of these body fields is
+    (`given`), and not when the GET field `when` names shows false."""
 
     fields: tuple[Source, ...]
     children: dict[str, Any]
+    when: Source | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def parse_arguments(table: Any, kind: Any, lookup: Lookup, wsdls: Wsdls,
     children = _children(kind)
     parsed: dict[str, Any] = {}
     for name, value in table.items():
-        if name == "given":
+        if name in ("given", "when"):
             continue
         if name not in children:
             known = ", ".join(children) or "nothing"
@@ -202,9 +206,16 @@ def _value(value: Any, kind: Any, repeated: bool, lookup: Lookup, wsdls: Wsdls,
             raise MappingError(f"{where}: {_type_name(kind)} is a complex type: give its "
                                "elements as a table")
         children = parse_arguments(value, kind, lookup, wsdls, where)
-        if "given" in value:
-            return Given(_given_fields(value["given"], lookup, f"{where}.given"), children)
-        return children
+        if "given" not in value and "when" not in value:
+            return children
+        fields = _given_fields(value["given"], lookup, f"{where}.given") \
+            if "given" in value else ()
+        when = None
+        if "when" in value:
+            if not isinstance(value["when"], str):
+                raise MappingError(f"{where}.when: a field of the GET (true or false)")
+            when = lookup("state", {"state": value["when"]}, f"{where}.when")
+        return Given(fields, children, when)
     if isinstance(value, dict):
         raise MappingError(f"{where}: {_type_name(kind)} is a simple type, not a table")
     if (problem := _fits(value, kind, wsdls)) is not None:
@@ -220,6 +231,8 @@ def sources(arguments: Any) -> Iterator[Source]:
             yield from sources(part)
     elif isinstance(arguments, Given):
         yield from arguments.fields
+        if arguments.when is not None:
+            yield arguments.when
         yield from sources(arguments.children)
     elif isinstance(arguments, dict):
         for value in arguments.values():
@@ -252,8 +265,10 @@ def build(arguments: dict[str, Any], resolve: Callable[[Source], Any]) -> dict[s
                 raise Untranslatable(spec, found)
             return spec.enum.to_onvif(found)
         if isinstance(spec, Given):
-            if all(resolve(field) is None for field in spec.fields):
+            if spec.fields and all(resolve(field) is None for field in spec.fields):
                 return None
+            if spec.when is not None and resolve(spec.when) is False:
+                return None  # the device has no such axis (null: not known, sent)
             return value(spec.children)
         if isinstance(spec, dict):
             built = {k: v for k, s in spec.items() if (v := value(s)) is not None}

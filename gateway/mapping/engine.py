@@ -267,6 +267,8 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
         if source.kind == "sum":
             parts = [resolve(part) for part in source.parts]
             return None if None in parts else _within(source, sum(parts))
+        if source.kind == "state":  # a field of the GET read before the action
+            return pick(ctx.state, tuple(source.name.split(".")))
         if source.kind == "reply":
             found = pick(ctx.replies.get(source.name), source.path)
             if found is None:

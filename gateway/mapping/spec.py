@@ -50,7 +50,8 @@ PATH_PARAMETER = re.compile(r"\{([^{}]*)\}")
 # The configuration kinds: the values of Media2's tr2:ConfigurationEnumeration (but All).
 KINDS = qname(TR2, "ConfigurationEnumeration")
 WRITES = {"policy", "call", "configuration", "action"}
-ACTION_KEYS = {"calls", "arguments", "required", "ranges", "verify", "wait_while", "else",
+ACTION_KEYS = {"calls", "arguments", "required", "together", "supported", "ranges", "verify",
+               "wait_while", "else",
                "note", "lease"}
 ACTIONS = ("create", "delete")
 
@@ -248,6 +249,10 @@ class Action:
     arguments: dict[str, Any]
     calls: tuple[Call, ...] = ()
     required: tuple[str, ...] = ()  # body fields this action needs
+    together: tuple[tuple[str, ...], ...] = ()  # body fields given all or none (pan and tilt)
+    # body field = a GET field: given while the GET shows false (the device has no such axis),
+    # a 400 naming it; null (not known) lets it through
+    supported: dict[str, str] = field(default_factory=dict)
     ranges: dict[str, Range] = field(default_factory=dict)
     verify: dict[str, str] = field(default_factory=dict)  # body field = GET field read back
     # GET field = a value: the read back is made again while one shows its value (a head
@@ -511,6 +516,12 @@ def _params(parameters: dict[str, Parameter], enums: dict[str, Enum],
     def lookup(kind: str, table: dict[str, Any], where: str) -> Source:
         if kind == "field" and fields is not None:
             return fields(kind, table, where)
+        if kind == "state" and shown is not None:  # (`when`: a field of the GET)
+            name = _string(table, "state", where)
+            if name not in shown:
+                raise MappingError(f"{where}: {name!r} is not a field of the GET (it has: "
+                                   f"{', '.join(sorted(shown))})")
+            return Source("state", name, None)
         if kind == "reply" and replies is not None:
             table = _expect(table, where, {"reply", "element"}, set())
             name, element = _string(table, "reply", where), _string(table, "element", where)
@@ -780,6 +791,15 @@ def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dic
     for name in required:
         if name not in body.fields:
             raise MappingError(f"{where}.required: the body has no field {name!r}")
+    groups = spec.get("together", [])
+    if not isinstance(groups, list) or not all(
+            isinstance(g, list) and len(g) > 1 and all(isinstance(n, str) for n in g)
+            for g in groups):
+        raise MappingError(f"{where}.together: a list of lists of body fields (given all or none)")
+    together = tuple(tuple(group) for group in groups)
+    for name in (n for group in together for n in group):
+        if name not in body.fields:
+            raise MappingError(f"{where}.together: the body has no field {name!r}")
 
     replies: dict[str, Any] = {}  # of this action's calls, once parsed
 
@@ -794,9 +814,11 @@ def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dic
             default = _params(parameters, enums, False, replies)("reply", default, f"{at}.default")
         elif default is not None and not is_json_type(default, declared.type):
             raise MappingError(f"{at}.default: {default!r} is not a {declared.type}")
+        # (a field given together with others is there wherever the element needing it is
+        # sent: that element is `given` them)
         return Source("field", name, declared.type, declared.enum,
-                      declared.required or default is not None or name in required,
-                      default=default)
+                      declared.required or default is not None or name in required
+                      or any(name in group for group in together), default=default)
 
     service, operation, op = _operation(spec, wsdls, where)
     calls, found = _calls(spec.get("calls", {}), parameters, enums, wsdls, f"{where}.calls",
@@ -821,6 +843,9 @@ def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dic
             raise MappingError(f"{at}: give min and/or max, or one_of")
         ranges[name] = Range(**{key: shown_field(value, f"{at}.{key}")
                                 for key, value in limits.items()})
+    supported = {name: shown_field(value, f"{where}.supported.{name}")
+                 for name, value in _expect(spec.get("supported", {}), f"{where}.supported",
+                                            set(), set(body.fields)).items()}
     verify = {name: shown_field(value, f"{where}.verify.{name}")
               for name, value in _expect(spec.get("verify", {}), f"{where}.verify", set(),
                                          set(body.fields)).items()}
@@ -846,8 +871,8 @@ def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dic
         stop = _action(lease_table["stop"], Body({}), parameters, enums, shown, wsdls,
                        f"{at}.stop")
         lease = Lease(name, stop)
-    return Action(service, operation, arguments, calls, required, ranges, verify, wait_while,
-                  otherwise, note, lease)
+    return Action(service, operation, arguments, calls, required, together, supported, ranges,
+                  verify, wait_while, otherwise, note, lease)
 
 
 def _configuration_write(table: dict[str, Any], body: Body, reads: tuple[Read, ...],

@@ -316,8 +316,15 @@ class SimulatedDevice:
     # False: a pan/tilt head without zoom: its node lists no zoom space, its configuration no
     # zoom limits, its status no zoom, and a move naming Zoom, even a zero one, is refused with
     # ter:SpaceNotSupported (agsh/onvif#9; pan/tilt cameras that advertise no zoom:
-    # roleoroleo/onvif_simple_server#62).
+    # roleoroleo/onvif_simple_server#62; a Panasonic VT-164's status has no zoom:
+    # agsh/onvif#103), as is a Stop naming Zoom (true or false).
     ptz_zoom: bool = True
+    # False: a zoom-only lens (a PTZ node with zoom spaces alone): no pan/tilt spaces, limits or
+    # position, and a move or Stop naming PanTilt is refused (an Avigilon H5A answers relative
+    # and continuous pan/tilt moves "No such space": agsh/onvif#268; a Z3Cam-HD with optical zoom
+    # only: milg0/onvif-java-lib#15; Home Assistant's integration first took such cameras for
+    # PTZ-less: home-assistant/core#35902), as is a Stop naming PanTilt.
+    ptz_pan_tilt: bool = True
     # Stop answers ter:ActionNotSupported, as some PTZ firmware does ("Action Not Implemented":
     # home-assistant/core#145811): a continuous move there ends only with a zero-velocity
     # ContinuousMove (how IRIS stops Cohu cameras: mnit-rtmc/iris#177).

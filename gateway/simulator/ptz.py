@@ -145,6 +145,9 @@ def _vector(call: Call, argument: str) -> tuple[float | None, float | None, floa
     if zoom is not None and not call.device.ptz_zoom:
         raise SoapFault(SENDER, ("InvalidArgVal", "SpaceNotSupported"),
                         f"{argument}.Zoom: this PTZ node has no zoom space")
+    if pan_tilt is not None and not call.device.ptz_pan_tilt:
+        raise SoapFault(SENDER, ("InvalidArgVal", "SpaceNotSupported"),
+                        f"{argument}.PanTilt: No such space (this PTZ node zooms only)")
     return (_float(pan_tilt, "x", f"{argument}.PanTilt"),
             _float(pan_tilt, "y", f"{argument}.PanTilt"), _float(zoom, "x", f"{argument}.Zoom"))
 
@@ -190,6 +193,8 @@ def _node(parent: etree._Element, tag: str, device: SimulatedDevice) -> None:
             continue
         if "Zoom" in element and not device.ptz_zoom:
             continue
+        if "PanTilt" in element and not device.ptz_pan_tilt:
+            continue
         space = sub(spaces, tt(element))
         sub(space, tt("URI"), SPACES + uri)
         for axis, (low, high) in zip(("XRange", "YRange"), ranges, strict=False):
@@ -206,15 +211,17 @@ def configuration(parent: etree._Element, tag: str, device: SimulatedDevice) -> 
     sub(element, tt("UseCount"), "1")
     sub(element, tt("NodeToken"), NODE)
     # (sic: the schema spells it "Pant")
-    sub(element, tt("DefaultAbsolutePantTiltPositionSpace"),
-        SPACES + "PanTiltSpaces/PositionGenericSpace")
+    if device.ptz_pan_tilt:
+        sub(element, tt("DefaultAbsolutePantTiltPositionSpace"),
+            SPACES + "PanTiltSpaces/PositionGenericSpace")
     if device.ptz_zoom:
         sub(element, tt("DefaultAbsoluteZoomPositionSpace"),
             SPACES + "ZoomSpaces/PositionGenericSpace")
-    limits = sub(sub(element, tt("PanTiltLimits")), tt("Range"))
-    sub(limits, tt("URI"), SPACES + "PanTiltSpaces/PositionGenericSpace")
-    _range(limits, tt("XRange"), *PAN_TILT)
-    _range(limits, tt("YRange"), *PAN_TILT)
+    if device.ptz_pan_tilt:
+        limits = sub(sub(element, tt("PanTiltLimits")), tt("Range"))
+        sub(limits, tt("URI"), SPACES + "PanTiltSpaces/PositionGenericSpace")
+        _range(limits, tt("XRange"), *PAN_TILT)
+        _range(limits, tt("YRange"), *PAN_TILT)
     if not device.ptz_zoom:
         return
     zoom = sub(sub(element, tt("ZoomLimits")), tt("Range"))
@@ -222,14 +229,17 @@ def configuration(parent: etree._Element, tag: str, device: SimulatedDevice) -> 
     _range(zoom, tt("XRange"), *ZOOM)
 
 
-def _position(parent: etree._Element, tag: str, pan: float, tilt: float,
-              zoom: float | None) -> None:
+def _position(parent: etree._Element, tag: str, device: SimulatedDevice,
+              position: Position) -> None:
+    """A tt:PTZVector of the axes the head has."""
+    pan, tilt, zoom = position
     vector = sub(parent, tag)
-    pan_tilt = sub(vector, tt("PanTilt"))
-    pan_tilt.set("x", f"{pan:.6g}")
-    pan_tilt.set("y", f"{tilt:.6g}")
-    pan_tilt.set("space", SPACES + "PanTiltSpaces/PositionGenericSpace")
-    if zoom is None:
+    if device.ptz_pan_tilt:
+        pan_tilt = sub(vector, tt("PanTilt"))
+        pan_tilt.set("x", f"{pan:.6g}")
+        pan_tilt.set("y", f"{tilt:.6g}")
+        pan_tilt.set("space", SPACES + "PanTiltSpaces/PositionGenericSpace")
+    if not device.ptz_zoom:
         return
     zoom_element = sub(vector, tt("Zoom"))
     zoom_element.set("x", f"{zoom:.6g}")
@@ -269,13 +279,14 @@ def get_status(call: Call) -> etree._Element:
     head = _head(call)
     answer = response(call)
     status = sub(answer, tptz("PTZStatus"))
-    _position(status, tt("Position"), head.pan, head.tilt,
-              head.zoom if call.device.ptz_zoom else None)
+    _position(status, tt("Position"), call.device, (head.pan, head.tilt, head.zoom))
     if call.device.ptz_move_status:
         move = sub(status, tt("MoveStatus"))
         pan_tilt, zoom = head.moving
-        sub(move, tt("PanTilt"), "MOVING" if pan_tilt else "IDLE")
-        sub(move, tt("Zoom"), "MOVING" if zoom else "IDLE")
+        if call.device.ptz_pan_tilt:
+            sub(move, tt("PanTilt"), "MOVING" if pan_tilt else "IDLE")
+        if call.device.ptz_zoom:
+            sub(move, tt("Zoom"), "MOVING" if zoom else "IDLE")
     sub(status, tt("UtcTime"), call.device.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
     return answer
 
@@ -317,6 +328,11 @@ def stop(call: Call) -> etree._Element:
     head = _head(call)
     pan_tilt = [parse_boolean(text, "PanTilt") for text in call.args("PanTilt")]
     zoom = [parse_boolean(text, "Zoom") for text in call.args("Zoom")]
+    # a node as strict as agsh/onvif#9's: an axis it lacks may not be named, even in Stop
+    for named, has, axis in ((pan_tilt, call.device.ptz_pan_tilt, "pan/tilt"),
+                             (zoom, call.device.ptz_zoom, "zoom")):
+        if named and not has:
+            raise SoapFault(SENDER, ("InvalidArgVal",), f"this PTZ node has no {axis}")
     stop_pan_tilt = pan_tilt[0] if pan_tilt else True
     stop_zoom = zoom[0] if zoom else True
     vpan, vtilt, vzoom = head.velocity
@@ -337,7 +353,7 @@ def get_presets(call: Call) -> etree._Element:
         preset = sub(answer, tptz("Preset"))
         preset.set("token", token)
         sub(preset, tt("Name"), name)
-        _position(preset, tt("PTZPosition"), pan, tilt, zoom if call.device.ptz_zoom else None)
+        _position(preset, tt("PTZPosition"), call.device, (pan, tilt, zoom))
     return answer
 
 

@@ -225,6 +225,11 @@ def _action_schema(write: ActionWrite) -> Schema:
     needs = [{"if": {"properties": {write.case: {"const": values[case]}}},
               "then": {"required": list(action.required)}}
              for case, action in write.actions.items() if write.case and action.required]
+    # fields given together: if one is there (in this case), all are
+    needs += [{"if": {"properties": {write.case: {"const": values[case]}}, "required": [name]},
+               "then": {"required": list(group)}}
+              for case, action in write.actions.items() if write.case
+              for group in action.together for name in group]
     if needs:
         schema["allOf"] = needs
     return schema
