@@ -26,28 +26,53 @@ T = TypeVar("T")
 HEALTH_CHECKS_AT_ONCE = 32
 
 
+# What waiting callers get when the caller making the call went away (cancelled): ask again.
+_AGAIN = object()
+
+
 class SingleFlight:
     """Concurrent identical reads share one call: the first starts it, the others wait for its
     answer (or its error). When a cache entry expires under load, the device is asked once,
-    not once per waiting request."""
+    not once per waiting request.
+
+    The first caller makes the call itself, in its own task (a task and a shield per read cost
+    the event loop two more turns per request, shared or not); the others each wait on a
+    future of their own, so one that goes away cancels only its own wait. If the first caller
+    goes away, its call goes with it: the others are told to ask again, and the first of them
+    makes the call for the rest.
+    """
 
     def __init__(self) -> None:
-        self._running: dict[Hashable, asyncio.Task[Any]] = {}
+        self._running: dict[Hashable, list[asyncio.Future[Any]]] = {}
 
     async def run(self, key: Hashable, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        task = self._running.get(key)
-        if task is None:
-            # A task of its own: a caller that goes away does not cancel the others' answer.
-            task = self._running[key] = asyncio.create_task(call())
-            task.add_done_callback(lambda done: self._landed(key, done))
-        result: T = await asyncio.shield(task)
-        return result
+        while (waiting := self._running.get(key)) is not None:
+            mine: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            waiting.append(mine)
+            result = await mine
+            if result is not _AGAIN:
+                return result  # type: ignore[no-any-return]
+        waiting = self._running[key] = []
+        try:
+            answer = await call()
+        except Exception as exc:
+            self._land(key, waiting, exc)
+            raise
+        except BaseException:  # cancelled: the others ask again
+            self._land(key, waiting, _AGAIN)
+            raise
+        self._land(key, waiting, answer)
+        return answer
 
-    def _landed(self, key: Hashable, task: asyncio.Task[Any]) -> None:
-        if self._running.get(key) is task:
-            del self._running[key]
-        if not task.cancelled():
-            task.exception()  # retrieved: every caller may have gone away
+    def _land(self, key: Hashable, waiting: list[asyncio.Future[Any]], outcome: Any) -> None:
+        del self._running[key]
+        for mine in waiting:
+            if mine.done():  # that caller went away
+                continue
+            if isinstance(outcome, Exception):
+                mine.set_exception(outcome)
+            else:
+                mine.set_result(outcome)
 
 
 class DeviceRegistry:

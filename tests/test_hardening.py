@@ -16,6 +16,7 @@ from aiohttp import web
 from gateway.app import WSDL_DIR, create_app, shared_wsdls
 from gateway.config import DeviceConfig, DeviceLimits, GatewayConfig, parse_config
 from gateway.credentials import Credentials
+from gateway.devices import SingleFlight
 from gateway.errors import ConfigError, DeviceBadReply, DeviceTimeout
 from gateway.keys import DEVICES, METRICS
 from gateway.logs import JsonFormatter, Redact
@@ -477,6 +478,41 @@ async def test_identical_reads_in_flight_share_one_device_call(start_device, sta
     assert (await client.get("/reboot", headers=token)).status == 200
     assert (await client.get("/reboot", headers=token)).status == 200
     assert device.reboots == 2  # a read that acts is never shared nor kept
+
+
+async def test_a_shared_read_outlives_any_caller_that_goes_away():
+    flight = SingleFlight()
+    calls: list[asyncio.Future[str]] = []
+
+    async def call() -> str:
+        calls.append(asyncio.get_running_loop().create_future())
+        return await calls[-1]
+
+    first = asyncio.create_task(flight.run("key", call))
+    second = asyncio.create_task(flight.run("key", call))
+    third = asyncio.create_task(flight.run("key", call))
+    await asyncio.sleep(0)
+    assert len(calls) == 1  # the first makes the call, the others wait for it
+    second.cancel()  # a waiting caller goes away: the call goes on
+    await asyncio.sleep(0)
+    assert not calls[0].cancelled()
+    first.cancel()  # the caller making the call goes away: the third asks again, for itself
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert calls[0].cancelled()
+    assert len(calls) == 2
+    calls[1].set_result("answer")
+    assert await third == "answer"
+    assert first.cancelled()
+    assert second.cancelled()
+    # and an error reaches every caller waiting on it
+    failing = [asyncio.create_task(flight.run("key", call)) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert len(calls) == 3
+    calls[2].set_exception(DeviceTimeout("late", "cam"))
+    for task in failing:
+        with pytest.raises(DeviceTimeout):
+            await task
 
 
 # 15. Slow headers time out; one address holds a bounded number of connections.
