@@ -94,7 +94,7 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
         # imported only here: redis takes a tenth of a second to import, and most gateways run alone
         from gateway.state.redisstore import RedisPolicyStore, RedisSessions, connect
 
-        client = connect(config.redis_url)
+        client = connect(config.redis_url, config.device_timeout)
         app[SESSIONS] = RedisSessions(client, config.session_idle_timeout,
                                       config.session_max_age, config.sessions_per_user,
                                       config.sessions_per_address)
@@ -172,8 +172,8 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
         from gateway.events.shared import SharedEvents
         from gateway.state.redisstore import connect
 
-        shared = SharedEvents(connect(config.redis_url), hub, registry.loaded,
-                              config.event_lease, clock=app[CLOCK])
+        shared = SharedEvents(connect(config.redis_url, config.device_timeout), hub,
+                              registry.loaded, config.event_lease, clock=app[CLOCK])
         await shared.open()
         webhooks = Webhooks(hub, app[STORE], settings, shared=True,
                             changed=shared.announce_webhooks)

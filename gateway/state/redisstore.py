@@ -37,14 +37,23 @@ PREFIX = "onvif-gateway:"
 
 # Connections to Redis per instance. redis-py's default pool refuses a command beyond its
 # connections at once (MaxConnectionsError, a 503 to the client); a blocking pool makes it wait
-# for one instead, as long as a command may take.
+# for one instead.
 REDIS_CONNECTIONS = 64
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A Redis client that gives up quickly, so a dead Redis is a fast 503, not a hang."""
+def connect(url: str, wait: float = 10.0) -> aioredis.Redis:
+    """A Redis client that gives up quickly on a dead Redis, so that is a fast 503, not a hang.
+
+    A command that finds every connection busy waits for one up to `wait` seconds (the gateway
+    gives its device_timeout, as long as a request waits for one of a device's connections).
+    A busy pool says nothing about Redis: each connection in use is released within the 2 s a
+    command or a connection attempt may take, and against a dead Redis sooner (refused). The
+    pool's wait used to be 2 s too: a burst of 300 requests on a loaded machine queued longer
+    than that behind the pool's 64 connections (the first of them opened then), and some got a
+    503 "No connection available." from a Redis that answered everything it was asked.
+    """
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_CONNECTIONS, timeout=2, decode_responses=True,
+        url, max_connections=REDIS_CONNECTIONS, timeout=wait, decode_responses=True,
         socket_timeout=2, socket_connect_timeout=2)
     return aioredis.Redis.from_pool(pool)  # closed with the client
 
