@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from cachetools import TTLCache
 
 from gateway.config import DeviceConfig, GatewayConfig
+from gateway.credentials import Credentials
 from gateway.errors import Conflict, DeviceError, NotFound
 from gateway.soap.device import CallObserver, DeviceClient
 from gateway.soap.wsdl import Wsdls
@@ -95,7 +96,7 @@ class DeviceRegistry:
 
     def _add(self, device: DeviceConfig) -> DeviceClient:
         client = DeviceClient(device, self._wsdls, self._config.device_limits, self._observer,
-                              self._clock)
+                              self._clock, digest_idle=self._config.session_idle_timeout)
         self._clients[device.name] = client
         self._caches[device.name] = TTLCache(maxsize=256, ttl=self._config.cache_ttl or 1,
                                              timer=self._clock)
@@ -141,6 +142,12 @@ class DeviceRegistry:
     def loaded(self, name: str) -> DeviceClient | None:
         """A device this instance has a client for, without asking the store."""
         return self._clients.get(name)
+
+    def forget(self, credentials: Credentials) -> None:
+        """Drop what any device keeps of these credentials (HTTP Digest answers): their
+        user logged out. Another session of that user rebuilds it at its next call."""
+        for client in self._clients.values():
+            client.digest.forget(credentials.username, credentials.password)
 
     def is_static(self, name: str) -> bool:
         """Whether a device comes from gateway.ini (and so cannot be removed at run time)."""

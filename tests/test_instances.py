@@ -13,6 +13,7 @@ from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.state import redisstore
 from gateway.state.redisstore import connect
+from gateway.state.sessions import token_known
 from tests.conftest import bearer, login
 from tests.events_helpers import eventually
 
@@ -43,6 +44,7 @@ async def test_a_token_from_one_instance_works_on_the_other(pair):
     # logging out on b ends the session on a too
     assert (await b.put("/logout", headers=bearer(token))).status == 204
     assert (await a.get("/device-information", headers=bearer(token))).status == 401
+    assert not token_known(token)  # nor is it kept in the memo of token hashes
 
 
 async def test_policy_written_on_one_is_read_on_the_other_at_once(pair):

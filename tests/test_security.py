@@ -11,8 +11,9 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
-from gateway.keys import STORE
+from gateway.keys import DEVICES, STORE
 from gateway.simulator import RECEIVER, SoapFault
+from gateway.state.sessions import token_known
 from tests.conftest import bearer, login
 
 # every protected route of the API, bare and per device
@@ -204,6 +205,44 @@ async def test_http_digest_credentials_are_sent_at_once_after_the_first_challeng
         assert (await client.get("/device-information", headers=bearer(token))).status == 200
     # the user's Digest answer is kept: no 401 (and no second round trip) per request
     assert device.digest_challenges == asked
+
+
+async def test_logout_drops_the_users_digest_answers_and_its_token(start_device, start_gateway):
+    # A Digest device's middleware holds its user's password, and the memo of token hashes holds
+    # tokens: both were kept after logout, until pushed out by others.
+    device, url = await start_device(http_digest=True)
+    client = await start_gateway(url, cache_ttl=0)
+    kept = client.app[DEVICES].loaded("cam").digest
+    phone, laptop, user = (await login(client), await login(client),
+                           await login(client, "user", "user"))
+    for token in (phone, laptop, user):
+        assert (await client.get("/device-information", headers=bearer(token))).status == 200
+    assert kept.users() == {"admin", "user"}
+    assert (await client.put("/logout", headers=bearer(phone))).status == 204
+    assert kept.users() == {"user"}
+    assert not token_known(phone)
+    # the same user's other session keeps working: it answers the device's next challenge anew
+    asked = device.digest_challenges
+    assert (await client.get("/device-information", headers=bearer(laptop))).status == 200
+    assert device.digest_challenges == asked + 1
+    assert kept.users() == {"admin", "user"}
+    assert (await client.get("/device-information", headers=bearer(phone))).status == 401
+
+
+async def test_a_digest_answer_unused_for_the_idle_timeout_is_dropped(start_device, start_gateway,
+                                                                     clock):
+    # the session it served has expired by then (and a live one gets a new one when it calls)
+    _, url = await start_device(http_digest=True)
+    client = await start_gateway(url, cache_ttl=0, clock=clock, session_idle_timeout=60)
+    kept = client.app[DEVICES].loaded("cam").digest
+    admin = await login(client)
+    assert (await client.get("/device-information", headers=bearer(admin))).status == 200
+    clock.now += 61
+    assert (await client.get("/device-information", headers=bearer(admin))).status == 401
+    assert not token_known(admin)
+    user = await login(client, "user", "user")
+    assert (await client.get("/device-information", headers=bearer(user))).status == 200
+    assert kept.users() == {"user"}
 
 
 XML_BOMB = b"""<?xml version="1.0"?>

@@ -35,7 +35,12 @@ from gateway.soap.breaker import BreakerOpen, CircuitBreaker
 from gateway.soap.errors import Exchange, translate
 from gateway.soap.quirks import PLUGINS
 from gateway.soap.services import ServiceAddresses
-from gateway.soap.transport import NEVER_ANSWERED, AiohttpTransport, ClosedWithoutAnswer
+from gateway.soap.transport import (
+    NEVER_ANSWERED,
+    AiohttpTransport,
+    ClosedWithoutAnswer,
+    DigestAnswers,
+)
 from gateway.soap.wsdl import ADDRESSED, Wsdls
 from gateway.soap.wsse import DeviceClockToken
 from gateway.tls import device_ssl
@@ -99,7 +104,8 @@ class DeviceClient:
 
     def __init__(self, config: DeviceConfig, wsdls: Wsdls, limits: DeviceLimits,
                  observer: CallObserver | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 digest_idle: float = float("inf")) -> None:
         self.config = config
         self.name = config.name
         self.state = DeviceState()
@@ -109,6 +115,9 @@ class DeviceClient:
         self._slots = asyncio.Semaphore(limits.concurrency)
         self._breaker = CircuitBreaker(limits.breaker_failures, limits.breaker_reset, clock)
         self._transport: AiohttpTransport | None = None
+        # HTTP Digest answers of its users, if it asks for Digest; one kept unused for
+        # digest_idle seconds (the sessions' idle timeout) belongs to no live session
+        self.digest = DigestAnswers(digest_idle, clock)
         self._clock_offset: timedelta | None = None
         self._services = ServiceAddresses(config.name, config.url, self._ask_device,
                                           self.state.services_unusable)
@@ -265,7 +274,7 @@ class DeviceClient:
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
                 connector=aiohttp.TCPConnector(limit=self._limits.concurrency, ssl=self._ssl,
                                                keepalive_timeout=IDLE_CONNECTION_SECONDS),
-            ))
+            ), answers=self.digest)
         return self._transport
 
     def _fresh_session(self) -> aiohttp.ClientSession:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,10 +66,19 @@ class DigestAnswers:
     every request). Once a device asked, each user's middleware is kept, per service host (the
     middleware answers its first host only): it then answers that device's next challenges
     itself, and sends its credentials with later requests at once rather than after a 401.
+
+    A middleware holds its user's password: it is dropped when forgotten (the user logged out),
+    or once unused for `idle` seconds (no session of that user can still be live and idle that
+    long), whichever comes first; a user still logged in gets a new one at the next challenge.
     """
 
-    def __init__(self) -> None:
-        self.middlewares: dict[tuple[str, str, str], aiohttp.DigestAuthMiddleware] | None = None
+    def __init__(self, idle: float = float("inf"),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        # (username, password, origin): the middleware, and when it was last used
+        self.middlewares: dict[tuple[str, str, str],
+                               tuple[aiohttp.DigestAuthMiddleware, float]] | None = None
+        self._idle = idle
+        self._clock = clock
 
     def asked(self) -> None:
         """The device sent a Digest challenge."""
@@ -80,13 +91,26 @@ class DigestAnswers:
         asked for Digest; none before, or without credentials."""
         if self.middlewares is None or credentials is None:
             return ()
+        now = self._clock()
+        for key in [k for k, (_, used) in self.middlewares.items() if now - used > self._idle]:
+            del self.middlewares[key]
         key = (*credentials, "/".join(address.split("/", 3)[:3]))
-        middleware = self.middlewares.get(key)
-        if middleware is None:
-            if len(self.middlewares) >= DIGEST_ANSWERS:
-                del self.middlewares[next(iter(self.middlewares))]  # the oldest
-            middleware = self.middlewares[key] = aiohttp.DigestAuthMiddleware(*credentials)
+        kept = self.middlewares.pop(key, None)
+        if kept is None and len(self.middlewares) >= DIGEST_ANSWERS:
+            del self.middlewares[next(iter(self.middlewares))]  # the least recently used
+        middleware = aiohttp.DigestAuthMiddleware(*credentials) if kept is None else kept[0]
+        self.middlewares[key] = (middleware, now)
         return (middleware,)
+
+    def forget(self, username: str, password: str) -> None:
+        """Drop the middlewares of these credentials (their user logged out)."""
+        if self.middlewares is not None:
+            for key in [k for k in self.middlewares if k[:2] == (username, password)]:
+                del self.middlewares[key]
+
+    def users(self) -> set[str]:
+        """The users whose middleware (so whose password) is kept."""
+        return {key[0] for key in self.middlewares or {}}
 
 
 class AiohttpTransport(Transport):  # type: ignore[misc]

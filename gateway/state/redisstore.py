@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 
 from gateway.credentials import Credentials
 from gateway.errors import StoreUnavailable
-from gateway.state.sessions import Session, new_token, owners, token_key
+from gateway.state.sessions import Session, forget_token, new_token, owners, token_key
 
 PREFIX = "onvif-gateway:"
 
@@ -158,11 +158,13 @@ class RedisSessions:
                 both.pexpire(key, int(self._idle * 1000))
                 raw, _ = await both.execute()
             if raw is None:
+                forget_token(token)
                 return None
             record = json.loads(raw)
             left = record["created"] + self._max_age - self._clock()
             if left <= 0:
                 await self._redis.delete(key)
+                forget_token(token)
                 return None
             if left < self._idle:  # ...but never past its max_age
                 await self._redis.pexpire(key, int(left * 1000))
@@ -173,7 +175,9 @@ class RedisSessions:
 
     async def end(self, token: str) -> bool:
         async with _redis_errors():
-            return bool(await self._redis.delete(self._key(token)))
+            ended = bool(await self._redis.delete(self._key(token)))
+        forget_token(token)
+        return ended
 
     async def count(self) -> int:
         async with _redis_errors():

@@ -6,7 +6,6 @@ several gateway instances share them (gateway.state.redisstore).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import secrets
 import time
@@ -36,14 +35,37 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-@functools.lru_cache(maxsize=1024)
+# The hashes of the last 1,024 tokens asked about, by token (a SHA-256 was a twentieth of a
+# cached read's handling). That is the tokens themselves, in this process's memory only (which
+# held each while serving it): a token is dropped as soon as its session is found ended or
+# expired, or ends here (logout).
+KNOWN_TOKENS = 1024
+_token_keys: OrderedDict[str, bytes] = OrderedDict()
+
+
 def token_key(token: str) -> bytes:
     """What a session is stored under: a hash of its token, never the token itself. The store
     holds no usable token, and a lookup takes the same time whatever an attacker guesses.
-    The hashes of the last 1,024 tokens asked about are kept (a SHA-256 was a twentieth of a
-    cached read's handling), and so those tokens, in this process's memory only (which held
-    each while serving it); each lookup still checks that the session lives."""
-    return hashlib.sha256(token.encode()).digest()
+    Each lookup still checks that the session lives."""
+    try:
+        key = _token_keys[token]
+    except KeyError:
+        key = _token_keys[token] = hashlib.sha256(token.encode()).digest()
+        if len(_token_keys) > KNOWN_TOKENS:
+            _token_keys.popitem(last=False)  # the least recently asked about
+    else:
+        _token_keys.move_to_end(token)
+    return key
+
+
+def forget_token(token: str) -> None:
+    """Drop a token from the memo of hashes (its session ended, or was never there)."""
+    _token_keys.pop(token, None)
+
+
+def token_known(token: str) -> bool:
+    """Whether this process still holds a token in its memo of hashes."""
+    return token in _token_keys
 
 
 class Sessions(Protocol):
@@ -147,13 +169,17 @@ class MemorySessions:
         try:  # one lookup (get() is two: 'in', then [])
             session = self._sessions[key]
         except KeyError:  # unknown, or past max_age
+            forget_token(token)
             return None
         now = self._clock()
         if now - session.last_used > self._idle_timeout:
             del self._sessions[key]
+            forget_token(token)
             return None
         session.last_used = now
         return session
 
     async def end(self, token: str) -> bool:
-        return self._sessions.pop(token_key(token), None) is not None
+        ended = self._sessions.pop(token_key(token), None) is not None
+        forget_token(token)
+        return ended

@@ -154,11 +154,16 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """End the session of the bearer token sent."""
-    await _session(request, await _device(request))
-    await request.app[SESSIONS].end(_token(request))
+    """End the session of the bearer token sent, and drop what was kept of its password."""
+    token = _token(request)
+    session = await _session(request, await _device(request))
+    owner = token_key(token)
+    await request.app[SESSIONS].end(token)  # (and forgets the token)
     # what the session left moving stops now, not when its lease runs out
-    await request.app[LEASES].end_owner(token_key(_token(request)))
+    await request.app[LEASES].end_owner(owner)
+    # the devices' HTTP Digest answers with the password: on every device, of every session
+    # with the same name and password (each rebuilds its own at its next call, one 401 more)
+    request.app[DEVICES].forget(session.credentials)
     return web.Response(status=204)
 
 
