@@ -11,11 +11,12 @@ from redis.asyncio import BlockingConnectionPool
 
 from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
+from gateway.events.shared import STATE_LEASES
 from gateway.state import redisstore
-from gateway.state.redisstore import connect
+from gateway.state.redisstore import EVENT_STATE, connect
 from gateway.state.sessions import token_known
 from tests.conftest import bearer, login
-from tests.events_helpers import eventually
+from tests.events_helpers import SSE, eventually
 
 SECRET = "Sh4red-State-Pa55"
 
@@ -165,3 +166,32 @@ async def test_more_requests_at_once_than_redis_connections_wait_for_one_not_503
             await pool.release(connection)
         statuses = await asyncio.gather(*burst)
     assert sorted(set(statuses)) == [200]
+
+
+async def test_a_devices_event_state_in_redis_expires_unless_held_and_goes_with_the_device(
+        start_device, aiohttp_client, redis_url, tmp_path):
+    # The last value of each event property (what an instance that starts listening fills in
+    # from) was a Redis hash kept for ever, also for devices removed or no longer listened to.
+    _, url = await start_device()
+    config = GatewayConfig(devices=(DeviceConfig("cam", url, "admin", "admin"),),
+                           redis_url=redis_url, state_dir=tmp_path, event_linger=0)
+    a = await aiohttp_client(await create_app(config))
+    admin = bearer(await login(a))
+    assert (await a.post("/devices", json={"id": "lobby", "url": url},
+                         headers=admin)).status == 201
+    lobby = await a.put("/devices/lobby/login", json={"username": "admin", "password": "admin"})
+    stream = SSE(await a.get("/devices/lobby/events",
+                             headers=bearer((await lobby.json())["sessionToken"])))
+    for _ in range(4):  # the simulator's 4 properties
+        assert (await stream.next())[1]["operation"] == "Initialized"
+    redis = connect(redis_url)
+    state = EVENT_STATE + "lobby"
+    async with asyncio.timeout(30):
+        while await redis.hlen(state) < 4:  # noqa: ASYNC110 (written by the instance's writer)
+            await asyncio.sleep(0.02)
+    # it lives while the holder renews its lease (event_lease, 5 s), then a few leases more
+    assert 0 < await redis.pttl(state) <= STATE_LEASES * 5_000
+    stream.close()
+    assert (await a.delete("/devices/lobby", headers=admin)).status == 204
+    assert not await redis.exists(state)
+    await redis.aclose()

@@ -15,7 +15,9 @@
   instance keeps them in its per-device buffer and offers them to its clients, so an id from
   any instance resumes on any other (Last-Event-ID). The last value of each property also goes
   to a Redis hash, from which an instance that starts listening to a device fills in what it
-  did not see (GET /events/state, the first events of a stream).
+  did not see (GET /events/state, the first events of a stream). The holder keeps the hash
+  STATE_LEASES leases long at each renewal; once nobody holds the subscription it expires (a
+  new subscription's Initialized events write it again), and it goes with its device.
 - Webhooks: every instance runs every webhook (a registration or removal on one is announced
   to the others), and delivers only the events of its own subscriptions: each event is POSTed
   once, by the instance that got it from the device, and a device's events in order. Events an
@@ -40,20 +42,25 @@ from gateway.events.hub import EventHub, Sent
 from gateway.events.model import gateway_event, property_key
 from gateway.events.pullpoint import PullPointSubscription
 from gateway.soap.device import DeviceClient
-from gateway.state.redisstore import PREFIX
+from gateway.state.redisstore import EVENT_STATE, PREFIX
 
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = PREFIX + "events"
 LEASE: Final = PREFIX + "events:lease:"
-STATE: Final = PREFIX + "events:state:"
+STATE: Final = EVENT_STATE
+# The properties' state lives this many leases after the holder last renewed its lease or wrote
+# it: it was kept for ever, also for devices removed or no longer listened to.
+STATE_LEASES: Final = 3
 FORWARD_QUEUE: Final = 10_000  # events waiting to go to Redis; beyond, dropped (Redis is stuck)
 
-# Take the lease if nobody holds it, or keep it (renew) if we do; answers the holder.
+# Take the lease if nobody holds it, or keep it (renew) if we do, and then keep the state of the
+# device's properties (KEYS[2]) ARGV[3] ms more; answers the holder.
 TAKE: Final = """
 local holder = redis.call('GET', KEYS[1])
 if not holder or holder == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
   return ARGV[1]
 end
 return holder
@@ -118,7 +125,8 @@ class SharedEvents:
                     running = None
                     restoring = restoring or self._lost(device, UNAVAILABLE)
                 asked = self._clock()  # a holder waits for Redis no longer than its lease lasts
-                holder = await self._try(key, self._lease if running is None else until - asked)
+                holder = await self._try(key, STATE + device,
+                                         self._lease if running is None else until - asked)
                 if holder == self.me:
                     until = asked + self._lease  # Redis counts from later: it runs out after
                     if running is None or running.done():
@@ -156,13 +164,14 @@ class SharedEvents:
                     await self._redis.publish(CHANNEL, json.dumps(
                         {"origin": self.me, "released": device}))
 
-    async def _try(self, key: str, within: float) -> str | None:
+    async def _try(self, key: str, state: str, within: float) -> str | None:
         """The lease's holder after trying to take (or renew) it; None when Redis fails or
         does not answer within `within` seconds."""
+        lease = int(self._lease * 1000)
         try:
             async with asyncio.timeout(within):
-                return str(await self._take(keys=[key],
-                                            args=[self.me, int(self._lease * 1000)]))
+                return str(await self._take(keys=[key, state],
+                                            args=[self.me, lease, STATE_LEASES * lease]))
         except Errors:  # TimeoutError is an OSError
             return None
 
@@ -213,6 +222,7 @@ class SharedEvents:
                 if event.get("operation") in ("Initialized", "Changed"):
                     pipe.hset(STATE + device, json.dumps(property_key(event)),
                               json.dumps([event_id, event]))
+                    pipe.pexpire(STATE + device, int(STATE_LEASES * self._lease * 1000))
                 elif event.get("operation") == "Deleted":
                     pipe.hdel(STATE + device, json.dumps(property_key(event)))
             try:

@@ -33,6 +33,9 @@ from gateway.errors import StoreUnavailable
 from gateway.state.sessions import Session, forget_token, new_token, owners, token_key
 
 PREFIX = "onvif-gateway:"
+# The last value of each event property of a device (gateway.events.shared writes it); it goes
+# with its device, and expires once no instance holds the device's subscription.
+EVENT_STATE = PREFIX + "events:state:"
 
 
 # Connections to Redis per instance. redis-py's default pool refuses a command beyond its
@@ -250,6 +253,7 @@ class RedisPolicyStore:
             async with self._redis.pipeline(transaction=True) as tx:
                 tx.hdel(f"{PREFIX}devices", name)
                 tx.delete(f"{PREFIX}profiles:{name}", f"{PREFIX}policies:{name}",
+                          EVENT_STATE + name,
                           *(self._enabled(name, str(policy)) for policy in policies))
                 tx.incr(f"{PREFIX}version:{name}")
                 await tx.execute()
