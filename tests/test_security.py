@@ -229,6 +229,16 @@ async def test_logout_drops_the_users_digest_answers_and_its_token(start_device,
     assert (await client.get("/device-information", headers=bearer(phone))).status == 401
 
 
+async def test_a_refused_digest_answer_is_not_kept(start_device, start_gateway):
+    # a mistyped password is much of the real one
+    _, url = await start_device(http_digest=True)
+    client = await start_gateway(url, cache_ttl=0)
+    kept = client.app[DEVICES].loaded("cam").digest
+    await login(client, "user", "user")
+    await refused(await client.put("/login", json={"username": "admin", "password": "admiN"}))
+    assert kept.users() == {"user"}
+
+
 async def test_a_digest_answer_unused_for_the_idle_timeout_is_dropped(start_device, start_gateway,
                                                                      clock):
     # the session it served has expired by then (and a live one gets a new one when it calls)

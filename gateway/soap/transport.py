@@ -159,6 +159,8 @@ class AiohttpTransport(Transport):  # type: ignore[misc]
                 challenge = response.headers.get("WWW-Authenticate", "")
                 if (middlewares or self._digest is None
                         or not challenge.lower().startswith("digest ")):
+                    if middlewares and self._digest is not None:  # refused: not kept
+                        self._answers.forget(*self._digest)
                     raise HttpUnauthorized(challenge)
                 self._answers.asked()  # sent again below, through the Digest middleware
             else:
