@@ -325,6 +325,10 @@ class SimulatedDevice:
     # only: milg0/onvif-java-lib#15; Home Assistant's integration first took such cameras for
     # PTZ-less: home-assistant/core#35902), as is a Stop naming PanTilt.
     ptz_pan_tilt: bool = True
+    # GetNodes lists this many other nodes first, heads no profile of this device uses (with no
+    # spaces, presets or home), as a device with a node per channel (an NVR, an encoder) does:
+    # a client must take the node the profile's PTZ configuration names, not the first.
+    ptz_other_nodes: int = 0
     # Stop answers ter:ActionNotSupported, as some PTZ firmware does ("Action Not Implemented":
     # home-assistant/core#145811): a continuous move there ends only with a zero-velocity
     # ContinuousMove (how IRIS stops Cohu cameras: mnit-rtmc/iris#177).

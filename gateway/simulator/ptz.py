@@ -248,6 +248,13 @@ def _position(parent: etree._Element, tag: str, device: SimulatedDevice,
 
 def get_nodes(call: Call) -> etree._Element:
     answer = response(call)
+    for n in range(1, call.device.ptz_other_nodes + 1):  # heads no profile here uses
+        other = sub(answer, tptz("PTZNode"))
+        other.set("token", f"other_node_{n}")
+        sub(other, tt("Name"), f"other head {n}")
+        sub(other, tt("SupportedPTZSpaces"))
+        sub(other, tt("MaximumNumberOfPresets"), "0")
+        sub(other, tt("HomeSupported"), "false")
     _node(answer, tptz("PTZNode"), call.device)
     return answer
 
