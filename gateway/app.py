@@ -38,7 +38,7 @@ from gateway.keys import (
 from gateway.leases import Leases
 from gateway.logins import LoginLimiter, LoginShare
 from gateway.logs import redact_request_logs
-from gateway.mapping.spec import load_mappings
+from gateway.mapping.spec import Resource, load_mappings
 from gateway.metrics import Metrics
 from gateway.snapshots import Snapshots
 from gateway.soap.wsdl import Wsdls, load_wsdls
@@ -47,6 +47,7 @@ from gateway.state.store import SqlitePolicyStore
 from gateway.web import events, observe, openapi, snapshots
 from gateway.web.handlers import routes
 from gateway.web.problems import MAX_BODY_BYTES, problems
+from gateway.web.routing import add_routes
 
 
 def packaged(package: str) -> Path:
@@ -199,6 +200,12 @@ async def _end_streams(app: web.Application) -> None:
         await app[EVENT_HUB].close()
 
 
+def route_table(resources: list[Resource]) -> list[web.RouteDef]:
+    """Every route of the gateway, bare and under /devices/{device_id}/."""
+    return (routes(resources) + snapshots.routes(resources) + events.routes() + observe.routes()
+            + openapi.routes())
+
+
 async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR,
                      clock: Callable[[], float] = time.monotonic) -> web.Application:
     """Build the gateway: WSDLs parsed, mapping files checked against them, routes from those.
@@ -224,7 +231,7 @@ async def create_app(config: GatewayConfig, wsdl_dir: Path = WSDL_DIR,
     app.cleanup_ctx.append(_leases)
     app.cleanup_ctx.append(_events)
     app.on_shutdown.append(_end_streams)
-    app.add_routes(routes(resources) + snapshots.routes(resources) + events.routes())
-    app.add_routes(observe.routes() + openapi.routes())
-    app[PATHS] = frozenset(resource.canonical for resource in app.router.resources())
+    add_routes(app, route_table(resources))
+    app[PATHS] = frozenset(route.resource.canonical for route in app.router.routes()
+                           if route.resource is not None)
     return app
