@@ -520,19 +520,12 @@ async def test_credentials_a_device_puts_in_its_uris_never_pass_through(start_de
                                                                          start_gateway):
     device, url = await start_device(uri_credentials="admin")
     # the switch works: the URI's own credentials open the picture, but not beside a Digest
+    own_uri = await device_uri(device, url, SNAPSHOT_URI)
     async with aiohttp.ClientSession() as session:
-        answer = await session.post(url.replace("device_service", "media_service"),
-                                    data=envelope("<trt:GetSnapshotUri><trt:ProfileToken>"
-                                                  "profile_1</trt:ProfileToken>"
-                                                  "</trt:GetSnapshotUri>", as_admin(device)),
-                                    headers={"Content-Type": "application/soap+xml"})
-        found = re.search(r"<tt:Uri>([^<]+)</tt:Uri>", await answer.text())
-        assert found is not None
-        device_uri = found.group(1).replace("&amp;", "&")
-        assert "password=admin" in device_uri
-        picture = await session.get(device_uri)
+        assert "password=admin" in own_uri
+        picture = await session.get(own_uri)
         assert picture.status == 200
-        mixed = await session.get(device_uri, headers={
+        mixed = await session.get(own_uri, headers={
             "Authorization": aiohttp.encode_basic_auth("admin", "admin")})
         assert mixed.status == 401
     device.snapshot_users.clear()
@@ -550,16 +543,18 @@ async def test_credentials_a_device_puts_in_its_uris_never_pass_through(start_de
     assert device.snapshot_users == ["user"]
 
 
-async def device_stream_uri(device, url):
-    """The stream URI the simulated device itself answers (Media1, as admin)."""
+STREAM_URI = ("<trt:GetStreamUri><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport>"
+              "<tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup><trt:ProfileToken>"
+              "profile_1</trt:ProfileToken></trt:GetStreamUri>")
+SNAPSHOT_URI = ("<trt:GetSnapshotUri><trt:ProfileToken>profile_1</trt:ProfileToken>"
+                "</trt:GetSnapshotUri>")
+
+
+async def device_uri(device, url, call=STREAM_URI):
+    """The stream (or snapshot) URI the simulated device itself answers (Media1, as admin)."""
     async with aiohttp.ClientSession() as session:
         answer = await session.post(url.replace("device_service", "media_service"),
-                                    data=envelope("<trt:GetStreamUri><trt:StreamSetup>"
-                                                  "<tt:Stream>RTP-Unicast</tt:Stream><tt:Transport>"
-                                                  "<tt:Protocol>RTSP</tt:Protocol></tt:Transport>"
-                                                  "</trt:StreamSetup><trt:ProfileToken>profile_1"
-                                                  "</trt:ProfileToken></trt:GetStreamUri>",
-                                                  as_admin(device)),
+                                    data=envelope(call, as_admin(device)),
                                     headers={"Content-Type": "application/soap+xml"})
         found = re.search(r"<tt:Uri>([^<]+)</tt:Uri>", await answer.text())
     assert found is not None
@@ -575,7 +570,7 @@ async def device_stream_uri(device, url):
 async def test_credentials_in_a_stream_uri_of_other_forms_never_pass_through(
         start_device, start_gateway, form, carried, kept):
     device, url = await start_device(uri_credentials="admin", uri_credentials_form=form)
-    assert carried in await device_stream_uri(device, url)  # the switch works
+    assert carried in await device_uri(device, url)  # the switch works
     client = await start_gateway(url)
     user = bearer(await login(client, "user", "user"))
     for query, userinfo in (("", None), ("&credentials=1", "user:user")):
@@ -608,20 +603,13 @@ async def test_a_snapshot_server_taking_credentials_only_in_its_query_gets_the_u
         start_device, start_gateway):
     device, url = await start_device(uri_credentials="admin", uri_credentials_form="foscam")
     # the switch works: admin's usr and pwd open the picture, nothing else does
+    own_uri = await device_uri(device, url, SNAPSHOT_URI)
     async with aiohttp.ClientSession() as session:
-        answer = await session.post(url.replace("device_service", "media_service"),
-                                    data=envelope("<trt:GetSnapshotUri><trt:ProfileToken>"
-                                                  "profile_1</trt:ProfileToken>"
-                                                  "</trt:GetSnapshotUri>", as_admin(device)),
-                                    headers={"Content-Type": "application/soap+xml"})
-        found = re.search(r"<tt:Uri>([^<]+)</tt:Uri>", await answer.text())
-        assert found is not None
-        device_uri = found.group(1).replace("&amp;", "&")
-        assert urlsplit(device_uri).query == "usr=admin&pwd=admin"
-        picture = await session.get(device_uri)
+        assert urlsplit(own_uri).query == "usr=admin&pwd=admin"
+        picture = await session.get(own_uri)
         assert (picture.status, picture.content_type) == (200, "image/jpeg")
         basic = aiohttp.encode_basic_auth("admin", "admin")
-        refused = await session.get(device_uri.partition("?")[0],
+        refused = await session.get(own_uri.partition("?")[0],
                                     headers={"Authorization": basic})
         assert (refused.status, refused.content_type) == (200, "text/xml")
         assert b"<result>-2</result>" in await refused.read()

@@ -411,6 +411,17 @@ def _uri_options(spec: dict[str, Any], parameters: dict[str, Parameter],
     return options
 
 
+def _element_paths(spec: dict[str, Any], key: str, where: str, meaning: str
+                   ) -> list[tuple[str, ...]]:
+    """spec[key]: an element path ("a.b") or a non-empty list of them, each split at its dots."""
+    given = spec[key]
+    texts = [given] if isinstance(given, str) else given
+    if not isinstance(texts, list) or not texts or not all(
+            isinstance(t, str) and t for t in texts):
+        raise MappingError(f"{where}.{key}: an element path, or a list of them ({meaning})")
+    return [tuple(text.split(".")) for text in texts]
+
+
 def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdls: Wsdls,
            parameters: dict[str, Parameter], where: str, fan_out: bool = False,
            replies: dict[str, Any] | None = None) -> Field:
@@ -438,13 +449,7 @@ def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdl
                            f"{', '.join(replies or {}) or 'none'})")
     answer = (replies or {})[source] if source else item  # where the element is
     if "element" in spec:
-        given = spec["element"]
-        texts = [given] if isinstance(given, str) else given
-        if not isinstance(texts, list) or not texts or not all(
-                isinstance(t, str) and t for t in texts):
-            raise MappingError(f"{where}.element: an element path, or a list of them (the "
-                               "first present answers)")
-        paths = [tuple(text.split(".")) for text in texts]
+        paths = _element_paths(spec, "element", where, "the first present answers")
         node, optional = _walk_optional(answer, paths[0], where if len(paths) == 1
                                         else f"{where}.element[0]")
         for i, path in enumerate(paths[1:], start=1):
@@ -455,15 +460,9 @@ def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdl
                      alternatives=tuple(paths[1:]), source=source, repeated=repeated,
                      **_uri_options(spec, parameters, where))
     if "exists" in spec:
-        given = spec["exists"]
-        texts = [given] if isinstance(given, str) else given
-        if not isinstance(texts, list) or not texts or not all(
-                isinstance(t, str) and t for t in texts):
-            raise MappingError(f"{where}.exists: an element path, or a list of them (true when "
-                               "any is there)")
-        looked_for = tuple(tuple(text.split(".")) for text in texts)
+        looked_for = tuple(_element_paths(spec, "exists", where, "true when any is there"))
         for i, path in enumerate(looked_for):
-            _walk(answer, path, f"{where}.exists" + (f"[{i}]" if len(texts) > 1 else ""))
+            _walk(answer, path, f"{where}.exists" + (f"[{i}]" if len(looked_for) > 1 else ""))
         return Field(exists=looked_for, source=source)
     if "param" in spec:
         name = _string(spec, "param", where)
