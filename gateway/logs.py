@@ -63,11 +63,20 @@ def redact_request_logs() -> None:
 
 class PlainFormatter(logging.Formatter):
     """logging.Formatter's lines (PLAIN_FORMAT), the time of day worked out once a second
-    rather than for every line (time.strftime is a third of a line's formatting)."""
+    rather than for every line (time.strftime is a third of a line's formatting), and a line
+    without a traceback put together directly rather than by PLAIN_FORMAT's %-formatting of
+    every attribute of the record (a tenth of a cached read's handling)."""
 
     def __init__(self) -> None:
         super().__init__(PLAIN_FORMAT)
         self._second: tuple[int, str] = (-1, "")  # one tuple: threads may log at once
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        record.message = record.getMessage()  # the attributes logging.Formatter.format sets
+        record.asctime = self.formatTime(record)
+        return f"{record.asctime} {record.levelname} {record.name}: {record.message}"
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:

@@ -305,6 +305,21 @@ def test_plain_lines_are_logging_s_own(created):
     assert before != ours.format(record)
 
 
+def test_plain_lines_with_a_traceback_or_stack_are_logging_s_own():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        exc_info = sys.exc_info()
+    for extra in ({"exc_info": exc_info}, {"stack_info": "Stack (most recent call last):\n  x"},
+                  {"exc_text": "Traceback: kept"}, {}):
+        record = logging.makeLogRecord({"msg": "failed %d", "args": (3,), "name": "gateway.y",
+                                        "levelname": "ERROR", "levelno": logging.ERROR,
+                                        **extra})
+        expected = logging.Formatter(PLAIN_FORMAT).format(logging.makeLogRecord(vars(record)))
+        assert PlainFormatter().format(record) == expected
+        assert ("boom" in expected) == ("exc_info" in extra)
+
+
 @pytest.fixture
 def batched():
     """A logger whose lines go through a TurnBatchingHandler to a StringIO: (logger, stream)."""
