@@ -19,6 +19,7 @@ from gateway.events.hub import EventHub, EventSettings
 from gateway.events.pullpoint import Timing
 from gateway.events.webhooks import Webhooks, WebhookSettings
 from gateway.keys import (
+    ANNOUNCE_ENDED,
     CLOCK,
     CONFIG,
     DEVICES,
@@ -45,7 +46,7 @@ from gateway.soap.wsdl import Wsdls, load_wsdls
 from gateway.state.sessions import MemorySessions
 from gateway.state.store import SqlitePolicyStore
 from gateway.web import events, observe, openapi, snapshots
-from gateway.web.handlers import routes
+from gateway.web.handlers import routes, session_ended
 from gateway.web.problems import MAX_BODY_BYTES, problems
 from gateway.web.routing import add_routes
 
@@ -182,9 +183,15 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
         async def webhooks_changed() -> None:
             await webhooks.sync({device.name: device for device in registry})
 
+        async def ended_elsewhere(key: bytes, device: str, username: str) -> None:
+            await session_ended(app, key, device, username)
+
         shared.webhooks_changed = webhooks_changed
+        shared.session_ended = ended_elsewhere
+        app[ANNOUNCE_ENDED] = shared.announce_session_ended
     else:
         webhooks = Webhooks(hub, app[STORE], settings)
+        app[ANNOUNCE_ENDED] = None
     app[WEBHOOKS] = webhooks
     await webhooks.open({device.name: device for device in registry})
     yield

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 from cachetools import TTLCache
 
 from gateway.config import DeviceConfig, GatewayConfig
-from gateway.credentials import Credentials
 from gateway.errors import Conflict, DeviceError, NotFound
 from gateway.soap.device import CallObserver, DeviceClient
 from gateway.soap.wsdl import Wsdls
@@ -143,11 +142,12 @@ class DeviceRegistry:
         """A device this instance has a client for, without asking the store."""
         return self._clients.get(name)
 
-    def forget(self, credentials: Credentials) -> None:
-        """Drop what any device keeps of these credentials (HTTP Digest answers): their
-        user logged out. Another session of that user rebuilds it at its next call."""
-        for client in self._clients.values():
-            client.digest.forget(credentials.username, credentials.password)
+    def forget(self, name: str, username: str) -> None:
+        """Drop what a device keeps of a user's password (HTTP Digest answers): a session of
+        theirs ended. Another session of that user rebuilds it at its next call."""
+        client = self._clients.get(name)
+        if client is not None:
+            client.digest.forget(username)
 
     def is_static(self, name: str) -> bool:
         """Whether a device comes from gateway.ini (and so cannot be removed at run time)."""

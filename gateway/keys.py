@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -35,6 +35,10 @@ SNAPSHOTS = web.AppKey("snapshots", Snapshots)
 PATHS = web.AppKey("paths", frozenset[str])
 LEASES = web.AppKey("leases", Leases)
 EVENT_HUB = web.AppKey("event_hub", EventHub)
+# With Redis: tells the other instances that a session ended (its token's hash, its device and
+# user), so that they drop what they hold of it at once (gateway.web.handlers.session_ended).
+ANNOUNCE_ENDED: web.AppKey[Callable[[bytes, str, str], Awaitable[None]] | None] = web.AppKey(
+    "announce_ended")
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
 
 # The id of a request: logged, and sent back in X-Request-ID and in problem bodies.

@@ -390,3 +390,41 @@ async def test_websocket_needs_a_session(
     _, client = camera
     response = await client.get("/events/ws")
     assert response.status == 401
+
+
+async def test_a_logout_ends_the_streams_of_its_session(
+        camera: tuple[SimulatedDevice, TestClient[Any, Any]]) -> None:
+    # The streams went on after their session's logout, each event still sent.
+    device, client = camera
+    token, other = await login(client), await login(client)
+    sse = await listen(client, token)
+    socket = await client.ws_connect("/events/ws", headers=bearer(token))
+    kept = await listen(client, other)  # another session of the same user
+    await synced(client)
+    assert (await client.put("/logout", headers=bearer(token))).status == 204
+    last = (await sse.until(lambda e: e["kind"] == "disconnected"))[-1]
+    assert "session ended" in last["data"]["reason"]
+    with pytest.raises(EOFError):
+        await sse.next()
+    while (await socket.receive_json(timeout=10))["kind"] != "disconnected":
+        pass
+    device.trigger_motion("video1", True)
+    await kept.until(motion("true"))
+    assert (await socket.receive(timeout=10)).type.name in ("CLOSE", "CLOSED")
+
+
+async def test_a_stream_ends_once_its_session_expired(
+        start_device: StartDevice, start_gateway: StartGateway, clock: FakeClock) -> None:
+    # A stream outlived its session (no logout: idle, or past session_max_age) for ever.
+    device, url = await start_device()
+    client = await start_gateway(url, clock=clock, session_max_age=600, **FAST)
+    sse = await listen(client, await login(client))
+    await synced(client)
+    clock.now += 60  # a stream that listens keeps its session in use...
+    device.trigger_motion("video1", True)
+    await sse.until(motion("true"))
+    clock.now += 600  # ...up to session_max_age
+    device.trigger_motion("video1", False)
+    seen = await sse.until(lambda e: e["kind"] == "disconnected")
+    assert not any(motion("false")(e) for e in seen)  # not sent: the session had ended
+    assert "session ended" in seen[-1]["data"]["reason"]

@@ -12,6 +12,7 @@ from redis.asyncio import BlockingConnectionPool
 from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.events.shared import STATE_LEASES
+from gateway.keys import DEVICES, EVENT_HUB
 from gateway.state import redisstore
 from gateway.state.redisstore import EVENT_STATE, connect
 from gateway.state.sessions import token_known
@@ -195,3 +196,35 @@ async def test_a_devices_event_state_in_redis_expires_unless_held_and_goes_with_
     assert (await a.delete("/devices/lobby", headers=admin)).status == 204
     assert not await redis.exists(state)
     await redis.aclose()
+
+
+async def test_a_logout_on_one_ends_at_once_what_the_other_holds_of_the_session(
+        start_device, aiohttp_client, redis_url, tmp_path):
+    # Instance a went on serving an event stream of the logged-out session (for ever), moving a
+    # PTZ head for it until the lease ended, and holding its user's Digest answer (the
+    # password) until idle for session_idle_timeout.
+    device, url = await start_device(http_digest=True)
+
+    async def instance(name):
+        config = GatewayConfig(devices=(DeviceConfig("cam", url),), redis_url=redis_url,
+                               state_dir=tmp_path / name, cache_ttl=0, event_linger=0.0)
+        return await aiohttp_client(await create_app(config))
+
+    a, b = await instance("a"), await instance("b")
+    token, other = await login(a, "operator", "operator"), await login(a, "user", "user")
+    stream = SSE(await a.get("/events", headers=bearer(token)))
+    kept = SSE(await a.get("/events", headers=bearer(other)))
+    await eventually(lambda: a.app[EVENT_HUB].synced("cam"))
+    move = await a.put("/profiles/profile_1/ptz/move", headers=bearer(token),
+                       json={"mode": "continuous", "pan": 0.5, "lease_ms": 30000})
+    assert move.status == 200, await move.text()
+    digest = a.app[DEVICES].loaded("cam").digest
+    assert digest.users() == {"operator", "user"}
+    assert (await b.put("/logout", headers=bearer(token))).status == 204
+    last = (await stream.until(lambda e: e["kind"] == "disconnected"))[-1]
+    assert "session ended" in last["data"]["reason"]
+    await eventually(lambda: "Stop" in [name for name, _ in device.calls])
+    assert digest.users() == {"user"}
+    assert (await a.get("/device-information", headers=bearer(token))).status == 401
+    device.trigger_motion("video1", True)  # the other session's stream goes on
+    await kept.until(lambda e: e["kind"] == "motion" and e["operation"] == "Changed")

@@ -33,6 +33,9 @@ from gateway.events.model import TopicFilter, gateway_event, property_key
 from gateway.events.pullpoint import PullPointSubscription, Timing
 from gateway.soap.device import DeviceClient
 
+# Why a stream ended with its session (the `disconnected` event's reason).
+SESSION_ENDED = "the session ended (logged out, or expired); log in again"
+
 # An event as it is sent: its id, the event, and its JSON (encoded once for every client).
 Sent = tuple[str, dict[str, Any], str]
 
@@ -59,11 +62,14 @@ class EventSettings:
 
 
 class Listener:
-    """One client: the devices it listens to, its filter, and its bounded queue."""
+    """One client: the devices it listens to, its filter, its bounded queue, and the sessions
+    it listens with (the hashes of their tokens): the stream ends when one of them does."""
 
-    def __init__(self, devices: tuple[str, ...], topics: TopicFilter, size: int) -> None:
+    def __init__(self, devices: tuple[str, ...], topics: TopicFilter, size: int,
+                 sessions: frozenset[bytes] = frozenset()) -> None:
         self.devices = devices
         self.topics = topics
+        self.sessions = sessions
         self.queue: asyncio.Queue[Sent] = asyncio.Queue(maxsize=size)
         # Set when the gateway ended the stream (too slow, shutting down); its last event
         # says why and is the only one left in the queue.
@@ -135,12 +141,15 @@ class EventHub:
     # listeners
 
     def listen(self, devices: Iterable[tuple[DeviceClient, Credentials]], topics: TopicFilter,
-               last_event_id: str | None = None) -> tuple[Listener, list[Sent]]:
-        """Register a client; returns it and what it gets first: the buffered events after
-        last_event_id (all of them when the id is from an earlier run of the gateway), or
-        without an id the last event of each property, as a new subscription would."""
+               last_event_id: str | None = None, sessions: frozenset[bytes] = frozenset(),
+               ) -> tuple[Listener, list[Sent]]:
+        """Register a client (listening with these sessions); returns it and what it gets
+        first: the buffered events after last_event_id (all of them when the id is from an
+        earlier run of the gateway), or without an id the last event of each property, as a
+        new subscription would."""
         pairs = list(devices)
-        listener = Listener(tuple(d.name for d, _ in pairs), topics, self.settings.client_queue)
+        listener = Listener(tuple(d.name for d, _ in pairs), topics, self.settings.client_queue,
+                            sessions)
         channels = [self._channel(device) for device, _ in pairs]
         after = self._parse_id(last_event_id, channels)
         replay: list[tuple[int, Sent]] = []
@@ -268,6 +277,19 @@ class EventHub:
                   "for it")
         self._end(listener, gateway_event(device, "Disconnected", "disconnected", reason=reason))
 
+    def end_session(self, key: bytes) -> int:
+        """End the streams of a session that ended (its token's hash): a logout, here or on
+        another instance. How many there were."""
+        ended = [listener for listener in self._listeners if key in listener.sessions]
+        for listener in ended:
+            self.disconnect(listener, SESSION_ENDED)
+        return len(ended)
+
+    def disconnect(self, listener: Listener, reason: str) -> None:
+        """End a client's stream, its last event (`disconnected`) saying why."""
+        name = listener.devices[0] if listener.devices else ""
+        self._end(listener, gateway_event(name, "Disconnected", "disconnected", reason=reason))
+
     def _end(self, listener: Listener, event: dict[str, Any]) -> None:
         self.leave(listener)
         listener.end(("", event, json.dumps(event)))
@@ -291,9 +313,7 @@ class EventHub:
     async def close(self) -> None:
         """End every stream and every subscription (each Unsubscribes)."""
         for listener in list(self._listeners):
-            name = listener.devices[0] if listener.devices else ""
-            self._end(listener, gateway_event(name, "Disconnected", "disconnected",
-                                              reason="the gateway is shutting down"))
+            self.disconnect(listener, "the gateway is shutting down")
         tasks = []
         for channel in self._channels.values():
             if channel.linger is not None:

@@ -18,6 +18,10 @@
   did not see (GET /events/state, the first events of a stream). The holder keeps the hash
   STATE_LEASES leases long at each renewal; once nobody holds the subscription it expires (a
   new subscription's Initialized events write it again), and it goes with its device.
+- Sessions ended: a logout on one instance is announced on the channel (the hash of the
+  session's token, its device and user name: never the token or the password), and every
+  other instance drops at once what it holds of that session (its event streams end, its PTZ
+  leases stop, its user's HTTP Digest answers go; gateway.web.handlers.session_ended).
 - Webhooks: every instance runs every webhook (a registration or removal on one is announced
   to the others), and delivers only the events of its own subscriptions: each event is POSTed
   once, by the instance that got it from the device, and a device's events in order. Events an
@@ -75,7 +79,8 @@ UNAVAILABLE: Final = "the shared state store (Redis) is unavailable"
 
 
 class SharedEvents:
-    """The Redis side of the event hub: leases, the event channel, webhook announcements."""
+    """The Redis side of the event hub: leases, the event channel, webhook and ended
+    sessions' announcements."""
 
     def __init__(self, client: aioredis.Redis, hub: EventHub,
                  devices: Callable[[str], DeviceClient | None], lease: float,
@@ -95,6 +100,8 @@ class SharedEvents:
         self._release = client.register_script(RELEASE)
         # Called when another instance added or removed a webhook (set by the app).
         self.webhooks_changed: Callable[[], Awaitable[None]] | None = None
+        # Called when a session ended on another instance: its token's hash, device, user.
+        self.session_ended: Callable[[bytes, str, str], Awaitable[None]] | None = None
 
     async def open(self) -> None:
         """Start reading the channel and writing to it; become the hub's relay."""
@@ -261,6 +268,11 @@ class SharedEvents:
             elif "webhooks" in message:
                 if self.webhooks_changed is not None:
                     self._spawn(self.webhooks_changed())
+            elif "ended" in message:
+                ended = message["ended"]
+                if self.session_ended is not None:
+                    self._spawn(self.session_ended(bytes.fromhex(ended["session"]),
+                                                   str(ended["device"]), str(ended["user"])))
             else:
                 client = self._devices(message["device"])
                 if client is not None:
@@ -274,7 +286,7 @@ class SharedEvents:
             try:
                 await work
             except Exception:
-                log.exception("reading the webhooks again failed")
+                log.exception("acting on another instance's announcement failed")
 
         task = asyncio.create_task(run())
         self._tasks.append(task)
@@ -286,6 +298,15 @@ class SharedEvents:
         """Tell the other instances that the webhooks changed (they read them again)."""
         with contextlib.suppress(*Errors):
             await self._redis.publish(CHANNEL, json.dumps({"origin": self.me, "webhooks": 1}))
+
+
+    # sessions
+
+    async def announce_session_ended(self, key: bytes, device: str, username: str) -> None:
+        """Tell the other instances that a session ended (by its token's hash)."""
+        ended = {"session": key.hex(), "device": device, "user": username}
+        with contextlib.suppress(*Errors):
+            await self._redis.publish(CHANNEL, json.dumps({"origin": self.me, "ended": ended}))
 
 
 async def _halt(task: asyncio.Task[None]) -> None:

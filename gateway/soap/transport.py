@@ -102,10 +102,12 @@ class DigestAnswers:
         self.middlewares[key] = (middleware, now)
         return (middleware,)
 
-    def forget(self, username: str, password: str) -> None:
-        """Drop the middlewares of these credentials (their user logged out)."""
+    def forget(self, username: str, password: str | None = None) -> None:
+        """Drop the middlewares of a user (a session of theirs ended), or of these credentials
+        alone (the device refused them)."""
         if self.middlewares is not None:
-            for key in [k for k in self.middlewares if k[:2] == (username, password)]:
+            for key in [k for k in self.middlewares
+                        if k[0] == username and password in (None, k[1])]:
                 del self.middlewares[key]
 
     def users(self) -> set[str]:

@@ -63,6 +63,12 @@ def forget_token(token: str) -> None:
     _token_keys.pop(token, None)
 
 
+def forget_key(key: bytes) -> None:
+    """Drop a token from the memo by its hash (its session ended on another instance)."""
+    for token in [token for token, known in _token_keys.items() if known == key]:
+        del _token_keys[token]
+
+
 def token_known(token: str) -> bool:
     """Whether this process still holds a token in its memo of hashes."""
     return token in _token_keys

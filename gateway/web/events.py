@@ -17,15 +17,15 @@ from aiohttp import web
 
 from gateway.access import WRITE
 from gateway.credentials import Credentials
-from gateway.errors import NotFound, Unauthorized
-from gateway.events.hub import Listener, Sent
+from gateway.errors import NotFound, StoreUnavailable, Unauthorized
+from gateway.events.hub import SESSION_ENDED, Listener, Sent
 from gateway.events.model import TopicFilter
-from gateway.keys import CONFIG, DEVICES, EVENT_HUB, SESSIONS, WEBHOOKS
+from gateway.keys import CLOCK, CONFIG, DEVICES, EVENT_HUB, SESSIONS, WEBHOOKS
 from gateway.mapping.bodies import declare
 from gateway.soap.device import DeviceClient
-from gateway.state.sessions import Session
+from gateway.state.sessions import Session, token_key
 from gateway.web.bodies import read_object
-from gateway.web.handlers import DEVICE_PREFIX, _device, _require, _session
+from gateway.web.handlers import DEVICE_PREFIX, _device, _require, _session, _token
 
 WEBHOOK_BODY = declare(
     url={"type": "string", "example": "http://127.0.0.1:9000/hook",
@@ -54,33 +54,71 @@ def _bearer_tokens(request: web.Request) -> list[str]:
     return tokens
 
 
-async def _sessions(request: web.Request) -> list[tuple[DeviceClient, Session]]:
-    """The devices of a request, each with its session: /devices/{id}/... that device, the
-    bare paths the device of every bearer token sent."""
+async def _sessions(request: web.Request) -> list[tuple[DeviceClient, Session, str]]:
+    """The devices of a request, each with its session and that session's token:
+    /devices/{id}/... that device, the bare paths the device of every bearer token sent."""
     if "device_id" in request.match_info:
         device = await _device(request)
-        return [(device, await _session(request, device))]
-    pairs: dict[str, tuple[DeviceClient, Session]] = {}
+        token = _token(request)
+        return [(device, await _session(request, device, token), token)]
+    found: dict[str, tuple[DeviceClient, Session, str]] = {}
     for token in _bearer_tokens(request):
         session = await request.app[SESSIONS].get(token)
         if session is None:
             raise Unauthorized("a session token is unknown, ended or expired; log in again")
         device = await request.app[DEVICES].get(session.device)
-        pairs.setdefault(device.name, (device, session))
-    return list(pairs.values())
+        found.setdefault(device.name, (device, session, token))
+    return list(found.values())
 
 
 async def listening(request: web.Request) -> list[tuple[DeviceClient, Credentials]]:
     """The devices a request listens to, each with the credentials of its session."""
-    return [(device, session.credentials) for device, session in await _sessions(request)]
+    return [(device, session.credentials) for device, session, _ in await _sessions(request)]
+
+
+class _Watch:
+    """A stream's sessions, looked up again every KEEPALIVE seconds (of the gateway's clock)
+    while it lasts: a session that ended (logged out on another instance, expired, its device
+    removed) ends the stream. A lookup marks the session used: a client that listens uses it
+    (until session_max_age)."""
+
+    def __init__(self, request: web.Request, tokens: list[str]) -> None:
+        self._request = request
+        self._tokens = tokens
+        self._clock = request.app[CLOCK]
+        self._next = self._clock() + KEEPALIVE
+        self.keys = frozenset(token_key(token) for token in tokens)
+
+    async def ended(self) -> bool:
+        """Whether one of the sessions ended (looked up when due; the store unavailable: not
+        known, looked up again next time, as no logout can be made meanwhile)."""
+        if self._clock() < self._next:
+            return False
+        self._next = self._clock() + KEEPALIVE
+        sessions = self._request.app[SESSIONS]
+        try:
+            return any([await sessions.get(token) is None for token in self._tokens])
+        except StoreUnavailable:
+            return False
+
+
+async def _listen(request: web.Request, last_event_id: str | None = None,
+                  ) -> tuple[Listener, list[Sent], _Watch]:
+    """Register the request's client with the hub, with its sessions to watch."""
+    found = await _sessions(request)
+    watch = _Watch(request, [token for _, _, token in found])
+    listener, replay = request.app[EVENT_HUB].listen(
+        [(device, session.credentials) for device, session, _ in found],
+        TopicFilter(request.query.get("topic")), last_event_id, watch.keys)
+    return listener, replay, watch
 
 
 async def _operator(request: web.Request) -> list[DeviceClient]:
     """The request's devices, each with an Operator (or higher) session: webhooks are writes."""
-    pairs = await _sessions(request)
-    for _, session in pairs:
+    found = await _sessions(request)
+    for _, session, _ in found:
         _require(session, WRITE, device_decides=False)
-    return [device for device, _ in pairs]
+    return [device for device, _, _ in found]
 
 
 async def add_webhook(request: web.Request) -> web.Response:
@@ -131,9 +169,7 @@ async def _next(request: web.Request, listener: Listener) -> Sent | None:
 async def stream(request: web.Request) -> web.StreamResponse:
     """GET /events: Server-Sent Events, one JSON event each, with Last-Event-ID resume."""
     hub = request.app[EVENT_HUB]
-    devices = await listening(request)
-    listener, replay = hub.listen(devices, TopicFilter(request.query.get("topic")),
-                                  request.headers.get("Last-Event-ID"))
+    listener, replay, watch = await _listen(request, request.headers.get("Last-Event-ID"))
     response = web.StreamResponse(headers=SSE_HEADERS)
 
     async def send() -> None:
@@ -142,6 +178,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await response.write(_sse(sent))
         while not (listener.ended.is_set() and listener.queue.empty()):
             waiting = await _next(request, listener)
+            if not listener.ended.is_set() and await watch.ended():
+                hub.disconnect(listener, SESSION_ENDED)  # what was waiting is not sent
+                continue
             await response.write(b": keep-alive\n\n" if waiting is None else _sse(waiting))
 
     try:
@@ -179,15 +218,19 @@ async def _until_sent_or_ended(request: web.Request, sending: Any, listener: Lis
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """GET /events/ws: the same events, one JSON text message each, over a WebSocket."""
     hub = request.app[EVENT_HUB]
-    devices = await listening(request)
-    listener, replay = hub.listen(devices, TopicFilter(request.query.get("topic")))
+    listener, replay, watch = await _listen(request)
     socket = web.WebSocketResponse(heartbeat=KEEPALIVE)
 
     async def send() -> None:
         for sent in replay:
             await socket.send_str(sent[2])
         while not (listener.ended.is_set() and listener.queue.empty()):
-            await socket.send_str((await listener.queue.get())[2])
+            waiting = await _next(request, listener)
+            if not listener.ended.is_set() and await watch.ended():
+                hub.disconnect(listener, SESSION_ENDED)  # what was waiting is not sent
+                continue
+            if waiting is not None:
+                await socket.send_str(waiting[2])
         await socket.close()
 
     async def receive() -> None:

@@ -26,14 +26,25 @@ from gateway.errors import (
     Forbidden,
     Unauthorized,
 )
-from gateway.keys import CLOCK, CONFIG, DEVICES, LEASES, LOGIN_SHARE, LOGINS, SESSIONS, STORE
+from gateway.keys import (
+    ANNOUNCE_ENDED,
+    CLOCK,
+    CONFIG,
+    DEVICES,
+    EVENT_HUB,
+    LEASES,
+    LOGIN_SHARE,
+    LOGINS,
+    SESSIONS,
+    STORE,
+)
 from gateway.mapping.bodies import declare
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
 from gateway.mapping.values import xml_text
 from gateway.mapping.writes import put_resource
 from gateway.soap.device import DeviceClient
-from gateway.state.sessions import Session, token_key
+from gateway.state.sessions import Session, forget_key, token_key
 from gateway.web.bodies import read_json, read_object
 
 # The authenticated call that proves a login: any ONVIF user may make it (access class READ_SYSTEM).
@@ -154,17 +165,28 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """End the session of the bearer token sent, and drop what was kept of its password."""
+    """End the session of the bearer token sent, here and on every other instance."""
     token = _token(request)
     session = await _session(request, await _device(request))
-    owner = token_key(token)
+    key = token_key(token)
     await request.app[SESSIONS].end(token)  # (and forgets the token)
-    # what the session left moving stops now, not when its lease runs out
-    await request.app[LEASES].end_owner(owner)
-    # the devices' HTTP Digest answers with the password: on every device, of every session
-    # with the same name and password (each rebuilds its own at its next call, one 401 more)
-    request.app[DEVICES].forget(session.credentials)
+    await session_ended(request.app, key, session.device, session.credentials.username)
+    announce = request.app[ANNOUNCE_ENDED]
+    if announce is not None:  # (Redis: the other instances do the same at once)
+        await announce(key, session.device, session.credentials.username)
     return web.Response(status=204)
+
+
+async def session_ended(app: web.Application, key: bytes, device: str, username: str) -> None:
+    """Drop what this instance holds for a session that ended (a logout here or on another
+    instance; key: its token's hash): its event streams end, what it left moving stops now
+    (not when its lease runs out), its token leaves the memo of hashes, and the device's HTTP
+    Digest answers of its user go (they hold the password: another session of that user
+    rebuilds its own at its next call, one 401 more)."""
+    app[EVENT_HUB].end_session(key)
+    await app[LEASES].end_owner(key)
+    forget_key(key)
+    app[DEVICES].forget(device, username)
 
 
 async def validate_user(request: web.Request) -> web.Response:

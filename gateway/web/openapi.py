@@ -356,8 +356,9 @@ EVENT_STREAM = (
     "holding one Event (JSON). A new client first gets the last value of each property "
     "(operation Initialized), then every notification. Reconnecting with Last-Event-ID resumes "
     "from the gateway's per-device buffer. The bare path serves the devices of every session "
-    "token sent (one Authorization: Bearer line each). A client that does not keep up is "
-    "disconnected, with a last event of kind disconnected.")
+    "token sent (one Authorization: Bearer line each). A client that does not keep up, or "
+    "whose session ended (logout, expiry), is disconnected, with a last event of kind "
+    "disconnected.")
 
 FIXED: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/events"): {
