@@ -25,18 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
 from common import (  # bench/common.py (run from bench/)
     ROOT,
     byte_compile,
     cpu_seconds,
-    fleet_ini,
     port_of,
+    serve_startup,
     start,
     stop,
 )
-
-USER, PASSWORD = "admin", "admin"  # a user of every simulated device
 
 
 def timed(*args: str) -> float:
@@ -53,34 +50,6 @@ async def banner() -> tuple[float, float]:
     seconds, cpu = time.perf_counter() - started, cpu_seconds(process.pid)
     await stop(process)
     return seconds, cpu
-
-
-async def first_answer(base: str) -> None:
-    """A login to the first device and its device information, which must be answered."""
-    async with aiohttp.ClientSession() as http:
-        async with http.put(f"{base}/devices/cam1/login",
-                            json={"username": USER, "password": PASSWORD}) as reply:
-            token = (await reply.json())["sessionToken"]
-        async with http.get(f"{base}/devices/cam1/device-information",
-                            headers={"Authorization": f"Bearer {token}"}) as reply:
-            if reply.status != 200:
-                raise RuntimeError(f"GET /device-information: {reply.status} {await reply.text()}")
-
-
-async def serve(sim_port: int, devices: int) -> tuple[float, float, float, float]:
-    """Seconds to `serve`'s banner and to its first answer, and its CPU seconds at each."""
-    with tempfile.TemporaryDirectory() as folder:
-        ini = Path(folder) / "gateway.ini"
-        ini.write_text(fleet_ini(Path(folder) / "state", sim_port, devices))
-        started = time.perf_counter()
-        process, output = await start("serve", "-c", str(ini), until="gateway serving on")
-        serving, serving_cpu = time.perf_counter() - started, cpu_seconds(process.pid)
-        try:
-            await first_answer(f"http://127.0.0.1:{port_of(output, 'gateway serving on')}")
-            answered, answered_cpu = time.perf_counter() - started, cpu_seconds(process.pid)
-        finally:
-            await stop(process)
-    return serving, answered, serving_cpu, answered_cpu
 
 
 async def measure(runs: int, devices: int, bad: Path) -> dict[str, list[float]]:
@@ -100,9 +69,10 @@ async def measure(runs: int, devices: int, bad: Path) -> dict[str, list[float]]:
             rows.setdefault("onvif-gateway demo, to its banner", []).append(demo)
             rows.setdefault("onvif-gateway demo, to its banner, CPU s", []).append(demo_cpu)
             for count in (1, devices):
-                figures = await serve(sim_port, count)
-                for what, value in zip(("banner", "first answer", "banner, CPU s",
-                                        "first answer, CPU s"), figures, strict=True):
+                run = await serve_startup(sim_port, count)
+                for what, value in (("banner", run.banner), ("first answer", run.answer),
+                                    ("banner, CPU s", run.banner_cpu),
+                                    ("first answer, CPU s", run.answer_cpu)):
                     rows.setdefault(f"serve, {count} device(s): {what}", []).append(value)
     finally:
         await stop(simulator)
