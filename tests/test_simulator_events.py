@@ -20,6 +20,7 @@ from gateway.simulator import SimulatedDevice
 from gateway.simulator.server import control_path
 from gateway.soap.device import DeviceClient
 from gateway.soap.transport import ClosedWithoutAnswer
+from gateway.soap.wsdl import parse_wsdls
 from tests.conftest import FakeClock, StartDevice
 from tests.simulator_helpers import Answer, as_admin, check_schema, envelope, offline_wsdl
 
@@ -57,6 +58,22 @@ async def pull(client: DeviceClient, address: str, wait: str = "PT0S",
             f"{TT}{part}/{TT}SimpleItem")} for part in ("Source", "Data")]
         messages.append((topic, message.get("PropertyOperation"), *items))
     return messages
+
+
+async def test_calls_to_events_wait_for_its_wsdl_read_on_first_use(start_device: StartDevice
+                                                                    ) -> None:
+    _, url = await start_device()
+    wsdls = parse_wsdls(WSDL_DIR)  # as a gateway starts: the Events WSDL not read yet
+    client = DeviceClient(DeviceConfig("cam", url), wsdls, DeviceLimits())
+    try:
+        first, second = await asyncio.gather(subscribe(client), subscribe(client))
+        assert first != second
+        assert first.startswith("http://127.0.0.1:")
+        assert wsdls.is_read("events")
+        # a pull point's own binding, read with it: the properties' Initialized messages
+        assert {operation for _, operation, _, _ in await pull(client, first)} == {"Initialized"}
+    finally:
+        await client.close()
 
 
 async def test_event_properties_name_motion_and_digital_input(

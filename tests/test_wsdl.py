@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import shutil
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +14,8 @@ from gateway.app import WSDL_DIR, YOUNG_OBJECTS, create_app, shared_wsdls
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.errors import WsdlError
 from gateway.keys import WSDLS
-from gateway.soap.wsdl import SERVICES, parse_wsdls
+from gateway.soap import wsdl
+from gateway.soap.wsdl import NOTIFICATION_SCHEMAS, ONVIF_SCHEMAS, SERVICES, parse_wsdls
 
 
 async def test_wsdls_are_shared_between_gateways():
@@ -52,11 +56,11 @@ async def test_the_parsed_wsdls_leave_the_garbage_collectors_sight():
 
 def test_services_importing_onvif_schemas_share_one_document():
     wsdls = parse_wsdls(WSDL_DIR)
-    document = wsdls.documents["device"]
-    assert [name for name in SERVICES if wsdls.documents[name] is document] == [
+    document = wsdls.document("device")
+    assert [name for name in SERVICES if wsdls.document(name) is document] == [
         "device", "media", "media2", "imaging", "ptz", "deviceio"]
     # Events (and its pull points) apart: its messages' tt:Message must stay raw XML
-    assert wsdls.documents["events"] is wsdls.documents["pullpoint"] is not document
+    assert wsdls.document("events") is wsdls.document("pullpoint") is not document
     # each service's own binding, with its own operations, from the one document
     assert wsdls.binding("ptz").get("ContinuousMove").input.body.qname.namespace == (
         SERVICES["ptz"].namespace)
@@ -76,3 +80,38 @@ def test_a_missing_binding_is_named(tmp_path):
 def test_parsing_leaves_collections_on():
     parse_wsdls(WSDL_DIR)
     assert gc.isenabled()
+
+
+CONNECTION_STATUS = "{http://www.onvif.org/ver10/events/wsdl}ConnectionStatus"
+
+
+async def test_the_events_wsdl_is_read_when_first_needed_and_once(monkeypatch):
+    read: list[str] = []
+    parse = wsdl._parse
+
+    def counted(wsdl_dir: Path, schemas: str) -> Any:
+        read.append(schemas)
+        return parse(wsdl_dir, schemas)
+
+    monkeypatch.setattr(wsdl, "_parse", counted)
+    wsdls = parse_wsdls(WSDL_DIR)
+    assert read == [ONVIF_SCHEMAS]  # at start: what the mapping files are checked against
+    assert not any(wsdls.is_read(name) for name in ("events", "pullpoint", "subscription"))
+    assert CONNECTION_STATUS not in wsdls.enumerations  # a simple type of the Events WSDL
+    # calls arriving together all wait for the one reading
+    await asyncio.gather(*(wsdls.ready(name) for name in ("events", "pullpoint", "events")))
+    assert read == [ONVIF_SCHEMAS, NOTIFICATION_SCHEMAS]
+    assert wsdls.document("subscription") is wsdls.document("events") is not wsdls.document(
+        "device")
+    assert wsdls.binding("pullpoint").get("PullMessages") is not None
+    # and the enumerations of the files read for it join the others
+    assert wsdls.enumerations[CONNECTION_STATUS] == ("Offline", "Connecting", "Connected")
+    assert wsdls.enumerations["{http://www.onvif.org/ver10/schema}IrCutFilterMode"] == (
+        "ON", "OFF", "AUTO")
+
+
+def test_a_missing_events_wsdl_stops_start_up(tmp_path):
+    shutil.copytree(WSDL_DIR, tmp_path / "wsdl")
+    (tmp_path / "wsdl" / SERVICES["events"].wsdl).unlink()
+    with pytest.raises(WsdlError, match=r"event\.wsdl: missing \(the events service's WSDL\)"):
+        parse_wsdls(tmp_path / "wsdl")

@@ -384,13 +384,15 @@ class DeviceClient:
         credentials: Credentials | None,
         kwargs: Mapping[str, Any],
     ) -> dict[str, Any]:
+        if not self._wsdls.is_read(service):
+            await self._wsdls.ready(service)
         token, transport = None, self._http()
         if credentials is not None:
             offset = self._clock_offset or timedelta(0)
             token = DeviceClockToken(credentials.username, credentials.password, offset)
             transport = transport.authenticated(credentials.username, credentials.password)
         client = zeep.Client(
-            self._wsdls.documents[service], wsse=token, transport=transport,
+            self._wsdls.document(service), wsse=token, transport=transport,
             settings=replies.RAW_REPLY_SETTINGS,
             plugins=ADDRESSED_PLUGINS if service in ADDRESSED else PLUGINS,
         )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,86 +89,138 @@ SUBSCRIPTION_MANAGER = Service("subscription", TEV,
                                "ver10/events/wsdl/event.wsdl", "SubscriptionManagerBinding",
                                SUBSCRIPTION_REFERENCE, schemas=NOTIFICATION_SCHEMAS)
 ADDRESSED = {service.name: service for service in (PULL_POINT, SUBSCRIPTION_MANAGER)}
+ALL_SERVICES = {**SERVICES, **ADDRESSED}
 
 # One settings object for every zeep client: entities and DTDs in device answers are refused.
 ZEEP_SETTINGS = Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
 
 
 class LocalOnlyTransport(Transport):  # type: ignore[misc]
-    """A zeep transport for loading WSDLs that reads files and refuses every remote URL."""
+    """A zeep transport for loading WSDLs that reads files and refuses every remote URL; it keeps
+    what it read, by location (the enumerations are read from the same files)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: dict[str, bytes] = {}
+
+    def load(self, url: str) -> bytes:
+        content: bytes = super().load(url)
+        self.read[url] = content
+        return content
 
     def _load_remote_data(self, url: str) -> bytes:
         raise WsdlError(f"refusing to fetch {url}: WSDLs and schemas are read from wsdl/ only")
 
 
-@dataclass(frozen=True)
 class Wsdls:
     """The parsed WSDLs, shared by every device: each service's zeep document (shared by the
     services whose WSDLs import the same schemas) and binding, and the enumerated values of each
-    named simple type (zeep keeps no facets), by its {namespace}name."""
+    named simple type (zeep keeps no facets), by its {namespace}name.
 
-    documents: dict[str, Any]
-    bindings: dict[str, Any]
-    enumerations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    The services of ONVIF's schemas are read at once: the mapping files are checked against them.
+    The Events WSDL's (WS-Notification's schemas, a document of their own: a tenth of the
+    parsing) are read when first needed, once: `await ready(service)` reads them in a worker
+    thread, and a call to the service waits for it."""
+
+    def __init__(self, wsdl_dir: Path) -> None:
+        for name, service in ALL_SERVICES.items():  # a file missing stops start-up at once
+            if not (wsdl_dir / service.wsdl).is_file():
+                raise WsdlError(f"{wsdl_dir / service.wsdl}: missing (the {name} service's WSDL)")
+        self._wsdl_dir = wsdl_dir
+        self._documents: dict[str, Any] = {}
+        self._bindings: dict[str, Any] = {}
+        self.enumerations: dict[str, tuple[str, ...]] = {}
+        self._reading = threading.Lock()
+        self._read(ONVIF_SCHEMAS)
 
     def binding(self, service: str) -> Any:
-        """The zeep binding of a service, by its short name."""
-        return self.bindings[service]
+        """The zeep binding of a service, by its short name (read now if it is not yet: on an
+        event loop, `await ready(service)` first)."""
+        if service not in self._bindings:
+            self._read(ALL_SERVICES[service].schemas)
+        return self._bindings[service]
+
+    def document(self, service: str) -> Any:
+        """The zeep document a service's WSDL is read into (read as binding() is)."""
+        self.binding(service)
+        return self._documents[service]
+
+    def is_read(self, service: str) -> bool:
+        return service in self._bindings
+
+    async def ready(self, service: str) -> None:
+        """The service's WSDL read, in a worker thread if it is not yet (the event loop goes on
+        serving; every caller meanwhile waits for the one reading)."""
+        if service not in self._bindings:
+            await asyncio.to_thread(self._read, ALL_SERVICES[service].schemas)
+
+    def _read(self, schemas: str) -> None:
+        with self._reading:
+            if any(service.schemas == schemas and name in self._bindings
+                   for name, service in ALL_SERVICES.items()):
+                return
+            # Parsing makes objects that all live as long as the process: collections meanwhile
+            # would walk them again and again for nothing (a quarter of the parsing time).
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                documents, bindings, enumerations = _parse(self._wsdl_dir, schemas)
+            finally:
+                if collecting:
+                    gc.enable()
+            self.enumerations.update(enumerations)
+            self._documents.update(documents)
+            self._bindings.update(bindings)  # last: a service with a binding is read whole
 
 
 def parse_wsdls(wsdl_dir: Path) -> Wsdls:
-    """Parse every service's WSDL (blocking: call it off the event loop)."""
-    # Parsing makes objects that all live as long as the process: collections meanwhile would
-    # walk them again and again for nothing (a quarter of the parsing time).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _parse(wsdl_dir)
-    finally:
-        if collecting:
-            gc.enable()
+    """Parse the WSDLs (those of ONVIF's schemas; blocking: call it off the event loop)."""
+    return Wsdls(wsdl_dir)
 
 
-def _parse(wsdl_dir: Path) -> Wsdls:
+def _parse(wsdl_dir: Path, schemas: str
+           ) -> tuple[dict[str, Any], dict[str, Any], dict[str, tuple[str, ...]]]:
+    """The documents and bindings of the services whose WSDLs import these schemas, by service,
+    and the enumerations of the files read for them."""
     # The loader's own settings only forbid DTD tricks; local relative imports must stay allowed.
     transport = LocalOnlyTransport()
     settings = Settings(forbid_dtd=True, forbid_entities=True)
-    documents: dict[str, Any] = {}  # by Service.schemas
+    document: Any = None
     definitions: dict[Path, Any] = {}  # services that share a WSDL share its definition
-    by_service: dict[str, Any] = {}
+    documents: dict[str, Any] = {}
     bindings: dict[str, Any] = {}
-    for name, service in [*SERVICES.items(), *ADDRESSED.items()]:
+    for name, service in ALL_SERVICES.items():
+        if service.schemas != schemas:
+            continue
         path = wsdl_dir / service.wsdl
         if path not in definitions:
-            if not path.is_file():
-                raise WsdlError(f"{path}: missing (the {name} service's WSDL)")
             try:
-                if service.schemas not in documents:
-                    document = Document(str(path), transport, settings=settings)
-                    documents[service.schemas] = definitions[path] = document
+                if document is None:
+                    document = definitions[path] = Document(str(path), transport,
+                                                            settings=settings)
                 else:
                     # one more definition in the document, as a wsdl:import would read it
                     xml = load_external(str(path), transport, settings=settings, _initial=True)
-                    definitions[path] = Definition(documents[service.schemas], xml, str(path))
+                    definitions[path] = Definition(document, xml, str(path))
                     definitions[path].resolve_imports()
             except (ZeepError, OSError) as exc:
                 raise WsdlError(f"{path}: {exc}") from exc
-        by_service[name] = documents[service.schemas]
+        documents[name] = document
         try:
             bindings[name] = definitions[path].bindings[service.binding_qname]
         except KeyError:
             raise WsdlError(f"{path}: no binding {service.binding} ({name})") from None
-    return Wsdls(by_service, bindings, _enumerations(wsdl_dir))
+    return documents, bindings, _enumerations(transport.read)
 
 
-def _enumerations(wsdl_dir: Path) -> dict[str, tuple[str, ...]]:
-    """The xs:enumeration values of every named xs:simpleType in the folder's schemas."""
+def _enumerations(files: dict[str, bytes]) -> dict[str, tuple[str, ...]]:
+    """The xs:enumeration values of every named xs:simpleType in these files' schemas."""
     found: dict[str, tuple[str, ...]] = {}
-    for path in sorted([*wsdl_dir.rglob("*.xsd"), *wsdl_dir.rglob("*.wsdl")]):
+    for location, content in files.items():
         try:
-            root = etree.parse(str(path), parser()).getroot()
-        except (etree.XMLSyntaxError, OSError) as exc:
-            raise WsdlError(f"{path}: {exc}") from exc
+            root = etree.fromstring(content, parser(), base_url=location)
+        except etree.XMLSyntaxError as exc:
+            raise WsdlError(f"{location}: {exc}") from exc
         for schema in root.iter(f"{{{XS}}}schema"):
             namespace = schema.get("targetNamespace", "")
             for simple in schema.iterfind(f"{{{XS}}}simpleType[@name]"):
