@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -139,6 +140,13 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
         status = response.status
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = rid
+        # Sent here, as aiohttp would send it once the middlewares return (it then finds it
+        # sent): the count and the log line below are then not on the client's wait.
+        with contextlib.suppress(ConnectionError):  # aiohttp finds the same, and lets it be
+            await response.prepare(request)
+            await response.write_eof()
     except web.HTTPException as exc:  # what the problems middleware lets through (redirects)
         status = exc.status
         exc.headers[REQUEST_ID_HEADER] = rid
@@ -148,8 +156,6 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise
     finally:
         _record(request, status, time.monotonic() - started)
-    if not response.prepared:
-        response.headers[REQUEST_ID_HEADER] = rid
     return response
 
 
