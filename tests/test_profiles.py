@@ -13,8 +13,10 @@ from gateway.config import parse_config
 from gateway.errors import ConfigError, MappingError
 from gateway.mapping.spec import load_mappings
 from gateway.mapping.uris import (
-    credential_keys,
+    Places,
+    credential_places,
     expiry,
+    with_credentials,
     with_host,
     with_query_credentials,
     with_userinfo,
@@ -204,12 +206,23 @@ def test_uri_transforms():
         "rtsp://h/users/password_reset?username2=z"
     # where a device takes credentials in its query: the gateway's snapshot fetch puts a user's
     device_uri = "http://h/cgi-bin/CGIProxy.fcgi?cmd=snapPicture2&Usr=admin&PWD=x&authbasic=eDp5"
-    keys = credential_keys(device_uri)
+    keys = credential_places(device_uri).query
     assert keys == ("Usr", "PWD", "authbasic")
     assert with_query_credentials(without_credentials(device_uri), keys, "a b", "c&d") == (
         "http://h/cgi-bin/CGIProxy.fcgi?cmd=snapPicture2&Usr=a%20b&PWD=c%26d"
         "&authbasic=YSBiOmMmZA%3D%3D")  # base64 of "a b:c&d"
-    assert credential_keys("rtsp://u:p@h/user=x_password=y_channel=1?channel=1") == ()
+    assert credential_places("rtsp://u:p@h/user=x_password=y_channel=1?channel=1") == Places(
+        (), path=True, userinfo=True)
+    # credentials=1: the user's own where the device had put its own, else in the userinfo
+    xiongmai = "rtsp://h/user=admin_password=x_channel=1_stream=0.sdp?real_stream"
+    assert with_credentials(without_credentials(xiongmai), credential_places(xiongmai), "a_b",
+                            "c&d/e") == \
+        "rtsp://h/user=a%5Fb_password=c%26d%2Fe_channel=1_stream=0.sdp?real_stream"
+    dahua = "rtsp://h/cam/realmonitor?channel=1&authbasic=eDp5"
+    assert with_credentials(without_credentials(dahua), credential_places(dahua), "a", "b") == \
+        "rtsp://h/cam/realmonitor?channel=1&authbasic=YTpi"
+    assert with_credentials("rtsp://h/a", credential_places("rtsp://h/a"), "a", "b") == \
+        "rtsp://a:b@h/a"
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert expiry(timedelta(0), now) is None
     assert expiry(timedelta(seconds=60), now) == "2026-01-01T00:01:00+00:00"

@@ -536,7 +536,9 @@ async def test_credentials_a_device_puts_in_its_uris_never_pass_through(start_de
         assert (uri.username, uri.query) == (None, "")
         uri = urlsplit((await (await client.get(path + "?credentials=1", headers=user)).json())[
             "uri"])
-        assert (uri.username, uri.password, uri.query) == ("user", "user", "")
+        # the user's own where the device put its own, alone (the snapshot server refuses
+        # them beside an Authorization header, which a userinfo becomes)
+        assert (uri.username, uri.query) == (None, "user=user&password=user")
     # the picture is fetched with the user's own credentials, never with the device's
     response = await client.get("/profiles/profile_1/snapshot", headers=user)
     assert response.status == 200, await response.text()
@@ -561,28 +563,31 @@ async def device_uri(device, url, call=STREAM_URI):
     return found.group(1).replace("&amp;", "&")
 
 
-@pytest.mark.parametrize(("form", "carried", "kept"), [
-    # a Dahua OEM's RTSP query: base64 of admin:admin
-    ("authbasic", "authbasic=YWRtaW46YWRtaW4=", "?channel=1&subtype=0"),
-    # a Xiongmai / XMEye RTSP path: the fields stay, emptied
-    ("path", "user=admin_password=admin_", "/user=_password=_channel=1_stream=0.sdp?real_stream"),
+@pytest.mark.parametrize(("form", "carried", "kept", "given"), [
+    # a Dahua OEM's RTSP query: base64 of admin:admin; with credentials=1, of user:user
+    ("authbasic", "authbasic=YWRtaW46YWRtaW4=", "?channel=1&subtype=0",
+     "?channel=1&subtype=0&authbasic=dXNlcjp1c2Vy"),
+    # a Xiongmai / XMEye RTSP path: the fields stay, emptied; with credentials=1, the user's
+    ("path", "user=admin_password=admin_", "/user=_password=_channel=1_stream=0.sdp?real_stream",
+     "/user=user_password=user_channel=1_stream=0.sdp?real_stream"),
 ])
 async def test_credentials_in_a_stream_uri_of_other_forms_never_pass_through(
-        start_device, start_gateway, form, carried, kept):
+        start_device, start_gateway, form, carried, kept, given):
     device, url = await start_device(uri_credentials="admin", uri_credentials_form=form)
     assert carried in await device_uri(device, url)  # the switch works
     client = await start_gateway(url)
     user = bearer(await login(client, "user", "user"))
-    for query, userinfo in (("", None), ("&credentials=1", "user:user")):
+    # with credentials=1 the user's own go where the device reads them (it reads no userinfo),
+    # never only in a userinfo
+    for query, ending in (("", kept), ("&credentials=1", given)):
         answer = await client.get(f"/profiles/profile_1/stream-uri?protocol=rtsp{query}",
                                   headers=user)
         assert answer.status == 200, await answer.text()
         uri = (await answer.json())["uri"]
         assert "admin" not in uri, uri
         assert "YWRtaW46YWRtaW4" not in uri, uri
-        assert uri.endswith(kept), uri
-        parts = urlsplit(uri)
-        assert (f"{parts.username}:{parts.password}" if parts.username else None) == userinfo
+        assert uri.endswith(ending), uri
+        assert urlsplit(uri).username is None
     # the snapshot URI carries nothing of them: these forms are RTSP ones
     snapshot = await client.get("/profiles/profile_1/snapshot-uri", headers=user)
     assert urlsplit((await snapshot.json())["uri"]).query == ""
@@ -618,6 +623,13 @@ async def test_a_snapshot_server_taking_credentials_only_in_its_query_gets_the_u
     user = bearer(await login(client, "user", "user"))
     given = await client.get("/profiles/profile_1/snapshot-uri", headers=user)
     assert urlsplit((await given.json())["uri"]).query == ""  # admin's never shown
+    # credentials=1: the user's own, where this server takes them (a userinfo: CGI_Result -2)
+    given = await client.get("/profiles/profile_1/snapshot-uri?credentials=1", headers=user)
+    uri = (await given.json())["uri"]
+    assert urlsplit(uri).query == "usr=user&pwd=user"
+    async with aiohttp.ClientSession() as session, session.get(uri) as picture:
+        assert (picture.status, picture.content_type) == (200, "image/jpeg")
+    device.snapshot_users.clear()
     # fetched with the user's own name and password where the device takes them, never admin's
     response = await client.get("/profiles/profile_1/snapshot", headers=user)
     assert response.status == 200, await response.text()

@@ -18,10 +18,10 @@ from gateway.mapping.arguments import Source, Untranslatable, build
 from gateway.mapping.profiles import Profiles
 from gateway.mapping.spec import Call, Field, Read, Resource
 from gateway.mapping.uris import (
-    credential_keys,
+    credential_places,
     expiry,
+    with_credentials,
     with_host,
-    with_userinfo,
     without_credentials,
 )
 from gateway.mapping.values import xml_text
@@ -196,12 +196,13 @@ def _uri_or_time(spec: Field, value: Any, ctx: Context) -> Any:
             uri = with_host(uri, ctx.device.config.stream_host)
         if spec.userinfo is not None:
             # credentials the device put in (perhaps another account's) never pass; the
-            # session user's own only when asked for
-            keys, uri = credential_keys(uri), without_credentials(uri)
+            # session user's own only when asked for, where the device put its own too
+            places, uri = credential_places(uri), without_credentials(uri)
+            if places.query:
+                ctx.credential_keys[uri] = places.query
             if ctx.params.get(spec.userinfo):
-                uri = with_userinfo(uri, ctx.credentials.username, ctx.credentials.password)
-            if keys:
-                ctx.credential_keys[uri] = keys
+                uri = with_credentials(uri, places, ctx.credentials.username,
+                                       ctx.credentials.password)
     except ValueError as exc:  # a bracket that does not close, a port out of range...
         # what is wrong with it, not the URI itself: it may carry credentials
         raise DeviceBadReply(f"the device answered a URI that is not one ({exc})",

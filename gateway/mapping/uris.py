@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -48,10 +49,21 @@ def _credential(param: str) -> str | None:
     return QUERY_CREDENTIALS.get(param.partition("=")[0].lower())
 
 
-def credential_keys(uri: str) -> tuple[str, ...]:
-    """The query parameters of a URI that carry credentials, spelled as in the URI."""
-    query = urlsplit(uri).query
-    return tuple(p.partition("=")[0] for p in query.split("&") if p and _credential(p))
+@dataclass(frozen=True)
+class Places:
+    """Where a device put credentials into a URI."""
+
+    query: tuple[str, ...] = ()  # the query parameters that carry them, spelled as in the URI
+    path: bool = False  # fields of its path (a Xiongmai's)
+    userinfo: bool = False
+
+
+def credential_places(uri: str) -> Places:
+    """Where a URI carries credentials."""
+    parts = urlsplit(uri)
+    return Places(tuple(p.partition("=")[0] for p in parts.query.split("&")
+                        if p and _credential(p)),
+                  PATH_CREDENTIALS.search(parts.path) is not None, "@" in parts.netloc)
 
 
 def without_credentials(uri: str) -> str:
@@ -74,6 +86,33 @@ def with_query_credentials(uri: str, keys: tuple[str, ...], username: str,
     parts = urlsplit(uri)
     given = [f"{key}={quote(carried[QUERY_CREDENTIALS[key.lower()]], safe='')}" for key in keys]
     return urlunsplit(parts._replace(query="&".join(filter(None, [parts.query, *given]))))
+
+
+def with_path_credentials(uri: str, username: str, password: str) -> str:
+    """The URI with its path's credential fields (emptied by without_credentials) carrying these
+    credentials, percent-encoded ("_" too: it separates a Xiongmai's fields)."""
+
+    def given(field: re.Match[str]) -> str:
+        value = password if field.group(1).lower() == "password" else username
+        return f"{field.group(1)}={quote(value, safe='').replace('_', '%5F')}"
+
+    parts = urlsplit(uri)
+    return urlunsplit(parts._replace(path=PATH_CREDENTIALS.sub(given, parts.path)))
+
+
+def with_credentials(uri: str, places: Places, username: str, password: str) -> str:
+    """A URI stripped of its device's credentials (without_credentials), carrying these ones
+    where the device had put its own (a Xiongmai reads them only in its path, a Dahua OEM only
+    in its `authbasic`: a player would not move the userinfo's there; some snapshot servers
+    refuse query credentials beside an Authorization header), else in its userinfo (where
+    players take them)."""
+    if places.query:
+        uri = with_query_credentials(uri, places.query, username, password)
+    if places.path:
+        uri = with_path_credentials(uri, username, password)
+    if places.userinfo or places == Places():
+        uri = with_userinfo(uri, username, password)
+    return uri
 
 
 def with_userinfo(uri: str, username: str, password: str) -> str:

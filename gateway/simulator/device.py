@@ -267,7 +267,9 @@ class SimulatedDevice:
     # seen in the field, the snapshot URI left plain: "authbasic" (?authbasic=BASE64 of
     # NAME:PASSWORD, as Dahua OEM cameras: IC Realtime, evercam/evercam-api#376) or "path"
     # (/user=NAME_password=PASSWORD_channel=1_stream=0.sdp, as Xiongmai / XMEye cameras, an
-    # XM530: home-assistant/core#66554; ZoneMinder/zoneminder#3058). Or "foscam": in the
+    # XM530: home-assistant/core#66554; ZoneMinder/zoneminder#3058); those RTSP servers read a
+    # viewer's credentials there, not from a userinfo (the simulator serves no RTSP: the tests
+    # look at the URI a client gets). Or "foscam": in the
     # snapshot URI alone, ?usr=NAME&pwd=PASSWORD, and the snapshot server takes credentials
     # there and nowhere else, answering any other request 200 with an XML CGI_Result of -2
     # (user name or password error), as Foscam's CGI does (its CGI user guide: "Our device can
