@@ -501,6 +501,12 @@ MATCH = ('match = { "PTZNode.token" = { reply = "profile", element = '
      "calls.node.optional: not with `else`"),
     ('"PTZNode.SupportedPTZSpaces.ContinuousZoomVelocitySpace"], from',
      '"PTZNode.SupportedPTZSpaces.Nothing"], from', "supports.zoom.exists[2]: 'Nothing'"),
+    ('missing = "node" }', 'missing = "nodes" }',
+     "fields.node_unknown.missing: no call 'nodes' in calls (known: profile, node)"),
+    ('missing = "node" }', 'missing = "profile" }',
+     "fields.node_unknown.missing: call 'profile' always has a reply"),
+    ('missing = "node" }', 'missing = "node", of = "VideoSource" }',
+     "fields.node_unknown: unknown key 'of'"),
 ])
 async def test_else_match_and_exists_are_checked_at_start(tmp_path, old, new, message):
     (tmp_path / "enums.toml").write_text((MAPPINGS_DIR / "enums.toml").read_text())

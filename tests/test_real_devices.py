@@ -796,6 +796,47 @@ async def test_without_get_node_and_get_nodes_what_the_node_says_is_null(start_d
     body = await problem(await client.put(ptz + "/move", headers=operator, json={
         "mode": "continuous", "pan": 1.5}), 400)
     assert "InvalidVelocity" in body["fault_subcodes"]  # the device's own check
+    assert "no PTZ node" in state["node_unknown"]
+
+
+async def test_a_node_get_nodes_does_not_list_is_not_known_and_said_so(start_device,
+                                                                       start_gateway):
+    # GetNode not implemented, and GetNodes lists only a head no profile names (the profile's
+    # node is not among them): served, what only the node tells null, and the answer says why
+    device, url = await start_device(unsupported={"GetNode"}, ptz_other_nodes=1,
+                                     ptz_node_listed=False)
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    ptz = "/profiles/profile_1/ptz"
+    response = await client.get(ptz, headers=operator)
+    assert response.status == 200, await response.text()
+    state = await response.json()
+    document = await (await client.get("/openapi.json")).json()
+    check(document, ok_schema(document["paths"]["/profiles/{token}/ptz"]["get"]), state)
+    assert "GetNodes" in [name for name, _ in device.calls]
+    assert state["node"] == "ptz_node"
+    assert state["node_unknown"] == (
+        "the device describes no PTZ node of this profile (GetNode and GetNodes do not tell of "
+        "it): velocity, translation and supports are not known, and moves are checked by the "
+        "device alone")
+    # not another node's spaces: the head listed has none, and would refuse every move
+    assert state["velocity"] == {"pan": None, "tilt": None, "zoom": None}
+    assert state["translation"] == {"pan": None, "tilt": None, "zoom": None}
+    assert set(state["supports"].values()) == {None}
+    assert state["limits"]["pan"] == {"min": -1.0, "max": 1.0}
+    # moves are left to the device and read back; a stop too
+    moved = await client.put(ptz + "/move", headers=operator, json={
+        "mode": "continuous", "pan": 0.5, "zoom": 0.5})
+    assert moved.status == 200, await moved.text()
+    assert (await moved.json())["move_status"]["pan_tilt"] == "MOVING"
+    stopped = await client.put(ptz + "/stop", headers=operator, json={})
+    assert stopped.status == 200, await stopped.text()
+    assert (await stopped.json())["move_status"] == {"pan_tilt": "IDLE", "zoom": "IDLE"}
+    # with a node described, nothing is said
+    _, url = await start_device(unsupported={"GetNode"}, ptz_other_nodes=1)
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    assert (await (await client.get(ptz, headers=operator)).json())["node_unknown"] is None
 
 
 # --- A single simulated device at ONVIF's usual address ---------------------------------------

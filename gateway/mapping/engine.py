@@ -183,6 +183,8 @@ def _value(name: str, spec: Field, item: Any, ctx: Context, outer: dict[str, Any
                 f"the device answered {value!r} for {name}, which is none of the values "
                 f"{spec.enum.name} allows", ctx.device.name,
             ) from None
+    if spec.missing is not None and ctx.replies.get(spec.missing) is not None:
+        return None  # said only when that call had no reply
     return spec.value
 
 

@@ -84,6 +84,7 @@ class Field:
     host: str | None = None  # a URI's host replaced by this device setting, when it is set
     userinfo: str | None = None  # a URI given the user's credentials when this parameter is true
     expires: bool = False  # an xs:duration from now, as the UTC time it ends
+    missing: str | None = None  # `value` only when this named call has no reply, else null
 
     @property
     def from_device(self) -> bool:
@@ -430,7 +431,7 @@ def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdl
     if not isinstance(spec, dict):
         raise MappingError(f"{where}: must be an element path (a string) or a table")
     spec = _expect(spec, where, set(), {*FIELD_SOURCES, "enum", "of", "host", "userinfo",
-                                        "expires", "from"})
+                                        "expires", "from", "missing"})
     sources = [k for k in FIELD_SOURCES if k in spec]
     if len(sources) != 1:
         raise MappingError(f"{where}: give exactly one of {', '.join(FIELD_SOURCES)}")
@@ -443,6 +444,13 @@ def _field(spec: Any, item: Any, has_present: bool, enums: dict[str, Enum], wsdl
         return Field(item=_string(_expect(spec, where, {"item"}, set()), "item", where))
     if "from" in spec and not {"element", "exists"} & set(spec):
         raise MappingError(f"{where}.from: goes with element or exists")
+    if "missing" in spec:
+        _expect(spec, where, {"value", "missing"}, set())
+        call = _string(spec, "missing", where)
+        if call not in (replies or {}):
+            raise MappingError(f"{where}.missing: no call {call!r} in calls (known: "
+                               f"{', '.join(replies or {}) or 'none'})")
+        return Field(value=spec["value"], missing=call)
     source = _string(spec, "from", where) if "from" in spec else None
     if source is not None and source not in (replies or {}):
         raise MappingError(f"{where}.from: no call {source!r} in calls (known: "
@@ -695,6 +703,10 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
     }
     # a field from a call that may end without a reply may be null, whatever its element
     missing = {step.name for step in calls if step.may_be_missing}
+    for name, spec in fields.items():
+        if spec.missing is not None and spec.missing not in missing:
+            raise MappingError(f"{where}.fields.{name}.missing: call {spec.missing!r} always "
+                               "has a reply (it has no optional, else or match)")
     fields = {name: replace(spec, optional=True) if spec.source in missing else spec
               for name, spec in fields.items()}
     list_key = _string(table, "list", where) if "list" in table else None

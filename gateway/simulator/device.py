@@ -331,6 +331,12 @@ class SimulatedDevice:
     # spaces, presets or home), as a device with a node per channel (an NVR, an encoder) does:
     # a client must take the node the profile's PTZ configuration names, not the first.
     ptz_other_nodes: int = 0
+    # False: GetNodes does not list the node the profiles' PTZ configuration names (its
+    # NodeToken): a configuration naming a placeholder token (as the PTZNODETOKEN of a camera
+    # whose GetNode answers "Optional Action Not Implemented": milg0/onvif-java-lib#20), or a
+    # node listed under another token. With GetNode unsupported, nothing tells of the
+    # profile's node.
+    ptz_node_listed: bool = True
     # Stop answers ter:ActionNotSupported, as some PTZ firmware does ("Action Not Implemented":
     # home-assistant/core#145811): a continuous move there ends only with a zero-velocity
     # ContinuousMove (how IRIS stops Cohu cameras: mnit-rtmc/iris#177).

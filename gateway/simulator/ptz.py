@@ -255,7 +255,8 @@ def get_nodes(call: Call) -> etree._Element:
         sub(other, tt("SupportedPTZSpaces"))
         sub(other, tt("MaximumNumberOfPresets"), "0")
         sub(other, tt("HomeSupported"), "false")
-    _node(answer, tptz("PTZNode"), call.device)
+    if call.device.ptz_node_listed:
+        _node(answer, tptz("PTZNode"), call.device)
     return answer
 
 

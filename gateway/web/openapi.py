@@ -149,7 +149,10 @@ def _field_schema(resource: Resource, read: Read, field: Field) -> Schema | None
         if field.host or field.userinfo:
             schema = dict(STRING)
         return _nullable(schema) if field.optional else schema
-    return {"type": JSON_TYPES.get(type(field.value), "string"), "const": field.value}
+    kind = JSON_TYPES.get(type(field.value), "string")
+    if field.missing is not None:  # null unless that call had no reply
+        return {"type": [kind, "null"], "enum": [field.value, None]}
+    return {"type": kind, "const": field.value}
 
 
 def _nest(flat: dict[str, Schema], may_be_null: set[str], prefix: str = "") -> Schema:
