@@ -648,6 +648,24 @@ async def test_a_snapshot_server_refusing_its_own_query_credentials_gets_digest(
     assert device.snapshot_users == ["user"]  # by Digest, after the query was refused
 
 
+# --- 13b. A snapshot URI of "(null)" ---------------------------------------------------------
+
+async def test_a_null_snapshot_uri_is_a_device_without_snapshots(start_device, start_gateway):
+    # was handed out as the URI "(null)", and the snapshot a 502 about a URI of scheme ''
+    device, url = await start_device(snapshot_uri_null=True)
+    assert await device_uri(device, url, SNAPSHOT_URI) == "(null)"  # the switch works
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    for path in ("/profiles/profile_1/snapshot-uri", "/profiles/profile_1/snapshot",
+                 "/snapshot"):
+        body = await problem(await client.get(path, headers=user), 501)
+        assert body["detail"] == ("device cam has no such URI for this profile (it answered "
+                                  "'(null)')"), path
+    assert device.snapshot_users == []  # nothing fetched
+    stream = await client.get("/profiles/profile_1/stream-uri", headers=user)
+    assert stream.status == 200, await stream.text()  # the stream is unaffected
+
+
 # --- 14. PTZ: a pan/tilt head without zoom ---------------------------------------------------
 
 async def test_a_head_without_zoom_is_sent_only_the_axes_moved(start_device, start_gateway):

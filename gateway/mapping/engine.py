@@ -35,6 +35,9 @@ YIELD_EVERY = 200
 
 # The status of a DeviceFault saying the device lacks the operation.
 NOT_IMPLEMENTED = 501
+# A URI C firmware answers where it has none: a NULL string printed (a gm8135_v2 camera's
+# GetSnapshotUri: home-assistant/core#84551); the device lacks what was asked for.
+NULL_URI = "(null)"
 
 
 @dataclass
@@ -193,6 +196,10 @@ def _uri_or_time(spec: Field, value: Any, ctx: Context) -> Any:
     if spec.expires:
         return expiry(value, datetime.now(UTC))
     uri = str(value)
+    if uri.strip() == NULL_URI:
+        raise DeviceFault(f"device {ctx.device.name} has no such URI for this profile (it "
+                          f"answered {NULL_URI!r})", ctx.device.name, "Receiver",
+                          ["ActionNotSupported"])
     try:
         if spec.host == "stream_host" and ctx.device.config.stream_host:
             uri = with_host(uri, ctx.device.config.stream_host)

@@ -257,6 +257,10 @@ class SimulatedDevice:
     # address in its answers: JurajNyiri/HomeAssistant-Tapo-Control#254), or a hostile one
     # pointing the client elsewhere.
     snapshot_host: str | None = None
+    # GetSnapshotUri answers the text "(null)" as its Uri: a camera without snapshots whose C
+    # firmware prints a NULL string where the URI goes (a gm8135_v2 camera:
+    # home-assistant/core#84551).
+    snapshot_uri_null: bool = False
     # A device user whose name and password GetStreamUri and GetSnapshotUri put in the query of
     # the URIs they answer (?user=NAME&password=PASSWORD), whoever asks; the snapshot server then
     # takes them alone, and refuses (401) a request carrying them beside an Authorization

@@ -134,6 +134,8 @@ def _snapshot_uri(call: Call, token: str) -> str:
     profile = media.find_profile(call.device, token)
     if profile.video_source is None:
         raise _incomplete(token)
+    if call.device.snapshot_uri_null:
+        return "(null)"
     parts = urlsplit(f"{call.request.scheme}://{call.request.host}")
     netloc = parts.netloc
     if call.device.snapshot_host is not None:
