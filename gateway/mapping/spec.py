@@ -335,35 +335,38 @@ def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _walk(element: Any, path: tuple[str, ...], where: str) -> Any:
-    """Walk path through zeep's element types (attributes as last part), naming a wrong part."""
-    current = element
+def _steps(element: Any, path: tuple[str, ...], where: str) -> list[Any]:
+    """The nodes along path through zeep's element types (attributes as last part), naming a
+    wrong part."""
+    nodes, current = [], element
     for depth, part in enumerate(path):
         children = dict(getattr(current.type, "elements", []))
         attributes = dict(getattr(current.type, "attributes", []))
         if part in children:
             current = children[part]
         elif part in attributes and depth == len(path) - 1:
-            return attributes[part]
+            current = attributes[part]
         else:
             known = ", ".join(list(children) + list(attributes)) or "nothing"
             raise MappingError(
                 f"{where}: {part!r} (part {depth + 1} of {'.'.join(path)!r}) is not an element "
                 f"or attribute of {current.name} (it has: {known})"
             )
-    return current
+        nodes.append(current)
+    return nodes
+
+
+def _walk(element: Any, path: tuple[str, ...], where: str) -> Any:
+    """Walk path through zeep's element types (attributes as last part), naming a wrong part."""
+    return _steps(element, path, where)[-1] if path else element
 
 
 def _walk_optional(element: Any, path: tuple[str, ...], where: str) -> tuple[Any, bool]:
     """The node at path, and whether any element or attribute on the way may be absent."""
-    optional = False
-    for depth in range(len(path)):
-        node = _walk(element, path[:depth + 1], where)
-        if isinstance(node, Attribute):
-            optional |= not node.required
-        else:
-            optional |= node.min_occurs == 0 or bool(node.nillable)
-    return _walk(element, path, where), optional
+    nodes = _steps(element, path, where)
+    optional = any(not node.required if isinstance(node, Attribute)
+                   else node.min_occurs == 0 or bool(node.nillable) for node in nodes)
+    return (nodes[-1] if nodes else element), optional
 
 
 def _enum_ref(table: dict[str, Any], enums: dict[str, Enum], where: str) -> Enum | None:
