@@ -7,8 +7,9 @@ gateway.ini with `port = eighty`), of `onvif-gateway demo` up to its banner, and
 front of one simulated device and of --devices of them (one simulator, already running): to its
 "gateway serving on" line, and to its first correct answer (a login and GET /device-information on
 the first device); the demo's and the gateway's CPU seconds by then; next to a bare `python -c
-pass` (the interpreter's own start-up, which no change to the gateway can remove). The runs take
-turns.
+pass` (the interpreter's own start-up, which no change to the gateway can remove), with the
+runs' range (one start on a shared machine varies far more than the median of several). The runs
+take turns. bench/compare.py --fleet times `serve` with the same code (bench/common.py).
 
 The gateway's own modules are byte-compiled first, as an installed gateway's are (bench/common.py's
 byte_compile). Asserts nothing.
@@ -91,11 +92,11 @@ def main() -> None:
         rows = asyncio.run(measure(args.runs, args.devices, bad))
     base = statistics.median(rows["python -c pass (the interpreter alone)"])
     print(f"median of {args.runs} runs; seconds, and the ratio to the interpreter alone "
-          "(CPU: the gateway process's CPU seconds by then)")
+          "(CPU: the gateway process's CPU seconds by then); the runs' range")
     for name, seconds in rows.items():
         median = statistics.median(seconds)
         ratio = "" if "CPU" in name else f" {median / base:6.1f}x"
-        print(f"{name:<48} {median:6.3f} s{ratio}")
+        print(f"{name:<48} {median:6.3f} s{ratio:>7}  ({min(seconds):.2f}-{max(seconds):.2f})")
 
 
 if __name__ == "__main__":
