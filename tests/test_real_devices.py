@@ -397,6 +397,26 @@ async def test_a_refused_renew_leaves_the_pull_point_to_pull_messages(start_devi
     assert ["refuses Renew" in r.getMessage() for r in caplog.records].count(True) == 1
 
 
+# --- 11a. Events: pull points said unsupported, and working ----------------------------------
+
+GET_CAPABILITIES = "<tds:GetCapabilities><tds:Category>Events</tds:Category></tds:GetCapabilities>"
+
+
+async def test_pull_points_said_unsupported_are_used_all_the_same(start_device, start_gateway):
+    # The gateway never reads the flag: it subscribes, and the device's answer decides.
+    device, url = await start_device(pull_point_support_denied=True)
+    async with aiohttp.ClientSession() as session:  # the switch works
+        answer = await session.post(url, data=envelope(GET_CAPABILITIES, as_admin(device)),
+                                    headers={"Content-Type": "application/soap+xml"})
+        assert "<tt:WSPullPointSupport>false</tt:WSPullPointSupport>" in await answer.text()
+    client = await start_gateway(url, **FAST)
+    stream = await listen(client, await login(client, "user", "user"))
+    await synced(client)
+    device.trigger_motion("video1", True)
+    await stream.until(motion("true"))
+    assert device.events.created == 1
+
+
 # --- 11b. Events: answers without CurrentTime and TerminationTime ---------------------------
 
 async def test_pull_point_answers_without_times_are_renewed_on_the_gateways_own(

@@ -390,6 +390,11 @@ class SimulatedDevice:
     # connection if there are no messages to pull": it takes aiohttp's ServerDisconnectedError
     # from PullMessages as normal and pulls again, event.py, _async_pull_messages).
     pull_closes_when_empty: bool = False
+    # GetCapabilities and the Events service's capabilities say WSPullPointSupport false while
+    # pull points work: cameras whose events Home Assistant's onvif integration found only once
+    # it subscribed regardless (a Dahua and ICsee cameras: home-assistant/core#42011). A client
+    # must not take the flag's word for it.
+    pull_point_support_denied: bool = False
     # CreatePullPointSubscription, PullMessages and Renew answer without CurrentTime and
     # TerminationTime (required by the schema), as devices whose answers onvif-zeep-async reads
     # with "Device returned no current time" (onvif/client.py, has_broken_relative_time) and

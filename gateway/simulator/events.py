@@ -104,6 +104,7 @@ def capabilities(parent: etree._Element, device: SimulatedDevice, tag: str) -> N
     """A tev:Capabilities element (also GetServices' IncludeCapability)."""
     element = sub(parent, tag)
     element.set("WSSubscriptionPolicySupport", "false")
+    element.set("WSPullPointSupport", "false" if device.pull_point_support_denied else "true")
     element.set("WSPausableSubscriptionManagerInterfaceSupport", "false")
     element.set("MaxNotificationProducers", "0")
     element.set("MaxPullPoints", str(device.max_pull_points))

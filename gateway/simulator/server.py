@@ -178,7 +178,8 @@ def get_capabilities(call: Call) -> etree._Element:
         sub(events_element, tt("XAddr"), call.xaddr(EVENTS))
         for flag in ("WSSubscriptionPolicySupport", "WSPullPointSupport",
                      "WSPausableSubscriptionManagerInterfaceSupport"):
-            sub(events_element, tt(flag), "true" if flag == "WSPullPointSupport" else "false")
+            pull_points = flag == "WSPullPointSupport" and not call.device.pull_point_support_denied
+            sub(events_element, tt(flag), "true" if pull_points else "false")
     if categories & {"All", "Imaging"} and IMAGING in call.device.services:
         sub(sub(capabilities, tt("Imaging")), tt("XAddr"), call.xaddr(IMAGING))
     listed = call.device.services | call.device.phantom_services
