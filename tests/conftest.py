@@ -40,6 +40,30 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# How long a fixture waits for what it started to stop (a gateway, a relay, a process) before it
+# fails the test naming it: not a speed figure, a bound on a hang. A gateway waits up to 60 s
+# for requests in flight as it stops (aiohttp's default).
+STOPS_WITHIN = 90.0
+
+
+async def stopped(what: str, stopping: Awaitable[Any], within: float = STOPS_WITHIN) -> None:
+    """Await `stopping`; if it has not ended within `within` seconds, cancel it and fail the
+    test naming `what` and the tasks still running (a stop that hangs would otherwise hang the
+    whole test run: a CI run once waited for ever in the teardown of a gateway)."""
+    task = asyncio.ensure_future(stopping)
+    done, _ = await asyncio.wait([task], timeout=within)
+    if done:
+        task.result()
+        return
+    running = sorted(f"{t.get_name()} ({getattr(t.get_coro(), '__qualname__', '?')})"
+                     for t in asyncio.all_tasks()
+                     if t is not task and t is not asyncio.current_task())
+    task.cancel()
+    await asyncio.wait([task], timeout=within)
+    pytest.fail(f"{what} did not stop within {within:g} s; tasks still running: "
+                + "; ".join(running), pytrace=False)
+
+
 StartDevice = Callable[..., Awaitable[tuple[SimulatedDevice, str]]]
 StartGateway = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
 
