@@ -81,10 +81,12 @@ def start_device(aiohttp_server: Any) -> StartDevice:
 
 
 @pytest.fixture
-def start_gateway(aiohttp_client: Any, tmp_path: Path) -> StartGateway:
+async def start_gateway(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[StartGateway]:
     """Start a gateway in front of one device URL; returns an HTTP client for it.
     device_options are DeviceConfig fields (username, password, user_levels...), settings
-    GatewayConfig fields; clock (a FakeClock) measures its expiries, breakers and ages."""
+    GatewayConfig fields; clock (a FakeClock) measures its expiries, breakers and ages.
+    Each gateway is stopped at the end, within STOPS_WITHIN."""
+    clients: list[TestClient[web.Request, web.Application]] = []
 
     async def start(url: str, device_options: dict[str, Any] | None = None,
                     clock: Callable[[], float] = time.monotonic,
@@ -95,9 +97,12 @@ def start_gateway(aiohttp_client: Any, tmp_path: Path) -> StartGateway:
         client: TestClient[web.Request, web.Application] = await aiohttp_client(
             await create_app(config, clock=clock)
         )
+        clients.append(client)
         return client
 
-    return start
+    yield start
+    for client in clients:  # closed here rather than by aiohttp_client: with a bound
+        await stopped(f"the gateway on port {client.port}", client.close())
 
 
 @pytest.fixture
@@ -236,7 +241,7 @@ async def redis_relay(redis_url: str, redis_server: RedisServer) -> AsyncIterato
     relay = RedisRelay(redis_server.port)
     await relay.start()
     yield relay
-    await relay.close()
+    await stopped("the Redis relay", relay.close())
 
 
 @pytest.fixture

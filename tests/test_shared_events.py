@@ -55,10 +55,10 @@ async def instances(start_device: StartDevice, redis_url: str, tmp_path: Path
     try:
         yield device, start_gateway, processes
     finally:
-        for process in processes.values():
+        for name, process in processes.items():
             if process.returncode is None:
                 process.kill()
-                await process.wait()
+                await stopped(f"gateway process {name} (killed)", process.wait())
 
 
 async def token(http: aiohttp.ClientSession, base: str) -> str:
