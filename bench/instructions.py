@@ -1,16 +1,18 @@
 """Benchmark: instructions the gateway's process executes per uncached request (valgrind's
-callgrind), for builds of the gateway one after the other. Prints figures; asserts nothing.
+callgrind), or per cached read (--cached), for builds of the gateway one after the other. Prints
+figures; asserts nothing.
 
     git worktree add /tmp/before main                 # the build to compare against
     .venv/bin/python bench/instructions.py /tmp/before . [--requests 300] [--concurrency 1]
+    .venv/bin/python bench/instructions.py /tmp/before . --cached --concurrency 64 --requests 3000
 
 CPU time on a shared machine moves by a third from run to run; an instruction count does not (two
 runs of one build differ by about 0.5%), so it can tell a change of 1-2% that CPU time cannot.
 It counts the process's own instructions only: not the kernel's (system calls, the loopback
 hop), nor what waiting on the processor's caches costs. For each source tree, one simulator of 64
-devices and a gateway (cache off, its own `gateway` package and mapping files) run under
-callgrind with counting off; after logins and a warm-up, counting is on for `--requests`
-GET /device-information (compare.py's client: one at a time by default). Needs valgrind
+devices and a gateway (cache off unless --cached, its own `gateway` package and mapping files)
+run under callgrind with counting off; after logins and a warm-up, counting is on for
+`--requests` GET /device-information (compare.py's client: one at a time by default). Needs valgrind
 (`callgrind_control`); a gateway under it runs 50-100 times slower, so a build takes 2-3 minutes.
 Timers fire as often per second as ever, so per request many times more often than at full
 speed: a change that moves work onto a timer shows here dearer than it is.
@@ -55,7 +57,7 @@ def totals(out: Path) -> int:
 
 
 async def measure(source: Path, args: argparse.Namespace, tmp: Path, urls: list[str]) -> str:
-    ini = gateway_ini(tmp, 0, urls, 0, args.device_concurrency)
+    ini = gateway_ini(tmp, 0, urls, 3600 if args.cached else 0, args.device_concurrency)
     # its own mapping files (the installed gateway.mappings is this checkout's); a long device
     # timeout, since every request takes 50-100 times as long under callgrind
     settings = f"mappings_dir = {source / 'mappings'}\ndevice_timeout = 60\n"
@@ -72,7 +74,8 @@ async def measure(source: Path, args: argparse.Namespace, tmp: Path, urls: list[
     try:
         port = port_of(banner, SERVING)
         targets = await login(port, args.concurrency)
-        await http_gets(port, targets, 50, args.concurrency)  # warm: clocks read, replies seen
+        # warm: clocks read, replies seen (with --cached, every connection's answer kept)
+        await http_gets(port, targets, 50 + 2 * args.concurrency, args.concurrency)
         await control(gateway.pid, "--zero")
         await control(gateway.pid, "--instr=on")
         result = await http_gets(port, targets, args.requests, args.concurrency)
@@ -105,6 +108,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--device-concurrency", type=int, default=4)
+    parser.add_argument("--cached", action="store_true",
+                        help="the cache on (cache_ttl 3600): cached reads, after the warm-up")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("bench/instructions.py needs valgrind (Debian: apt-get install valgrind)")
