@@ -128,7 +128,7 @@ class DeviceRegistry:
     async def get(self, name: str) -> DeviceClient:
         """A device by name, or NotFound."""
         client = self._clients.get(name)
-        if client is not None and (self.is_static(name) or not self._config.redis_url):
+        if client is not None and (not self._config.redis_url or self.is_static(name)):
             return client
         # A runtime device; with a shared store another instance may have added or removed it.
         url = await self._store.device(name)

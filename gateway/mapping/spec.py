@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -1061,10 +1062,12 @@ def _parameters(table: Any, path: str, enums: dict[str, Enum]) -> dict[str, Para
     return parameters
 
 
-def parameter_values(resource: Resource, path: dict[str, str],
-                     query: list[tuple[str, str]]) -> dict[str, Any]:
+def parameter_values(resource: Resource, path: Mapping[str, str],
+                     query: Collection[tuple[str, str]]) -> dict[str, Any]:
     """A request's parameters, typed: a bad path parameter is 404 (no such resource), a bad,
     missing, repeated or unknown query parameter 400, each naming the parameter."""
+    if not resource.parameters and not query:  # most resources, most requests
+        return {}
     values: dict[str, Any] = {}
     given: dict[str, str] = {}
     for key, text in query:
