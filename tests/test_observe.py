@@ -258,6 +258,15 @@ async def test_one_log_line_per_request(gateway, caplog):
     assert token not in caplog.text
 
 
+async def test_a_device_is_logged_by_name_only_if_it_could_be_one(gateway, caplog):
+    token = await login(gateway)
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        for name in ("cam", "nosuch", "bad%0Aname", "x" * 65, "cam"):  # asked twice: kept
+            await gateway.get(f"/devices/{name}/device-information", headers=bearer(token))
+    devices = [r.fields["device"] for r in caplog.records if r.name == "gateway.access"]
+    assert devices == ["cam", "nosuch", "<invalid>", "<invalid>", "cam"]
+
+
 async def test_json_log_lines(gateway, caplog):
     with caplog.at_level(logging.INFO, logger="gateway.access"):
         await gateway.get("/device-information", headers={"X-Request-ID": "j-1"})
@@ -293,7 +302,8 @@ def test_a_request_record_is_what_make_record_makes():
     assert other[0].threadName == thread.name
 
 
-@pytest.mark.parametrize("created", [1_700_000_000.0, 1_700_000_000.9996, 1_700_000_001.0004])
+@pytest.mark.parametrize("created", [1_700_000_000.0, 1_700_000_000.0423, 1_700_000_000.9996,
+                                     1_700_000_001.0004])
 def test_plain_lines_are_logging_s_own(created):
     record = logging.makeLogRecord({"msg": "hello %s", "args": ("there",), "name": "gateway.x",
                                     "levelname": "INFO", "levelno": logging.INFO})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
@@ -72,7 +73,12 @@ def device_of(request: web.Request, route: str) -> str | None:
             return None
         name = request.app[CONFIG].default_device.name
     # A name from the URL is logged only if it could be a device name (no newlines, no junk).
-    return name if DEVICE_NAME.fullmatch(name) else "<invalid>"
+    return name if _could_be_device(name) else "<invalid>"
+
+
+@functools.lru_cache(maxsize=1024)  # the regular expression was a third of device_of's cost
+def _could_be_device(name: str) -> bool:
+    return DEVICE_NAME.fullmatch(name) is not None
 
 
 def _record(request: web.Request, status: int, seconds: float) -> None:
