@@ -8,7 +8,7 @@ hello-world (bench/compare.py's); with --baseline, a second gateway run from ano
 one run, taking turns. Each round sends `count` GET /device-information (Bearer token) over 64
 keep-alive connections to each server in turn (compare.py's client process); a server's CPU per
 request is its user + system time (/proc/PID/stat) over the requests it answered. Prints each
-server's CPU per request and requests per second, and the ratios to hello-world (the median of
+server's CPU per request (us) and requests per second, and the ratios to hello-world (the median of
 the rounds'). With --profile FILE, py-spy records the gateway (this checkout's) during the rounds.
 """
 
@@ -92,13 +92,14 @@ async def run(args: argparse.Namespace, tmp: Path, baseline: Path | None) -> lis
 def report(loads: list[Load]) -> None:
     hello = loads[-1]
     print(f"{CONNECTIONS} connections, {len(hello.rounds)} rounds of {hello.count} requests")
-    print(f"{'':<22} {'req/s':>7} {'CPU ms/req':>11} {'vs hello: req/s':>16} {'CPU':>6}")
+    print(f"{'':<22} {'req/s':>7} {'CPU us/req':>11} {'vs hello: req/s':>16} {'CPU':>6}")
     for load in loads:
         rate = statistics.median(a["rate"] / b["rate"]
                                  for a, b in zip(load.rounds, hello.rounds, strict=True))
         cpu = statistics.median(a["cpu_server"] / b["cpu_server"]
                                 for a, b in zip(load.rounds, hello.rounds, strict=True))
-        print(f"{load.name:<22} {load.rate:>7.0f} {load.cpu_ms('server'):>11} "
+        cpu_us = load.total("spent_server") / load.total("answered") * 1e6
+        print(f"{load.name:<22} {load.rate:>7.0f} {cpu_us:>11.1f} "
               f"{rate:>15.2f}x {cpu:>5.2f}x")
     if len(loads) == 3:
         now, base = loads[0], loads[1]
