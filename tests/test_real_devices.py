@@ -468,39 +468,46 @@ async def test_a_pull_point_address_with_its_port_twice_is_used(start_device, st
     assert device.events.created == 2  # the check's, then the gateway's only
 
 
-# --- 11e. Events: PullMessages closed unanswered when there is nothing to pull ---------------
+# --- 11e. Events: PullMessages given no answer when there is nothing to pull ----------------
 
 def pulls(device):
     return [name for name, _ in device.calls].count("PullMessages")
 
 
-async def test_a_pull_closed_unanswered_with_nothing_to_send_is_an_empty_pull(
-        start_device, start_gateway, caplog):
-    device, url = await start_device(pull_closes_when_empty=True)
+# (pull_when_empty, PullMessages the device receives per empty pull: a pull closed unanswered
+# is sent again on a fresh connection, an empty body is an answer)
+UNANSWERED_PULLS = [("close", 2), ("empty", 1)]
+
+
+@pytest.mark.parametrize(("when_empty", "sent"), UNANSWERED_PULLS)
+async def test_a_pull_given_no_answer_with_nothing_to_send_is_an_empty_pull(
+        start_device, start_gateway, caplog, when_empty, sent):
+    device, url = await start_device(pull_when_empty=when_empty)
     client = await start_gateway(url, device_timeout=2.0, **FAST)  # pulls wait 1 s
     with caplog.at_level(logging.INFO, logger="gateway.events.pullpoint"):
         stream = await listen(client, await login(client))
         await synced(client)
         first = pulls(device)
-        await eventually(lambda: pulls(device) >= first + 4)  # two empty pulls, each sent twice
+        await eventually(lambda: pulls(device) >= first + 2 * sent)  # two empty pulls
         device.trigger_motion("video2", True)
         events = await stream.until(motion("true", "video2"))
     assert not [e for e in events if e["topic"].startswith("gateway/")]
     assert device.events.created == 1
-    assert ["closes PullMessages unanswered" in r.getMessage()
+    assert ["gives PullMessages no answer" in r.getMessage()
             for r in caplog.records].count(True) == 1
 
 
+@pytest.mark.parametrize("switch", ["close_unanswered", "empty_reply"])
 async def test_a_pull_point_that_never_answers_again_is_lost_after_its_life(
-        start_device, start_gateway, clock):
-    device, url = await start_device(pull_closes_when_empty=True)  # its pull points never end
+        start_device, start_gateway, clock, switch):
+    device, url = await start_device(pull_when_empty="close")  # its pull points never end
     client = await start_gateway(url, clock=clock, device_timeout=2.0, event_lifetime=4.0,
                                  **FAST)
     stream = await listen(client, await login(client))
     await synced(client)
-    # the device still takes connections, but closes every pull and Renew unanswered
-    device.close_unanswered = {"PullMessages", "Renew"}
-    clock.now += 5.0  # Renew closed unanswered (taken as refused), then its whole life silent
+    # the device still takes connections, but gives no pull and no Renew an answer
+    setattr(device, switch, {"PullMessages", "Renew"})
+    clock.now += 5.0  # Renew given no answer (taken as refused), then its whole life silent
     events = await stream.until(lambda e: e["kind"] == "subscription-lost", within=20)
     assert "answered nothing for 5 s" in events[-1]["data"]["reason"]
 

@@ -19,7 +19,7 @@ from gateway.errors import DeviceFault
 from gateway.simulator import SimulatedDevice
 from gateway.simulator.server import control_path
 from gateway.soap.device import DeviceClient
-from gateway.soap.transport import ClosedWithoutAnswer
+from gateway.soap.transport import ClosedWithoutAnswer, EmptyReply
 from gateway.soap.wsdl import parse_wsdls
 from tests.conftest import FakeClock, StartDevice
 from tests.simulator_helpers import Answer, as_admin, check_schema, envelope, offline_wsdl
@@ -193,16 +193,18 @@ async def test_a_rebooted_or_dropping_device_forgets_its_pull_points(
         await pull(client, address)
 
 
-async def test_pull_closes_when_empty_closes_only_the_pulls_with_nothing_to_send(
-        start_device: StartDevice) -> None:
-    device, url = await start_device(pull_closes_when_empty=True)
+@pytest.mark.parametrize(("when_empty", "cause"),
+                         [("close", ClosedWithoutAnswer), ("empty", EmptyReply)])
+async def test_pull_when_empty_gives_no_answer_only_to_the_pulls_with_nothing_to_send(
+        start_device: StartDevice, when_empty: str, cause: type[Exception]) -> None:
+    device, url = await start_device(pull_when_empty=when_empty)
     client = DeviceClient(DeviceConfig("cam", url), await shared_wsdls(WSDL_DIR), DeviceLimits())
     try:
         address = await subscribe(client)
         assert len(await pull(client, address)) == 4  # the Initialized messages are answered
         with pytest.raises(DeviceFault) as raised:
             await pull(client, address)
-        assert isinstance(raised.value.__cause__, ClosedWithoutAnswer)  # twice: none answered
+        assert isinstance(raised.value.__cause__, cause)  # closed twice, or an empty body
         device.trigger_motion("video1", True)
         assert [m[1] for m in await pull(client, address)] == ["Changed"]
     finally:

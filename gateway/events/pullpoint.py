@@ -2,11 +2,11 @@
 
 CreatePullPointSubscription, then PullMessages in a loop (each waits on the device up to its
 Timeout), Renew at half of the subscription's life (unless the device refuses Renew: then the
-pulls keep it alive), Unsubscribe when cancelled. A pull the device closes unanswered is an
-empty pull (some cameras do so when they have nothing to send), until the pull point has answered
-nothing for the subscription's whole life. Every call goes
-through the device's DeviceClient (breaker, credentials, error translation); calls to the pull
-point carry WS-Addressing headers (DeviceClient.call_at).
+pulls keep it alive), Unsubscribe when cancelled. A pull the device gives no answer (closes the
+connection unanswered, or answers an empty body) is an empty pull (some cameras do so when they
+have nothing to send), until the pull point has answered nothing for the subscription's whole
+life. Every call goes through the device's DeviceClient (breaker, credentials, error
+translation); calls to the pull point carry WS-Addressing headers (DeviceClient.call_at).
 
 Renewal does not trust the device's clock: the life of a subscription is the shorter of what the
 gateway asked for and TerminationTime - CurrentTime as the device reports them, and what it asked
@@ -36,7 +36,7 @@ from gateway.credentials import Credentials
 from gateway.errors import DeviceError, DeviceFault
 from gateway.events.model import from_notification, gateway_event
 from gateway.soap.device import DeviceClient
-from gateway.soap.errors import closed_unanswered
+from gateway.soap.errors import unanswered
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ class Timing:
     backoff: float = 1.0  # first wait before subscribing again; doubles after each failure
     max_backoff: float = 60.0
     message_limit: int = 100
-    # after a PullMessages the device closed unanswered (an empty pull on some cameras), before
-    # the next: a device that closes at once is not asked in a tight loop (Home Assistant waits
+    # after a PullMessages the device gave no answer (an empty pull on some cameras), before the
+    # next: a device that does so at once is not asked in a tight loop (Home Assistant waits
     # 0.75 s between pulls)
     closed_pull_pause: float = 1.0
     unsubscribe_timeout: float = 2.0
@@ -157,9 +157,10 @@ class PullPointSubscription:
                     Timeout=duration(min(self._timing.pull_timeout, left)),
                     MessageLimit=self._timing.message_limit)
             except DeviceFault as exc:
-                if not closed_unanswered(exc):
+                how = unanswered(exc)
+                if how is None:
                     raise
-                self._unanswered(self._clock() - answered, lives, told)
+                self._unanswered(how, self._clock() - answered, lives, told)
                 told, reply = True, {}
                 await asyncio.sleep(self._timing.closed_pull_pause)
             else:
@@ -172,18 +173,19 @@ class PullPointSubscription:
                 self._synced()  # the Initialized messages of a new subscription are in
                 first = False
 
-    def _unanswered(self, silent: float, lives: float, told: bool) -> None:
-        """A PullMessages the device closed unanswered: an empty pull, as Home Assistant's onvif
-        integration takes it ("Some cameras may close the connection if there are no messages
-        to pull": event.py, _async_pull_messages), unless the pull point has answered nothing
-        for longer than the subscription lives: then it is taken as ended."""
+    def _unanswered(self, how: str, silent: float, lives: float, told: bool) -> None:
+        """A PullMessages the device gave no answer: an empty pull, as Home Assistant's onvif
+        integration takes it (event.py, _async_pull_messages: "Some cameras may close the
+        connection if there are no messages to pull"; an empty body, a TransportError from zeep
+        there, "will be retried (this is normal for some cameras)"), unless the pull point has
+        answered nothing for longer than the subscription lives: then it is taken as ended."""
         if silent > lives:
             raise DeviceError(f"its pull point answered nothing for {silent:.0f} s, longer "
                               f"than the subscription lives ({lives:g} s): every PullMessages "
-                              "was closed unanswered", self._device.name)
+                              "was closed unanswered or answered empty", self._device.name)
         if not told:
-            log.info("device %s closes PullMessages unanswered when it has nothing to send: "
-                     "taken as an empty pull", self._device.name)
+            log.info("device %s gives PullMessages no answer when it has nothing to send (%s): "
+                     "taken as an empty pull", self._device.name, how)
 
     async def _renew(self, address: str, credentials: Credentials | None) -> float:
         """Renew; when to renew next. A device that refuses Renew (an ONVIF_IPNC F4G answers

@@ -48,6 +48,8 @@ USER: Final = "User"
 NONCE_CACHE_SIZE: Final = 10_000
 # Where a device puts uri_credentials in its URIs (SimulatedDevice.uri_credentials_form).
 URI_CREDENTIAL_FORMS: Final = frozenset({"query", "authbasic", "path", "foscam"})
+# What PullMessages with nothing to send does (SimulatedDevice.pull_when_empty).
+PULL_WHEN_EMPTY: Final = frozenset({"answer", "close", "empty"})
 
 
 @dataclass
@@ -384,12 +386,15 @@ class SimulatedDevice:
     # rejecting its arguments (home-assistant/core#91089), a Hikvision DFI6256TE whose pull
     # points work without Renew (edgexfoundry/device-onvif-camera, doc/tested-onvif-camera.md).
     renew_refused: bool = False
-    # PullMessages with nothing to send closes the connection, unanswered, when its Timeout is
-    # up, instead of answering an empty PullMessagesResponse (a pull with messages is answered):
-    # cameras Home Assistant's onvif integration allows for ("Some cameras may close the
-    # connection if there are no messages to pull": it takes aiohttp's ServerDisconnectedError
-    # from PullMessages as normal and pulls again, event.py, _async_pull_messages).
-    pull_closes_when_empty: bool = False
+    # What PullMessages with nothing to send does when its Timeout is up (a pull with messages is
+    # answered): "answer", an empty PullMessagesResponse (the standard); "close", the connection
+    # closed unanswered, as cameras Home Assistant's onvif integration allows for ("Some cameras
+    # may close the connection if there are no messages to pull": it takes aiohttp's
+    # ServerDisconnectedError from PullMessages as normal and pulls again, event.py,
+    # _async_pull_messages); "empty", HTTP 200 with an empty body, which the same integration
+    # pulls again after (zeep raises TransportError, which there "will be retried (this is
+    # normal for some cameras)"), never taking the pull point as lost.
+    pull_when_empty: str = "answer"
     # GetCapabilities and the Events service's capabilities say WSPullPointSupport false while
     # pull points work: cameras whose events Home Assistant's onvif integration found only once
     # it subscribed regardless (a Dahua and ICsee cameras: home-assistant/core#42011). A client
@@ -423,6 +428,9 @@ class SimulatedDevice:
         if self.uri_credentials_form not in URI_CREDENTIAL_FORMS:
             raise ValueError(f"uri_credentials_form must be one of {sorted(URI_CREDENTIAL_FORMS)}, "
                              f"not {self.uri_credentials_form!r}")
+        if self.pull_when_empty not in PULL_WHEN_EMPTY:
+            raise ValueError(f"pull_when_empty must be one of {sorted(PULL_WHEN_EMPTY)}, not "
+                             f"{self.pull_when_empty!r}")
         if not self.serial_number:
             self.serial_number = str(122 + self.index)
         self.seen_nonces = TTLCache(maxsize=NONCE_CACHE_SIZE, ttl=self._nonce_ttl())

@@ -19,7 +19,7 @@ from lxml import etree
 from gateway.soap.xml import TEV, TNS1, TT, WSA, WSNT, WSTOP, qname
 
 from .device import SUBSCRIPTION, AccessClass, SimulatedDevice
-from .operation import Call, Hangup, Operation, invalid_arg, response
+from .operation import Call, EmptyAnswer, Hangup, Operation, invalid_arg, response
 from .pullpoints import INPUT_TOPIC, MOTION_TOPIC, Notification, PullPoint
 from .soap import RECEIVER, SENDER, SoapFault, sub
 
@@ -209,8 +209,8 @@ async def pull_messages(call: Call) -> etree._Element:
         except TimeoutError:
             pass
     point = pull_point(call)  # it may have ended meanwhile
-    if not point.messages and call.device.pull_closes_when_empty:
-        raise Hangup()
+    if not point.messages and call.device.pull_when_empty != "answer":
+        raise Hangup() if call.device.pull_when_empty == "close" else EmptyAnswer()
     answer = response(call)
     _times(answer, call.device, point, TEV)
     for notification in point.take(int(limit_text)):

@@ -66,6 +66,10 @@ class Hangup(Exception):
     """Close the connection without any answer, as a device whose server crashed does."""
 
 
+class EmptyAnswer(Exception):
+    """Answer HTTP 200 with an empty body, no SOAP message."""
+
+
 def response(call: Call) -> etree._Element:
     """The empty <Operation>Response element in the operation's namespace."""
     return etree.Element(f"{call.operation.tag}Response", nsmap=NSMAP)

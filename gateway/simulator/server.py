@@ -33,7 +33,15 @@ from .device import (
     service_path,
 )
 from .digest import challenge, digest_user
-from .operation import Call, Hangup, Operation, invalid_arg, parse_boolean, response
+from .operation import (
+    Call,
+    EmptyAnswer,
+    Hangup,
+    Operation,
+    invalid_arg,
+    parse_boolean,
+    response,
+)
 from .pullpoints import MOTION_TOPIC
 from .security import authorize, authorize_level
 from .soap import RECEIVER, SoapFault, fault_envelope, parse_request, serialize, sub
@@ -393,6 +401,8 @@ def _service_handler(
             return _fault_response(device, fault)
         except Hangup:
             return _hang_up(request)
+        except EmptyAnswer:
+            return _soap_response(b"", 200)
 
     return handle
 

@@ -132,10 +132,14 @@ def _closed_without_answer(exc: ClosedWithoutAnswer, where: Exchange) -> DeviceE
                        where.device, "Receiver", ["ActionNotSupported"])
 
 
-def closed_unanswered(exc: DeviceError) -> bool:
-    """Whether the device closed the connection without answering the call, on a fresh
-    connection too (the DeviceFault of _closed_without_answer)."""
-    return isinstance(exc.__cause__, ClosedWithoutAnswer)
+def unanswered(exc: DeviceError) -> str | None:
+    """How the device gave the call no answer at all (the DeviceFaults of _closed_without_answer
+    and _empty_reply), or None when it did answer."""
+    if isinstance(exc.__cause__, ClosedWithoutAnswer):
+        return "the connection closed unanswered, on a fresh connection too"
+    if isinstance(exc.__cause__, EmptyReply):
+        return "HTTP 200 with an empty body"
+    return None
 
 
 def _timeout(exc: TimeoutError, where: Exchange) -> DeviceError:
