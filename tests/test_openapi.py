@@ -3,6 +3,8 @@ files and the route table; what the gateway answers matches it."""
 
 from __future__ import annotations
 
+import logging
+
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
@@ -220,6 +222,22 @@ async def test_docs_serve_only_the_swagger_ui_files_they_need(gateway):
     assert "validatorUrl: null" in page  # no badge fetched from the internet
     assert (await gateway.get("/docs/swagger-ui.js.map")).status == 404
     assert (await gateway.get("/docs/..%2f__init__.py")).status == 404
+
+
+async def test_a_docs_file_is_sent_once_whole_and_its_connection_serves_on(gateway, caplog):
+    # The request middleware sends plain answers itself; a file answer (aiohttp's FileResponse,
+    # whose prepare() opens and sends the file each time it is called) is left to aiohttp, which
+    # sends it once: sent twice, the file was opened again (and left to the garbage collector)
+    # and aiohttp logged an error for the second send.
+    from swagger_ui_bundle import swagger_ui_path
+
+    expected = (swagger_ui_path / "swagger-ui.css").read_bytes()
+    for _ in range(2):  # the same kept-alive connection
+        response = await gateway.get("/docs/swagger-ui.css")
+        assert response.status == 200
+        assert await response.read() == expected
+    assert (await gateway.get("/healthz")).status == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def test_a_route_added_without_a_description_is_listed_all_the_same(tmp_path):

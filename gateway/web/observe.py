@@ -148,11 +148,14 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = response.status
         if not response.prepared:
             response.headers[REQUEST_ID_HEADER] = rid
-        # Sent here, as aiohttp would send it once the middlewares return (it then finds it
-        # sent): the count and the log line below are then not on the client's wait.
-        with contextlib.suppress(ConnectionError):  # aiohttp finds the same, and lets it be
-            await response.prepare(request)
-            await response.write_eof()
+        # A body in memory is sent here, as aiohttp would send it once the middlewares return
+        # (it then finds it sent): the count and the log line below are then not on the
+        # client's wait. A file answer is left to aiohttp: FileResponse.prepare() opens and
+        # sends its file each time it is called, and aiohttp calls it again.
+        if isinstance(response, web.Response):
+            with contextlib.suppress(ConnectionError):  # aiohttp finds the same, lets it be
+                await response.prepare(request)
+                await response.write_eof()
     except web.HTTPException as exc:  # what the problems middleware lets through (redirects)
         status = exc.status
         exc.headers[REQUEST_ID_HEADER] = rid
