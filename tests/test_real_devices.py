@@ -512,6 +512,92 @@ async def test_a_pull_point_that_never_answers_again_is_lost_after_its_life(
     assert "answered nothing for 5 s" in events[-1]["data"]["reason"]
 
 
+# --- 11f. Events: property states told at a synchronization point --------------------------
+
+def sync_points(device):
+    return [name for name, _ in device.calls].count("SetSynchronizationPoint")
+
+
+def states(events):
+    return {(e["kind"], next(iter(e["source"].values()))): next(iter(e["data"].values()))
+            for e in events}
+
+
+async def initialized(stream):
+    """The Initialized events a stream starts with (one per property: 3 video sources, 1 input)."""
+    events = [(await stream.next())[1] for _ in range(4)]
+    assert {e["operation"] for e in events} == {"Initialized"}, events
+    return states(events)
+
+
+def restored(event):
+    return event["kind"] == "subscription-restored"
+
+
+async def test_property_states_told_only_at_a_synchronization_point_reach_clients(
+        start_device, start_gateway):
+    device, url = await start_device(initialized_on_subscribe=False)
+    device.trigger_motion("video2", True)
+    device.trigger_input("input1", True)
+    now = {("motion", "video1"): "false", ("motion", "video2"): "true",
+           ("motion", "video3"): "false", ("input", "input1"): "true"}
+    client = await start_gateway(url, **FAST)
+    token = await login(client)
+    stream = await listen(client, token)
+    assert await initialized(stream) == now
+    body = await (await client.get("/events/state", headers=bearer(token))).json()
+    assert states(body["events"]) == now
+    assert sync_points(device) == 1
+    # every new subscription asks again (the device dropped its pull points: a reboot)
+    device.trigger_motion("video2", False)
+    await stream.until(motion("false", "video2"))
+    device.events.drop_all()
+    await stream.until(restored, within=20)
+    assert await initialized(stream) == now | {("motion", "video2"): "false"}
+    assert sync_points(device) == 2
+
+
+async def test_a_device_telling_states_on_subscribing_and_at_the_point_tells_each_once(
+        start_device, start_gateway):
+    device, url = await start_device()  # ONVIF's way: Initialized messages at both
+    device.trigger_motion("video3", True)
+    client = await start_gateway(url, **FAST)
+    stream = await listen(client, await login(client))
+    assert (await initialized(stream))[("motion", "video3")] == "true"
+    device.trigger_motion("video1", True)
+    # the point's repeats of the same values are not sent again
+    assert motion("true", "video1")((await stream.next())[1])
+    assert sync_points(device) == 1
+
+
+@pytest.mark.parametrize("switch", [
+    {"unsupported": {"SetSynchronizationPoint"}},  # ter:ActionNotSupported
+    # a Bosch FLEXIDOME IP turret 3000i IR answers it unauthorized (home-assistant/core#91089)
+    {"faults": {"SetSynchronizationPoint": SoapFault(SENDER, ("NotAuthorized",),
+                                                     "Sender not Authorized")}},
+    {"empty_reply": {"SetSynchronizationPoint"}},
+    {"close_unanswered": {"SetSynchronizationPoint"}},
+], ids=["unsupported", "not-authorized", "empty-reply", "closed-unanswered"])
+async def test_a_device_failing_set_synchronization_point_is_pulled_all_the_same(
+        start_device, start_gateway, caplog, switch):
+    device, url = await start_device(**switch)
+    device.trigger_motion("video2", True)
+    client = await start_gateway(url, **FAST)
+    with caplog.at_level(logging.INFO, logger="gateway.events.pullpoint"):
+        stream = await listen(client, await login(client))
+        # what it tells on subscribing is the state
+        assert (await initialized(stream))[("motion", "video2")] == "true"
+        device.trigger_motion("video2", False)
+        events = await stream.until(motion("false", "video2"))
+        assert not [e for e in events if e["topic"].startswith("gateway/")]
+        device.events.drop_all()
+        await stream.until(restored, within=20)
+        assert (await initialized(stream))[("motion", "video2")] == "false"
+    assert device.events.created == 2
+    assert ["SetSynchronizationPoint failed" in r.getMessage()
+            for r in caplog.records].count(True) == 1  # not again for the new subscription
+
+
 # --- 12. Imaging without options -------------------------------------------------------------
 
 @pytest.mark.parametrize("switches", [{"imaging_options_empty": True},

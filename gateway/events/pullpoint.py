@@ -1,12 +1,14 @@
 """One device's PullPoint subscription, kept alive by the gateway for as long as it is needed.
 
-CreatePullPointSubscription, then PullMessages in a loop (each waits on the device up to its
-Timeout), Renew at half of the subscription's life (unless the device refuses Renew: then the
-pulls keep it alive), Unsubscribe when cancelled. A pull the device gives no answer (closes the
-connection unanswered, or answers an empty body) is an empty pull (some cameras do so when they
-have nothing to send), until the pull point has answered nothing for the subscription's whole
-life. Every call goes through the device's DeviceClient (breaker, credentials, error
-translation); calls to the pull point carry WS-Addressing headers (DeviceClient.call_at).
+CreatePullPointSubscription, SetSynchronizationPoint (so that the device tells the current value
+of every property at once, unless it lacks the operation), then PullMessages in a loop (each
+waits on the device up to its Timeout), Renew at half of the subscription's life (unless the
+device refuses Renew: then the pulls keep it alive), Unsubscribe when cancelled. A pull the
+device gives no answer (closes the connection unanswered, or answers an empty body) is an empty
+pull (some cameras do so when they have nothing to send), until the pull point has answered
+nothing for the subscription's whole life. Every call goes through the device's DeviceClient
+(breaker, credentials, error translation); calls to the pull point carry WS-Addressing headers
+(DeviceClient.call_at).
 
 Renewal does not trust the device's clock: the life of a subscription is the shorter of what the
 gateway asked for and TerminationTime - CurrentTime as the device reports them, and what it asked
@@ -34,7 +36,7 @@ from typing import Any
 
 from gateway.credentials import Credentials
 from gateway.errors import DeviceError, DeviceFault
-from gateway.events.model import from_notification, gateway_event
+from gateway.events.model import from_notification, gateway_event, property_key
 from gateway.soap.device import DeviceClient
 from gateway.soap.errors import unanswered
 
@@ -88,6 +90,7 @@ class PullPointSubscription:
         self._synced = synced
         self._timing = timing
         self._clock = clock
+        self._unsynchronized = False  # the device failed a SetSynchronizationPoint (logged)
 
     async def run(self) -> None:
         failures = 0
@@ -103,6 +106,7 @@ class PullPointSubscription:
                                                 "subscription-restored"))
                     log.info("device %s: events subscription restored", self._device.name)
                 lost, failures = False, 0
+                await self._synchronize(address, credentials)
                 await self._pull(address, credentials, life(reply, self._timing.lifetime))
             except asyncio.CancelledError:
                 if address is not None:
@@ -144,6 +148,7 @@ class PullPointSubscription:
         renew_at = self._clock() + lives / 2
         answered = self._clock()  # when the pull point last answered a pull or a Renew
         first, told = True, False
+        values: dict[Any, Any] = {}  # what this subscription told of each property
         while True:
             left = renew_at - self._clock()
             if left <= 0:
@@ -167,11 +172,30 @@ class PullPointSubscription:
                 answered = self._clock()
             for holder in reply.get("NotificationMessage") or []:
                 event = from_notification(self._device.name, holder)
-                if event is not None:
+                if event is not None and not repeated(event, values):
                     self._publish(event)
             if first:
                 self._synced()  # the Initialized messages of a new subscription are in
                 first = False
+
+    async def _synchronize(self, address: str, credentials: Credentials | None) -> None:
+        """SetSynchronizationPoint: the device tells every property's current value now
+        (Initialized), as Home Assistant's onvif integration asks after each subscription: some
+        cameras tell the initial state of their property events only then (hunterjm,
+        home-assistant/core#41949). A device that refuses it, lacks it or gives it no usable
+        answer (an unbranded camera's answer zeep could not read: home-assistant/core#73861 and
+        #86400; a Bosch FLEXIDOME IP turret 3000i IR answering "unauthorized": #91089) is pulled
+        from all the same, what it tells on subscribing being all there is, and logged once, as
+        onvif-zeep-async's PullPointManager.set_synchronization_point tolerates every failure."""
+        try:
+            await self._device.call_at(address, "pullpoint", "SetSynchronizationPoint",
+                                       credentials)
+        except DeviceError as exc:
+            if not self._unsynchronized:
+                log.info("device %s: SetSynchronizationPoint failed (%s): the current state of "
+                         "its property events is only what it tells on subscribing",
+                         self._device.name, exc.detail)
+            self._unsynchronized = True
 
     def _unanswered(self, how: str, silent: float, lives: float, told: bool) -> None:
         """A PullMessages the device gave no answer: an empty pull, as Home Assistant's onvif
@@ -208,3 +232,20 @@ class PullPointSubscription:
         with contextlib.suppress(DeviceError, TimeoutError):
             async with asyncio.timeout(self._timing.unsubscribe_timeout):
                 await self._device.call_at(address, "subscription", "Unsubscribe", credentials)
+
+
+def repeated(event: Mapping[str, Any], values: dict[Any, Any]) -> bool:
+    """Whether an event is an Initialized message telling a property's value that the
+    subscription already told (a device tells them on subscribing and again at the
+    synchronization point); notes what each property event tells."""
+    operation = event.get("operation")
+    if operation not in ("Initialized", "Changed", "Deleted"):
+        return False
+    key = property_key(event)
+    if operation == "Deleted":
+        values.pop(key, None)
+        return False
+    if operation == "Initialized" and values.get(key) == event["data"]:
+        return True
+    values[key] = event["data"]
+    return False

@@ -395,6 +395,15 @@ class SimulatedDevice:
     # pulls again after (zeep raises TransportError, which there "will be retried (this is
     # normal for some cameras)"), never taking the pull point as lost.
     pull_when_empty: str = "answer"
+    # False: a new pull point holds no Initialized message of the properties (motion, digital
+    # inputs); only SetSynchronizationPoint queues them. Camera models whose initial event
+    # states Home Assistant's onvif integration gets only by calling it after subscribing ("This
+    # call is explicitly needed in order to get initial event statuses from some of the camera
+    # models I own": hunterjm, home-assistant/core#41949), though ONVIF Core has
+    # CreatePullPointSubscription request a synchronization point by itself (as Genius Vision's
+    # ONVIF Implementation FAQ reads it). Devices without SetSynchronizationPoint: put it in
+    # unsupported, faults, empty_reply or close_unanswered (home-assistant/core#73861, #91089).
+    initialized_on_subscribe: bool = True
     # GetCapabilities and the Events service's capabilities say WSPullPointSupport false while
     # pull points work: cameras whose events Home Assistant's onvif integration found only once
     # it subscribed regardless (a Dahua and ICsee cameras: home-assistant/core#42011). A client

@@ -149,7 +149,7 @@ def create_pull_point_subscription(call: Call) -> etree._Element:
         device.events.refused += 1
         raise SoapFault(RECEIVER, ("CapabilityViolated", "MaxPullPoints"),
                         f"At most {device.max_pull_points} pull points at a time")
-    point = device.events.create(seconds)
+    point = device.events.create(seconds, device.initialized_on_subscribe)
     answer = response(call)
     reference = sub(answer, tev("SubscriptionReference"))
     address = f"{call.xaddr(SUBSCRIPTION)}?Idx={point.id}"

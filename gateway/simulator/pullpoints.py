@@ -78,13 +78,15 @@ class EventState:
             self.drop(expired)
         return self.pull_points
 
-    def create(self, lifetime: float) -> PullPoint:
-        """A new pull point, holding an Initialized message of every property."""
+    def create(self, lifetime: float, initialized: bool = True) -> PullPoint:
+        """A new pull point, holding an Initialized message of every property (unless not
+        `initialized`: then only SetSynchronizationPoint tells them)."""
         self.created += 1
         point = PullPoint(self.created, self.clock() + lifetime)
         self.pull_points[point.id] = point
         self.peak = max(self.peak, len(self.pull_points))
-        self.synchronize(point)
+        if initialized:
+            self.synchronize(point)
         return point
 
     def synchronize(self, point: PullPoint) -> None:
