@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import asyncio
@@ -81,34 +81,52 @@ class PlainFormatter(logging.Formatter):
         record.asctime = self.formatTime(record)
         return f"{record.asctime} {record.levelname} {record.name}: {record.message}"
 
+    def line(self, created: float, levelname: str, name: str, message: str,
+             fields: dict[str, Any]) -> str:
+        """The line format() writes for a record of these, made at `created` (time.time()),
+        without a traceback; its fields are not shown."""
+        # the milliseconds as LogRecord works them out
+        return (f"{self._second_of(created)}{MILLISECONDS[int((created - int(created)) * 1000)]}"
+                f" {levelname} {name}: {message}")
+
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
+        return self._second_of(record.created) + MILLISECONDS[int(record.msecs)]
+
+    def _second_of(self, created: float) -> str:
+        """The time of day without its milliseconds, as formatTime writes it."""
         second, text = self._second
-        if int(record.created) != second:
-            second = int(record.created)
-            text = time.strftime(self.default_time_format, self.converter(record.created))
+        if int(created) != second:
+            second = int(created)
+            text = time.strftime(self.default_time_format, self.converter(created))
             self._second = second, text
-        return text + MILLISECONDS[int(record.msecs)]
+        return text
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and the record's `fields`."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
         # Structured data a log call passes as extra={"fields": {...}} (the request log does).
         fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
+        entry = self._entry(record.created, record.levelname, record.name, record.getMessage(),
+                            fields if isinstance(fields, dict) else {})
         if record.exc_info:
             entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+    def line(self, created: float, levelname: str, name: str, message: str,
+             fields: dict[str, Any]) -> str:
+        """The line format() writes for a record of these, made at `created` (time.time()),
+        without a traceback."""
+        return json.dumps(self._entry(created, levelname, name, message, fields), default=str)
+
+    @staticmethod
+    def _entry(created: float, levelname: str, name: str, message: str,
+               fields: dict[str, Any]) -> dict[str, Any]:
+        return {"time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+                "level": levelname, "logger": name, "message": message, **fields}
 
 
 class TurnBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -125,24 +143,46 @@ class TurnBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:  # under the handler's lock
         try:
-            self._waiting.append(self.format(record) + self.terminator)
-            # asyncio as loaded, if it is: this module must not load it (--help does not), and
-            # no event loop runs without it
-            running = sys.modules.get("asyncio")
-            try:
-                loop = (running.get_running_loop()
-                        if running is not None and record.levelno < logging.WARNING else None)
-            except RuntimeError:  # no loop runs in this thread
-                loop = None
-            if loop is None:
-                self.flush()
-            elif self._flush_on is not loop:  # or it was scheduled on a loop that is gone
-                self._flush_on = loop
-                loop.call_soon(self.flush)
+            self._add(self.format(record) + self.terminator, record.levelno)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def emit_line(self, levelno: int, name: str, message: str, fields: dict[str, Any]) -> None:
+        """What handle() does with a record of logger `name` at levelno, of this message and
+        extra={"fields": fields}, without a traceback, made now: the same line, written as
+        emit() writes it, without the record and logging's dispatch of it (a record, its
+        filters and the handler's lock and format were a seventh of a cached read). Only for
+        a record no filter would stop or change: see direct_handler()."""
+        created = time.time()  # as LogRecord sets it
+        try:
+            formatter = cast("PlainFormatter | JsonFormatter", self.formatter)  # direct_handler's
+            line = formatter.line(created, logging.getLevelName(levelno), name, message, fields)
+            with self.lock:  # type: ignore[union-attr]  # a Handler's lock is made in __init__
+                self._add(line + self.terminator, levelno)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(logging.makeLogRecord({
+                "name": name, "levelno": levelno, "levelname": logging.getLevelName(levelno),
+                "msg": message, "created": created, "fields": fields}))
+
+    def _add(self, line: str, levelno: int) -> None:  # under the handler's lock
+        self._waiting.append(line)
+        # asyncio as loaded, if it is: this module must not load it (--help does not), and
+        # no event loop runs without it
+        running = sys.modules.get("asyncio")
+        try:
+            loop = (running.get_running_loop()
+                    if running is not None and levelno < logging.WARNING else None)
+        except RuntimeError:  # no loop runs in this thread
+            loop = None
+        if loop is None:
+            self.flush()
+        elif self._flush_on is not loop:  # or it was scheduled on a loop that is gone
+            self._flush_on = loop
+            loop.call_soon(self.flush)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # a Handler's lock is made in __init__
@@ -153,6 +193,32 @@ class TurnBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self.stream.write(text)
             if hasattr(self.stream, "flush"):
                 self.stream.flush()
+
+
+def direct_handler(logger: logging.Logger, level: int) -> TurnBatchingHandler | None:
+    """The gateway's handler, if a record of `logger` at `level` that holds no credential (see
+    CREDENTIAL_FREE), the logger enabled for its level, would go to it alone and be written
+    by it unchanged: the logger not disabled, and on the way up to the root (or to a logger
+    that does not propagate) one handler only, a TurnBatchingHandler (no subclass) of `level`
+    or lower with this module's formatter; no filters on the logger or the handler but Redact,
+    which lets such a record pass unread. Its line can then be written with emit_line().
+    Else None: the record must go through logging (a handler, filter or formatter someone
+    added is to see it)."""
+    if logger.disabled or any(type(f) is not Redact for f in logger.filters):
+        return None
+    found = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if found is not None:
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    if (type(found) is not TurnBatchingHandler or level < found.level
+            or type(found.formatter) not in (PlainFormatter, JsonFormatter)
+            or any(type(f) is not Redact for f in found.filters)):
+        return None
+    return found
 
 
 def configure_logging(verbose: bool = False, log_format: str = "plain") -> None:

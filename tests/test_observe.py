@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -22,7 +23,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.keys import METRICS, STORE
-from gateway.logs import PLAIN_FORMAT, JsonFormatter, PlainFormatter, TurnBatchingHandler
+from gateway.logs import (
+    PLAIN_FORMAT,
+    JsonFormatter,
+    PlainFormatter,
+    Redact,
+    TurnBatchingHandler,
+    direct_handler,
+)
 from gateway.metrics import Metrics, soap_outcome
 from gateway.simulator import SENDER, SoapFault
 from gateway.web.observe import ACCESS_LINE, _access_record, access_log, request_id
@@ -425,3 +433,141 @@ async def test_serve_logs_json_lines_and_lets_the_scraper_in(start_device, tmp_p
     finally:
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.wait(), timeout=30)
+
+
+# --- the request log line written straight to the gateway's handler -------------------------
+
+def _handler(formatter: logging.Formatter) -> TurnBatchingHandler:
+    """The gateway's handler (as configure_logging makes it) writing to a StringIO."""
+    handler = TurnBatchingHandler()
+    handler.setStream(io.StringIO())
+    handler.addFilter(Redact())
+    handler.setFormatter(formatter)
+    return handler
+
+
+@pytest.mark.parametrize("formatter", [PlainFormatter, JsonFormatter])
+@pytest.mark.parametrize("created", [1_700_000_000.0, 1_700_000_000.0423, 1_700_000_000.9996,
+                                     1_700_000_061.5])
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_a_direct_line_is_the_line_of_the_record(formatter, created, level, monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: created)  # both lines made at that time
+    args = ("GET", "/devices/{device_id}/device-information", 200, 0.4, "cam", "r-1")
+    fields = {"method": "GET", "route": args[1], "status": 200, "duration_ms": 0.4,
+              "device": "cam", "request_id": "r-1"}
+    direct, logged = _handler(formatter()), _handler(formatter())
+    direct.emit_line(level, access_log.name, ACCESS_LINE % args, fields)
+    logged.handle(_access_record(level, args, fields))
+    for handler in (direct, logged):
+        handler.flush()
+    line = direct.stream.getvalue()
+    assert line == logged.stream.getvalue()
+    assert line.endswith("\n")
+    assert line.count("\n") == 1
+    if formatter is JsonFormatter:
+        assert json.loads(line)["request_id"] == "r-1"
+    else:
+        assert line.endswith(f" {logging.getLevelName(level)} gateway.access: GET "
+                             "/devices/{device_id}/device-information 200 0.4 ms device=cam "
+                             "request_id=r-1\n")
+
+
+@pytest.fixture
+def own_logger():
+    """A logger under a parent, both without handlers; restored. (The test makes the parent
+    not propagate: pytest adds its handlers to the loggers that do not when a test starts.)"""
+    parent = logging.getLogger("tests.direct")
+    logger = logging.getLogger("tests.direct.access")
+    yield parent, logger
+    for each in (parent, logger):
+        each.handlers.clear()
+        each.filters.clear()
+        each.propagate, each.disabled = True, False
+        each.setLevel(logging.NOTSET)
+
+
+def test_a_line_goes_direct_only_where_nothing_else_would_see_its_record(own_logger):
+    parent, logger = own_logger
+    parent.propagate = False
+    ours = _handler(PlainFormatter())
+    assert direct_handler(logger, logging.INFO) is None  # no handler: logging's last resort
+    parent.addHandler(ours)
+    assert direct_handler(logger, logging.INFO) is ours
+    logger.addFilter(Redact())  # lets a credential-free record pass unread
+    assert direct_handler(logger, logging.INFO) is ours
+
+    other = logging.StreamHandler(io.StringIO())
+
+    def refuse(record: logging.LogRecord) -> bool:
+        return False
+
+    for change, undo in [
+        (lambda: logger.addHandler(other), lambda: logger.removeHandler(other)),
+        (lambda: parent.addHandler(other), lambda: parent.removeHandler(other)),
+        (lambda: logger.addFilter(refuse), lambda: logger.removeFilter(refuse)),
+        (lambda: ours.addFilter(refuse), lambda: ours.removeFilter(refuse)),
+        (lambda: ours.setFormatter(logging.Formatter()),
+         lambda: ours.setFormatter(PlainFormatter())),
+        (lambda: ours.setLevel(logging.WARNING), lambda: ours.setLevel(logging.NOTSET)),
+        (lambda: setattr(logger, "disabled", True), lambda: setattr(logger, "disabled", False)),
+        (lambda: setattr(parent, "propagate", True),  # the root's handlers (pytest's)
+         lambda: setattr(parent, "propagate", False)),
+    ]:
+        change()
+        assert direct_handler(logger, logging.INFO) is None
+        undo()
+        assert direct_handler(logger, logging.INFO) is ours
+    assert direct_handler(logger, logging.INFO) is ours
+
+    class Mine(TurnBatchingHandler):
+        pass
+
+    parent.removeHandler(ours)
+    parent.addHandler(mine := Mine())
+    assert direct_handler(logger, logging.INFO) is None
+    parent.removeHandler(mine)
+    logger.addHandler(ours)  # the logger's own, the parent's propagation ends the way up
+    parent.addHandler(other)
+    logger.propagate = False
+    assert direct_handler(logger, logging.INFO) is ours
+
+
+async def test_request_lines_reach_a_handler_or_filter_a_user_adds(gateway):
+    token = await login(gateway)
+    ours = _handler(JsonFormatter())
+    access_log.addHandler(ours)
+    access_log.propagate = False  # the gateway's handler alone: lines go direct
+    access_log.setLevel(logging.INFO)
+    seen: list[logging.LogRecord] = []
+
+    class Theirs(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    def keep_and_drop(record: logging.LogRecord) -> bool:
+        seen.append(record)
+        return False
+
+    theirs = Theirs()
+    try:
+        assert direct_handler(access_log, logging.INFO) is ours
+        await gateway.get("/device-information", headers={**bearer(token), "X-Request-ID": "d-1"})
+        access_log.addHandler(theirs)
+        await gateway.get("/device-information", headers={**bearer(token), "X-Request-ID": "d-2"})
+        access_log.removeHandler(theirs)
+        access_log.addFilter(keep_and_drop)
+        await gateway.get("/device-information", headers={**bearer(token), "X-Request-ID": "d-3"})
+        access_log.removeFilter(keep_and_drop)
+        await gateway.get("/device-information", headers={**bearer(token), "X-Request-ID": "d-4"})
+        ours.flush()
+    finally:
+        access_log.removeHandler(ours)
+        access_log.removeHandler(theirs)
+        access_log.propagate = True
+        access_log.setLevel(logging.NOTSET)
+    lines = [json.loads(line) for line in ours.stream.getvalue().splitlines()]
+    assert [line["request_id"] for line in lines] == ["d-1", "d-2", "d-4"]
+    assert {(line["status"], line["route"], line["device"]) for line in lines} == {
+        (200, "/device-information", "cam")}
+    assert [record.fields["request_id"] for record in seen] == ["d-2", "d-3"]  # type: ignore[attr-defined]
+    assert seen[0].getMessage().endswith(" ms device=cam request_id=d-2")

@@ -35,7 +35,7 @@ from gateway.keys import (
     STORE,
     WSDLS,
 )
-from gateway.logs import CREDENTIAL_FREE
+from gateway.logs import CREDENTIAL_FREE, direct_handler
 from gateway.web.handlers import DEVICE_PREFIX
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -95,10 +95,15 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     if not access_log.isEnabledFor(level):
         return
     rid = request[REQUEST_ID]
-    access_log.handle(_access_record(
-        level, (request.method, route, status, milliseconds, device or "-", rid),
-        {"method": request.method, "route": route, "status": status,
-         "duration_ms": milliseconds, "device": device, "request_id": rid}))
+    method = request.method
+    args = (method, route, status, milliseconds, device or "-", rid)
+    fields = {"method": method, "route": route, "status": status,
+              "duration_ms": milliseconds, "device": device, "request_id": rid}
+    handler = direct_handler(access_log, level)
+    if handler is not None:  # only the gateway's own handler would see the record
+        handler.emit_line(level, access_log.name, ACCESS_LINE % args, fields)
+    else:
+        access_log.handle(_access_record(level, args, fields))
 
 
 # Per thread and level: the attributes every request's record has the same (logger, level,
