@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import ipaddress
 import logging
@@ -158,9 +157,11 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         # client's wait. A file answer is left to aiohttp: FileResponse.prepare() opens and
         # sends its file each time it is called, and aiohttp calls it again.
         if isinstance(response, web.Response):
-            with contextlib.suppress(ConnectionError):  # aiohttp finds the same, lets it be
+            try:  # (not contextlib.suppress: its object and calls were 1 us a request)
                 await response.prepare(request)
                 await response.write_eof()
+            except ConnectionError:  # aiohttp finds the same, and lets it be
+                pass
     except web.HTTPException as exc:  # what the problems middleware lets through (redirects)
         status = exc.status
         exc.headers[REQUEST_ID_HEADER] = rid
