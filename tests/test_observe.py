@@ -7,6 +7,7 @@ import io
 import ipaddress
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -33,7 +34,13 @@ from gateway.logs import (
 )
 from gateway.metrics import Metrics, soap_outcome
 from gateway.simulator import SENDER, SoapFault
-from gateway.web.observe import ACCESS_LINE, _access_record, access_log, request_id
+from gateway.web.observe import (
+    ACCESS_LINE,
+    FRESH_IDS,
+    _access_record,
+    access_log,
+    request_id,
+)
 from tests.conftest import bearer, login
 from tests.processes import port_of
 
@@ -88,6 +95,24 @@ def test_a_sent_request_id_is_kept_only_if_sane(sent, kept):
     assert (chosen == sent) == kept
     if not kept:
         assert GENERATED_ID.fullmatch(chosen)
+
+
+def test_new_request_ids_are_random_and_a_forked_process_makes_its_own():
+    made = [request_id(None) for _ in range(3 * FRESH_IDS)]  # several reads of random bytes
+    assert all(GENERATED_ID.fullmatch(rid) for rid in made)
+    assert len(set(made)) == len(made)
+    request_id(None)  # bytes read for more ids than this one
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its next id, to the parent
+        os.write(write, request_id(None).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 64).decode()
+    os.close(read)
+    assert GENERATED_ID.fullmatch(theirs)
+    assert theirs != request_id(None)  # the parent's next, from the bytes both had
 
 
 async def test_every_answer_has_the_request_id_and_problems_carry_it(gateway):

@@ -54,7 +54,25 @@ def request_id(sent: str | None) -> str:
     """The id a request goes by: the client's X-Request-ID if it is sane, else a new one."""
     if sent is not None and SANE_REQUEST_ID.fullmatch(sent):
         return sent
-    return os.urandom(16).hex()  # a random UUID's worth, without building a UUID
+    try:
+        return _fresh_ids.pop()
+    except IndexError:
+        return _new_ids()
+
+
+# New request ids: 128 bits of the system's random bytes each (a random UUID's worth, without
+# building a UUID), read for 256 ids at a time: one os.urandom per request was a system call
+# and a twentieth of the log line's cost. A forked process reads its own.
+FRESH_IDS = 256
+_fresh_ids: list[str] = []
+os.register_at_fork(after_in_child=_fresh_ids.clear)
+
+
+def _new_ids() -> str:
+    """Fill _fresh_ids, and take one."""
+    random = os.urandom(16 * FRESH_IDS).hex()
+    _fresh_ids.extend(random[at:at + 32] for at in range(0, len(random), 32))
+    return _fresh_ids.pop()
 
 
 def route_of(request: web.Request) -> str:
