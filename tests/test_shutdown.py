@@ -104,3 +104,39 @@ async def test_simulate_stops_on_ctrl_c_with_a_request_in_flight():
         if simulator.returncode is None:
             simulator.kill()
             await simulator.wait()
+
+
+async def test_serve_with_redis_stops_on_ctrl_c_while_redis_hangs(start_device, redis_relay,
+                                                                   tmp_path):
+    """Redis (through a relay) stops answering while a client listens to events (the
+    subscription's lease, the events channel) and requests wait for Redis: Ctrl-C still ends
+    the gateway, within SHUTDOWN_GRACE and the few seconds its Redis work waits at most."""
+    _, url = await start_device()
+    ini = tmp_path / "gateway.ini"
+    ini.write_text(
+        f"[gateway]\nport = 0\nstate_dir = {tmp_path / 'state'}\nredis_url = {redis_relay.url}\n"
+        "device_timeout = 300\n"  # how long a request may wait for a Redis connection
+        f"[device:cam]\nurl = {url}\nusername = admin\npassword = admin\n")
+    server, log = await start("serve", "-c", str(ini), until="gateway serving on",
+                              log=tmp_path / "gateway.log")
+    base = f"http://127.0.0.1:{port_of(log, 'gateway serving on')}"
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with http.put(f"{base}/login",
+                                json={"username": "admin", "password": "admin"}) as response:
+                headers = {"Authorization": f"Bearer {(await response.json())['sessionToken']}"}
+            events = await http.get(f"{base}/events", headers=headers)
+            assert (await events.content.readline()).startswith(b"retry:")
+            redis_relay.hang()
+            # more than the gateway's 64 Redis connections: the others wait for one
+            waiting = [asyncio.create_task(http.get(f"{base}{path}", headers=headers))
+                       for path in ("/device-information", "/readyz", "/metrics") * 30]
+            await asyncio.sleep(0.5)
+            assert not any(request.done() for request in waiting)  # all wait for Redis
+            assert await stop(server, kill_after=STOPS_WITHIN) == 0
+            await asyncio.gather(*waiting, return_exceptions=True)
+            events.close()
+        finally:
+            if server.returncode is None:
+                server.kill()
+                await server.wait()

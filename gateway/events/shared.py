@@ -26,10 +26,11 @@
   to the others), and delivers only the events of its own subscriptions: each event is POSTed
   once, by the instance that got it from the device, and a device's events in order. Events an
   instance had not delivered yet when it died are lost.
-- Stopping: every Redis call of this module goes through `_redis`, which raises again a cancel
-  that redis-py lost (see there); what the instance says to Redis as it stops (the release of a
-  lease) waits no longer than the lease, and close() waits for its tasks a few seconds at most:
-  a gateway stops whatever Redis does (slow, restarted or gone).
+- Stopping: every Redis call of this module goes through `redis_call`
+  (gateway.state.redisstore), which raises again a cancel that redis-py lost (see there); what
+  the instance says to Redis as it stops (the release of a lease) waits no longer than the
+  lease, and close() waits for its tasks a few seconds at most: a gateway stops whatever Redis
+  does (slow, restarted or gone).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final, TypeVar
+from typing import Final
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -50,7 +51,7 @@ from gateway.events.hub import EventHub, Sent
 from gateway.events.model import gateway_event, property_key
 from gateway.events.pullpoint import PullPointSubscription
 from gateway.soap.device import DeviceClient
-from gateway.state.redisstore import EVENT_STATE, PREFIX
+from gateway.state.redisstore import EVENT_STATE, PREFIX, redis_call
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,6 @@ Errors = (RedisError, OSError)
 UNAVAILABLE: Final = "the shared state store (Redis) is unavailable"
 # How long close() waits for its tasks (cancelled) before it closes the connections anyway.
 CLOSE_WITHIN: Final = 5.0
-T = TypeVar("T")
 
 
 class SharedEvents:
@@ -185,8 +185,8 @@ class SharedEvents:
             # while Redis hangs does not wait for it).
             with contextlib.suppress(*Errors):
                 async with asyncio.timeout(self._lease):
-                    if await _redis(self._release(keys=[key], args=[self.me])):
-                        await _redis(self._redis.publish(CHANNEL, json.dumps(
+                    if await redis_call(self._release(keys=[key], args=[self.me])):
+                        await redis_call(self._redis.publish(CHANNEL, json.dumps(
                             {"origin": self.me, "released": device})))
 
     async def _try(self, key: str, state: str, within: float) -> str | None:
@@ -195,8 +195,8 @@ class SharedEvents:
         lease = int(self._lease * 1000)
         try:
             async with asyncio.timeout(within):
-                return str(await _redis(self._take(keys=[key, state],
-                                                   args=[self.me, lease, STATE_LEASES * lease])))
+                return str(await redis_call(self._take(
+                    keys=[key, state], args=[self.me, lease, STATE_LEASES * lease])))
         except Errors:  # TimeoutError is an OSError
             return None
 
@@ -217,7 +217,7 @@ class SharedEvents:
         if client is None:
             return False
         try:
-            kept = await _redis(self._redis.hgetall(STATE + device))
+            kept = await redis_call(self._redis.hgetall(STATE + device))
         except Errors:
             return False
         for value in kept.values():
@@ -251,7 +251,7 @@ class SharedEvents:
                 elif event.get("operation") == "Deleted":
                     pipe.hdel(STATE + device, json.dumps(property_key(event)))
             try:
-                await _redis(pipe.execute())
+                await redis_call(pipe.execute())
             except Errors as exc:
                 log.warning("%d events not shared: Redis unavailable (%s)", len(batch),
                             type(exc).__name__)
@@ -261,10 +261,10 @@ class SharedEvents:
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await _redis(pubsub.subscribe(CHANNEL))
+                await redis_call(pubsub.subscribe(CHANNEL))
                 while True:
-                    message = await _redis(pubsub.get_message(ignore_subscribe_messages=True,
-                                                              timeout=1.0))
+                    message = await redis_call(pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=1.0))
                     if message is not None:
                         self._received(message["data"])
             except Errors as exc:
@@ -273,7 +273,7 @@ class SharedEvents:
             finally:
                 with contextlib.suppress(*Errors):
                     async with asyncio.timeout(CLOSE_WITHIN):
-                        await _redis(pubsub.aclose())  # type: ignore[no-untyped-call]
+                        await redis_call(pubsub.aclose())  # type: ignore[no-untyped-call]
             await asyncio.sleep(1)
 
     def _received(self, data: str) -> None:
@@ -316,8 +316,8 @@ class SharedEvents:
     async def announce_webhooks(self) -> None:
         """Tell the other instances that the webhooks changed (they read them again)."""
         with contextlib.suppress(*Errors):
-            await _redis(self._redis.publish(CHANNEL, json.dumps({"origin": self.me,
-                                                                  "webhooks": 1})))
+            await redis_call(self._redis.publish(CHANNEL, json.dumps({"origin": self.me,
+                                                                      "webhooks": 1})))
 
     # sessions
 
@@ -325,26 +325,8 @@ class SharedEvents:
         """Tell the other instances that a session ended (by its token's hash)."""
         ended = {"session": key.hex(), "device": device, "user": username}
         with contextlib.suppress(*Errors):
-            await _redis(self._redis.publish(CHANNEL, json.dumps({"origin": self.me,
-                                                                  "ended": ended})))
-
-
-async def _redis(call: Awaitable[T]) -> T:
-    """Await a Redis call; a cancel of the calling task that the call lost is raised again.
-
-    redis-py sends each command under asyncio.wait_for (it has a socket_timeout), which on
-    Python 3.11 returns the send's result when the task is cancelled just as the send ends
-    (CPython gh-86296, fixed in 3.12): the task's cancel count says it was cancelled, but it
-    goes on. The writer of the event channel, cancelled once as the gateway stopped, then
-    waited for its next event for ever, and so did the gateway's shutdown (a test run hung in
-    the teardown of a gateway whose events were still going to Redis; a cancel of a task in a
-    loop of Redis calls was lost one time in four on this machine)."""
-    task = asyncio.current_task()
-    cancels = task.cancelling() if task is not None else 0
-    result = await call
-    if task is not None and task.cancelling() > cancels:
-        raise asyncio.CancelledError
-    return result
+            await redis_call(self._redis.publish(CHANNEL, json.dumps({"origin": self.me,
+                                                                      "ended": ended})))
 
 
 async def _halt(task: asyncio.Task[None]) -> None:

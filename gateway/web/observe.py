@@ -202,7 +202,10 @@ async def _store_ready(app: web.Application) -> bool:
     if store is None:
         return False
     try:  # a real read: the store is open and answers (SQLite file, or a shared store)
-        await asyncio.wait_for(store.devices(), STORE_CHECK_SECONDS)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for may lose a cancel of this
+        # handler (CPython gh-86296; see gateway.state.redisstore.redis_call)
+        async with asyncio.timeout(STORE_CHECK_SECONDS):
+            await store.devices()
     except Exception:
         return False
     return True
