@@ -187,12 +187,15 @@ def redis_url(redis_server: RedisServer) -> str:
 
 class RedisRelay:
     """A TCP relay on loopback to the tests' Redis, for one gateway: after hang() it passes
-    nothing on any more, either way (a Redis that stops answering, to that gateway only)."""
+    nothing on any more, either way (a Redis that stops answering, to that gateway only); after
+    cut() it closes the connections it relays and every new one at once (a Redis that is down,
+    to that gateway only), until restore()."""
 
     def __init__(self, redis_port: int) -> None:
         self._redis_port = redis_port
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._cut = False
         self._connections: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
         self.url = ""
@@ -204,6 +207,16 @@ class RedisRelay:
     def hang(self) -> None:
         self._flowing.clear()
 
+    def cut(self) -> None:
+        self._cut = True
+        for connection in self._connections:
+            connection.cancel()
+
+    def restore(self) -> None:
+        """Relay again, after hang() or cut()."""
+        self._cut = False
+        self._flowing.set()
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -213,10 +226,19 @@ class RedisRelay:
 
     async def _relay(self, client_reader: asyncio.StreamReader,
                      client_writer: asyncio.StreamWriter) -> None:
+        if self._cut:
+            client_writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
-        redis_reader, redis_writer = await asyncio.open_connection("127.0.0.1", self._redis_port)
+        try:
+            redis_reader, redis_writer = await asyncio.open_connection("127.0.0.1",
+                                                                       self._redis_port)
+        except BaseException:
+            client_writer.close()
+            self._connections.discard(task)
+            raise
 
         async def copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError):

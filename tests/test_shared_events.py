@@ -326,3 +326,76 @@ async def test_a_gateway_stops_while_its_events_are_still_going_to_redis(
         for n in range(5000):  # more than the writer sends before the gateway stops
             hub.publish("cam", gateway_event("cam", "Test", "test", n=n))
         await stopped("a gateway whose events were going to Redis", client.close(), within=30)
+
+
+# Real clocks, two gateways in this process: a's lease by a's clock against Redis's expiry of it
+# and b's tries. A holder tries every third of the lease: a 6 s lease leaves a loaded machine
+# 2 s between a's failed renewal (seen by the test, which then lets Redis through again) and
+# the end of its lease.
+HOLD_LEASE = {**LEASE, "event_lease": 6.0}
+
+
+async def test_a_holder_whose_renewal_fails_holds_on_while_its_lease_lasts(
+        start_device: StartDevice, start_gateway, redis_url: str, redis_relay,
+        tmp_path: Path, caplog) -> None:
+    """a's Redis goes down (connections refused, at once) and comes back before a's lease runs
+    out: a keeps its subscription and renews, b never takes over; no client of either hears
+    of it."""
+    device, url = await start_device()
+    a = await start_gateway(url, redis_url=redis_relay.url, state_dir=tmp_path / "a",
+                            **HOLD_LEASE)
+    b = await start_gateway(url, redis_url=redis_url, state_dir=tmp_path / "b", **HOLD_LEASE)
+    session = await login(b)
+    on_a = SSE(await a.get("/events", headers=bearer(session)))
+    await initialized(on_a)  # a subscribed: it holds the lease
+    on_b = SSE(await b.get("/events", headers=bearer(session)))
+    await initialized(on_b)
+
+    redis_relay.cut()
+    try:
+        await eventually(lambda: renewal_failed(caplog), within=30)
+    finally:
+        redis_relay.restore()
+    device.trigger_motion("video1", True)
+    for stream in (on_a, on_b):  # the next event of each: no subscription-lost
+        _, event = await stream.next()
+        assert motion("true")(event), event
+    assert device.events.created == 1
+    assert len(device.events.live()) == 1
+    on_a.close()
+    on_b.close()
+
+
+async def test_a_holder_whose_redis_stays_down_past_its_lease_stops_and_another_takes_over(
+        start_device: StartDevice, start_gateway, redis_url: str, redis_relay,
+        tmp_path: Path) -> None:
+    """a's Redis is down (connections refused) longer than a's lease: a unsubscribes when its
+    lease runs out, b takes over; once a reaches Redis again, its clients get b's events."""
+    device, url = await start_device()
+    settings = {**LEASE, "event_lease": 3.0}
+    a = await start_gateway(url, redis_url=redis_relay.url, state_dir=tmp_path / "a", **settings)
+    b = await start_gateway(url, redis_url=redis_url, state_dir=tmp_path / "b", **settings)
+    session = await login(b)
+    on_a = SSE(await a.get("/events", headers=bearer(session)))
+    await initialized(on_a)
+    on_b = SSE(await b.get("/events", headers=bearer(session)))
+    await initialized(on_b)
+
+    redis_relay.cut()
+    seen = await on_a.until(lambda e: e["kind"] == "subscription-lost", within=30)
+    assert [e["kind"] for e in seen] == ["subscription-lost"], seen
+    assert "Redis" in seen[0]["data"]["reason"]
+    seen = await on_b.until(lambda e: e["kind"] == "subscription-restored", within=30)
+    assert seen[0]["kind"] == "subscription-lost", seen  # b took the lease over
+    assert "went away" in seen[0]["data"]["reason"]
+    assert device.events.created == 2
+    await eventually(lambda: len(device.events.live()) == 1)  # a unsubscribed
+
+    redis_relay.restore()
+    seen = await on_a.until(lambda e: e["kind"] == "subscription-restored", within=30)
+    device.trigger_motion("video1", True)
+    for stream in (on_a, on_b):
+        await stream.until(motion("true"))
+    assert device.events.created == 2
+    on_a.close()
+    on_b.close()

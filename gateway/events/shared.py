@@ -8,9 +8,11 @@
   whose renewal fails (Redis unreachable, or not answering) keeps its subscription and tries
   again until the lease it holds runs out by its own clock, then unsubscribes: it counts the
   lease from before it asked, so it stops before Redis lets another instance take the lease,
-  and it waits for an answer no longer than the lease it holds lasts. A holder that finds the
-  lease taken unsubscribes at once; one whose clients all left unsubscribes and releases the
-  lease for the next one.
+  and it waits for an answer no longer than the lease it holds lasts. Its clients get
+  `subscription-lost`, and `subscription-restored` once it reaches Redis again: when it holds
+  the lease again, or reads the channel of the instance that took over (what changed meanwhile
+  filled in from Redis). A holder that finds the lease taken unsubscribes at once; one whose
+  clients all left unsubscribes and releases the lease for the next one.
 - Events: the holder publishes each event (JSON, with its id) on one Redis channel; every
   instance keeps them in its per-device buffer and offers them to its clients, so an id from
   any instance resumes on any other (Last-Event-ID). The last value of each property also goes
@@ -103,6 +105,7 @@ class SharedEvents:
         self._holders: dict[str, str] = {}
         self._outbox: asyncio.Queue[tuple[str, Sent]] = asyncio.Queue(FORWARD_QUEUE)
         self._tasks: list[asyncio.Task[None]] = []
+        self._reading = asyncio.Event()  # the other instances' events come in (the channel)
         self._take = client.register_script(TAKE)
         self._release = client.register_script(RELEASE)
         # Called when another instance added or removed a webhook (set by the app).
@@ -146,6 +149,7 @@ class SharedEvents:
                     await _halt(running)
                     running = None
                     restoring = restoring or self._lost(device, UNAVAILABLE)
+                    filled = False  # what changed meanwhile is filled in from the next holder
                 asked = self._clock()  # a holder waits for Redis no longer than its lease lasts
                 holder = await self._try(key, STATE + device,
                                          self._lease if running is None else until - asked)
@@ -176,6 +180,12 @@ class SharedEvents:
                         filled = await self._fill(device)
                         if filled:
                             synced.set()
+                    if restoring and filled and self._reading.is_set():
+                        # this instance lost the lease with Redis: its clients have the
+                        # holder's events again (they were told subscription-lost)
+                        restoring = False
+                        self._hub.publish(device, gateway_event(
+                            device, "SubscriptionRestored", "subscription-restored"))
                 tick = self._lease / 3
                 await asyncio.sleep(tick if running is None else min(tick, until - self._clock()))
         finally:
@@ -262,6 +272,7 @@ class SharedEvents:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await redis_call(pubsub.subscribe(CHANNEL))
+                self._reading.set()
                 while True:
                     message = await redis_call(pubsub.get_message(
                         ignore_subscribe_messages=True, timeout=1.0))
@@ -271,6 +282,7 @@ class SharedEvents:
                 log.warning("events from other instances: Redis unavailable (%s)",
                             type(exc).__name__)
             finally:
+                self._reading.clear()
                 with contextlib.suppress(*Errors):
                     async with asyncio.timeout(CLOSE_WITHIN):
                         await redis_call(pubsub.aclose())  # type: ignore[no-untyped-call]
