@@ -142,11 +142,19 @@ async def _leases(app: web.Application) -> AsyncIterator[None]:
     """Actions held under a lease (continuous moves); after the devices, so that on shutdown
     every one still held is stopped while the devices can still be called."""
     config = app[CONFIG]
+    client = shared = None
+    if config.redis_url:  # renewals and stops may reach any instance
+        from gateway.state.redisstore import RedisLeases, connect
+
+        client = connect(config.redis_url, config.device_timeout)
+        shared = RedisLeases(client)
     # A lease never outlives the idle expiry of the session it was taken for.
     app[LEASES] = Leases(config.move_lease, config.move_lease_max, config.session_idle_timeout,
-                         clock=app[CLOCK])
+                         clock=app[CLOCK], shared=shared)
     yield
     await app[LEASES].close()
+    if client is not None:
+        await client.aclose()
 
 
 def event_settings(config: GatewayConfig) -> EventSettings:

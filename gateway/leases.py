@@ -4,19 +4,48 @@ Over HTTP a client may start a camera turning and vanish. So the gateway holds e
 action under a lease: when the lease runs out without a renewal, when its session ends, or when
 the gateway shuts down, the gateway makes the action's stop call itself. This is the one place
 where that happens; mapping files say which actions hold a lease and what stops them.
+
+Several instances (Redis): a renewal, a stop or any other command on the same key may reach
+another instance than the one that took the lease. So each lease is also noted in a shared
+book (`SharedLeases`, gateway.state.redisstore.RedisLeases) under a holder of its own; a newer
+command on the key, on any instance, replaces that holder. When a lease runs out, or its
+instance stops, the stop call is made only if the book still names that instance: a lease
+renewed or superseded elsewhere is dropped without a stop. Where the book cannot tell (Redis
+unavailable, when the lease was taken or at its end), the stop is made: a camera that stops is
+safer than one that keeps turning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 Stop = Callable[[], Awaitable[None]]
+
+
+class SharedLeases(Protocol):
+    """Which instance holds each lease, for all instances; a lease is named by its key (text),
+    an instance by a random text. Errors are the book's own: it answers as said."""
+
+    async def take(self, key: str, holder: str, seconds: float) -> bool:
+        """Note that holder holds key now (replacing any other), for at least `seconds`;
+        whether it was noted."""
+
+    async def supersede(self, key: str, seconds: float) -> None:
+        """Note, for at least `seconds`, that a newer command on key replaced whatever lease
+        was held on it."""
+
+    async def ended(self, key: str, holder: str) -> bool:
+        """Whether holder's lease on key is still the one noted (forgotten then); True when
+        the book cannot tell."""
 
 
 @dataclass
@@ -24,46 +53,64 @@ class _Held:
     owner: bytes  # the session it was taken for (a hash of its token)
     stop: Stop
     timer: asyncio.Task[None]
+    shared: bool  # noted in the shared book
 
 
 class Leases:
     """The leases of one gateway process, by key (a device and what on it, e.g. a profile)."""
 
     def __init__(self, default: float, maximum: float, ceiling: float = float("inf"),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 shared: SharedLeases | None = None) -> None:
         self.default = default  # seconds, when the client asks for no length
         self.maximum = maximum
         self.ceiling = ceiling  # no lease is held longer (the sessions' idle timeout)
         self._clock = clock  # monotonic seconds: a lease ends once it has passed its end
+        self._shared = shared
+        self._me = secrets.token_hex(8)  # this instance, in the shared book
         self._held: dict[Hashable, _Held] = {}
 
     def __len__(self) -> int:
         return len(self._held)
 
-    def hold(self, key: Hashable, owner: bytes, seconds: float, stop: Stop) -> float:
+    async def hold(self, key: Hashable, owner: bytes, seconds: float, stop: Stop) -> float:
         """Take (or renew) the lease on key: stop() runs after `seconds` (at most `ceiling`)
         unless it is renewed, released or ended first. Returns the seconds held."""
-        self.release(key)
+        self._drop(key)
         seconds = min(seconds, self.ceiling)
-        timer = asyncio.get_running_loop().create_task(self._expire(key, self._clock() + seconds))
-        self._held[key] = _Held(owner, stop, timer)
+        until = self._clock() + seconds
+        # noted before the timer runs: a lease that ended before it was noted would find the
+        # book naming another holder, and not stop
+        shared = self._shared is not None and await self._shared.take(_name(key), self._me,
+                                                                      seconds)
+        self._drop(key)  # (a hold on key that came meanwhile is superseded too)
+        timer = asyncio.get_running_loop().create_task(self._expire(key, until))
+        self._held[key] = _Held(owner, stop, timer, shared)
         return seconds
 
-    def release(self, key: Hashable) -> None:
-        """Drop the lease on key without stopping: a newer command on it supersedes the action
-        (a stop, another move)."""
+    async def release(self, key: Hashable) -> None:
+        """Drop the lease on key without stopping, here and on every instance: a newer command
+        on it supersedes the action (a stop, another move)."""
+        self._drop(key)
+        if self._shared is not None:
+            await self._shared.supersede(_name(key), min(self.maximum, self.ceiling))
+
+    def _drop(self, key: Hashable) -> None:
         held = self._held.pop(key, None)
         if held is not None:
             held.timer.cancel()
 
     async def end_owner(self, owner: bytes) -> None:
-        """Stop now every action held for a session that ended (logout)."""
+        """Stop now every action held for a session that ended (logout; every instance does
+        the same for its own)."""
         keys = [key for key, held in self._held.items() if held.owner == owner]
         await asyncio.gather(*(self._stop(key, "its session ended") for key in keys))
 
     async def close(self) -> None:
-        """Stop every action still held (the gateway shuts down)."""
-        await asyncio.gather(*(self._stop(key, "the gateway stops") for key in list(self._held)))
+        """Stop every action still held (the gateway shuts down), unless renewed or superseded
+        on another instance."""
+        await asyncio.gather(*(self._stop(key, "the gateway stops", shared=True)
+                               for key in list(self._held)))
 
     async def _expire(self, key: Hashable, until: float) -> None:
         # the clock says when the end has come (a test's clock moves only when the test moves
@@ -75,13 +122,23 @@ class Leases:
         held = self._held.get(key)
         if held is not None and held.timer is asyncio.current_task():
             del self._held[key]
-            await self._run(key, held, "its lease ran out")
+            if await self._ours(key, held):
+                await self._run(key, held, "its lease ran out")
 
-    async def _stop(self, key: Hashable, why: str) -> None:
+    async def _stop(self, key: Hashable, why: str, shared: bool = False) -> None:
         held = self._held.pop(key, None)
         if held is not None:
             held.timer.cancel()
-            await self._run(key, held, why)
+            if not shared or await self._ours(key, held):
+                await self._run(key, held, why)
+
+    async def _ours(self, key: Hashable, held: _Held) -> bool:
+        """Whether the lease is still this hold's on every instance (no newer command)."""
+        if self._shared is None or not held.shared or await self._shared.ended(_name(key),
+                                                                                self._me):
+            return True
+        log.info("%s: its lease was renewed or superseded on another instance", key)
+        return False
 
     @staticmethod
     async def _run(key: Hashable, held: _Held, why: str) -> None:
@@ -92,3 +149,8 @@ class Leases:
             await held.stop()
         except Exception:
             log.exception("stopping %s failed", key)
+
+
+def _name(key: Hashable) -> str:
+    """A lease's key as text, the same on every instance (a device and path parameters)."""
+    return json.dumps(key, separators=(",", ":"), default=str)

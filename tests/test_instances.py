@@ -12,11 +12,11 @@ from redis.asyncio import BlockingConnectionPool
 from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.events.shared import STATE_LEASES
-from gateway.keys import DEVICES, EVENT_HUB
+from gateway.keys import DEVICES, EVENT_HUB, LEASES
 from gateway.state import redisstore
 from gateway.state.redisstore import EVENT_STATE, connect
 from gateway.state.sessions import token_known
-from tests.conftest import bearer, login
+from tests.conftest import FakeClock, bearer, login
 from tests.events_helpers import SSE, eventually
 
 SECRET = "Sh4red-State-Pa55"
@@ -228,3 +228,77 @@ async def test_a_logout_on_one_ends_at_once_what_the_other_holds_of_the_session(
     assert (await a.get("/device-information", headers=bearer(token))).status == 401
     device.trigger_motion("video1", True)  # the other session's stream goes on
     await kept.until(lambda e: e["kind"] == "motion" and e["operation"] == "Changed")
+
+
+MOVE = "/profiles/profile_1/ptz/move"
+CONTINUOUS = {"mode": "continuous", "pan": 0.5}
+
+
+@pytest.fixture
+async def ptz_pair(start_device, start_gateway, redis_url, tmp_path):
+    """Instances a and b sharing Redis in front of a PTZ camera, on one FakeClock (theirs and
+    the camera's: a lease ends when the test moves it), and an Operator's session."""
+    clock = FakeClock()
+    device, url = await start_device(clock=clock)
+    a = await start_gateway(url, clock=clock, redis_url=redis_url, state_dir=tmp_path / "a")
+    b = await start_gateway(url, clock=clock, redis_url=redis_url, state_dir=tmp_path / "b")
+    return a, b, device, clock, bearer(await login(a, "operator", "operator"))
+
+
+def sent(device):
+    """The names of the operations the device was asked to do (reads left out)."""
+    return [name for name, _ in device.calls if not name.startswith("Get")]
+
+
+async def test_a_move_renewed_through_the_other_instance_goes_on_past_the_first_lease(ptz_pair):
+    # Leases were per instance: a stopped the camera at the end of the lease it took, although
+    # the client had renewed it through b (behind a load balancer, where the renewal went).
+    a, b, device, clock, auth = ptz_pair
+    assert (await a.put(MOVE, headers=auth, json={**CONTINUOUS, "lease_ms": 100})).status == 200
+    renewed = await b.put(MOVE, headers=auth, json={**CONTINUOUS, "lease_ms": 300})
+    assert (await renewed.json())["lease_ms"] == 300
+    clock.now += 0.2  # past a's lease, within b's
+    await eventually(lambda: len(a.app[LEASES]) == 0)  # a's ended: renewed elsewhere, no Stop
+    assert sent(device) == ["ContinuousMove", "ContinuousMove"]
+    assert device.ptz.velocity != (0.0, 0.0, 0.0)
+    clock.now += 0.2  # b's ends: b stops the camera, once
+    await eventually(lambda: "Stop" in sent(device))
+    await eventually(lambda: len(b.app[LEASES]) == 0)
+    assert sent(device) == ["ContinuousMove", "ContinuousMove", "Stop"]
+    assert device.ptz.velocity == (0.0, 0.0, 0.0)
+
+
+async def test_a_command_through_the_other_instance_supersedes_the_lease(ptz_pair):
+    # a's lease went on after a stop and an absolute move through b, and its end stopped the
+    # absolute move.
+    a, b, device, clock, auth = ptz_pair
+    assert (await a.put(MOVE, headers=auth, json={**CONTINUOUS, "lease_ms": 100})).status == 200
+    stopped = await b.put("/profiles/profile_1/ptz/stop", headers=auth, json={})
+    assert stopped.status == 200, await stopped.text()
+    moved = await b.put(MOVE, headers=auth, json={"mode": "absolute", "pan": 0.5, "tilt": 0.5})
+    assert moved.status == 200, await moved.text()
+    clock.now += 1
+    await eventually(lambda: len(a.app[LEASES]) == 0)
+    assert sent(device) == ["ContinuousMove", "Stop", "AbsoluteMove"]
+    # a lease that nobody renewed still stops, at its end and when its instance stops
+    assert (await a.put(MOVE, headers=auth, json={**CONTINUOUS, "lease_ms": 100})).status == 200
+    clock.now += 1
+    await eventually(lambda: sent(device).count("Stop") == 2)
+    assert (await b.put(MOVE, headers=auth, json={**CONTINUOUS, "lease_ms": 30000})).status == 200
+    await b.close()
+    assert sent(device)[-2:] == ["ContinuousMove", "Stop"]
+
+
+async def test_a_lease_whose_redis_is_gone_at_its_end_stops_its_move(start_device, start_gateway,
+                                                                     redis_relay, tmp_path):
+    """Where Redis cannot say whether the lease was renewed elsewhere, the move stops: a
+    camera that stops is safer than one that keeps turning."""
+    clock = FakeClock()
+    device, url = await start_device(clock=clock)
+    a = await start_gateway(url, clock=clock, redis_url=redis_relay.url, state_dir=tmp_path)
+    auth = bearer(await login(a, "operator", "operator"))
+    assert (await a.put(MOVE, headers=auth, json={**CONTINUOUS, "lease_ms": 100})).status == 200
+    redis_relay.cut()
+    clock.now += 1
+    await eventually(lambda: "Stop" in sent(device))
+    redis_relay.restore()

@@ -162,8 +162,8 @@ async def test_renewal_keeps_the_move_going() -> None:
         stops.append("stop")
 
     leases = Leases(1, 10)
-    leases.hold("cam", b"session", 0.05, stop)
-    leases.hold("cam", b"session", 10, stop)
+    await leases.hold("cam", b"session", 0.05, stop)
+    await leases.hold("cam", b"session", 10, stop)
     await asyncio.sleep(0.2)
     assert stops == []
     await leases.end_owner(b"other")

@@ -126,7 +126,7 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
 
     key = lease_key(resource, ctx)
     if ctx.leases is not None:
-        ctx.leases.release(key)  # this command supersedes whatever a lease held
+        await ctx.leases.release(key)  # this command supersedes whatever a lease held
     note = await _make(resource, action, ctx, body)
     if action.lease is not None and ctx.leases is not None and seconds is not None:
         stop, credentials = action.lease.stop, ctx.credentials
@@ -135,7 +135,7 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
         async def stop_it() -> None:
             await _make(resource, stop, stopper, {})
 
-        seconds = ctx.leases.hold(key, ctx.owner, seconds, stop_it)
+        seconds = await ctx.leases.hold(key, ctx.owner, seconds, stop_it)
 
     state, going_on = await _read_back(resource, action, ctx)
     for name, shown in action.verify.items():

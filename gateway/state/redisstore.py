@@ -8,6 +8,7 @@
   MULTI/EXEC transaction, so it is whole whichever instance makes it.
 - Each device has a version counter, bumped by every write to it, so that every instance's read
   cache can tell an entry is stale.
+- Leases of device actions (gateway.leases.SharedLeases): whose each lease is, one key each.
 
 Redis unreachable: every call raises StoreUnavailable (503), and redis-py reconnects by itself
 once Redis is back.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -36,6 +38,8 @@ from redis.exceptions import RedisError
 from gateway.credentials import Credentials
 from gateway.errors import StoreUnavailable
 from gateway.state.sessions import Session, forget_token, new_token, owners, token_key
+
+log = logging.getLogger(__name__)
 
 PREFIX = "onvif-gateway:"
 # The last value of each event property of a device (gateway.events.shared writes it); it goes
@@ -309,3 +313,52 @@ class RedisPolicyStore:
         async with _redis_errors():
             await redis_call(self._redis.incr(f"{PREFIX}version:{device}"))
 
+
+
+# A lease's note outlives the lease this much (its instance's timer may fire late); one whose
+# instance died is forgotten then.
+LEASE_NOTE_MARGIN = 60.0
+SUPERSEDED = "superseded"
+# Whether ARGV[1] still holds KEYS[1] (then forgotten), or Redis has no note of it at all: 1;
+# another holder or a newer command: 0.
+LEASE_ENDED = """
+local noted = redis.call('GET', KEYS[1])
+if noted == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+if not noted then return 1 end
+return 0
+"""
+
+
+class RedisLeases:
+    """The shared book of leases (gateway.leases.SharedLeases) in Redis. Redis unavailable:
+    logged, and a lease's end stops its action (its `ended` answers True)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+        self._ended = client.register_script(LEASE_ENDED)
+
+    @staticmethod
+    def _key(key: str) -> str:
+        return f"{PREFIX}lease:{key}"
+
+    async def take(self, key: str, holder: str, seconds: float) -> bool:
+        return await self._note(key, holder, seconds)
+
+    async def supersede(self, key: str, seconds: float) -> None:
+        await self._note(key, SUPERSEDED, seconds)
+
+    async def _note(self, key: str, value: str, seconds: float) -> bool:
+        try:
+            await redis_call(self._redis.set(self._key(key), value,
+                                             px=int((seconds + LEASE_NOTE_MARGIN) * 1000)))
+        except (RedisError, OSError) as exc:
+            log.warning("lease %s not shared: Redis unavailable (%s)", key, type(exc).__name__)
+            return False
+        return True
+
+    async def ended(self, key: str, holder: str) -> bool:
+        try:
+            return bool(await redis_call(self._ended(keys=[self._key(key)], args=[holder])))
+        except (RedisError, OSError) as exc:
+            log.warning("lease %s: Redis unavailable (%s), stopping", key, type(exc).__name__)
+            return True
