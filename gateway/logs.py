@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncio
@@ -157,8 +157,8 @@ class TurnBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         a record no filter would stop or change: see direct_handler()."""
         created = time.time()  # as LogRecord sets it
         try:
-            formatter = cast("PlainFormatter | JsonFormatter", self.formatter)  # direct_handler's
-            line = formatter.line(created, logging.getLevelName(levelno), name, message, fields)
+            line = self.formatter.line(  # type: ignore[union-attr]  # direct_handler's formatters
+                created, logging.getLevelName(levelno), name, message, fields)
             with self.lock:  # type: ignore[union-attr]  # a Handler's lock is made in __init__
                 self._add(line + self.terminator, levelno)
         except RecursionError:
@@ -204,21 +204,30 @@ def direct_handler(logger: logging.Logger, level: int) -> TurnBatchingHandler | 
     which lets such a record pass unread. Its line can then be written with emit_line().
     Else None: the record must go through logging (a handler, filter or formatter someone
     added is to see it)."""
-    if logger.disabled or any(type(f) is not Redact for f in logger.filters):
+    # (loops and no generators: this is asked for every request)
+    if logger.disabled or not _passes_unread(logger.filters):
         return None
     found = None
     current: logging.Logger | None = logger
     while current is not None:
-        for handler in current.handlers:
-            if found is not None:
+        if handlers := current.handlers:
+            if found is not None or len(handlers) > 1:
                 return None
-            found = handler
+            found = handlers[0]
         current = current.parent if current.propagate else None
     if (type(found) is not TurnBatchingHandler or level < found.level
             or type(found.formatter) not in (PlainFormatter, JsonFormatter)
-            or any(type(f) is not Redact for f in found.filters)):
+            or not _passes_unread(found.filters)):
         return None
     return found
+
+
+def _passes_unread(filters: list[Any]) -> bool:
+    """Whether these filters let a credential-free record pass unchanged: Redact only."""
+    for each in filters:  # noqa: SIM110 (all() of a generator costs more, every request)
+        if type(each) is not Redact:
+            return False
+    return True
 
 
 def configure_logging(verbose: bool = False, log_format: str = "plain") -> None:
