@@ -29,7 +29,8 @@ def request_paths(app):
     """Every route's path with values in it, and paths near them that no route takes."""
     paths = {"/devices", "/devices/", "/devices/cam", "/devices/cam/", "/devices//login",
              "/devices/cam/nothing", "/devices/cam/login/", "/devices/cam/login/more",
-             "/devices/c%7Bam/login", "/devices/c%2Fam/login", "/devices/c%20am/login",
+             "/devices/c%7Bam/login", "/devices/c%7Dam/login", "/devices/c%2Fam/login",
+             "/devices/c%20am/login", "/devices/c%25am/device-information",
              "/devices/cam/profiles/", "/devices/cam/profiles/p%2F1/ptz", "/devicesx/cam/login"}
     for route in app.router.routes():
         path = re.sub(r"\{(\w+)\}", lambda m: VALUES[m.group(1)], route.resource.canonical)
