@@ -85,22 +85,26 @@ class PlainFormatter(logging.Formatter):
              fields: dict[str, Any]) -> str:
         """The line format() writes for a record of these, made at `created` (time.time()),
         without a traceback; its fields are not shown."""
+        second, text = self._second
+        if int(created) != second:
+            text = self._second_of(created)
         # the milliseconds as LogRecord works them out
-        return (f"{self._second_of(created)}{MILLISECONDS[int((created - int(created)) * 1000)]}"
-                f" {levelname} {name}: {message}")
+        return (f"{text}{MILLISECONDS[int((created - int(created)) * 1000)]} {levelname} {name}: "
+                f"{message}")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        return self._second_of(record.created) + MILLISECONDS[int(record.msecs)]
+        second, text = self._second
+        if int(record.created) != second:
+            text = self._second_of(record.created)
+        return text + MILLISECONDS[int(record.msecs)]
 
     def _second_of(self, created: float) -> str:
-        """The time of day without its milliseconds, as formatTime writes it."""
-        second, text = self._second
-        if int(created) != second:
-            second = int(created)
-            text = time.strftime(self.default_time_format, self.converter(created))
-            self._second = second, text
+        """The time of day without its milliseconds, as formatTime writes it, worked out for
+        a new second (and kept for the rest of it)."""
+        text = time.strftime(self.default_time_format, self.converter(created))
+        self._second = int(created), text
         return text
 
 

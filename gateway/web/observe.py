@@ -71,7 +71,7 @@ os.register_at_fork(after_in_child=_fresh_ids.clear)
 def _new_ids() -> str:
     """Fill _fresh_ids, and take one."""
     random = os.urandom(16 * FRESH_IDS).hex()
-    _fresh_ids.extend(random[at:at + 32] for at in range(0, len(random), 32))
+    _fresh_ids.extend([random[at:at + 32] for at in range(0, len(random), 32)])
     return _fresh_ids.pop()
 
 
@@ -98,12 +98,13 @@ def _could_be_device(name: str) -> bool:
     return DEVICE_NAME.fullmatch(name) is not None
 
 
-def _record(request: web.Request, status: int, seconds: float) -> None:
-    """Count, time and log one answered request."""
+def _record(request: web.Request, rid: str, status: int, seconds: float) -> None:
+    """Count, time and log one answered request (of that request id)."""
     route = route_of(request)
     device = device_of(request, route)
+    method = request.method
     metrics = request.app[METRICS]
-    metrics.request(request.method, route, status, seconds)
+    metrics.request(method, route, status, seconds)
     if route in LOGIN_ROUTES and status in (401, 429):
         reason = "refused" if status == 401 else "locked_out"
         metrics.login_failed(device or "", reason)
@@ -111,8 +112,6 @@ def _record(request: web.Request, status: int, seconds: float) -> None:
     level = logging.WARNING if status >= 500 else logging.INFO
     if not access_log.isEnabledFor(level):
         return
-    rid = request[REQUEST_ID]
-    method = request.method
     args = (method, route, status, milliseconds, device or "-", rid)
     fields = {"method": method, "route": route, "status": status,
               "duration_ms": milliseconds, "device": device, "request_id": rid}
@@ -188,7 +187,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = CLIENT_CLOSED
         raise
     finally:
-        _record(request, status, time.monotonic() - started)
+        _record(request, rid, status, time.monotonic() - started)
     return response
 
 
