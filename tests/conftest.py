@@ -188,34 +188,39 @@ def redis_url(redis_server: RedisServer) -> str:
 class RedisRelay:
     """A TCP relay on loopback to the tests' Redis, for one gateway: after hang() it passes
     nothing on any more, either way (a Redis that stops answering, to that gateway only); after
-    cut() it closes the connections it relays and every new one at once (a Redis that is down,
-    to that gateway only), until restore()."""
+    cut() it closes the connections it relays and refuses new ones (a Redis that is down, to
+    that gateway only), until restore() listens again on its port."""
 
     def __init__(self, redis_port: int) -> None:
         self._redis_port = redis_port
         self._flowing = asyncio.Event()
         self._flowing.set()
-        self._cut = False
+        self._port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
         self._connections: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
         self.url = ""
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self._port)
+        self._port = self._server.sockets[0].getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self._port}/0"
 
     def hang(self) -> None:
         self._flowing.clear()
 
     def cut(self) -> None:
-        self._cut = True
-        for connection in self._connections:
-            connection.cancel()
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in self._writers:
+            writer.close()  # both ends of each connection: its copies end
 
-    def restore(self) -> None:
+    async def restore(self) -> None:
         """Relay again, after hang() or cut()."""
-        self._cut = False
         self._flowing.set()
+        if self._server is None:
+            await self.start()
 
     async def close(self) -> None:
         if self._server is not None:
@@ -226,9 +231,6 @@ class RedisRelay:
 
     async def _relay(self, client_reader: asyncio.StreamReader,
                      client_writer: asyncio.StreamWriter) -> None:
-        if self._cut:
-            client_writer.close()
-            return
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
@@ -248,12 +250,14 @@ class RedisRelay:
                     await writer.drain()
             writer.close()
 
+        self._writers |= {client_writer, redis_writer}
         try:
             await asyncio.gather(copy(client_reader, redis_writer),
                                  copy(redis_reader, client_writer))
         finally:
             redis_writer.close()
             client_writer.close()
+            self._writers -= {client_writer, redis_writer}
             self._connections.discard(task)
 
 

@@ -301,4 +301,4 @@ async def test_a_lease_whose_redis_is_gone_at_its_end_stops_its_move(start_devic
     redis_relay.cut()
     clock.now += 1
     await eventually(lambda: "Stop" in sent(device))
-    redis_relay.restore()
+    await redis_relay.restore()

@@ -33,6 +33,9 @@ import redis.asyncio as aioredis
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from gateway.credentials import Credentials
@@ -67,7 +70,15 @@ def connect(url: str, wait: float = 10.0) -> aioredis.Redis:
     """
     pool = aioredis.BlockingConnectionPool.from_url(
         url, max_connections=REDIS_CONNECTIONS, timeout=wait, decode_responses=True,
-        socket_timeout=2, socket_connect_timeout=2)
+        socket_timeout=2, socket_connect_timeout=2,
+        # Once Redis is back after an outage (a restart, a network cut), every connection the
+        # pool kept from before is closed at Redis's end, and a call on one failed ("Connection
+        # closed by server"): an events lease holder's renewals, one every third of the lease,
+        # each found such a connection and the holder lost its lease with Redis up again. A
+        # call that could not reach Redis is made again once, on a new connection; one that
+        # Redis does not answer in time (TimeoutError) is not: that would double its wait.
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        retry_on_error=[RedisConnectionError])
     return aioredis.Redis.from_pool(pool)  # closed with the client
 
 
