@@ -151,6 +151,47 @@ async def test_a_readable_clock_is_shown_with_its_offset(start_device, start_gat
     assert 115 < entry["clock_offset"] < 125
 
 
+async def test_a_device_telling_local_time_as_utc_gets_tokens_of_the_gateways_clock(
+        start_device, start_gateway, caplog):
+    # OpenIPC's majestic told its local time (UTC+10) as UTCDateTime and refused tokens dated by
+    # it; the gateway signed with what it told and every call was refused (403)
+    device, url = await start_device(utc_time_error=36000)
+    client = await start_gateway(url, device_options={"username": "admin", "password": "admin"},
+                                 cache_ttl=0)
+    with caplog.at_level(logging.INFO, logger="gateway.soap.device"):
+        user = bearer(await login(client, "user", "user"))
+        response = await client.get("/profiles", headers=user)
+        assert response.status == 200, await response.text()
+        await client.app[DEVICES].check_health()
+        assert (await client.get("/device-information", headers=user)).status == 200
+    entry = await device_entry(client, user)
+    assert (entry["clock"], entry["status"]) == ("ignored", "online")
+    assert 35995 < entry["clock_offset"] < 36005  # what it tells, shown
+    logged = [r.getMessage() for r in caplog.records if "own clock" in r.getMessage()]
+    assert len(logged) == 1, logged
+    assert "refuses tokens dated by the time it tells" in logged[0]
+    assert not any("refuses the gateway's service account" in r.getMessage()
+                   for r in caplog.records)
+    # its firmware mended (it checks tokens against the time it tells, 10 minutes ahead): the
+    # gateway signs with that time again, once its own is refused
+    device.utc_time_error, device.clock_skew = 0, 600
+    assert (await client.get("/device-information", headers=user)).status == 200
+    entry = await device_entry(client, user)
+    assert entry["clock"] == "read"
+    assert 595 < entry["clock_offset"] < 605
+
+
+async def test_a_wrong_password_costs_no_change_of_clock(start_device, start_gateway):
+    _, url = await start_device(utc_time_error=36000)
+    client = await start_gateway(url)
+    response = await client.put("/login", json={"username": "user", "password": "wrong"})
+    assert response.status == 401, await response.text()
+    # refused with either time: the password, not the time, is wrong
+    assert (await client.app[DEVICES].get("cam")).state.clock == "read"
+    user = bearer(await login(client, "user", "user"))
+    assert (await device_entry(client, user))["clock"] == "ignored"
+
+
 # --- 9. WS-Security off ------------------------------------------------------------------------
 
 async def test_a_device_without_authentication_is_reported(start_device, start_gateway, caplog):

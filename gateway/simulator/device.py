@@ -238,6 +238,13 @@ class SimulatedDevice:
     # GetSystemDateAndTime puts the elements inside SystemDateAndTime in the tds: namespace instead
     # of tt:, so that no schema-following client can read the clock (seen on a Node.js device).
     clock_unreadable: bool = False
+    # Seconds added to the time GetSystemDateAndTime tells (UTCDateTime and LocalDateTime), not
+    # to the clock the device checks tokens against: firmware that fills UTCDateTime with its
+    # local wall clock while checking wsu:Created against UTC (OpenIPC's majestic on a GK7205V200
+    # and a HiSilicon board in a UTC+10 zone refused the tokens of clients that signed with the
+    # time it told: OpenIPC/majestic-webui#292; Home Assistant's onvif integration, which signs
+    # with its own clock, only warns of a camera "(UTC)" hours off: home-assistant/core#34522).
+    utc_time_error: float = 0.0
     # The snapshot web server (GET snapshot_path(index, profile)): how it asks for credentials,
     # "digest" (RFC 7616, as most cameras; a Lorex LNB45ABB refuses Basic:
     # sproctor/ONVIF-Camera-Kotlin#20), "basic" (as older or cheaper ones; Yi cameras running

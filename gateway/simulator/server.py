@@ -8,7 +8,7 @@ import inspect
 import json
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Final
 
@@ -92,8 +92,8 @@ def _date_time(parent: etree._Element, tag: str, moment: datetime) -> None:
 
 
 def get_system_date_and_time(call: Call) -> etree._Element:
-    """tds:GetSystemDateAndTime: the device clock, in UTC."""
-    now = call.device.now()
+    """tds:GetSystemDateAndTime: the device clock, in UTC (off by utc_time_error)."""
+    now = call.device.now() + timedelta(seconds=call.device.utc_time_error)
     answer = response(call)
     system = sub(answer, tds("SystemDateAndTime"))
     sub(system, tt("DateTimeType"), "Manual")

@@ -89,7 +89,8 @@ class DeviceState:
     # Why the device is unreachable or auth-failed (the last such error), for GET /devices.
     cause: str | None = None
     # "read", or "unknown" when its GetSystemDateAndTime answer cannot be read (the gateway then
-    # signs with its own clock); None until asked.
+    # signs with its own clock), or "ignored" when it refused tokens dated by the time it tells
+    # and took the gateway's (which it then signs with); None until asked.
     clock: str | None = None
     clock_offset: float | None = None  # seconds the device clock is ahead of the gateway's
     # "not-enforced" when the device answers a call that needs credentials without any (its
@@ -119,6 +120,9 @@ class DeviceClient:
         # digest_idle seconds (the sessions' idle timeout) belongs to no live session
         self.digest = DigestAnswers(digest_idle, clock)
         self._clock_offset: timedelta | None = None
+        # Tokens carry the gateway's own time, not the time the device tells: it refused these
+        # and took those (firmware telling its local time as UTCDateTime).
+        self._own_clock = False
         self._services = ServiceAddresses(config.name, config.url, self._ask_device,
                                           self.state.services_unusable)
         self._prepare_lock = asyncio.Lock()
@@ -215,7 +219,8 @@ class DeviceClient:
         offset = device_now - (sent + (received - sent) / 2)
         if self.state.clock == "unknown":
             log.info("device %s: its clock can be read again", self.name)
-        self.state.clock, self.state.clock_offset = "read", round(offset.total_seconds(), 1)
+        self.state.clock = "ignored" if self._own_clock else "read"
+        self.state.clock_offset = round(offset.total_seconds(), 1)
         log.debug("device %s clock offset %.1f s", self.name, offset.total_seconds())
         return offset
 
@@ -386,9 +391,59 @@ class DeviceClient:
     ) -> dict[str, Any]:
         if not self._wsdls.is_read(service):
             await self._wsdls.ready(service)
+        if credentials is None:
+            return await self._exchange_signed(service, operation, address, None, kwargs, None)
+        told, own = self._clock_offset or timedelta(0), self._own_clock
+        try:
+            return await self._exchange_signed(service, operation, address, credentials, kwargs,
+                                               timedelta(0) if own else told)
+        except DeviceFault as refused:
+            if "NotAuthorized" not in refused.subcodes or abs(told) <= CLOCK_RESOLUTION:
+                raise
+            first = refused  # dated by one clock; the other may be the one it checks against
+        # A device may check tokens against another clock than the one it tells: firmware that
+        # tells its local time as UTCDateTime checks against UTC (OpenIPC's majestic:
+        # OpenIPC/majestic-webui#292). A token of the other time it takes (any answer but
+        # NotAuthorized) decides which it is signed with from then on.
+        own = not own  # (not the current way: a concurrent call may have changed it already)
+        try:
+            result = await self._exchange_signed(service, operation, address, credentials,
+                                                 kwargs, timedelta(0) if own else told)
+        except DeviceFault as again:
+            if "NotAuthorized" in again.subcodes:
+                raise first from None  # neither: the credentials, not the time, are refused
+            self._sign_with_own_clock(own)
+            raise
+        self._sign_with_own_clock(own)
+        return result
+
+    def _sign_with_own_clock(self, own: bool) -> None:
+        if own == self._own_clock:
+            return  # a concurrent call found it out first
+        self._own_clock = own
+        if self.state.clock != "unknown":
+            self.state.clock = "ignored" if own else "read"
+        told = (self._clock_offset or timedelta(0)).total_seconds()
+        if own:
+            log.warning("device %s refuses tokens dated by the time it tells (%+.0f s from the "
+                        "gateway's) and takes the gateway's: signing with the gateway's own clock",
+                        self.name, told)
+        else:
+            log.info("device %s takes tokens dated by the time it tells (%+.0f s from the "
+                     "gateway's) again, not the gateway's own clock", self.name, told)
+
+    async def _exchange_signed(
+        self,
+        service: str,
+        operation: str,
+        address: str,
+        credentials: Credentials | None,
+        kwargs: Mapping[str, Any],
+        offset: timedelta | None,
+    ) -> dict[str, Any]:
+        """One exchange, its token (with credentials) dated by the gateway's clock + offset."""
         token, transport = None, self._http()
-        if credentials is not None:
-            offset = self._clock_offset or timedelta(0)
+        if credentials is not None and offset is not None:
             token = DeviceClockToken(credentials.username, credentials.password, offset)
             transport = transport.authenticated(credentials.username, credentials.password)
         client = zeep.Client(

@@ -291,7 +291,7 @@ DEVICE_ENTRY = _object({
     "status": {"type": "string", "enum": ["online", "auth-failed", "unreachable", "unknown"]},
     "last_seen": {"type": ["string", "null"], "format": "date-time"},
     "cause": {"type": ["string", "null"]},
-    "clock": {"type": ["string", "null"], "enum": ["read", "unknown", None]},
+    "clock": {"type": ["string", "null"], "enum": ["read", "unknown", "ignored", None]},
     "clock_offset": {"type": ["number", "null"]},
     "authentication": {"type": ["string", "null"], "enum": ["enforced", "not-enforced", None]},
     "manufacturer": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
