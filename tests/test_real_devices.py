@@ -192,6 +192,24 @@ async def test_a_wrong_password_costs_no_change_of_clock(start_device, start_gat
     assert (await device_entry(client, user))["clock"] == "ignored"
 
 
+@pytest.mark.parametrize("name", ["G711A", "PCMA"])
+async def test_g711_a_law_named_g711a_or_pcma_in_media2_is_read(start_device, start_gateway,
+                                                                name):
+    # a YMA42P_C2_WM701_AF camera names its encoder G711A in Media2, PCMA is A-law's MIME name:
+    # neither was known, and /profiles was a 502 for the whole list
+    device, url = await start_device(media2_audio_names={"G711": name})
+    device.profiles["profile_1"].audio_encoder = "aec1"
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    response = await client.get("/profiles", headers=user)
+    assert response.status == 200, await response.text()
+    profile = (await response.json())["profiles"][0]
+    assert (profile["token"], profile["audio"]["encoding"]) == ("profile_1", "g711")
+    response = await client.get("/configurations/encoders/audio", headers=user)
+    assert response.status == 200, await response.text()
+    assert [c["e_name"] for c in (await response.json())["configurations"]] == ["G711", "AAC"]
+
+
 # --- 9. WS-Security off ------------------------------------------------------------------------
 
 async def test_a_device_without_authentication_is_reported(start_device, start_gateway, caplog):

@@ -67,7 +67,8 @@ def configuration(parent: etree._Element, tag: str, device: SimulatedDevice, tok
     element.set("token", token)
     sub(element, tt("Name"), found.name)
     sub(element, tt("UseCount"), str(use_count(device, token)))
-    sub(element, tt("Encoding"), MEDIA2_ENCODINGS[found.encoding] if media2 else found.encoding)
+    sub(element, tt("Encoding"), device.media2_audio_names.get(
+        found.encoding, MEDIA2_ENCODINGS[found.encoding]) if media2 else found.encoding)
     if not media2:  # Media1's order: Bitrate and SampleRate before Multicast
         sub(element, tt("Bitrate"), str(found.bitrate))
         sub(element, tt("SampleRate"), str(found.sample_rate))

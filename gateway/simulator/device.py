@@ -317,6 +317,12 @@ class SimulatedDevice:
     audio_encoder_configurations: dict[str, AudioEncoderConfiguration] = field(
         default_factory=lambda: _default_audio_encoders()
     )
+    # Media2's names of audio encodings in place of their MIME names (tt:AudioEncodingMimeNames):
+    # {"G711": "G711A"}, as a YMA42P_C2_WM701_AF camera (A_ONVIF_CAMERA, an OEM of Hikvision
+    # lineage, firmware V3.3.2.1) names its G.711 A-law encoder in Media2 GetProfiles and
+    # GetAudioEncoderConfigurations (a public dump of its answers); {"G711": "PCMA"}: the MIME
+    # name of A-law, where the simulator's G711 is otherwise u-law's PCMU.
+    media2_audio_names: dict[str, str] = field(default_factory=dict)
     # Imaging settings by video source token, made on first use.
     imaging: dict[str, ImagingSettings] = field(default_factory=dict)
     # The PTZ head (ptz.py) and the profiles holding its PTZ configuration. {"profile_1"}: PTZ
