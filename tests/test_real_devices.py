@@ -18,7 +18,7 @@ from gateway.simulator import SENDER, SoapFault
 from tests.conftest import bearer, login
 from tests.events_helpers import eventually, motion
 from tests.processes import ROOT, free_port, start
-from tests.simulator_helpers import as_admin, envelope
+from tests.simulator_helpers import TR2, as_admin, envelope
 from tests.test_events import FAST, listen, motion_after_renewals, synced
 from tests.test_openapi import check, ok_schema
 
@@ -377,6 +377,40 @@ async def test_a_get_services_without_media2_means_media1(start_device, start_ga
     response = await client.get("/encoders/video", headers=admin)
     assert {e["name"] for e in (await response.json())["encoders"]} == {"h264", "mpeg", "jpeg"}
     assert (await device_entry(client, admin))["services"] == ["media"]
+
+
+async def test_media2_without_get_profiles_is_done_without(start_device, start_gateway, caplog):
+    # a Hikvision camera listing Media2 answered its GetProfiles ActionNotSupported: every profile
+    # resource was a 501 though Media1 served them
+    device, url = await start_device(unsupported={"media2:GetProfiles"})
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    with caplog.at_level(logging.WARNING, logger="gateway.soap.services"):
+        for path in ("/profiles", "/profiles/profile_1/stream-uri",
+                     "/profiles/profile_1/snapshot-uri", "/configurations/encoders/video",
+                     "/encoders/video"):
+            response = await client.get(path, headers=user)
+            assert response.status == 200, (path, await response.text())
+    profiles = (await (await client.get("/profiles", headers=user)).json())["profiles"]
+    assert [p["token"] for p in profiles] == ["profile_1", "profile_3"]
+    entry = await device_entry(client, user)
+    assert entry["services"] == ["media"]
+    assert entry["services_unusable"]["media2"] == (
+        "listed, but its GetProfiles is not implemented (Operation GetProfiles is not supported)")
+    assert ["media2 service is listed, but" in r.getMessage()
+            for r in caplog.records].count(True) == 1
+    # Media1 alone from then on: Media2 is asked nothing more
+    media2 = [name for name, request in device.calls if TR2 in request.tag]
+    assert media2 == [], media2
+
+
+async def test_another_media2_operation_not_implemented_keeps_media2(start_device,
+                                                                      start_gateway):
+    _, url = await start_device(unsupported={"media2:GetVideoEncoderConfigurationOptions"})
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    assert (await client.get("/profiles", headers=user)).status == 200
+    assert (await device_entry(client, user))["services"] == ["media", "media2"]
 
 
 # --- 8. Media2 GetProfiles never with Type=All -------------------------------------------------

@@ -312,7 +312,8 @@ async def _answer(device: SimulatedDevice, service: str, request: web.Request,
             if service != DEVICE and service not in device.services:
                 operation = None
         expected = SERVICE_NAMESPACES[service]
-    if operation is None or namespace != expected or name in device.unsupported:
+    if (operation is None or namespace != expected or name in device.unsupported
+            or f"{service}:{name}" in device.unsupported):
         raise SoapFault(RECEIVER, ("ActionNotSupported",), f"Operation {name} is not supported")
     if not device.ws_security:
         pass  # authentication off: nobody is asked who they are

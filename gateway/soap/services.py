@@ -6,9 +6,10 @@
 - Every address is kept on the host and port that gateway.ini names, whatever host the device
   wrote: devices behind NAT or with several interfaces report addresses the gateway cannot reach,
   and a device must never be able to point the gateway at another host.
-- A service the device lists but whose address does not serve it (HTTP 404) is dropped when a
-  call finds that out, and the reason kept for GET /devices (`services_unusable`), logged once;
-  offers() then says no, so the next alternative (Media1 for Media2) is used.
+- A service the device lists but whose address does not serve it (HTTP 404), or that answers its
+  essential operation (Media2's GetProfiles) "not implemented", is dropped when a call finds that
+  out, and the reason kept for GET /devices (`services_unusable`), logged once; offers() then
+  says no, so the next alternative (Media1 for Media2) is used.
 
 The device service itself is always at the configured URL and never looked up.
 """
@@ -64,12 +65,19 @@ class ServiceAddresses:
 
     def unserved(self, service: str, address: str, operation: str,
                  fault: DeviceFault) -> DeviceFault | None:
-        """If a call's fault says the service's address does not serve it (404), the fault to
-        raise instead, the service done without from now on; None for any other fault."""
-        if "NoSuchService" not in fault.subcodes or SERVICES[service].address == CONFIGURED:
+        """If a call's fault says the service's address does not serve it (404), or that the
+        service's essential operation is not implemented, the fault to raise instead, the service
+        done without from now on; None for any other fault."""
+        if SERVICES[service].address == CONFIGURED:
             return None
-        path = urlsplit(address).path or "/"
-        why = f"listed at {path}, which does not serve it ({fault.detail.rpartition(': ')[2]})"
+        said = fault.detail.rpartition(": ")[2]
+        if "NoSuchService" in fault.subcodes:
+            path = urlsplit(address).path or "/"
+            why = f"listed at {path}, which does not serve it ({said})"
+        elif fault.not_implemented and operation == SERVICES[service].essential:
+            why = f"listed, but its {operation} is not implemented ({said})"
+        else:
+            return None
         if self._addresses is not None:
             self._addresses.pop(service, None)
         if service not in self._unusable:

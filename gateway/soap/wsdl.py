@@ -44,7 +44,9 @@ class Service:
     """One ONVIF service: its short name in mapping files, namespace, WSDL file and binding, and
     how its address is found (`address`; `capability`: where GetCapabilities names it, for older
     devices without GetServices, dotted under tt:Capabilities; "" where it does not); `schemas`:
-    the zeep document its WSDL is read into, with the other WSDLs that import the same schemas."""
+    the zeep document its WSDL is read into, with the other WSDLs that import the same schemas;
+    `essential`: the operation without which it is of no use, so that a device answering it
+    "not implemented" does not serve the service (the next alternative is used)."""
 
     name: str
     namespace: str
@@ -53,6 +55,7 @@ class Service:
     address: str = GET_SERVICES
     capability: str = ""
     schemas: str = ONVIF_SCHEMAS
+    essential: str = ""
 
     @property
     def binding_qname(self) -> str:
@@ -67,8 +70,11 @@ SERVICES: dict[str, Service] = {
                 "ver10/device/wsdl/devicemgmt.wsdl", "DeviceBinding", CONFIGURED),
         Service("media", TRT,
                 "ver10/media/wsdl/media.wsdl", "MediaBinding", capability="Media"),
+        # Every other Media2 operation names a profile; a Hikvision camera listing Media2 answered
+        # its GetProfiles ActionNotSupported ("Optional Action Not Implemented":
+        # rvi/ONVIFCamera#4), and Media1 served it.
         Service("media2", TR2,
-                "ver20/media/wsdl/media.wsdl", "Media2Binding"),
+                "ver20/media/wsdl/media.wsdl", "Media2Binding", essential="GetProfiles"),
         Service("imaging", TIMG,
                 "ver20/imaging/wsdl/imaging.wsdl", "ImagingBinding", capability="Imaging"),
         Service("ptz", TPTZ,
