@@ -462,6 +462,26 @@ async def test_a_topic_with_trailing_slashes_and_dots_is_the_topic_without(
     assert state == {"video1": "false", "video2": "true", "video3": "false"}
 
 
+async def test_a_tapos_smart_detections_under_one_topic_are_a_property_each(start_device,
+                                                                           start_gateway):
+    # a Tapo tells person, vehicle and pet detection under one topic and source, one Data item
+    # each: /events/state kept one entry for the three, the last told
+    device, url = await start_device(smart_events=("IsPeople", "IsVehicle", "IsPet"))
+    client = await start_gateway(url, **FAST)
+    token = await login(client)
+    stream = await listen(client, token, "/events?topic=analytics")
+    await synced(client)
+    device.trigger_smart_event("IsPeople", True)
+    device.trigger_smart_event("IsVehicle", True)
+    device.trigger_smart_event("IsVehicle", False)
+    await stream.until(lambda e: e["data"] == {"IsVehicle": "false"}
+                       and e["operation"] == "Changed")
+    response = await client.get("/events/state?topic=analytics", headers=bearer(token))
+    state = {name: value for e in (await response.json())["events"]
+             for name, value in e["data"].items()}
+    assert state == {"IsPeople": "true", "IsVehicle": "false", "IsPet": "false"}
+
+
 # --- 11. Events: Renew refused --------------------------------------------------------------
 
 def pulled_after_renew(device):

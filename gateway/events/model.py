@@ -44,6 +44,13 @@ KINDS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"^Monitoring/", "monitoring"),
     ))
 GATEWAY_TOPIC: Final = "gateway/"
+# Topics (without prefixes) under which a device tells several properties of one source, each
+# message one of them, named by its Data item: a TP-Link Tapo's smart detections (IsPeople,
+# IsVehicle, IsPet, ... under one rule: onvif-parsers' Tapo test vectors; Home Assistant names
+# each sensor by the item, parsers/tapo.py). Such a property is the topic and its item's name.
+PER_ITEM_TOPICS: Final = re.compile(
+    r"^RuleEngine/(CellMotionDetector/TpSmartEvent|TPSmartEventDetector/TPSmartEvent)$",
+    re.IGNORECASE)
 
 
 def bare_topic(topic: str) -> str:
@@ -110,8 +117,12 @@ def now() -> str:
 
 
 def property_key(event: Mapping[str, Any]) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    """What identifies a property: its device, topic and source (GET /events/state)."""
-    return (event["device"], bare_topic(event["topic"]), tuple(sorted(event["source"].items())))
+    """What identifies a property: its device, topic and source (GET /events/state); and its
+    Data item's name, under a topic of PER_ITEM_TOPICS."""
+    topic = bare_topic(event["topic"])
+    if PER_ITEM_TOPICS.match(topic):
+        topic += "/" + ",".join(sorted(event["data"]))
+    return (event["device"], topic, tuple(sorted(event["source"].items())))
 
 
 class TopicFilter:

@@ -26,7 +26,13 @@ from .media import (
     default_video_source_configurations,
     default_video_sources,
 )
-from .pullpoints import INPUT_TOPIC, MOTION_TOPIC, EventState
+from .pullpoints import (
+    INPUT_TOPIC,
+    MOTION_TOPIC,
+    SMART_EVENT_SOURCE,
+    SMART_EVENT_TOPIC,
+    EventState,
+)
 from .soap import SoapFault
 
 if TYPE_CHECKING:
@@ -378,6 +384,12 @@ class SimulatedDevice:
     # ter:MaxPullPoints (2 is Profile T's minimum, and what many cameras allow).
     max_pull_points: int = 2
     digital_inputs: tuple[str, ...] = ("input1",)
+    # A TP-Link Tapo's smart detections: each of these Data items (IsPeople, IsVehicle, IsPet) is
+    # a property of its own, all told under one topic (tns1:RuleEngine/CellMotionDetector/
+    # TpSmartEvent) and one source (rule MyTPSmartEventDetectorRule), one item a message, as
+    # in onvif-parsers' Tapo test vectors (tests/test_tapo.py; Home Assistant names each
+    # sensor by its item, parsers/tapo.py). Initialized false; trigger_smart_event changes one.
+    smart_events: tuple[str, ...] = ()
     # Refuse PullMessages, Renew and Unsubscribe that lack the WS-Addressing headers (wsa:To the
     # subscription's address, wsa:Action), as cameras that route on wsa:To do (XiongMai and
     # Wanscam cameras answer such a Renew with 400: home-assistant/core#45513); zeep sends none
@@ -462,6 +474,8 @@ class SimulatedDevice:
             self.trigger_motion(token, False, "Initialized")
         for token in self.digital_inputs:
             self.trigger_input(token, False, "Initialized")
+        for item in self.smart_events:
+            self.trigger_smart_event(item, False, "Initialized")
         if MEDIA2 not in self.services:
             # Media1 cannot express H265 (tt:VideoEncoding has no such value), so a camera
             # without Media2 does not offer it: its H265 encoders become JPEG ones.
@@ -479,6 +493,12 @@ class SimulatedDevice:
         """A digital input goes active (or inactive): a test control, not ONVIF."""
         self.events.set_property(INPUT_TOPIC, (("InputToken", token),),
                                  (("LogicalState", _boolean(state)),), self.now(), operation)
+
+    def trigger_smart_event(self, item: str, state: bool, operation: str = "Changed") -> None:
+        """A Tapo's smart detection (item: IsPeople, IsVehicle...) starts or stops: a test
+        control, not ONVIF."""
+        self.events.set_property(SMART_EVENT_TOPIC, SMART_EVENT_SOURCE,
+                                 ((item, _boolean(state)),), self.now(), operation)
 
     def _nonce_ttl(self) -> float:
         # A token is accepted while |Created - now| <= window, i.e. for up to 2 windows after

@@ -19,6 +19,11 @@ from typing import Final
 # The topics the simulated device raises (ONVIF topic namespace tns1).
 MOTION_TOPIC: Final = "tns1:VideoSource/MotionAlarm"
 INPUT_TOPIC: Final = "tns1:Device/Trigger/DigitalInput"
+# A TP-Link Tapo's smart detections (SimulatedDevice.smart_events): one topic and source for all.
+SMART_EVENT_TOPIC: Final = "tns1:RuleEngine/CellMotionDetector/TpSmartEvent"
+SMART_EVENT_SOURCE: Final = (("VideoSourceConfigurationToken", "vsconf"),
+                             ("VideoAnalyticsConfigurationToken", "VideoAnalyticsToken"),
+                             ("Rule", "MyTPSmartEventDetectorRule"))
 # A pull point nobody reads keeps at most this many notifications (the oldest go first).
 PULL_POINT_QUEUE: Final = 1000
 
@@ -59,9 +64,10 @@ class EventState:
     """Properties and pull points of one device; every method is safe to call from tests."""
 
     clock: Callable[[], float] = time.monotonic
-    # (topic, source items) -> the last notification of that property
-    properties: dict[tuple[str, tuple[tuple[str, str], ...]], Notification] = field(
-        default_factory=dict)
+    # (topic, source items, data item names) -> the last notification of that property (the
+    # names tell apart the properties a Tapo tells under one topic and source: see smart_events)
+    properties: dict[tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]], Notification] = (
+        field(default_factory=dict))
     pull_points: dict[int, PullPoint] = field(default_factory=dict)
     # How many pull points were ever created, the most that lived at once, and how many
     # CreatePullPointSubscription were refused for max_pull_points (what tests and benchmarks
@@ -111,9 +117,10 @@ class EventState:
                      operation: str = "Changed") -> None:
         """Give a property a value and tell every live pull point."""
         notification = Notification(topic, now, operation, source, data)
+        key = (topic, source, tuple(name for name, _ in data))
         if operation == "Deleted":
-            self.properties.pop((topic, source), None)
+            self.properties.pop(key, None)
         else:
-            self.properties[(topic, source)] = notification
+            self.properties[key] = notification
         for point in self.live().values():
             point.put(notification)

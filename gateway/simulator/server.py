@@ -463,7 +463,7 @@ async def _periodic_motion(app: web.Application) -> AsyncIterator[None]:
                 state.next_motion = state.clock() + device.motion_every
                 source = next(iter(device.video_sources))
                 moving = state.properties.get(
-                    (MOTION_TOPIC, (("VideoSourceToken", source),)))
+                    (MOTION_TOPIC, (("VideoSourceToken", source),), ("State",)))
                 device.trigger_motion(source, moving is None or moving.data[0][1] != "true")
 
     task = asyncio.create_task(loop())
