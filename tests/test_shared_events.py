@@ -282,6 +282,21 @@ async def test_redis_down_until_the_lease_runs_out_stops_the_holders_subscriptio
     stream.close()
 
 
+async def holder_and_other(start_gateway, url: str, redis_url: str, relay_url: str,
+                           tmp_path: Path, lease: float) -> tuple[Any, Any, SSE, SSE]:
+    """Gateways a (reaching Redis through the relay) and b (directly), with a client's stream on
+    each; a subscribed first, so it holds the device's events lease."""
+    settings = {**LEASE, "event_lease": lease}
+    a = await start_gateway(url, redis_url=relay_url, state_dir=tmp_path / "a", **settings)
+    b = await start_gateway(url, redis_url=redis_url, state_dir=tmp_path / "b", **settings)
+    session = await login(b)
+    on_a = SSE(await a.get("/events", headers=bearer(session)))
+    await initialized(on_a)  # a subscribed: it holds the lease
+    on_b = SSE(await b.get("/events", headers=bearer(session)))
+    await initialized(on_b)
+    return a, b, on_a, on_b
+
+
 async def test_a_holder_whose_redis_hangs_stops_at_its_lease_end_and_another_takes_over(
         start_device: StartDevice, start_gateway, redis_url: str, redis_relay,
         tmp_path: Path) -> None:
@@ -290,14 +305,8 @@ async def test_a_holder_whose_redis_hangs_stops_at_its_lease_end_and_another_tak
     2 s for Redis (the client's socket timeout), longer than the 1 s lease (which leaves a
     renewal 2/3 s of slack before b may take over: both gateways share this test's loop)."""
     device, url = await start_device()
-    settings = {**LEASE, "event_lease": 1.0}
-    a = await start_gateway(url, redis_url=redis_relay.url, state_dir=tmp_path / "a", **settings)
-    b = await start_gateway(url, redis_url=redis_url, state_dir=tmp_path / "b", **settings)
-    session = await login(a)
-    on_a = SSE(await a.get("/events", headers=bearer(session)))
-    await initialized(on_a)  # a subscribed: it holds the lease
-    on_b = SSE(await b.get("/events", headers=bearer(session)))
-    await initialized(on_b)
+    _, _, on_a, on_b = await holder_and_other(start_gateway, url, redis_url, redis_relay.url,
+                                              tmp_path, lease=1.0)
     assert device.events.created == 1
 
     redis_relay.hang()
@@ -319,8 +328,8 @@ async def test_a_gateway_stops_while_its_events_are_still_going_to_redis(
         start_device: StartDevice, start_gateway, redis_url: str) -> None:
     """The writer of the events channel is cancelled in the middle of its sends to Redis as
     the gateway stops. redis-py lost that cancel on Python 3.11 (its asyncio.wait_for: see
-    _redis in gateway/events/shared.py) in about half of these stops on this machine, and the
-    gateway never stopped: a CI run hung in the teardown of the outage test above."""
+    redis_call in gateway/state/redisstore.py) in about half of these stops on this machine,
+    and the gateway never stopped: a CI run hung in the teardown of the outage test above."""
     _, url = await start_device()
     for _ in range(8):
         client = await start_gateway(url, redis_url=redis_url)
@@ -336,7 +345,7 @@ async def test_a_gateway_stops_while_its_events_are_still_going_to_redis(
 # and b's tries. A holder tries every third of the lease: a 6 s lease leaves a loaded machine
 # 2 s between a's failed renewal (seen by the test, which then lets Redis through again) and
 # the end of its lease.
-HOLD_LEASE = {**LEASE, "event_lease": 6.0}
+HOLD_LEASE = 6.0
 
 
 async def test_a_holder_whose_renewal_fails_holds_on_while_its_lease_lasts(
@@ -346,14 +355,8 @@ async def test_a_holder_whose_renewal_fails_holds_on_while_its_lease_lasts(
     out: a keeps its subscription and renews, b never takes over; no client of either hears
     of it."""
     device, url = await start_device()
-    a = await start_gateway(url, redis_url=redis_relay.url, state_dir=tmp_path / "a",
-                            **HOLD_LEASE)
-    b = await start_gateway(url, redis_url=redis_url, state_dir=tmp_path / "b", **HOLD_LEASE)
-    session = await login(b)
-    on_a = SSE(await a.get("/events", headers=bearer(session)))
-    await initialized(on_a)  # a subscribed: it holds the lease
-    on_b = SSE(await b.get("/events", headers=bearer(session)))
-    await initialized(on_b)
+    a, _, on_a, on_b = await holder_and_other(start_gateway, url, redis_url, redis_relay.url,
+                                              tmp_path, lease=HOLD_LEASE)
 
     redis_relay.cut()
     try:
@@ -365,7 +368,7 @@ async def test_a_holder_whose_renewal_fails_holds_on_while_its_lease_lasts(
 
     async def renewed_since() -> bool:  # Redis's countdown of the lease started again
         left = await redis.pttl(LEASE_KEY + "cam")
-        return bool(left > (HOLD_LEASE["event_lease"] - (time.monotonic() - restored)) * 1000)
+        return bool(left > (HOLD_LEASE - (time.monotonic() - restored)) * 1000)
 
     try:
         await until(renewed_since)
@@ -397,14 +400,8 @@ async def test_a_holder_whose_redis_stays_down_past_its_lease_stops_and_another_
     """a's Redis is down (connections refused) longer than a's lease: a unsubscribes when its
     lease runs out, b takes over; once a reaches Redis again, its clients get b's events."""
     device, url = await start_device()
-    settings = {**LEASE, "event_lease": 3.0}
-    a = await start_gateway(url, redis_url=redis_relay.url, state_dir=tmp_path / "a", **settings)
-    b = await start_gateway(url, redis_url=redis_url, state_dir=tmp_path / "b", **settings)
-    session = await login(b)
-    on_a = SSE(await a.get("/events", headers=bearer(session)))
-    await initialized(on_a)
-    on_b = SSE(await b.get("/events", headers=bearer(session)))
-    await initialized(on_b)
+    _, _, on_a, on_b = await holder_and_other(start_gateway, url, redis_url, redis_relay.url,
+                                              tmp_path, lease=3.0)
 
     redis_relay.cut()
     seen = await on_a.until(lambda e: e["kind"] == "subscription-lost", within=30)
