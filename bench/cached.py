@@ -3,13 +3,16 @@
     .venv/bin/python bench/cached.py [--rounds 8] [--count 3000] [--baseline DIR]
 
 One simulated device; a gateway with the cache on (cache_ttl 3600) and a session on it; aiohttp's
-hello-world (bench/compare.py's); with --baseline, a second gateway run from another checkout
+hello-world (bench/compare.py's), and the same with aiohttp's own access log on (a line per
+request, as the gateway writes one: what that line alone costs the leanest aiohttp server); with
+--baseline, a second gateway run from another checkout
 (say `git archive main | tar -x -C /tmp/base`), so that two versions of the code are measured in
 one run, taking turns. Each round sends `count` GET /device-information (Bearer token) over 64
 keep-alive connections to each server in turn (compare.py's client process); a server's CPU per
 request is its user + system time (/proc/PID/stat) over the requests it answered. Prints each
-server's CPU per request (us) and requests per second, and the ratios to hello-world (the median of
-the rounds'). With --profile FILE, py-spy records the gateway (this checkout's) during the rounds.
+server's CPU per request (us) and requests per second, and the ratios to each hello-world (the
+median of the rounds'). With --profile FILE, py-spy records the gateway (this checkout's) and the
+hello-world during the rounds.
 """
 
 from __future__ import annotations
@@ -50,8 +53,6 @@ async def run(args: argparse.Namespace, tmp: Path, baseline: Path | None) -> lis
         servers = {"gateway": await gateway("gateway", ROOT)}
         if baseline is not None:
             servers["baseline"] = await gateway("baseline", baseline)
-        hello, output = await launch(sys.executable, str(COMPARE), "--hello", until=HELLO)
-        started.append(hello)
         client = await Client.start()
         loads = []
         for name, (pid, port) in servers.items():
@@ -60,15 +61,21 @@ async def run(args: argparse.Namespace, tmp: Path, baseline: Path | None) -> lis
                               {"kind": "http", "port": port, "targets": targets,
                                "concurrency": CONNECTIONS}, args.count,
                               {"server": pid, "client": client.pid}))
-        loads.append(Load("aiohttp hello-world", client,
-                          {"kind": "http", "port": port_of(output, HELLO),
-                           "targets": [("/", {})], "concurrency": CONNECTIONS}, args.count,
-                          {"server": hello.pid, "client": client.pid}))
+        for name, option in (("hello-world, logged", "--hello-logged"),
+                             ("aiohttp hello-world", "--hello")):
+            hello, output = await launch(sys.executable, str(COMPARE), option, until=HELLO,
+                                         log=tmp / f"{option[2:]}.log")
+            started.append(hello)
+            loads.append(Load(name, client,
+                              {"kind": "http", "port": port_of(output, HELLO),
+                               "targets": [("/", {})], "concurrency": CONNECTIONS}, args.count,
+                              {"server": hello.pid, "client": client.pid}))
         for load in loads:
             await load.round(1000, record=False)
         profilers = []
         if args.profile:  # the gateway's and the hello-world's, side by side
-            for pid, name in ((servers["gateway"][0], "gateway"), (hello.pid, "hello")):
+            for pid, name in ((servers["gateway"][0], "gateway"),
+                              (loads[-1].pids["server"], "hello")):
                 path = Path(args.profile)
                 profilers.append(await asyncio.create_subprocess_exec(
                     str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
@@ -90,22 +97,23 @@ async def run(args: argparse.Namespace, tmp: Path, baseline: Path | None) -> lis
 
 
 def report(loads: list[Load]) -> None:
-    hello = loads[-1]
+    logged, hello = loads[-2:]
     print(f"{CONNECTIONS} connections, {len(hello.rounds)} rounds of {hello.count} requests")
-    print(f"{'':<22} {'req/s':>7} {'CPU us/req':>11} {'vs hello: req/s':>16} {'CPU':>6}")
+    print(f"{'':<22} {'req/s':>7} {'CPU us/req':>11} {'vs hello: req/s':>16} {'CPU':>6}"
+          f" {'vs logged: req/s':>17} {'CPU':>6}")
+
+    def ratio(load: Load, other: Load, key: str) -> float:
+        return statistics.median(a[key] / b[key]
+                                 for a, b in zip(load.rounds, other.rounds, strict=True))
+
     for load in loads:
-        rate = statistics.median(a["rate"] / b["rate"]
-                                 for a, b in zip(load.rounds, hello.rounds, strict=True))
-        cpu = statistics.median(a["cpu_server"] / b["cpu_server"]
-                                for a, b in zip(load.rounds, hello.rounds, strict=True))
         cpu_us = load.total("spent_server") / load.total("answered") * 1e6
         print(f"{load.name:<22} {load.rate:>7.0f} {cpu_us:>11.1f} "
-              f"{rate:>15.2f}x {cpu:>5.2f}x")
-    if len(loads) == 3:
-        now, base = loads[0], loads[1]
-        cpu = statistics.median(a["cpu_server"] / b["cpu_server"]
-                                for a, b in zip(now.rounds, base.rounds, strict=True))
-        print(f"CPU per request, gateway / baseline: {cpu:.2f}x")
+              f"{ratio(load, hello, 'rate'):>15.2f}x {ratio(load, hello, 'cpu_server'):>5.2f}x"
+              f" {ratio(load, logged, 'rate'):>16.2f}x {ratio(load, logged, 'cpu_server'):>5.2f}x")
+    if len(loads) == 4:
+        print(f"CPU per request, gateway / baseline: "
+              f"{ratio(loads[0], loads[1], 'cpu_server'):.2f}x")
     failed = sum(load.failed for load in loads)
     print(f"failed requests: {failed}")
 

@@ -9,7 +9,8 @@ Prints figures and ratios; asserts nothing.
 
 All on 127.0.0.1, each part a process of its own: two simulators (64 devices answering at once;
 one device 5 ms late, `simulate --latency 5`), three gateways (cache off, in front of the 64
-devices; cache on; cache off in front of the late device), aiohttp's hello-world, the Flask +
+devices; cache on; cache off in front of the late device), aiohttp's hello-world (and the same
+with aiohttp's own access log on: what a line per request costs the leanest server), the Flask +
 zeep app (Werkzeug's threaded server, which closes each connection after one answer, so its
 client connects anew for every request; in front of the 64 devices), and two
 client processes that this script drives: a small keep-alive HTTP/1.1 client for the gateways,
@@ -40,6 +41,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import os
 import signal
 import statistics
@@ -181,13 +183,18 @@ async def client() -> None:
         await service.close()
 
 
-async def hello_world() -> None:
-    """aiohttp's hello-world (its documentation's first server), on a free port until Ctrl-C."""
+async def hello_world(logged: bool = False) -> None:
+    """aiohttp's hello-world (its documentation's first server), on a free port until Ctrl-C.
+    logged: with aiohttp's own access log written, a line per request on standard error (the
+    logging.basicConfig(level=logging.DEBUG) of aiohttp's logging documentation, at INFO): what
+    a line per request costs the leanest aiohttp server."""
     from aiohttp import web
 
     async def hello(request: web.Request) -> web.Response:
         return web.Response(text="Hello, world")
 
+    if logged:
+        logging.basicConfig(level=logging.INFO)
     app = web.Application()
     app.add_routes([web.get("/", hello)])
     runner = web.AppRunner(app)
@@ -432,8 +439,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
         started.append(process)
         return process.pid, port_of(output, "gateway serving on")
 
-    async def hello() -> tuple[int, int]:
-        process, output = await launch(sys.executable, __file__, "--hello", until=HELLO)
+    async def hello(option: str = "--hello") -> tuple[int, int]:
+        # its log (with --hello-logged, aiohttp's access log) to a file, as the gateway's
+        process, output = await launch(sys.executable, __file__, option, until=HELLO,
+                                       log=tmp / f"{option[2:]}.log")
         started.append(process)
         return process.pid, port_of(output, HELLO)
 
@@ -455,9 +464,10 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
         (fast, fast_urls), (slow, slow_urls) = await asyncio.gather(
             sim(c), sim(1, "--latency", str(args.latency)))
         (gw, gw_port), (cached, cached_port), (gw_slow, gw_slow_port), (hw, hw_port), \
-            (fz, fz_port) = await asyncio.gather(
+            (hwl, hwl_port), (fz, fz_port) = await asyncio.gather(
                 gateway("uncached", fast_urls, 0), gateway("cached", fast_urls[:1], 3600),
-                gateway("late", slow_urls, 0), hello(), flask(fast_urls))
+                gateway("late", slow_urls, 0), hello(), hello("--hello-logged"),
+                flask(fast_urls))
         http, direct = await asyncio.gather(new_client(), new_client())
         devices, one, one_slow = await asyncio.gather(
             login(gw_port, c), login(cached_port, 1), login(gw_slow_port, 1))
@@ -491,6 +501,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
                  {"gateway": cached, "client": http.pid}),
             Load(f"aiohttp hello-world, {c} conns", http, get(hw_port, [("/", {})], c), hits,
                  {"gateway": hw, "client": http.pid}),
+            Load(f"hello-world + access log, {c} conns", http, get(hwl_port, [("/", {})], c),
+                 hits, {"gateway": hwl, "client": http.pid}),
             Load(f"gateway, seq., device +{args.latency:g} ms", http,
                  get(gw_slow_port, one_slow, 1), slow_seq,
                  {"gateway": gw_slow, "client": http.pid, "device": slow}),
@@ -512,7 +524,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> list[Load]:
 
 
 def report(args: argparse.Namespace, loads: list[Load], devices: Fleet | None) -> None:
-    seq, direct_seq, gw64, direct64, flask_seq, flask64, cached, hello, slow, direct_slow = loads
+    (seq, direct_seq, gw64, direct64, flask_seq, flask64, cached, hello, logged, slow,
+     direct_slow) = loads
     c = args.concurrency
     print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} after the "
           f"run; {args.rounds} rounds; gateway device_concurrency {args.device_concurrency}")
@@ -559,6 +572,8 @@ def report(args: argparse.Namespace, loads: list[Load], devices: Fleet | None) -
               lambda a, b: a["rate"] / b["rate"], gw64, direct64),
         Ratio("cached reads req/s / aiohttp hello-world", ">= 0.7",
               lambda a, b: a["rate"] / b["rate"], cached, hello),
+        Ratio("cached reads req/s / hello-world with aiohttp's access log", "",
+              lambda a, b: a["rate"] / b["rate"], cached, logged),
         Ratio(f"device +{args.latency:g} ms, sequential p50: gateway / onvif-zeep-async", "",
               lambda a, b: a["p50"] / b["p50"], slow, direct_slow),
         Ratio(f"CPU per request at {c}: gateway process / Flask + zeep process", "",
@@ -702,12 +717,13 @@ def main() -> None:
                         help="only the fleet figures (a quicker look at them)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--hello", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--hello-logged", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--flask", metavar="URLS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         return asyncio.run(client())
-    if args.hello:
-        return asyncio.run(hello_world())
+    if args.hello or args.hello_logged:
+        return asyncio.run(hello_world(args.hello_logged))
     if args.flask:
         return flask_zeep(json.loads(args.flask))
     byte_compile()  # the gateways start as an installed one does
