@@ -56,13 +56,31 @@ async def test_audio_encoder_configurations_are_created_and_deleted(
     assert device.profiles["profile_1"].audio_encoder == "aec2"
 
 
+@pytest.mark.parametrize("services", [{MEDIA, MEDIA2}, {MEDIA}])
+async def test_an_audio_encoder_configuration_is_given_the_encoding_named(
+        start_device, start_gateway, services):
+    device, url = await start_device(services=services)
+    client = await start_gateway(url, cache_ttl=0)
+    auth = bearer(await login(client, "operator", "operator"))
+    source = {"c_name": "configuration2", "s_name": "video2", "action": "create"}
+    assert (await client.put("/configurations/sources/video", json=source,
+                             headers=auth)).status == 200
+    create = {"c_name": "audio_configuration2", "e_name": "G711", "action": "create"}
+    created = await client.put(AUDIO, json=create, headers=auth)
+    assert created.status == 200, await created.text()
+    assert (await created.json())["configurations"][1] == {
+        "c_name": "audio_configuration2", "e_name": "G711", "in_use": 1}
+    assert device.audio_encoder_configurations["aec2"].encoding == "G711"
+    assert device.audio_encoder_configurations["aec2"].name == "audio_configuration2"
+
+
 async def test_bad_audio_bodies_are_refused(start_device, start_gateway):
     _, url = await start_device()
     client = await start_gateway(url)
     auth = bearer(await login(client, "operator", "operator"))
     for body, status, field in [
         ({"c_name": "audio_configuration1", "action": "make"}, 400, "$.action"),
-        ({"c_name": "audio_configuration1", "e_name": "G711", "action": "create"}, 400,
+        ({"c_name": "audio_configuration1", "e_name": "MP3", "action": "create"}, 400,
          "$.e_name"),
         ({"c_name": "audio_configuration9", "action": "create"}, 404, "$.c_name"),
     ]:

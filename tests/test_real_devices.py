@@ -210,6 +210,35 @@ async def test_g711_a_law_named_g711a_or_pcma_in_media2_is_read(start_device, st
     assert [c["e_name"] for c in (await response.json())["configurations"]] == ["G711", "AAC"]
 
 
+@pytest.mark.parametrize("name", ["G711A", "PCMA"])
+async def test_g711_is_written_by_the_name_the_device_gives_it(start_device, start_gateway,
+                                                               name):
+    # a YMA42P_C2_WM701_AF camera offers G.711 as G711A only (its Media2 options and
+    # configurations); one naming it PCMA offers no PCMU: the gateway sent PCMU, which such a
+    # device refuses (the simulator's set refuses a name it does not use)
+    device, url = await start_device(media2_audio_names={"G711": name})
+    client = await start_gateway(url, cache_ttl=0)
+    auth = bearer(await login(client, "operator", "operator"))
+    source = {"c_name": "configuration2", "s_name": "video2", "action": "create"}
+    assert (await client.put("/configurations/sources/video", json=source,
+                             headers=auth)).status == 200
+    # AAC changed to G.711: the device is sent its own name for it, and takes it
+    create = {"c_name": "audio_configuration2", "e_name": "G711", "action": "create"}
+    response = await client.put("/configurations/encoders/audio", json=create, headers=auth)
+    assert response.status == 200, await response.text()
+    assert device.audio_encoder_configurations["aec2"].encoding == "G711"
+    assert (await response.json())["configurations"][1]["e_name"] == "G711"
+    # a configuration that is G.711 already, by the device's name, is left as it is
+    delete = {**create, "action": "delete"}
+    assert (await client.put("/configurations/encoders/audio", json=delete,
+                             headers=auth)).status == 200
+    create = {"c_name": "audio_configuration1", "e_name": "G711", "action": "create"}
+    response = await client.put("/configurations/encoders/audio", json=create, headers=auth)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["configurations"][0] == {
+        "c_name": "audio_configuration1", "e_name": "G711", "in_use": 1}
+
+
 # --- 9. WS-Security off ------------------------------------------------------------------------
 
 async def test_a_device_without_authentication_is_reported(start_device, start_gateway, caplog):

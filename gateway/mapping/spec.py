@@ -935,7 +935,10 @@ def _configuration_write(table: dict[str, Any], body: Body, reads: tuple[Read, .
     wanted = {"c_name": "string", "action": "string"} | {name: "string" for name in match}
     wanted |= {p.field: "string" for p in (policy,) if p} | (
         {change.field: "string"} if change else {})
-    _body_has(body, wanted, f"{where}.body")
+    # The change's field may be optional (left out: the configuration keeps its value), unless
+    # the policy needs it too.
+    optional = {change.field} - {p.field for p in (policy,) if p} if change else set()
+    _body_has(body, wanted, f"{where}.body", optional)
     action = body.fields["action"].enum
     if action is None or sorted(action.json_values) != sorted(ACTIONS):
         raise MappingError(f"{where}.body.action: the enum of {', '.join(ACTIONS)}")
@@ -948,12 +951,15 @@ def _items_node(read: Read, wsdls: Wsdls) -> Any:
     return _walk(output, read.items, "get.items")
 
 
-def _body_has(body: Body, fields: dict[str, str], where: str) -> None:
-    """A write's code relies on these body fields, of these types, and no others."""
+def _body_has(body: Body, fields: dict[str, str], where: str,
+              optional: set[str] | frozenset[str] = frozenset()) -> None:
+    """A write's code relies on these body fields, of these types, and no others; those of
+    `optional` may be left out."""
     if set(body.fields) != set(fields):
         raise MappingError(f"{where}: this write takes the fields {', '.join(fields)}")
     for name, kind in fields.items():
-        if body.fields[name].type != kind or not body.fields[name].required:
+        if body.fields[name].type != kind or not (body.fields[name].required
+                                                  or name in optional):
             raise MappingError(f"{where}.{name}: a required {kind}")
 
 

@@ -56,6 +56,10 @@ class Enum:
     def to_onvif(self, value: Any) -> Any:
         return next(row[1] for row in self.rows if row[0] == value)
 
+    def onvif_names(self, value: Any) -> tuple[Any, ...]:
+        """Every ONVIF name of a JSON value: its own, then the aliases devices use."""
+        return next(row[1:] for row in self.rows if row[0] == value)
+
     def to_json(self, value: Any) -> Any:
         """The JSON value of an ONVIF value, or raise KeyError."""
         for row in self.rows:

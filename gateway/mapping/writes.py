@@ -187,20 +187,27 @@ async def _create_recorded(ctx: Context, profiles: Profiles, name: str, kind: st
 async def _change(ctx: Context, read: Read, chosen: dict[str, Any], body: dict[str, Any],
                   change: Change) -> None:
     """Give a configuration the value the body names (its encoding, say), when the device's
-    options allow it."""
+    options allow it; a body without the field leaves the value as it is."""
+    if change.field not in body:
+        return
     spec = read.fields[change.field]
     element, wanted = spec.path[0], body[change.field]
-    wire = spec.enum.to_onvif(wanted) if spec.enum else wanted
-    if chosen.get(element) == wire:
+    # A value may have several ONVIF names (G.711: PCMU, PCMA, and G711A, a camera's own): the
+    # configuration has it already under any of them, and the device is sent the one it offers.
+    names = spec.enum.onvif_names(wanted) if spec.enum else (wanted,)
+    if chosen.get(element) in names:
         return
     options = await ctx.device.call(read.service, change.options, ctx.credentials,
                                     ConfigurationToken=chosen["token"])
     offered = options.get("Options") or {}
+    if isinstance(offered, dict) and isinstance(offered.get("Options"), list):
+        offered = offered["Options"]  # Media1 audio: its option sets one level down
     if isinstance(offered, list):  # Media2: one option set per value (per codec)
         allowed = {o.get(element) for o in offered}
-    else:  # Media1: one child element per value offered
+    else:  # Media1 video: one child element per value offered
         allowed = {name for name, value in offered.items() if value}
-    if wire not in allowed:
+    wire = next((name for name in names if name in allowed), None)
+    if wire is None:
         raise Conflict(f"configuration {chosen.get('Name')!r} is {chosen.get(element)} and the "
                        f"device cannot change it to {wanted}", field=f"$.{change.field}",
                        device=ctx.device.name)

@@ -329,7 +329,8 @@ class SimulatedDevice:
     # {"G711": "G711A"}, as a YMA42P_C2_WM701_AF camera (A_ONVIF_CAMERA, an OEM of Hikvision
     # lineage, firmware V3.3.2.1) names its G.711 A-law encoder in Media2 GetProfiles and
     # GetAudioEncoderConfigurations (a public dump of its answers); {"G711": "PCMA"}: the MIME
-    # name of A-law, where the simulator's G711 is otherwise u-law's PCMU.
+    # name of A-law, where the simulator's G711 is otherwise u-law's PCMU. Its options offer
+    # that name, and SetAudioEncoderConfiguration takes no other (PCMU is refused).
     media2_audio_names: dict[str, str] = field(default_factory=dict)
     # Imaging settings by video source token, made on first use.
     imaging: dict[str, ImagingSettings] = field(default_factory=dict)
