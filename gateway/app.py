@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
@@ -39,6 +40,8 @@ from gateway.keys import (
 from gateway.leases import Leases
 from gateway.logins import LoginLimiter, LoginShare
 from gateway.logs import redact_request_logs
+from gateway.mapping.actions import held_for, stop_lease
+from gateway.mapping.engine import Context
 from gateway.mapping.spec import Resource, load_mappings
 from gateway.metrics import Metrics
 from gateway.snapshots import Snapshots
@@ -49,6 +52,8 @@ from gateway.web import events, observe, openapi, snapshots
 from gateway.web.handlers import routes, session_ended
 from gateway.web.problems import MAX_BODY_BYTES, problems
 from gateway.web.routing import add_routes
+
+log = logging.getLogger(__name__)
 
 
 def packaged(package: str) -> Path:
@@ -149,12 +154,37 @@ async def _leases(app: web.Application) -> AsyncIterator[None]:
         client = connect(config.redis_url, config.device_timeout)
         shared = RedisLeases(client)
     # A lease never outlives the idle expiry of the session it was taken for.
-    app[LEASES] = Leases(config.move_lease, config.move_lease_max, config.session_idle_timeout,
-                         clock=app[CLOCK], shared=shared)
+    leases = app[LEASES] = Leases(config.move_lease, config.move_lease_max,
+                                  config.session_idle_timeout, clock=app[CLOCK], shared=shared)
+    watch = None
+    if shared is not None:  # this instance stops what a dead one left moving
+
+        async def take_over(key: str, stop: str) -> None:
+            await _stop_lease(app, key, stop)
+
+        watch = asyncio.create_task(leases.watch(take_over))
     yield
-    await app[LEASES].close()
+    if watch is not None:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+    await leases.close()
     if client is not None:
         await client.aclose()
+
+
+async def _stop_lease(app: web.Application, key: str, stop: str) -> None:
+    """Stop the action of a lease another instance held and left (it died), as the device's
+    account of gateway.ini: the password of the session it was held for is nowhere to be had."""
+    name, params, resource_name, case = held_for(key, stop)
+    device = await app[DEVICES].get(name)
+    credentials = device.service_credentials
+    if credentials is None:
+        log.warning("cannot stop %s: device %s has no username and password in gateway.ini",
+                    key, name)
+        return
+    resource = next(r for r in app[RESOURCES] if r.name == resource_name)
+    await stop_lease(resource, case, Context(device, credentials, app[STORE], params))
 
 
 def event_settings(config: GatewayConfig) -> EventSettings:

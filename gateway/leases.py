@@ -13,6 +13,14 @@ instance stops, the stop call is made only if the book still names that instance
 renewed or superseded elsewhere is dropped without a stop. Where the book cannot tell (Redis
 unavailable, when the lease was taken or at its end), the stop is made: a camera that stops is
 safer than one that keeps turning.
+
+An instance may die (killed, its machine gone) holding a lease: nothing of it stops the action
+then. So the book also notes how each lease's action is stopped (`what`: a text the caller
+gives, which any instance can turn into the stop) and that each instance lives; every instance
+says so every WATCH_EVERY seconds (`watch`), and claims the leases that ran out while their
+holder was not alive (for ALIVE seconds): each such lease is claimed by one instance alone,
+which stops its action (`takeover`; the gateway makes the stop as the device's account of
+gateway.ini: the password of the lease's session is in no book).
 """
 
 from __future__ import annotations
@@ -29,15 +37,26 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 Stop = Callable[[], Awaitable[None]]
+# Stop the action of a lease another instance held: its key (text) and what it was held for.
+TakeOver = Callable[[str, str], Awaitable[None]]
+
+# An instance says it lives this often, and is taken for dead this long after it last did: a
+# lease it held is stopped by another instance within WATCH_EVERY seconds of the lease's end, or
+# of ALIVE seconds after the instance's death, whichever comes later (2.5 s at most after a
+# default lease's end). Only a lease that has ended is taken over: an instance whose loop
+# stalled longer than ALIVE (a loaded machine) may find its ended lease stopped by another, at
+# the same time, and then makes no stop of its own (the book says it was taken over).
+WATCH_EVERY = 0.5
+ALIVE = 2.0
 
 
 class SharedLeases(Protocol):
     """Which instance holds each lease, for all instances; a lease is named by its key (text),
     an instance by a random text. Errors are the book's own: it answers as said."""
 
-    async def take(self, key: str, holder: str, seconds: float) -> bool:
-        """Note that holder holds key now (replacing any other), for at least `seconds`;
-        whether it was noted."""
+    async def take(self, key: str, holder: str, seconds: float, what: str) -> bool:
+        """Note that holder holds key now (replacing any other), for `seconds`, to be stopped
+        as `what` says; whether it was noted."""
 
     async def supersede(self, key: str, seconds: float) -> None:
         """Note, for at least `seconds`, that a newer command on key replaced whatever lease
@@ -46,6 +65,11 @@ class SharedLeases(Protocol):
     async def ended(self, key: str, holder: str) -> bool:
         """Whether holder's lease on key is still the one noted (forgotten then); True when
         the book cannot tell."""
+
+    async def claim(self, holder: str, alive: float) -> list[tuple[str, str]]:
+        """Note that holder lives, for `alive` seconds; then the leases that ran out while
+        their holder did not live, each (key, what), claimed for holder alone (forgotten, and
+        noted as taken over). Nothing when the book cannot tell."""
 
 
 @dataclass
@@ -69,20 +93,23 @@ class Leases:
         self._shared = shared
         self._me = secrets.token_hex(8)  # this instance, in the shared book
         self._held: dict[Hashable, _Held] = {}
+        self._takeovers: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._held)
 
-    async def hold(self, key: Hashable, owner: bytes, seconds: float, stop: Stop) -> float:
+    async def hold(self, key: Hashable, owner: bytes, seconds: float, stop: Stop,
+                   what: str = "") -> float:
         """Take (or renew) the lease on key: stop() runs after `seconds` (at most `ceiling`)
-        unless it is renewed, released or ended first. Returns the seconds held."""
+        unless it is renewed, released or ended first; `what` tells another instance how to
+        stop it, should this one die (see watch). Returns the seconds held."""
         self._drop(key)
         seconds = min(seconds, self.ceiling)
         until = self._clock() + seconds
         # noted before the timer runs: a lease that ended before it was noted would find the
         # book naming another holder, and not stop
         shared = self._shared is not None and await self._shared.take(_name(key), self._me,
-                                                                      seconds)
+                                                                      seconds, what)
         self._drop(key)  # (a hold on key that came meanwhile is superseded too)
         timer = asyncio.get_running_loop().create_task(self._expire(key, until))
         self._held[key] = _Held(owner, stop, timer, shared)
@@ -108,9 +135,32 @@ class Leases:
 
     async def close(self) -> None:
         """Stop every action still held (the gateway shuts down), unless renewed or superseded
-        on another instance."""
+        on another instance; and let the stops of other instances' leases end."""
         await asyncio.gather(*(self._stop(key, "the gateway stops", shared=True)
-                               for key in list(self._held)))
+                               for key in list(self._held)), *self._takeovers)
+
+    async def watch(self, takeover: TakeOver, every: float = WATCH_EVERY,
+                    alive: float = ALIVE) -> None:
+        """Until cancelled, with a shared book: say every `every` seconds that this instance
+        lives, and stop (takeover) the action of each lease that ran out while the instance
+        that held it was gone. Each stop goes on by itself: a device slow to stop it does not
+        hold up the next word that this instance lives."""
+        assert self._shared is not None
+        while True:
+            for name, what in await self._shared.claim(self._me, alive):
+                task = asyncio.get_running_loop().create_task(self._take_over(takeover, name,
+                                                                              what))
+                self._takeovers.add(task)
+                task.add_done_callback(self._takeovers.discard)
+            await asyncio.sleep(every)
+
+    @staticmethod
+    async def _take_over(takeover: TakeOver, name: str, what: str) -> None:
+        log.warning("stopping %s: its lease ran out and the instance that held it is gone", name)
+        try:
+            await takeover(name, what)
+        except Exception:
+            log.exception("stopping %s failed", name)
 
     async def _expire(self, key: Hashable, until: float) -> None:
         # the clock says when the end has come (a test's clock moves only when the test moves

@@ -20,7 +20,7 @@ from gateway.app import create_app
 from gateway.config import DeviceConfig, GatewayConfig
 from gateway.simulator import SimulatedDevice, create_simulator_app, device_path
 from tests.events_helpers import Receiver
-from tests.processes import free_port
+from tests.processes import free_port, port_of, start
 
 
 class FakeClock:
@@ -103,6 +103,40 @@ async def start_gateway(aiohttp_client: Any, tmp_path: Path) -> AsyncIterator[St
     yield start
     for client in clients:  # closed here rather than by aiohttp_client: with a bound
         await stopped(f"the gateway on port {client.port}", client.close())
+
+
+GatewayProcesses = tuple[SimulatedDevice, Callable[..., Awaitable[str]],
+                         dict[str, asyncio.subprocess.Process]]
+
+
+@pytest.fixture
+async def gateway_processes(start_device: StartDevice, redis_url: str, tmp_path: Path
+                            ) -> AsyncIterator[GatewayProcesses]:
+    """Several instances as real processes sharing Redis: a simulated device, and
+    start(name, **settings), a gateway process (`onvif-gateway serve`, settings more keys of
+    its [gateway]) in front of that device (with its account, admin) with the shared Redis,
+    which returns its base URL (its log in tmp_path/NAME.log); the processes by name, killed
+    at the end."""
+    device, url = await start_device()
+    processes: dict[str, asyncio.subprocess.Process] = {}
+
+    async def start_gateway(name: str, **settings: Any) -> str:
+        ini = tmp_path / f"{name}.ini"
+        more = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        ini.write_text(
+            f"[gateway]\nport = 0\nstate_dir = state-{name}\nredis_url = {redis_url}\n{more}"
+            f"[device:cam]\nurl = {url}\nusername = admin\npassword = admin\n")
+        processes[name], log = await start("serve", "-c", str(ini), until="gateway serving on",
+                                            log=tmp_path / f"{name}.log")
+        return f"http://127.0.0.1:{port_of(log, 'gateway serving on')}"
+
+    try:
+        yield device, start_gateway, processes
+    finally:
+        for name, process in processes.items():
+            if process.returncode is None:
+                process.kill()
+                await stopped(f"gateway process {name} (killed)", process.wait())
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,8 @@ from gateway.events.model import gateway_event
 from gateway.events.shared import LEASE as LEASE_KEY
 from gateway.keys import EVENT_HUB
 from gateway.simulator import SimulatedDevice
-from tests.conftest import StartDevice, bearer, login, stopped
+from tests.conftest import GatewayProcesses, StartDevice, bearer, login, stopped
 from tests.events_helpers import SSE, eventually, motion
-from tests.processes import port_of, start
 
 Start = Callable[..., Awaitable[str]]  # start(name, lease=TAKEOVER_LEASE)
 
@@ -38,31 +37,17 @@ TAKEOVER_LEASE = 1.5
 
 
 @pytest.fixture
-async def instances(start_device: StartDevice, redis_url: str, tmp_path: Path
-                    ) -> AsyncIterator[tuple[SimulatedDevice, Start, dict[str, Any]]]:
-    """The device, and start(name, lease): a gateway process in front of it, with the shared
-    Redis (its base URL; its log in tmp_path/NAME.log); the processes by name, killed at the
-    end."""
-    device, url = await start_device()
-    processes: dict[str, Any] = {}
+def instances(gateway_processes: GatewayProcesses
+              ) -> tuple[SimulatedDevice, Start, dict[str, Any]]:
+    """The device, and start(name, lease): a gateway process in front of it (conftest's
+    gateway_processes) with events' settings; the processes by name."""
+    device, start_gateway, processes = gateway_processes
 
-    async def start_gateway(name: str, lease: float = TAKEOVER_LEASE) -> str:
-        ini = tmp_path / f"{name}.ini"
-        ini.write_text(
-            f"[gateway]\nport = 0\nstate_dir = state-{name}\nredis_url = {redis_url}\n"
-            f"event_lease = {lease}\nevent_linger = 0\nevent_retry = 0.05\nwebhook_retry = 0.05\n"
-            f"[device:cam]\nurl = {url}\nusername = admin\npassword = admin\n")
-        processes[name], log = await start("serve", "-c", str(ini), until="gateway serving on",
-                                            log=tmp_path / f"{name}.log")
-        return f"http://127.0.0.1:{port_of(log, 'gateway serving on')}"
+    async def start(name: str, lease: float = TAKEOVER_LEASE) -> str:
+        return await start_gateway(name, event_lease=lease, event_linger=0, event_retry=0.05,
+                                   webhook_retry=0.05)
 
-    try:
-        yield device, start_gateway, processes
-    finally:
-        for name, process in processes.items():
-            if process.returncode is None:
-                process.kill()
-                await stopped(f"gateway process {name} (killed)", process.wait())
+    return device, start, processes
 
 
 async def token(http: aiohttp.ClientSession, base: str) -> str:

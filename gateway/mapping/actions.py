@@ -14,6 +14,7 @@ it was), `clamped` (the values clamped, as sent) and `lease_ms` (when a lease is
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from gateway.errors import BadRequest, DeviceDidNotApply, DeviceFault
@@ -41,6 +42,28 @@ def lease_key(resource: Resource, ctx: Context) -> tuple[Any, ...]:
     return (ctx.device.name, *sorted((name, ctx.params[name])
                                      for name, p in resource.parameters.items()
                                      if p.where == "path"))
+
+
+def lease_stop(resource: Resource, case: str) -> str:
+    """What another instance needs besides the lease's key to make its stop: the resource and
+    the case of its PUT the lease was held for (see stop_lease)."""
+    return json.dumps([resource.name, case])
+
+
+def held_for(key: str, stop: str) -> tuple[str, dict[str, Any], str, str]:
+    """A lease's key (gateway.leases: the JSON of lease_key) and lease_stop, read back: the
+    device, the path parameters, the resource's name and the case."""
+    device, *params = json.loads(key)
+    name, case = json.loads(stop)
+    return device, dict(params), name, case
+
+
+async def stop_lease(resource: Resource, case: str, ctx: Context) -> None:
+    """Make the stop of a lease held for a case of resource's PUT (by an instance now gone)."""
+    assert isinstance(resource.put, ActionWrite)
+    lease = resource.put.actions[case].lease
+    assert lease is not None
+    await _make(resource, lease.stop, ctx, {})
 
 
 def _clamps(action: Action) -> bool:
@@ -135,7 +158,8 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
         async def stop_it() -> None:
             await _make(resource, stop, stopper, {})
 
-        seconds = await ctx.leases.hold(key, ctx.owner, seconds, stop_it)
+        seconds = await ctx.leases.hold(key, ctx.owner, seconds, stop_it,
+                                        lease_stop(resource, case))
 
     state, going_on = await _read_back(resource, action, ctx)
     for name, shown in action.verify.items():

@@ -8,7 +8,9 @@
   MULTI/EXEC transaction, so it is whole whichever instance makes it.
 - Each device has a version counter, bumped by every write to it, so that every instance's read
   cache can tell an entry is stale.
-- Leases of device actions (gateway.leases.SharedLeases): whose each lease is, one key each.
+- Leases of device actions (gateway.leases.SharedLeases): whose each lease is, one key each,
+  when each ends and how to stop it, and which instances live (so that a live one stops what a
+  dead one held).
 
 Redis unreachable: every call raises StoreUnavailable (503), and redis-py reconnects by itself
 once Redis is back.
@@ -330,46 +332,124 @@ class RedisPolicyStore:
 # instance died is forgotten then.
 LEASE_NOTE_MARGIN = 60.0
 SUPERSEDED = "superseded"
+TAKEN_OVER = "taken-over"  # another instance stopped the lease's action: its holder was gone
+# When each lease noted by a holder ends (Redis's clock, ms), and the stop its action needs (a
+# text that its instance wrote), by the lease's key; forgotten with the holder's note.
+LEASE_ENDS = PREFIX + "lease-ends"
+LEASE_STOPS = PREFIX + "lease-stops"
+LEASE = PREFIX + "lease:"
+INSTANCE = PREFIX + "instance:"  # an instance that lives, by its holder name (expiring)
+# Redis's clock in a script that writes after reading it: Redis 5 or later (scripts' effects
+# replicated).
+_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+# KEYS: the note, LEASE_ENDS, LEASE_STOPS; ARGV: holder, lease ms, note ms, the lease's key,
+# its stop.
+LEASE_TAKE = _NOW + """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+"""
+# KEYS: the note, LEASE_ENDS, LEASE_STOPS; ARGV: note ms, the lease's key.
+LEASE_SUPERSEDE = """
+redis.call('SET', KEYS[1], '""" + SUPERSEDED + """', 'PX', ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+"""
 # Whether ARGV[1] still holds KEYS[1] (then forgotten), or Redis has no note of it at all: 1;
-# another holder or a newer command: 0.
+# another holder, a newer command or a takeover: 0. KEYS: the note, LEASE_ENDS, LEASE_STOPS;
+# ARGV: holder, the lease's key.
 LEASE_ENDED = """
 local noted = redis.call('GET', KEYS[1])
-if noted == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+if noted == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('HDEL', KEYS[3], ARGV[2])
+  return 1
+end
 if not noted then return 1 end
 return 0
+"""
+# Note that ARGV[1] lives (ARGV[2] ms), then claim every lease that has ended while its holder
+# does not live: forgotten, its note says it was taken over, and its key and stop are returned
+# (each to this call alone: a script runs on its own). A lease whose note is gone too (its
+# holder died more than LEASE_NOTE_MARGIN ago) is claimed as well: nobody can say it stopped.
+# KEYS: LEASE_ENDS, LEASE_STOPS; ARGV: holder, ms it lives, note ms.
+LEASE_CLAIM = _NOW + """
+redis.call('SET', '""" + INSTANCE + """' .. ARGV[1], '1', 'PX', ARGV[2])
+local claimed = {}
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do
+  local holder = redis.call('GET', '""" + LEASE + """' .. key)
+  if not holder or redis.call('EXISTS', '""" + INSTANCE + """' .. holder) == 0 then
+    local stop = redis.call('HGET', KEYS[2], key)
+    redis.call('ZREM', KEYS[1], key)
+    redis.call('HDEL', KEYS[2], key)
+    if holder ~= '""" + SUPERSEDED + """' and holder ~= '""" + TAKEN_OVER + """' then
+      redis.call('SET', '""" + LEASE + """' .. key, '""" + TAKEN_OVER + """', 'PX', ARGV[3])
+      table.insert(claimed, key)
+      table.insert(claimed, stop or '')
+    end
+  end
+end
+return claimed
 """
 
 
 class RedisLeases:
     """The shared book of leases (gateway.leases.SharedLeases) in Redis. Redis unavailable:
-    logged, and a lease's end stops its action (its `ended` answers True)."""
+    logged, and a lease's end stops its action (its `ended` answers True).
+
+    Each lease is a note naming its holder (an instance), plus its end by Redis's clock (one
+    clock for every instance) and its stop; each instance notes every second that it lives
+    (`claim`), and claims the leases that ended while their holder did not live."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
+        self._take = client.register_script(LEASE_TAKE)
+        self._supersede = client.register_script(LEASE_SUPERSEDE)
         self._ended = client.register_script(LEASE_ENDED)
+        self._claim = client.register_script(LEASE_CLAIM)
+        self._claims_failing = False
 
     @staticmethod
-    def _key(key: str) -> str:
-        return f"{PREFIX}lease:{key}"
+    def _keys(key: str) -> list[str]:
+        return [LEASE + key, LEASE_ENDS, LEASE_STOPS]
 
-    async def take(self, key: str, holder: str, seconds: float) -> bool:
-        return await self._note(key, holder, seconds)
-
-    async def supersede(self, key: str, seconds: float) -> None:
-        await self._note(key, SUPERSEDED, seconds)
-
-    async def _note(self, key: str, value: str, seconds: float) -> bool:
+    async def take(self, key: str, holder: str, seconds: float, stop: str) -> bool:
         try:
-            await redis_call(self._redis.set(self._key(key), value,
-                                             px=int((seconds + LEASE_NOTE_MARGIN) * 1000)))
+            await redis_call(self._take(keys=self._keys(key), args=[
+                holder, int(seconds * 1000), _note_ms(seconds), key, stop]))
         except (RedisError, OSError) as exc:
             log.warning("lease %s not shared: Redis unavailable (%s)", key, type(exc).__name__)
             return False
         return True
 
+    async def supersede(self, key: str, seconds: float) -> None:
+        try:
+            await redis_call(self._supersede(keys=self._keys(key),
+                                             args=[_note_ms(seconds), key]))
+        except (RedisError, OSError) as exc:
+            log.warning("lease %s not shared: Redis unavailable (%s)", key, type(exc).__name__)
+
     async def ended(self, key: str, holder: str) -> bool:
         try:
-            return bool(await redis_call(self._ended(keys=[self._key(key)], args=[holder])))
+            return bool(await redis_call(self._ended(keys=self._keys(key), args=[holder, key])))
         except (RedisError, OSError) as exc:
             log.warning("lease %s: Redis unavailable (%s), stopping", key, type(exc).__name__)
             return True
+
+    async def claim(self, holder: str, alive: float) -> list[tuple[str, str]]:
+        try:
+            found = await redis_call(self._claim(keys=[LEASE_ENDS, LEASE_STOPS], args=[
+                holder, int(alive * 1000), _note_ms(0)]))
+        except (RedisError, OSError) as exc:
+            if not self._claims_failing:  # asked twice a second: logged once an outage
+                log.warning("leases of instances gone not looked for: Redis unavailable (%s)",
+                            type(exc).__name__)
+            self._claims_failing = True
+            return []
+        self._claims_failing = False
+        return list(zip(found[::2], found[1::2], strict=True))
+
+
+def _note_ms(seconds: float) -> int:
+    return int((seconds + LEASE_NOTE_MARGIN) * 1000)
