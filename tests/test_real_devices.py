@@ -740,6 +740,23 @@ async def test_a_device_failing_set_synchronization_point_is_pulled_all_the_same
             for r in caplog.records].count(True) == 1  # not again for the new subscription
 
 
+async def test_a_set_synchronization_point_held_unanswered_holds_back_no_event(
+        start_device, start_gateway, caplog):
+    # a device that takes the call and never answers: the first pull waited for device_timeout
+    # (60 s here), and every event with it
+    device, url = await start_device(held_unanswered={"SetSynchronizationPoint"})
+    device.trigger_motion("video2", True)
+    client = await start_gateway(url, device_timeout=60.0, **FAST)
+    with caplog.at_level(logging.INFO, logger="gateway.events.pullpoint"):
+        stream = await listen(client, await login(client))
+        assert (await initialized(stream))[("motion", "video2")] == "true"  # within 10 s
+        device.trigger_motion("video2", False)
+        await stream.until(motion("false", "video2"))
+    assert sync_points(device) == 1
+    assert ["SetSynchronizationPoint failed (no answer within 2 s)" in r.getMessage()
+            for r in caplog.records].count(True) == 1
+
+
 # --- 12. Imaging without options -------------------------------------------------------------
 
 @pytest.mark.parametrize("switches", [{"imaging_options_empty": True},

@@ -1,7 +1,8 @@
 """One device's PullPoint subscription, kept alive by the gateway for as long as it is needed.
 
 CreatePullPointSubscription, SetSynchronizationPoint (so that the device tells the current value
-of every property at once, unless it lacks the operation), then PullMessages in a loop (each
+of every property at once, unless it lacks the operation; its answer is waited for a
+moment at most), then PullMessages in a loop (each
 waits on the device up to its Timeout), Renew at half of the subscription's life (unless the
 device refuses Renew: then the pulls keep it alive), Unsubscribe when cancelled. A pull the
 device gives no answer (closes the connection unanswered, or answers an empty body) is an empty
@@ -57,6 +58,10 @@ class Timing:
     # 0.75 s between pulls)
     closed_pull_pause: float = 1.0
     unsubscribe_timeout: float = 2.0
+    # SetSynchronizationPoint only queues messages: a device answers it at once, and one that
+    # holds it unanswered must not hold back the first pull (and every event) for the whole
+    # device_timeout
+    synchronize_timeout: float = 2.0
 
 
 def duration(seconds: float) -> str:
@@ -186,15 +191,20 @@ class PullPointSubscription:
         answer (an unbranded camera's answer zeep could not read: home-assistant/core#73861 and
         #86400; a Bosch FLEXIDOME IP turret 3000i IR answering "unauthorized": #91089) is pulled
         from all the same, what it tells on subscribing being all there is, and logged once, as
-        onvif-zeep-async's PullPointManager.set_synchronization_point tolerates every failure."""
+        onvif-zeep-async's PullPointManager.set_synchronization_point tolerates every failure.
+        A device that holds it unanswered is given synchronize_timeout (a timeout is among
+        those failures there too, but waited out for the transport's whole timeout)."""
+        wait = self._timing.synchronize_timeout
         try:
-            await self._device.call_at(address, "pullpoint", "SetSynchronizationPoint",
-                                       credentials)
-        except DeviceError as exc:
+            async with asyncio.timeout(wait):
+                await self._device.call_at(address, "pullpoint", "SetSynchronizationPoint",
+                                           credentials)
+        except (DeviceError, TimeoutError) as exc:
             if not self._unsynchronized:
                 log.info("device %s: SetSynchronizationPoint failed (%s): the current state of "
                          "its property events is only what it tells on subscribing",
-                         self._device.name, exc.detail)
+                         self._device.name, exc.detail if isinstance(exc, DeviceError)
+                         else f"no answer within {wait:g} s")
             self._unsynchronized = True
 
     def _unanswered(self, how: str, silent: float, lives: float, told: bool) -> None:

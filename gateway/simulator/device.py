@@ -213,6 +213,16 @@ class SimulatedDevice:
     # Operation names for which the device closes the connection without any HTTP answer, as a
     # CGI device does for an operation it does not know.
     close_unanswered: set[str] = field(default_factory=set)
+    # Operation names the device takes (authenticated, recorded in calls) and then holds
+    # unanswered, the connection open, for as long as the client waits. SetSynchronizationPoint
+    # so: Home Assistant's onvif integration and onvif-zeep-async count a timeout among the
+    # failures of that call they tolerate (asyncio.TimeoutError in the errors HA's event.py
+    # suppresses around it, home-assistant/core#86400; TimeoutError caught by onvif-zeep-async's
+    # PullPointManager.set_synchronization_point, onvif/managers.py), bounded there only by the
+    # transport's timeout, lowered for every call but pulls because "there is a problem with the
+    # camera" otherwise "delays startup" (python-onvif-zeep-async#33). No report found names a
+    # camera model that holds this call.
+    held_unanswered: set[str] = field(default_factory=set)
     # One request per connection: every answer says Connection: close, and one request is served
     # at a time (a single-threaded C server run as CGI; Thingino firmware even closes the
     # connection after each answer without saying so: python-onvif-zeep-async#140).

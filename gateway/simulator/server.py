@@ -327,6 +327,8 @@ async def _answer(device: SimulatedDevice, service: str, request: web.Request,
     if name in device.faults:
         raise device.faults[name]
     device.calls.append((name, envelope.operation))
+    if name in device.held_unanswered:
+        await _held(request)
     if service == SUBSCRIPTION:
         events.check_addressing(device, envelope.header, request.path_qs)
     call = Call(device, request, envelope.operation)
@@ -336,6 +338,14 @@ async def _answer(device: SimulatedDevice, service: str, request: web.Request,
     if device.wrong_namespace:
         _misplace_namespace(answer)
     return serialize(answer)
+
+
+async def _held(request: web.Request) -> None:
+    """Give no answer for as long as the client waits for one; then hang up."""
+    # aiohttp tells a handler nothing of a client gone: its connection is looked at
+    while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    raise Hangup()
 
 
 def _soap_response(body: bytes, status: int) -> web.Response:
