@@ -99,9 +99,15 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     if config.redis_url:
         # imported only here: redis takes a tenth of a second to import, and most gateways run alone
-        from gateway.state.redisstore import RedisPolicyStore, RedisSessions, connect
+        from gateway.state.redisstore import (
+            RedisGuesses,
+            RedisPolicyStore,
+            RedisSessions,
+            connect,
+        )
 
         client = connect(config.redis_url, config.device_timeout)
+        app[LOGINS].shared = RedisGuesses(client)  # a guesser gets no more from N instances
         app[SESSIONS] = RedisSessions(client, config.session_idle_timeout,
                                       config.session_max_age, config.sessions_per_user,
                                       config.sessions_per_address)

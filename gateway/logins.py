@@ -1,20 +1,48 @@
 """Login limits: at most login_max_failures guesses per user and per client address reach a
 device per lockout window (attempts in flight count), and logins not yet authenticated get a
-bounded share of a device's connections."""
+bounded share of a device's connections.
+
+Several instances (Redis): a guesser behind a load balancer would get login_max_failures
+guesses from each instance. So the guesses are counted in a shared book instead (`SharedGuesses`,
+gateway.state.redisstore.RedisGuesses), the same way: an attempt takes a turn there too after
+its turn here (which then only bounds the attempts in flight on this instance), its failure,
+success or abandon is noted there, and a key locked there is locked on every instance."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from cachetools import TTLCache
 
 from gateway.errors import DeviceUnavailable, TooManyRequests
+
+# An attempt whose turn the shared book does not give at once (guesses in flight on other
+# instances) asks again this often, while it may wait.
+SHARED_TURN_POLL = 0.1
+
+
+class SharedGuesses(Protocol):
+    """Every instance's login guesses, by key (a text: a user of a device, a client address):
+    failures per user and turns in flight, and locks. Errors are the book's own (a login then
+    fails: it needs the shared sessions anyway)."""
+
+    async def take(self, keys: Sequence[str], limit: int, window: float) -> list[float] | None:
+        """A turn on every key (None), where none is locked and each has spent fewer than
+        `limit` (failures and turns in flight); else how many seconds each key is locked for
+        (all 0: no turn left for now). A key is kept `window` seconds after its last use."""
+
+    async def end(self, keys: Sequence[str], user: str, failed: bool | None, limit: int,
+                  lockout: float) -> None:
+        """The turn ended: a failure of user (failed), a success (its failures forgotten), or
+        no answer (None); a key with `limit` failures is locked for `lockout` seconds."""
 
 
 @dataclass
@@ -47,6 +75,7 @@ class LoginAttempt:
         self._user = user
         self._guesses = guesses
         self._open = True
+        self.outcome: bool | None = None  # failed (True), succeeded (False), or neither
 
     def failed(self) -> None:
         """The credentials were refused: one failure for the user and for the address."""
@@ -60,6 +89,9 @@ class LoginAttempt:
         if not self._open:
             return
         self._open = False
+        self.outcome = failed
+        if self._limiter.shared is not None:
+            failed = None  # failures and successes are counted in the shared book alone
         for guesses in self._guesses:
             guesses.in_flight = max(0, guesses.in_flight - 1)
             if failed:
@@ -92,6 +124,7 @@ class LoginLimiter:
         # Bounded, and a key is forgotten `lockout` seconds after it was last used.
         self._keys: TTLCache[tuple[str, ...], _Guesses] = TTLCache(
             maxsize=100_000, ttl=lockout, timer=clock)
+        self.shared: SharedGuesses | None = None  # every instance's guesses (Redis), if shared
 
     def _guesses(self, key: tuple[str, ...]) -> _Guesses:
         guesses = self._keys.get(key) or _Guesses()
@@ -101,7 +134,13 @@ class LoginLimiter:
     def _refuse_if_locked(self, device: str, username: str, address: str,
                           keys: dict[str, _Guesses]) -> None:
         now = self.clock()
-        locked = {what: g.locked_until - now for what, g in keys.items() if g.locked_until > now}
+        self._refuse(device, username, address,
+                     {what: g.locked_until - now for what, g in keys.items()})
+
+    def _refuse(self, device: str, username: str, address: str,
+                locked: dict[str, float]) -> None:
+        """Raise TooManyRequests where a key is locked (seconds left > 0), naming them."""
+        locked = {what: left for what, left in locked.items() if left > 0}
         if not locked:
             return
         wait = max(locked.values())
@@ -123,6 +162,8 @@ class LoginLimiter:
         The turn is given back uncounted unless the attempt says failed() or succeeded().
         """
         keys = {"user": ("user", device, username), "address": ("address", address)}
+        user = f"{device}\0{username}"
+        names = [json.dumps(key) for key in keys.values()]  # the shared book's
         try:
             async with asyncio.timeout(self._wait):
                 while True:
@@ -132,18 +173,30 @@ class LoginLimiter:
                     if not full:
                         break
                     await full[0].settled.wait()
+                for g in guesses.values():
+                    g.in_flight += 1
+                attempt = LoginAttempt(self, user, list(guesses.values()))
+                try:
+                    while self.shared is not None and (locked := await self.shared.take(
+                            names, self.max_failures, self.lockout)) is not None:
+                        self._refuse(device, username, address, dict(zip(keys, locked,
+                                                                         strict=True)))
+                        await asyncio.sleep(SHARED_TURN_POLL)
+                except BaseException:
+                    attempt.abandon()
+                    raise
         except TimeoutError:
             raise TooManyRequests(
                 f"{self.max_failures} login attempts for user {username!r} of device {device} "
                 f"or from {address} are already waiting for the device; try again shortly", 1,
             ) from None
-        for g in guesses.values():
-            g.in_flight += 1
-        attempt = LoginAttempt(self, f"{device}\0{username}", list(guesses.values()))
         try:
             yield attempt
         finally:
             attempt.abandon()
+            if self.shared is not None:
+                await self.shared.end(names, user, attempt.outcome, self.max_failures,
+                                      self.lockout)
 
 
 class Shares:

@@ -302,3 +302,50 @@ async def test_a_lease_whose_redis_is_gone_at_its_end_stops_its_move(start_devic
     clock.now += 1
     await eventually(lambda: "Stop" in sent(device))
     await redis_relay.restore()
+
+
+@pytest.fixture
+async def guarded_pair(start_device, start_gateway, redis_url, tmp_path):
+    """Instances a and b sharing Redis, 3 failed logins allowed (per user, per address)."""
+    _, url = await start_device()
+    return await guarded_instances(start_gateway, url, redis_url, tmp_path)
+
+
+async def guarded_instances(start_gateway, url, redis_url, tmp_path):
+    return [await start_gateway(url, redis_url=redis_url, state_dir=tmp_path / name,
+                                login_max_failures=3, login_lockout=60) for name in "ab"]
+
+
+async def wrong(client):
+    return (await client.put("/login", json={"username": "admin", "password": "guess"})).status
+
+
+async def test_failed_logins_through_both_instances_count_together(guarded_pair):
+    # Each instance counted its own: a guesser behind a load balancer had 3 guesses per
+    # instance before a lockout, 6 with two.
+    a, b = guarded_pair
+    assert [await wrong(a), await wrong(b), await wrong(a)] == [401, 401, 401]
+    for client in (a, b):  # the right password: 429, not asked of the device
+        right = await client.put("/login", json={"username": "admin", "password": "admin"})
+        assert right.status == 429, await right.text()
+        body = await right.json()
+        assert set(body["locked"]) == {"user", "address"}
+        assert 55 <= int(right.headers["Retry-After"]) <= 60
+
+
+async def test_a_success_through_one_instance_clears_the_failures_on_the_other(guarded_pair):
+    a, b = guarded_pair
+    assert [await wrong(a), await wrong(a)] == [401, 401]
+    await login(b)
+    assert [await wrong(a), await wrong(a)] == [401, 401]  # (3 on a alone: locked before)
+    await login(a)
+
+
+async def test_guesses_at_once_through_both_instances_share_the_turns(start_device,
+                                                                     start_gateway,
+                                                                     redis_url, tmp_path):
+    # A slow device: 6 guesses at once, 3 through each instance, with 3 allowed in all.
+    _, url = await start_device(latency=0.3)
+    a, b = await guarded_instances(start_gateway, url, redis_url, tmp_path)
+    statuses = await asyncio.gather(*(wrong(client) for client in (a, b) * 3))
+    assert sorted(statuses) == [401, 401, 401, 429, 429, 429]  # a 429 never asks the device

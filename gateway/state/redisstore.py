@@ -8,6 +8,7 @@
   MULTI/EXEC transaction, so it is whole whichever instance makes it.
 - Each device has a version counter, bumped by every write to it, so that every instance's read
   cache can tell an entry is stale.
+- Login guesses (gateway.logins.SharedGuesses): counted for all instances, locks included.
 - Leases of device actions (gateway.leases.SharedLeases): whose each lease is, one key each,
   when each ends and how to stop it, and which instances live (so that a live one stops what a
   dead one held).
@@ -27,7 +28,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -327,6 +328,81 @@ class RedisPolicyStore:
             await redis_call(self._redis.incr(f"{PREFIX}version:{device}"))
 
 
+
+
+GUESSES = PREFIX + "login-guesses:"  # a hash per key: failures per user, "" the turns in flight
+LOCKED = PREFIX + "login-locked:"  # a key locked out, expiring with its lockout
+# KEYS: each key's guesses, then each key's lock; ARGV: limit, window ms. Returns 1 and the
+# turn taken, or 0 and the ms each key is locked for.
+GUESS_TAKE = """
+local n = #KEYS / 2
+local locked, refused = {}, false
+for i = 1, n do
+  locked[i] = math.max(redis.call('PTTL', KEYS[n + i]), 0)
+  if locked[i] > 0 then refused = true end
+  local spent = 0
+  for _, count in ipairs(redis.call('HVALS', KEYS[i])) do spent = spent + tonumber(count) end
+  if spent >= tonumber(ARGV[1]) then refused = true end
+end
+if refused then return {0, unpack(locked)} end
+for i = 1, n do
+  redis.call('HINCRBY', KEYS[i], '', 1)
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+return {1}
+"""
+# KEYS: as GUESS_TAKE; ARGV: user, outcome (failed, succeeded, abandoned), limit, lockout ms.
+GUESS_END = """
+local n = #KEYS / 2
+for i = 1, n do
+  local flying = math.max(redis.call('HINCRBY', KEYS[i], '', -1), 0)
+  redis.call('HSET', KEYS[i], '', flying)
+  if ARGV[2] == 'failed' then
+    redis.call('HINCRBY', KEYS[i], ARGV[1], 1)
+    local failures = 0
+    local all = redis.call('HGETALL', KEYS[i])
+    for j = 1, #all, 2 do
+      if all[j] ~= '' then failures = failures + tonumber(all[j + 1]) end
+    end
+    if failures >= tonumber(ARGV[3]) then
+      redis.call('SET', KEYS[n + i], '1', 'PX', ARGV[4])
+      redis.call('DEL', KEYS[i])
+      redis.call('HSET', KEYS[i], '', flying)
+    end
+  elseif ARGV[2] == 'succeeded' then
+    redis.call('HDEL', KEYS[i], ARGV[1])
+  end
+  redis.call('PEXPIRE', KEYS[i], ARGV[4])
+end
+"""
+OUTCOMES = {True: "failed", False: "succeeded", None: "abandoned"}
+
+
+class RedisGuesses:
+    """The login guesses of every instance (gateway.logins.SharedGuesses) in Redis: each
+    key's failures per user and turns in flight in one hash, its lock in a key of its own; each
+    change one script. A turn of an instance that died before its end is given back when its
+    key expires (login_lockout seconds after its last use)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._take = client.register_script(GUESS_TAKE)
+        self._end = client.register_script(GUESS_END)
+
+    @staticmethod
+    def _keys(keys: Sequence[str]) -> list[str]:
+        return [GUESSES + key for key in keys] + [LOCKED + key for key in keys]
+
+    async def take(self, keys: Sequence[str], limit: int, window: float) -> list[float] | None:
+        async with _redis_errors():
+            taken, *locked = await redis_call(self._take(
+                keys=self._keys(keys), args=[limit, int(window * 1000)]))
+        return None if taken else [ms / 1000 for ms in locked]
+
+    async def end(self, keys: Sequence[str], user: str, failed: bool | None, limit: int,
+                  lockout: float) -> None:
+        async with _redis_errors():
+            await redis_call(self._end(keys=self._keys(keys), args=[
+                user, OUTCOMES[failed], limit, int(lockout * 1000)]))
 
 # A lease's note outlives the lease this much (its instance's timer may fire late); one whose
 # instance died is forgotten then.
