@@ -502,7 +502,11 @@ MATCH = ('match = { "PTZNode.token" = { reply = "profile", element = '
     ('"PTZNode.SupportedPTZSpaces.ContinuousZoomVelocitySpace"], from',
      '"PTZNode.SupportedPTZSpaces.Nothing"], from', "supports.zoom.exists[2]: 'Nothing'"),
     ('missing = "node" }', 'missing = "nodes" }',
-     "fields.node_unknown.missing: no call 'nodes' in calls (known: profile, node)"),
+     "fields.node_unknown.missing: no call 'nodes' in calls (known: profile, node, GetStatus)"),
+    # the read's own reply may be missing (optional): named after its operation
+    ('optional = true  #', 'optional = "yes"  #', "get[0].optional: must be true or false"),
+    ('optional = true  #', 'optional = false  #',
+     "fields.status_unknown.missing: no call 'GetStatus' in calls (known: profile, node)"),
     ('missing = "node" }', 'missing = "profile" }',
      "fields.node_unknown.missing: call 'profile' always has a reply"),
     ('missing = "node" }', 'missing = "node", of = "VideoSource" }',

@@ -1155,3 +1155,58 @@ async def test_onvif_zeep_async_against_simulate():
     finally:
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+# --- 15b. PTZ: GetStatus not implemented ------------------------------------------------------
+
+async def test_a_head_without_get_status_is_served_and_moved(start_device, start_gateway):
+    # a Wansview W7 on Thingino firmware: Frigate finds it "does not support the ONVIF
+    # GetStatus method" while its PTZ moves work (themactep/thingino-firmware#760); every PTZ
+    # read and move through the gateway was a 501
+    device, url = await start_device(unsupported={"GetStatus"})
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    ptz = "/profiles/profile_1/ptz"
+    response = await client.get(ptz, headers=operator)
+    assert response.status == 200, await response.text()
+    state = await response.json()
+    document = await (await client.get("/openapi.json")).json()
+    check(document, ok_schema(document["paths"]["/profiles/{token}/ptz"]["get"]), state)
+    assert (state["position"], state["move_status"], state["error"]) == (None, None, None)
+    assert "no GetStatus" in state["status_unknown"]
+    # what the profile's configuration and the node tell is there
+    assert state["limits"]["pan"] == {"min": -1.0, "max": 1.0}
+    assert state["supports"]["absolute"] is True
+    # an absolute move is made, left to the device to check (nothing to read it back from)
+    moved = await client.put(ptz + "/move", headers=operator, json={
+        "mode": "absolute", "pan": 0.5, "tilt": -0.5})
+    assert moved.status == 200, await moved.text()
+    assert (device.ptz.pan, device.ptz.tilt) == (0.5, -0.5)
+    assert (await moved.json())["position"] is None
+    # still checked against the limits the profile tells
+    body = await problem(await client.put(ptz + "/move", headers=operator, json={
+        "mode": "absolute", "pan": 1.5, "tilt": 0}), 400)
+    assert body["field"] == "$.pan"
+    moved = await client.put(ptz + "/move", headers=operator, json={
+        "mode": "continuous", "pan": 0.5})
+    assert moved.status == 200, await moved.text()
+    assert device.ptz.velocity[0] != 0
+    stopped = await client.put(ptz + "/stop", headers=operator, json={})
+    assert stopped.status == 200, await stopped.text()
+    assert device.ptz.velocity == (0.0, 0.0, 0.0)
+    before = device.ptz.pan  # where the continuous move left it
+    moved = await client.put(ptz + "/move", headers=operator, json={
+        "mode": "relative", "pan": -0.25})
+    assert moved.status == 200, await moved.text()
+    assert device.ptz.pan == pytest.approx(before - 0.25)
+    # without RelativeMove too, a relative move cannot be made from where the head is: 501
+    _, url = await start_device(unsupported={"GetStatus"}, ptz_relative_move=False)
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    await problem(await client.put(ptz + "/move", headers=operator, json={
+        "mode": "relative", "pan": -0.25}), 501)
+    # a device with GetStatus says nothing of it
+    _, url = await start_device()
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    assert (await (await client.get(ptz, headers=operator)).json())["status_unknown"] is None

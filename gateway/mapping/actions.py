@@ -5,7 +5,8 @@ value of a body field (`case`). Each action may be checked first against ranges 
 GET shows (`ranges`) and what it says the device has (`supported`), fall back to another call
 where the device lacks the operation (`else`),
 be verified against the GET read back after it (`verify`; read back again while it shows the
-action going on, `wait_while`, at most move_settle seconds), and hold a lease whose end makes the
+action going on, `wait_while`, at most move_settle seconds; a value read back as null, which the
+device does not tell, is left to the device to check), and hold a lease whose end makes the
 `stop` call (gateway/leases.py). A sum among its arguments may be clamped into limits the GET
 shows (`within`). The answer is the GET read back, plus `fallback` (what was done instead, when
 it was), `clamped` (the values clamped, as sent) and `lease_ms` (when a lease is held).
@@ -163,12 +164,14 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
 
     state, going_on = await _read_back(resource, action, ctx)
     for name, shown in action.verify.items():
-        if name in body and not _close(flat(state, shown), body[name]):
+        now = flat(state, shown)
+        # null: the device tells nothing of it (a head without GetStatus), and checks it alone
+        if name in body and now is not None and not _close(now, body[name]):
             still = (f" ({going_on} = {action.wait_while[going_on]!r} after {ctx.settle:g} s, "
                      "move_settle of gateway.ini)" if going_on else "")
             raise DeviceDidNotApply(
-                f"the device accepted {action.operation} but reports {shown} = "
-                f"{flat(state, shown)!r}, not {body[name]!r}{still}", ctx.device.name)
+                f"the device accepted {action.operation} but reports {shown} = {now!r}, not "
+                f"{body[name]!r}{still}", ctx.device.name)
     if note:
         state["fallback"] = note
     if ctx.clamped:

@@ -391,6 +391,10 @@ async def _read(resource: Resource, read: Read, ctx: Context) -> dict[str, Any]:
     if read.over is not None:
         return await _fan_out(resource, read, read.over, ctx)
     await make_calls(resource, ctx, read.calls)
+    if read.optional:  # (of one object)
+        ctx.replies[read.operation] = optional = await _named(resource, ctx, Call(
+            read.operation, read.service, read.operation, read.arguments, optional=True), None)
+        return await _json(read, optional, ctx)
     reply = await call(resource, ctx, read.service, read.operation, read.arguments)
     if read.list is None:
         return await _json(read, reply, ctx)

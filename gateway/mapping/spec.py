@@ -146,6 +146,10 @@ class Read:
     for_each: str | None = None
     over: Resource | None = None  # that resource, linked once every file is loaded
     calls: tuple[Call, ...] = ()  # made first, in order
+    # `optional = true`: where the device lacks the operation (501), the read goes on without
+    # its reply: the fields from it are null, and a field { value, missing = "<operation>" }
+    # says why
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -669,12 +673,22 @@ def _match(table: Any, output: Any, lookup: Lookup, where: str) -> Match:
 def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], wsdls: Wsdls,
           where: str) -> Read:
     table = _expect(table, where, {"service", "operation", "fields"},
-                    {"arguments", "list", "items", "present", "fallback", "for_each", "calls"})
+                    {"arguments", "list", "items", "present", "fallback", "for_each", "calls",
+                     "optional"})
     service, operation, op = _operation(table, wsdls, where)
+    optional = table.get("optional", False)
+    if not isinstance(optional, bool):
+        raise MappingError(f"{where}.optional: must be true or false")
+    if optional and ("list" in table or "for_each" in table):
+        raise MappingError(f"{where}.optional: only on a read of one object")
     for_each = _string(table, "for_each", where) if "for_each" in table else None
     if for_each is not None and "calls" in table:
         raise MappingError(f"{where}.calls: not with for_each")
     calls, replies = _calls(table.get("calls", {}), parameters, enums, wsdls, f"{where}.calls")
+    if optional:  # its own reply is named after the operation, for `missing`
+        if operation in replies:
+            raise MappingError(f"{where}.calls.{operation}: the name of the read's own reply")
+        replies = {**replies, operation: op.output.body}
     inputs = parse_arguments(table.get("arguments", {}), op.input.body.type,
                              _params(parameters, enums, for_each is not None, replies), wsdls,
                              f"{where}.arguments")
@@ -706,19 +720,22 @@ def _read(table: Any, enums: dict[str, Enum], parameters: dict[str, Parameter], 
         for name, spec in fields_table.items()
     }
     # a field from a call that may end without a reply may be null, whatever its element
-    missing = {step.name for step in calls if step.may_be_missing}
+    missing = {step.name for step in calls if step.may_be_missing} | (
+        {operation} if optional else set())
     for name, spec in fields.items():
         if spec.missing is not None and spec.missing not in missing:
             raise MappingError(f"{where}.fields.{name}.missing: call {spec.missing!r} always "
                                "has a reply (it has no optional, else or match)")
-    fields = {name: replace(spec, optional=True) if spec.source in missing else spec
+    fields = {name: replace(spec, optional=True)
+              if spec.source in missing or (optional and spec.source is None
+                                            and spec.from_device) else spec
               for name, spec in fields.items()}
     list_key = _string(table, "list", where) if "list" in table else None
     fallback = table.get("fallback", False)
     if fallback not in (True, False) or (fallback and list_key is None):
         raise MappingError(f"{where}.fallback: only `fallback = true`, on a list read")
     return Read(service, operation, dict(inputs), fields, list_key, items, present, fallback,
-                for_each, calls=calls)
+                for_each, calls=calls, optional=optional)
 
 
 def _write(table: Any, reads: tuple[Read, ...], enums: dict[str, Enum],

@@ -167,7 +167,9 @@ class SimulatedDevice:
     # as older or cheaper cameras do (Profile S does not require GetServices, and Axis cameras
     # lacked it: quatanium/python-onvif#30); "service:name" for one service's alone
     # ("media2:GetProfiles": a Hikvision camera listing Media2 answered its GetProfiles
-    # "Optional Action Not Implemented", rvi/ONVIFCamera#4, and served Media1's).
+    # "Optional Action Not Implemented", rvi/ONVIFCamera#4, and served Media1's). "GetStatus": a
+    # Wansview W7 on Thingino firmware, whose PTZ GetStatus Frigate finds missing while its moves
+    # work (themactep/thingino-firmware#760).
     unsupported: set[str] = field(default_factory=set)
     # Operation names answered with HTTP 200 and an empty body, before any check: how some
     # cheap firmware answers an operation it does not implement, instead of a SOAP fault.
