@@ -147,7 +147,14 @@ class Leases:
         hold up the next word that this instance lives."""
         assert self._shared is not None
         while True:
-            for name, what in await self._shared.claim(self._me, alive):
+            try:
+                claimed = await self._shared.claim(self._me, alive)
+            except Exception:
+                # whatever goes wrong in a round (logged) does not stop the next one: an
+                # instance that stopped saying it lives would be taken for dead
+                log.exception("looking for leases of instances gone failed")
+                claimed = []
+            for name, what in claimed:
                 task = asyncio.get_running_loop().create_task(self._take_over(takeover, name,
                                                                               what))
                 self._takeovers.add(task)

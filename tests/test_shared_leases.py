@@ -88,3 +88,18 @@ async def test_a_dead_instances_lease_is_stopped_as_the_devices_account(
     else:
         await eventually(lambda: "has no username and password" in caplog.text)
         assert "Stop" not in sent(device)
+
+
+async def test_a_dead_instances_focus_move_is_stopped_too(start_device, start_gateway,
+                                                          redis_url, tmp_path):
+    device, url = await start_device()
+    await start_gateway(url, {"username": "operator", "password": "operator"},
+                        redis_url=redis_url, state_dir=tmp_path)
+    redis = connect(redis_url)
+    assert await RedisLeases(redis).take('["cam",["name","video1"]]', "dead", 0,
+                                         '["focus","move"]')
+    await redis.aclose()
+    await eventually(lambda: "Stop" in sent(device))
+    stop = next(element for name, element in device.calls if name == "Stop")
+    assert "imaging" in stop.tag  # timg:Stop of video1's focus
+    assert stop.findtext("{*}VideoSourceToken") == "video1"
