@@ -584,3 +584,31 @@ async def test_a_clock_in_month_13_is_that_devices_problem_only(start_device, ai
     assert await checked_again(devices["good"])
     response = await client.put("/login", json={"username": "admin", "password": "admin"})
     assert response.status < 500, await response.text()
+
+
+# 14. A bearer token that is not ASCII is an unknown token: 401, never a 500 with it in the log.
+
+async def raw_request(client, head: bytes) -> bytes:
+    """Send a request head as these bytes (no client re-encodes them); its whole answer."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(head)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    return answer
+
+
+@pytest.mark.parametrize("path", ["/device-information", "/events", "/metrics", "/logout"])
+async def test_a_token_that_is_not_utf8_is_an_unknown_token(gateway, caplog, path):
+    await login(gateway)
+    caplog.set_level(logging.DEBUG)
+    method = b"PUT" if path == "/logout" else b"GET"
+    answer = await raw_request(gateway, method + f" {path} HTTP/1.1\r\nHost: x\r\n".encode() +
+                               b"Authorization: Bearer t\xe9k\xe9n\r\nConnection: close\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401"), answer
+    assert b"application/problem+json" in head
+    assert b"\"status\": 401" in body
+    assert "unexpected error" not in caplog.text
+    assert "\\udce9" not in caplog.text
+    assert "t\udce9k" not in caplog.text

@@ -50,7 +50,9 @@ def token_key(token: str) -> bytes:
     try:
         key = _token_keys[token]
     except KeyError:
-        key = _token_keys[token] = hashlib.sha256(token.encode()).digest()
+        # (surrogatepass: a header's bytes that are no UTF-8 reach us as lone surrogates; such a
+        # token is no token of ours, to be looked up and not found like any other)
+        key = _token_keys[token] = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         if len(_token_keys) > KNOWN_TOKENS:
             _token_keys.popitem(last=False)  # the least recently asked about
     else:
