@@ -21,10 +21,12 @@ HANDLER_NAME = "onvif-gateway"
 MILLISECONDS = tuple(f",{n:03d}" for n in range(1000))
 
 
-# Credentials a log line may quote (aiohttp logs a malformed request's header line whole):
-# an Authorization header's value, and any bearer/basic/digest credential.
+# Credentials a log line may quote (aiohttp logs a malformed request's header line whole, and
+# the bytes of a body it cannot frame, as b'...'): an Authorization header's value, any
+# bearer/basic/digest credential, and the value of a JSON body's "password" or "sessionToken"
+# (to the end of the line or of the b'...', over backslash escapes).
 SECRETS = re.compile(r"(?i)(authorization\s*[:=]\s*)[^\r\n']+|\b((?:bearer|basic|digest)\s+)"
-                     r"[^\s'\",]+")
+                     r"[^\s'\",]+|(\"(?:password|sessiontoken)\"\s*:\s*)(?:\\.|[^\r\n'\\])+")
 # The loggers that log what clients send (aiohttp's server logs bad requests whole).
 REQUEST_LOGGERS = ("aiohttp.server", "aiohttp.access", "aiohttp.web", "aiohttp.internal",
                    "gateway")
@@ -32,7 +34,7 @@ REQUEST_LOGGERS = ("aiohttp.server", "aiohttp.access", "aiohttp.web", "aiohttp.i
 
 def redact(text: str) -> str:
     """text with every credential it quotes replaced by <redacted>."""
-    return SECRETS.sub(lambda m: (m.group(1) or m.group(2)) + "<redacted>", text)
+    return SECRETS.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + "<redacted>", text)
 
 
 # A record made with this attribute set to True holds no text that could carry a credential (the
