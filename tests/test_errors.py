@@ -34,6 +34,21 @@ async def test_bad_json_is_400(gateway):
     assert body["field"] == "$"
 
 
+async def test_a_body_that_does_not_decode_as_its_content_encoding_says_is_400(start_device,
+                                                                               start_gateway):
+    device, url = await start_device()
+    gateway = await start_gateway(url)
+    auth = bearer(await login(gateway))
+    response = await gateway.put("/discovery", data=b'{"enabled": 0}', headers={
+        **auth, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    body = await problem(response, 400)
+    assert body["field"] == "$"
+    assert "gzip" in body["detail"]
+    assert response.headers["Connection"] == "close"  # (the connection's stream is broken)
+    assert device.discovery_mode == "Discoverable"  # nothing changed
+    assert (await gateway.get("/discovery", headers=auth)).status == 200
+
+
 async def test_wrong_content_type_is_415(gateway):
     response = await gateway.put("/login", data=b"username=admin&password=admin",
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})

@@ -24,7 +24,12 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType(
             f"send the body as application/json, not {request.content_type or 'nothing'}"
         )
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:  # (what aiohttp raises for a body it cannot decode)
+        encoding = request.headers.get("Content-Encoding", "none")
+        raise BadRequest(f"the body does not decode as its Content-Encoding ({encoding}) says",
+                         field="$") from None
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -91,7 +91,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         headers["Retry-After"] = str(error.extra["retry_after"])
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="onvif-gateway"'
-    return web.json_response(
+    response = web.json_response(
         problem_body(error, request.path, request.get(REQUEST_ID)), status=error.status,
         content_type=PROBLEM_JSON, headers=headers,
     )
+    if request.content.exception() is not None:  # (a body that did not decode: the rest of the
+        response.force_close()                    # connection's bytes cannot be read either)
+    return response
