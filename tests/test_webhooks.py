@@ -120,7 +120,8 @@ async def test_webhook_allow_refuses_other_networks(
         camera: tuple[SimulatedDevice, TestClient[Any, Any]]) -> None:
     _, client = camera
     token = await login(client, "operator", "operator")
-    for url in ("http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data",
+    for url in ("http://127.0.0.1:99999/hook", "http://127.0.0.1:hook/",
+                "http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data",
                 "ftp://127.0.0.1/hook", "http://user:pw@127.0.0.1/hook"):
         response = await client.post("/webhooks", json={"url": url}, headers=bearer(token))
         assert response.status == 400, url

@@ -125,7 +125,12 @@ async def check_url(url: str, allow: tuple[Network, ...]) -> None:
     if parts.username or parts.password:
         raise BadRequest("the webhook url must not hold credentials", field="$.url")
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 0,
+        port = parts.port
+    except ValueError:  # (not a number, or past 65535)
+        raise BadRequest("the webhook url's port is not a number from 1 to 65535",
+                         field="$.url") from None
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port or 0,
                                                              type=socket.SOCK_STREAM)
     except OSError:
         raise BadRequest(f"the webhook url's host {parts.hostname!r} does not resolve",
