@@ -420,11 +420,19 @@ async def test_head_never_acts(start_device, start_gateway):
     device, url = await start_device()
     client = await start_gateway(url)
     admin = bearer(await login(client))
-    for path in ("/reboot", "/devices/cam/reboot", "/device-information", "/devices"):
+    for path in ("/reboot", "/devices/cam/reboot", "/device-information", "/devices",
+                 "/login", "/healthz", "/devices/cam/login", "/webhooks/x", "/devices/cam"):
         response = await client.head(path, headers=admin)
         assert response.status == 405, path
         assert "HEAD" not in response.headers["Allow"]
     assert device.reboots == 0
+    # nor is HEAD offered where another method is refused
+    for method, path in (("DELETE", "/device-information"), ("POST", "/healthz"),
+                         ("PUT", "/devices")):
+        response = await client.request(method, path, headers=admin)
+        assert response.status == 405, path
+        assert "HEAD" not in response.headers["Allow"], path
+        assert "HEAD" not in (await response.json())["detail"], path
     assert (await client.get("/reboot", headers=admin)).status == 200
     assert device.reboots == 1
 

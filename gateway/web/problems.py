@@ -45,7 +45,7 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> GatewayError:
     if isinstance(exc, web.HTTPNotFound):
         return NotFound(f"no resource at {request.path}")
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = ", ".join(sorted(exc.allowed_methods))
+        allowed = ", ".join(sorted(exc.allowed_methods - {hdrs.METH_HEAD}))  # (refused: below)
         return MethodNotAllowed(
             f"{request.method} is not allowed on {request.path}; use {allowed}", allow=allowed
         )
@@ -60,9 +60,13 @@ def _head_refused(request: web.Request) -> GatewayError:
     """aiohttp runs a GET handler for HEAD too, and a GET may act (GET /reboot reboots, as the
     seed has it): HEAD is served nowhere, so that it never has a side effect."""
     resource = request.match_info.route.resource
-    if resource is None:
+    if resource is not None:
+        methods = {route.method for route in resource}
+    elif isinstance(refused := request.match_info.http_exception, web.HTTPMethodNotAllowed):
+        methods = set(refused.allowed_methods)  # (a path without GET: aiohttp matched no route)
+    else:
         return NotFound(f"no resource at {request.path}")
-    allowed = ", ".join(sorted({route.method for route in resource} - {hdrs.METH_HEAD}))
+    allowed = ", ".join(sorted(methods - {hdrs.METH_HEAD}))
     return MethodNotAllowed(f"HEAD is not allowed on {request.path}; use {allowed}",
                             allow=allowed)
 
