@@ -110,3 +110,29 @@ async def test_body_that_is_not_json_or_too_big(gateway):
     big = {"sources": [{"name": f"video{i}", "enabled": 1} for i in range(5000)]}
     response = await gateway.put("/sources/video", json=big, headers=auth)
     assert response.status == 413
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+async def test_numbers_json_does_not_have_are_refused_before_the_device(start_device,
+                                                                      start_gateway, number):
+    """NaN and the infinities are no JSON (RFC 8259), though Python's json reads them, and
+    1e999 is no float: none passes a range check as a number would, so none may reach the
+    device (an xs:float NaN is valid XML, and a camera may take it)."""
+    device, url = await start_device()
+    client = await start_gateway(url)
+    auth = {**bearer(await login(client)), "Content-Type": "application/json"}
+    for path, body, field in (
+            ("/sources/video/video1/imaging", f'{{"brightness": {number}}}', "$.brightness"),
+            ("/profiles/profile_1/ptz/move", f'{{"mode": "continuous", "pan": {number}, '
+             '"tilt": 0}', "$.pan"),
+            ("/sources/video/video1/focus", f'{{"action": "move", "speed": {number}}}',
+             "$.speed")):
+        device.calls.clear()
+        response = await client.put(path, data=body, headers=auth)
+        assert response.status == 400, (path, await response.text())
+        assert response.content_type == "application/problem+json"
+        problem = await response.json()
+        assert problem["field"] == field
+        assert number in problem["detail"]
+        assert [name for name, _ in device.calls if not name.startswith("Get")] == [], path
+    assert "video1" not in device.imaging or device.imaging["video1"].brightness == 50.0

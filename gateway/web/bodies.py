@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -16,6 +17,20 @@ from gateway.mapping.bodies import Body
 MAX_DEPTH = 8
 # JSON's \u escapes can write a lone surrogate; no text encoding can carry one further.
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class NotANumber:
+    """Where the body has NaN, Infinity or -Infinity (no JSON, but Python's json reads them) or
+    a number past a float's range (1e999, which would read as infinity): none may pass a range
+    check as a number would (NaN compares false with every bound) and reach a device."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _number(text: str) -> float | NotANumber:
+    number = float(text)
+    return number if math.isfinite(number) else NotANumber(text)
 
 
 async def read_json(request: web.Request) -> Any:
@@ -31,38 +46,45 @@ async def read_json(request: web.Request) -> Any:
         raise BadRequest(f"the body does not decode as its Content-Encoding ({encoding}) says",
                          field="$") from None
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=NotANumber, parse_float=_number)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", field="$") from None
     except RecursionError:
         data = None  # nested past Python's limit: past ours too
     if data is None or _depth(data) > MAX_DEPTH:
         raise BadRequest(f"the body is nested deeper than {MAX_DEPTH} levels", field="$")
-    where = _lone_surrogate(data, "$")
-    if where is not None:
-        raise BadRequest("a string holds a lone surrogate (\\ud800-\\udfff not in a pair), "
-                         "which is no Unicode character", field=where)
+    refused = _unusable(data, "$")
+    if refused is not None:
+        where, why = refused
+        raise BadRequest(why, field=where)
     return data
 
 
-def _lone_surrogate(value: Any, where: str) -> str | None:
-    """Where the first string (or object key) with a lone surrogate is: JSON's \\u escapes
-    can write one, but no text encoding can carry it further (to a device, a store, a hash)."""
+def _unusable(value: Any, where: str) -> tuple[str, str] | None:
+    """Where the first value no device may be sent is, and why: a string (or object key) with
+    a lone surrogate (JSON's \\u escapes can write one, but no text encoding can carry it
+    further: to a device, a store, a hash), or a NotANumber."""
     if isinstance(value, str):
-        return where if LONE_SURROGATE.search(value) else None
+        return (where, SURROGATE) if LONE_SURROGATE.search(value) else None
+    if isinstance(value, NotANumber):
+        return where, f"{value.text} is no JSON number (a number is finite, as RFC 8259 has it)"
     if isinstance(value, dict):
         for key, item in value.items():
             if LONE_SURROGATE.search(key):
-                return where
-            found = _lone_surrogate(item, f"{where}.{key}")
+                return where, SURROGATE
+            found = _unusable(item, f"{where}.{key}")
             if found is not None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _lone_surrogate(item, f"{where}[{index}]")
+            found = _unusable(item, f"{where}[{index}]")
             if found is not None:
                 return found
     return None
+
+
+SURROGATE = ("a string holds a lone surrogate (\\ud800-\\udfff not in a pair), which is no "
+             "Unicode character")
 
 
 def _depth(value: Any) -> int:
