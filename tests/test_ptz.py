@@ -420,6 +420,23 @@ async def test_a_user_cannot_move(ptz):
     assert "ContinuousMove" not in [name for name, _ in device.calls]
 
 
+@pytest.mark.parametrize("mode", ["continuous", "absolute", "relative"])
+async def test_a_move_of_no_axis_is_a_400_naming_them(ptz, mode):
+    """ContinuousMove, AbsoluteMove and RelativeMove need their Velocity, Position or
+    Translation: a body without pan, tilt or zoom has none to send."""
+    client, auth, device, _ = await ptz()
+    device.calls.clear()
+    bodies = [{"mode": mode}] + ([{"mode": mode, "lease_ms": 500}] if mode == "continuous" else [])
+    for body in bodies:
+        response = await client.put(MOVE, headers=auth, json=body)
+        assert response.status == 400, await response.text()
+        assert response.content_type == "application/problem+json"
+        problem = await response.json()
+        assert problem["field"] == "$.pan"
+        assert "'pan', 'tilt', 'zoom'" in problem["detail"]
+    assert [name for name, _ in device.calls if "Move" in name] == []
+
+
 async def test_openapi_documents_ptz(ptz):
     client, _, _, _ = await ptz()
     described = await (await client.get("/openapi.json")).json()

@@ -143,6 +143,10 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
     seconds = None
     if action.lease is not None:
         seconds = _lease_seconds(action, body, ctx)
+    for group in action.one_of:
+        if not any(name in body for name in group):
+            raise BadRequest(f"{write.case} {case} needs one of {', '.join(map(repr, group))}",
+                             field=f"$.{group[0]}")
     if action.ranges or _clamps(action) or any(name in body for name in action.supported):
         ctx.state = await read_resource(resource, ctx)
         _check_ranges(action, body, ctx.state, ctx.device.name)

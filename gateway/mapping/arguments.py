@@ -169,6 +169,24 @@ def parse_arguments(table: Any, kind: Any, lookup: Lookup, wsdls: Wsdls,
     return parsed
 
 
+def needs_one_of(arguments: dict[str, Any], kind: Any) -> tuple[tuple[str, ...], ...]:
+    """For each element the operation requires that is made of `given` elements only (a move's
+    Velocity: PanTilt given pan or tilt, Zoom given zoom), the body fields one of which it
+    needs: without any, it would be sent empty (left out), and the call could not be made."""
+    groups: list[tuple[str, ...]] = []
+    children = _children(kind)
+    for name, value in arguments.items():
+        child, required, _ = children[name]
+        if not required or not isinstance(value, dict) or not value:
+            continue
+        parts = list(value.values())
+        if all(isinstance(part, Given) and part.fields for part in parts):
+            groups.append(tuple(dict.fromkeys(f.name for part in parts for f in part.fields)))
+        else:
+            groups.extend(needs_one_of(value, child))
+    return tuple(groups)
+
+
 def _given_fields(value: Any, lookup: Lookup, where: str) -> tuple[Source, ...]:
     """The body fields of a `given` list, each known to the body."""
     if not isinstance(value, list) or not value or \

@@ -25,6 +25,7 @@ from gateway.mapping.arguments import (
     SOURCES,
     Lookup,
     Source,
+    needs_one_of,
     parse_arguments,
     sources,
     xsd_json_type,
@@ -255,6 +256,8 @@ class Action:
     arguments: dict[str, Any]
     calls: tuple[Call, ...] = ()
     required: tuple[str, ...] = ()  # body fields this action needs
+    # groups of body fields one of each it needs (from the WSDL: arguments.needs_one_of)
+    one_of: tuple[tuple[str, ...], ...] = ()
     together: tuple[tuple[str, ...], ...] = ()  # body fields given all or none (pan and tilt)
     # body field = a GET field: given while the GET shows false (the device has no such axis),
     # a 400 naming it; null (not known) lets it through
@@ -903,7 +906,8 @@ def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dic
         stop = _action(lease_table["stop"], Body({}), parameters, enums, shown, wsdls,
                        f"{at}.stop")
         lease = Lease(name, stop)
-    return Action(service, operation, arguments, calls, required, together, supported, ranges,
+    return Action(service, operation, arguments, calls, required,
+                  needs_one_of(arguments, op.input.body.type), together, supported, ranges,
                   verify, wait_while, otherwise, note, lease)
 
 
