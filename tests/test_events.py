@@ -392,6 +392,18 @@ async def test_websocket_needs_a_session(
     assert response.status == 401
 
 
+async def test_a_plain_get_of_the_websocket_is_a_400_saying_so(
+        camera: tuple[SimulatedDevice, TestClient[Any, Any]]) -> None:
+    device, client = camera
+    response = await client.get("/events/ws", headers=bearer(await login(client)))
+    assert response.status == 400
+    assert response.content_type == "application/problem+json"
+    problem = await response.json()
+    assert problem["type"] == "urn:onvif-gateway:problem:bad-request"
+    assert "Upgrade: websocket" in problem["detail"]
+    assert [name for name, _ in device.calls if name == "CreatePullPointSubscription"] == []
+
+
 async def test_a_logout_ends_the_streams_of_its_session(
         camera: tuple[SimulatedDevice, TestClient[Any, Any]]) -> None:
     # The streams went on after their session's logout, each event still sent.

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from gateway.access import WRITE
 from gateway.credentials import Credentials
-from gateway.errors import NotFound, StoreUnavailable, Unauthorized
+from gateway.errors import BadRequest, NotFound, StoreUnavailable, Unauthorized
 from gateway.events.hub import SESSION_ENDED, Listener, Sent
 from gateway.events.model import TopicFilter
 from gateway.keys import CLOCK, CONFIG, DEVICES, EVENT_HUB, SESSIONS, WEBHOOKS
@@ -218,8 +218,13 @@ async def _until_sent_or_ended(request: web.Request, sending: Any, listener: Lis
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     """GET /events/ws: the same events, one JSON text message each, over a WebSocket."""
     hub = request.app[EVENT_HUB]
-    listener, replay, watch = await _listen(request)
     socket = web.WebSocketResponse(heartbeat=KEEPALIVE)
+    if not socket.can_prepare(request).ok:  # (a plain GET: the sessions are checked first)
+        await _sessions(request)
+        raise BadRequest("GET /events/ws is a WebSocket: send the upgrade (Connection: Upgrade, "
+                         "Upgrade: websocket); GET /events serves the same events as "
+                         "Server-Sent Events")
+    listener, replay, watch = await _listen(request)
 
     async def send() -> None:
         for sent in replay:
