@@ -109,3 +109,24 @@ async def test_device_fault_after_login_is_problem(start_device, start_gateway):
     body = await problem(await client.get("/device-information", headers=bearer(token)), 403)
     assert body["fault_code"] == "Sender"
     assert body["type"].endswith("device-fault")
+
+
+async def test_routes_the_mappings_do_not_make_check_their_query_too(gateway):
+    """As the mapped resources do: a misspelt ?topics=motion would have served every event."""
+    admin = bearer(await login(gateway))
+    added = await gateway.post("/devices", headers=admin,
+                               json={"id": "spare", "url": "http://127.0.0.1:1/onvif"})
+    assert added.status == 201
+    for method, path, field in (
+            ("GET", "/events/state?topics=motion", "query.topics"),
+            ("GET", "/events/state?topic=motion&topic=tamper", "query.topic"),
+            ("GET", "/events?topics=motion", "query.topics"),
+            ("GET", "/devices?x=1", "query.x"),
+            ("DELETE", "/devices/spare?force=1", "query.force"),
+            ("GET", "/webhooks?all=1", "query.all"),
+            ("GET", "/snapshot?profile=profile_1", "query.profile")):
+        body = await problem(await gateway.request(method, path, headers=admin), 400)
+        assert body["field"] == field, path
+    devices = await (await gateway.get("/devices", headers=admin)).json()
+    assert [d["id"] for d in devices["devices"]] == ["cam", "spare"]  # nothing removed
+    assert (await gateway.get("/events/state?topic=motion", headers=admin)).status == 200

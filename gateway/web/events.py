@@ -25,7 +25,7 @@ from gateway.mapping.bodies import declare
 from gateway.soap.device import DeviceClient
 from gateway.state.sessions import Session, token_key
 from gateway.web.bodies import read_object
-from gateway.web.handlers import DEVICE_PREFIX, _device, _require, _session, _token
+from gateway.web.handlers import DEVICE_PREFIX, _device, _require, _session, _token, query_of
 
 WEBHOOK_BODY = declare(
     url={"type": "string", "example": "http://127.0.0.1:9000/hook",
@@ -106,10 +106,11 @@ async def _listen(request: web.Request, last_event_id: str | None = None,
                   ) -> tuple[Listener, list[Sent], _Watch]:
     """Register the request's client with the hub, with its sessions to watch."""
     found = await _sessions(request)
+    topic = query_of(request, "topic").get("topic")
     watch = _Watch(request, [token for _, _, token in found])
     listener, replay = request.app[EVENT_HUB].listen(
         [(device, session.credentials) for device, session, _ in found],
-        TopicFilter(request.query.get("topic")), last_event_id, watch.keys)
+        TopicFilter(topic), last_event_id, watch.keys)
     return listener, replay, watch
 
 
@@ -118,6 +119,7 @@ async def _operator(request: web.Request) -> list[DeviceClient]:
     found = await _sessions(request)
     for _, session, _ in found:
         _require(session, WRITE, device_decides=False)
+    query_of(request)
     return [device for device, _, _ in found]
 
 
@@ -253,9 +255,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 async def state(request: web.Request) -> web.Response:
     """GET /events/state: the last value of each property event (motion on now?)."""
     devices = await listening(request)
+    topics = TopicFilter(query_of(request, "topic").get("topic"))
     wait = request.app[CONFIG].device_timeout
     events = await request.app[EVENT_HUB].state(devices, wait)
-    topics = TopicFilter(request.query.get("topic"))
     return web.json_response({"events": [e for e in events if topics.matches(e)]})
 
 

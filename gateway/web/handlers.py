@@ -76,6 +76,20 @@ def _token(request: web.Request) -> str:
     return token.strip()
 
 
+def query_of(request: web.Request, *known: str) -> dict[str, str]:
+    """The query parameters of a route the mapping files do not make (theirs are checked by
+    parameter_values): each one of `known`, given once, else a 400 naming it."""
+    query: dict[str, str] = {}
+    for key, value in request.query.items():
+        if key not in known:
+            raise BadRequest(f"unknown query parameter {key!r} (known: "
+                             f"{', '.join(known) or 'none'})", field=f"query.{key}")
+        if key in query:
+            raise BadRequest(f"query parameter {key!r} is given twice", field=f"query.{key}")
+        query[key] = value
+    return query
+
+
 def _live(session: Session | None) -> Session:
     if session is None:
         raise Unauthorized("the session token is unknown, ended or expired; log in again")
@@ -320,6 +334,7 @@ def _device_entry(request: web.Request, device: DeviceClient) -> dict[str, Any]:
 async def list_devices(request: web.Request) -> web.Response:
     """GET /devices: every device, what the gateway has seen of it (any session may look)."""
     await _any_session(request)
+    query_of(request)
     await request.app[DEVICES].refresh()
     entries = [_device_entry(request, device) for device in request.app[DEVICES]]
     return web.json_response({"devices": entries})
@@ -345,6 +360,7 @@ async def _fleet_administrator(request: web.Request) -> None:
 async def add_device(request: web.Request) -> web.Response:
     """POST /devices {"id", "url"}: front one more device, from now on and after restarts."""
     await _fleet_administrator(request)
+    query_of(request)
     body = await read_object(request, DEVICE_BODY)
     try:
         config = device_from_json(body["id"], body["url"])
@@ -358,6 +374,7 @@ async def add_device(request: web.Request) -> web.Response:
 async def remove_device(request: web.Request) -> web.Response:
     """DELETE /devices/{device_id}: stop fronting a device added at run time."""
     await _fleet_administrator(request)
+    query_of(request)
     name = request.match_info["device_id"]
     await request.app[DEVICES].remove(name)
     # its sessions end with it: a device added later under the same id is another device

@@ -11,21 +11,16 @@ from collections.abc import Awaitable, Callable, Hashable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.errors import BadRequest, DeviceBadReply, NotFound
+from gateway.errors import DeviceBadReply, NotFound
 from gateway.keys import SNAPSHOTS, STORE
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import Resource, parameter_values
-from gateway.web.handlers import DEVICE_PREFIX, reader_context
+from gateway.web.handlers import DEVICE_PREFIX, query_of, reader_context
 
 SNAPSHOT_URI = "/profiles/{token}/snapshot-uri"
 PROFILES = "/profiles"
 SNAPSHOT = "/profiles/{token}/snapshot"
 FIRST_SNAPSHOT = "/snapshot"
-
-
-def _no_query(request: web.Request) -> None:
-    for key in request.query:
-        raise BadRequest(f"unknown query parameter {key!r} (known: none)", field=f"query.{key}")
 
 
 def _jpeg(request: web.Request, picture: bytes) -> web.Response:
@@ -68,7 +63,7 @@ def routes(resources: list[Resource]) -> list[web.RouteDef]:
     async def snapshot(request: web.Request) -> web.Response:
         """A profile's picture."""
         ctx = await reader_context(request)
-        _no_query(request)
+        query_of(request)
         token = request.match_info["token"]
 
         async def given() -> str:
@@ -81,7 +76,7 @@ def routes(resources: list[Resource]) -> list[web.RouteDef]:
     async def first_snapshot(request: web.Request) -> web.Response:
         """The picture of the device's first profile."""
         ctx = await reader_context(request)
-        _no_query(request)
+        query_of(request)
 
         async def first() -> str:
             found = (await read_resource(profiles, ctx))[str(profiles.reads[0].list)]
