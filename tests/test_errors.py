@@ -32,6 +32,11 @@ async def test_bad_json_is_400(gateway):
                                  headers={"Content-Type": "application/json"})
     body = await problem(response, 400)
     assert body["field"] == "$"
+    response = await gateway.put("/login", data=b"null",
+                                 headers={"Content-Type": "application/json"})
+    body = await problem(response, 400)
+    assert body["field"] == "$"
+    assert body["detail"] == "$ must be a JSON object"  # (not "nested deeper than 8 levels")
 
 
 async def test_a_body_that_does_not_decode_as_its_content_encoding_says_is_400(start_device,

@@ -19,6 +19,9 @@ MAX_DEPTH = 8
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+TOO_DEEP = object()  # (what a body nested past Python's own limit reads as)
+
+
 class NotANumber:
     """Where the body has NaN, Infinity or -Infinity (no JSON, but Python's json reads them) or
     a number past a float's range (1e999, which would read as infinity): none may pass a range
@@ -50,8 +53,8 @@ async def read_json(request: web.Request) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", field="$") from None
     except RecursionError:
-        data = None  # nested past Python's limit: past ours too
-    if data is None or _depth(data) > MAX_DEPTH:
+        data = TOO_DEEP  # nested past Python's limit: past ours too
+    if data is TOO_DEEP or _depth(data) > MAX_DEPTH:
         raise BadRequest(f"the body is nested deeper than {MAX_DEPTH} levels", field="$")
     refused = _unusable(data, "$")
     if refused is not None:
