@@ -136,3 +136,27 @@ async def test_numbers_json_does_not_have_are_refused_before_the_device(start_de
         assert number in problem["detail"]
         assert [name for name, _ in device.calls if not name.startswith("Get")] == [], path
     assert "video1" not in device.imaging or device.imaging["video1"].brightness == 50.0
+
+
+async def test_a_body_where_none_is_taken_is_refused_and_nothing_done(start_device,
+                                                                       start_gateway):
+    """POST /reboot {"delay": 60} or a form must not reboot (as an unknown field changes
+    nothing elsewhere); nor may PUT /logout {"all": true} end the session. None, or {}, may."""
+    device, url = await start_device()
+    client = await start_gateway(url)
+    admin = bearer(await login(client))
+    for method, path in (("POST", "/reboot"), ("PUT", "/logout"), ("POST", "/logout")):
+        for body, status, field in (({"delay": 60}, 400, "$.delay"), ([], 400, "$"),
+                                    ("delay=60", 415, None)):
+            options = {"json": body} if not isinstance(body, str) else {
+                "data": body, "headers": {**admin, "Content-Type": "text/plain"}}
+            response = await client.request(method, path, **{"headers": admin, **options})
+            assert response.status == status, (method, path, body, await response.text())
+            assert response.content_type == "application/problem+json"
+            assert (await response.json()).get("field") == field
+    assert device.reboots == 0
+    assert (await client.get("/device-information", headers=admin)).status == 200  # logged in
+    assert (await client.post("/reboot", json={}, headers=admin)).status == 200
+    assert (await client.post("/reboot", headers=admin)).status == 200
+    assert device.reboots == 2
+    assert (await client.put("/logout", json={}, headers=admin)).status == 204

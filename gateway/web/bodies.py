@@ -98,6 +98,21 @@ def _depth(value: Any) -> int:
     return 0
 
 
+async def read_nothing(request: web.Request) -> None:
+    """A PUT or POST that takes no body (POST /reboot, PUT /logout): none, or {} (what some
+    clients send for nothing); any other is refused (400 naming its first field, 415 if not
+    JSON) before anything is done, lest a request meant otherwise act."""
+    if not request.body_exists:
+        return
+    body = await read_json(request)
+    if isinstance(body, dict) and body:
+        key = next(iter(body))
+        raise BadRequest(f"unknown field {key!r} ({request.method} {request.path} takes no body)",
+                         field=f"$.{key}")
+    if body != {}:
+        raise BadRequest(f"{request.method} {request.path} takes no body, or {{}}", field="$")
+
+
 async def read_object(request: web.Request, body: Body) -> dict[str, Any]:
     """The body as JSON, checked against its declaration (gateway.mapping.bodies)."""
     return body.check(await read_json(request))

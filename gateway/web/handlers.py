@@ -44,7 +44,7 @@ from gateway.mapping.values import xml_text
 from gateway.mapping.writes import put_resource
 from gateway.soap.device import DeviceClient
 from gateway.state.sessions import Session, forget_key, token_key
-from gateway.web.bodies import read_json, read_object
+from gateway.web.bodies import read_json, read_nothing, read_object
 
 # The authenticated call that proves a login: any ONVIF user may make it (access class READ_SYSTEM).
 LOGIN_CHECK = ("device", "GetDeviceInformation")
@@ -183,6 +183,7 @@ async def logout(request: web.Request) -> web.Response:
     """End the session of the bearer token sent, here and on every other instance."""
     token = _token(request)
     session = await _session(request, await _device(request))
+    await read_nothing(request)
     key = token_key(token)
     await request.app[SESSIONS].end(token)  # (and forgets the token)
     await session_ended(request.app, key, session.device, session.credentials.username)
@@ -267,6 +268,8 @@ def read_handler(resource: Resource) -> Handler:
 
     async def handle(request: web.Request) -> web.Response:
         checked = await _checked(request, resource, resource.level, device_decides=True)
+        if request.method != hdrs.METH_GET:  # (POST /reboot)
+            await read_nothing(request)
         if not cacheable:
             return web.json_response(await read_resource(resource, checked.context(request)))
         app = request.app
