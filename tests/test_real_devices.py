@@ -938,6 +938,24 @@ async def test_a_null_snapshot_uri_is_a_device_without_snapshots(start_device, s
     assert stream.status == 200, await stream.text()  # the stream is unaffected
 
 
+async def test_a_snapshot_uri_answer_without_a_uri_is_a_device_without_snapshots(
+        start_device, start_gateway):
+    # TP-Link TL-IPC55A cameras answer GetSnapshotUri with no URI (home-assistant/core#101597):
+    # /snapshot-uri was {"uri": null}, /snapshot a 502
+    device, url = await start_device(snapshot_uri_missing=True)
+    client = await start_gateway(url)
+    user = bearer(await login(client, "user", "user"))
+    for path in ("/profiles/profile_1/snapshot-uri", "/profiles/profile_1/snapshot",
+                 "/snapshot"):
+        body = await problem(await client.get(path, headers=user), 501)
+        assert body["detail"] == ("device cam has no such URI for this profile (it answered "
+                                  "none)"), path
+    assert "GetSnapshotUri" in [name for name, _ in device.calls]
+    assert device.snapshot_users == []  # nothing fetched
+    stream = await client.get("/profiles/profile_1/stream-uri", headers=user)
+    assert stream.status == 200, await stream.text()  # the stream is unaffected
+
+
 # --- 14. PTZ: a pan/tilt head without zoom ---------------------------------------------------
 
 async def test_a_head_without_zoom_is_sent_only_the_axes_moved(start_device, start_gateway):

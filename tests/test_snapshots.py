@@ -182,10 +182,11 @@ async def test_unknown_profile_and_missing_operation(kind, start_device, start_g
     assert lacking.status == 501
     assert (await client.get("/snapshot", headers=auth)).status == 501
     device.unsupported.clear()
-    device.stub_writes.add("GetSnapshotUri")  # answers, with no URI in it
+    device.stub_writes.add("GetSnapshotUri")  # answers, with no URI in it: it has none
     stubbed = await client.get(SNAPSHOT, headers=auth)
-    assert stubbed.status == 502
-    assert "gave no snapshot URI for profile 'profile_1'" in (await stubbed.json())["detail"]
+    assert stubbed.status == 501
+    assert "has no such URI for this profile (it answered none)" in (
+        await stubbed.json())["detail"]
 
 
 async def test_no_session_no_query(start_device, start_gateway):

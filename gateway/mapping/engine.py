@@ -36,7 +36,8 @@ YIELD_EVERY = 200
 # The status of a DeviceFault saying the device lacks the operation.
 NOT_IMPLEMENTED = 501
 # A URI C firmware answers where it has none: a NULL string printed (a gm8135_v2 camera's
-# GetSnapshotUri: home-assistant/core#84551); the device lacks what was asked for.
+# GetSnapshotUri: home-assistant/core#84551); the device lacks what was asked for, as one that
+# answers without a URI (TP-Link TL-IPC55A cameras: home-assistant/core#101597).
 NULL_URI = "(null)"
 
 
@@ -173,7 +174,7 @@ def _value(name: str, spec: Field, item: Any, ctx: Context, outer: dict[str, Any
         for path in () if value is not None else spec.alternatives:
             if (value := pick(answer, path)) is not None:
                 break
-        if value is not None and (spec.host or spec.userinfo or spec.expires):
+        if (value is not None and spec.expires) or spec.host or spec.userinfo:
             return _uri_or_time(spec, value, ctx)
         if spec.enum is None or value is None:
             return value
@@ -195,11 +196,11 @@ def _uri_or_time(spec: Field, value: Any, ctx: Context) -> Any:
     """An element's value through its options: a URI's host and userinfo, a duration's end."""
     if spec.expires:
         return expiry(value, datetime.now(UTC))
-    uri = str(value)
-    if uri.strip() == NULL_URI:
+    uri = "" if value is None else str(value)
+    if uri.strip() in ("", NULL_URI):  # an answer without one, or C's NULL printed
+        told = f"answered {NULL_URI!r}" if uri.strip() else "answered none"
         raise DeviceFault(f"device {ctx.device.name} has no such URI for this profile (it "
-                          f"answered {NULL_URI!r})", ctx.device.name, "Receiver",
-                          ["ActionNotSupported"])
+                          f"{told})", ctx.device.name, "Receiver", ["ActionNotSupported"])
     try:
         if spec.host == "stream_host" and ctx.device.config.stream_host:
             uri = with_host(uri, ctx.device.config.stream_host)

@@ -290,6 +290,11 @@ class SimulatedDevice:
     # firmware prints a NULL string where the URI goes (a gm8135_v2 camera:
     # home-assistant/core#84551).
     snapshot_uri_null: bool = False
+    # GetSnapshotUri answers an empty response, no URI in it: TP-Link TL-IPC55A and TL-IPC55AE
+    # cameras, whose answer Home Assistant's onvif integration found "has no attribute 'Uri'"
+    # (home-assistant/core#101597); onvif-zeep-async takes such an answer as no snapshot URI
+    # (python-onvif-zeep-async#49 for home-assistant/core#95114, #81 for #135494).
+    snapshot_uri_missing: bool = False
     # A device user whose name and password GetStreamUri and GetSnapshotUri put in the query of
     # the URIs they answer (?user=NAME&password=PASSWORD), whoever asks; the snapshot server then
     # takes them alone, and refuses (401) a request carrying them beside an Authorization

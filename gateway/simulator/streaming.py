@@ -146,13 +146,17 @@ def _snapshot_uri(call: Call, token: str) -> str:
 
 def get_snapshot_uri_media1(call: Call) -> etree._Element:
     answer = response(call)
-    _media_uri(answer, TRT, _snapshot_uri(call, call.required("ProfileToken")))
+    uri = _snapshot_uri(call, call.required("ProfileToken"))
+    if not call.device.snapshot_uri_missing:
+        _media_uri(answer, TRT, uri)
     return answer
 
 
 def get_snapshot_uri_media2(call: Call) -> etree._Element:
     answer = response(call)
-    sub(answer, qname(TR2, "Uri"), _snapshot_uri(call, call.required("ProfileToken")))
+    uri = _snapshot_uri(call, call.required("ProfileToken"))
+    if not call.device.snapshot_uri_missing:
+        sub(answer, qname(TR2, "Uri"), uri)
     return answer
 
 
