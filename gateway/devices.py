@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterator
 from typing import Any, TypeVar
 
 from cachetools import TTLCache
@@ -164,11 +164,15 @@ class DeviceRegistry:
             raise Conflict(f"there is already a device {device.name!r}", field="$.id")
         return self._add(device)
 
-    async def remove(self, name: str) -> None:
-        """Remove a device added at run time, and what the gateway kept for it."""
+    async def remove(self, name: str,
+                     ending: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Remove a device added at run time, and what the gateway kept for it. `ending` runs
+        once the device may go, while it can still be called (to end what its users hold)."""
         await self.get(name)
         if self.is_static(name):
             raise Conflict(f"device {name!r} is defined in gateway.ini; remove it there")
+        if ending is not None:
+            await ending()
         await self._store.remove_device(name)
         await self._drop(name)
 

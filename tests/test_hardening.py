@@ -25,7 +25,7 @@ from gateway.simulator.media import VideoSource
 from gateway.soap.device import DeviceClient
 from gateway.web import server
 from tests.conftest import bearer, login
-from tests.events_helpers import eventually
+from tests.events_helpers import SSE, eventually
 from tests.simulator_helpers import SOAP_CONTENT_TYPE, envelope, token
 
 # Video sources one device lists: a 3 MB reply, under the 4 MiB cap.
@@ -330,6 +330,31 @@ async def test_removing_a_device_ends_its_sessions(start_device, start_gateway):
     response = await client.get("/devices/spy/device-information", headers=spy)
     assert response.status == 401  # the old session's credentials go nowhere
     assert await valid(client, body["sessionToken"], "spy") == 0
+
+
+async def test_removing_a_device_ends_what_its_sessions_hold_at_once(start_device,
+                                                                       start_gateway):
+    # The sessions ended in the store, but what they held went on: their event streams (and
+    # the device's pull point) for ever, a continuous move until its lease ran out, stopped
+    # then through a device client already closed (an aiohttp connector left open).
+    device, url = await start_device()
+    client = await start_gateway(url, event_linger=0.0)
+    admin = bearer(await login(client))
+    assert (await client.post("/devices", json={"id": "lobby", "url": url},
+                              headers=admin)).status == 201
+    _, body = await put_login(client, "operator", "operator", device="lobby")
+    operator = bearer(body["sessionToken"])
+    stream = SSE(await client.get("/devices/lobby/events", headers=operator))
+    await stream.next()
+    move = await client.put("/devices/lobby/profiles/profile_1/ptz/move", headers=operator,
+                            json={"mode": "continuous", "pan": 0.5, "lease_ms": 30000})
+    assert move.status == 200, await move.text()
+    assert (await client.delete("/devices/lobby", headers=admin)).status == 204
+    assert "Stop" in [name for name, _ in device.calls]  # now, not 30 s later
+    assert device.ptz.velocity == (0.0, 0.0, 0.0)
+    ended = await stream.until(lambda event: event["kind"] == "disconnected")
+    assert "session ended" in ended[-1]["data"]["reason"]
+    await eventually(lambda: not device.events.live())  # unsubscribed
 
 
 async def test_fleet_administration_is_the_default_devices(start_device, aiohttp_client,

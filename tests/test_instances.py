@@ -349,3 +349,26 @@ async def test_guesses_at_once_through_both_instances_share_the_turns(start_devi
     a, b = await guarded_instances(start_gateway, url, redis_url, tmp_path)
     statuses = await asyncio.gather(*(wrong(client) for client in (a, b) * 3))
     assert sorted(statuses) == [401, 401, 401, 429, 429, 429]  # a 429 never asks the device
+
+
+async def test_a_device_removed_through_one_ends_what_the_other_holds_of_its_sessions(
+        start_device, start_gateway, redis_url, tmp_path):
+    device, url = await start_device()
+    a, b = [await start_gateway(url, {"username": "admin", "password": "admin"},
+                                redis_url=redis_url, state_dir=tmp_path / name,
+                                event_linger=0.0) for name in "ab"]
+    admin = bearer(await login(a))
+    assert (await a.post("/devices", json={"id": "lobby", "url": url},
+                         headers=admin)).status == 201
+    lobby = await a.put("/devices/lobby/login", json={"username": "operator",
+                                                      "password": "operator"})
+    operator = bearer((await lobby.json())["sessionToken"])
+    stream = SSE(await a.get("/devices/lobby/events", headers=operator))
+    await stream.next()
+    move = await a.put(f"/devices/lobby{MOVE}", headers=operator,
+                       json={**CONTINUOUS, "lease_ms": 30000})
+    assert move.status == 200, await move.text()
+    assert (await b.delete("/devices/lobby", headers=admin)).status == 204
+    await eventually(lambda: "Stop" in sent(device))  # a stops it now, not 30 s later
+    await stream.until(lambda event: event["kind"] == "disconnected")
+    await eventually(lambda: not device.events.live())

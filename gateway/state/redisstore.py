@@ -187,13 +187,19 @@ class RedisSessions:
                     tx.delete(*ending)
                 await redis_call(tx.execute())
 
-    async def end_device(self, device: str) -> int:
+    async def end_device(self, device: str) -> list[tuple[bytes, str]]:
         owned = self._owned(("device", device))
         async with _redis_errors():
             keys = [str(key) for key in await redis_call(self._redis.zrange(owned, 0, -1))]
-            ended = await redis_call(self._redis.delete(*keys)) if keys else 0
-            await redis_call(self._redis.delete(owned))
-        return int(ended)
+            async with self._redis.pipeline(transaction=True) as tx:
+                if keys:
+                    tx.mget(keys)
+                    tx.delete(*keys)
+                tx.delete(owned)
+                records = (await redis_call(tx.execute()))[0] if keys else []
+        return [(bytes.fromhex(key.removeprefix(PREFIX + "session:")),
+                 json.loads(raw)["username"]) for key, raw in zip(keys, records, strict=True)
+                if raw is not None]
 
     async def get(self, token: str) -> Session | None:
         key = self._key(token)

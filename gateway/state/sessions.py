@@ -87,8 +87,9 @@ class Sessions(Protocol):
         own sessions end."""
         ...
 
-    async def end_device(self, device: str) -> int:
-        """End every session of a device (it is no longer fronted); how many there were."""
+    async def end_device(self, device: str) -> list[tuple[bytes, str]]:
+        """End every session of a device (it is no longer fronted); each one's key (its
+        token's hash) and user name, so that what they hold can be ended too."""
         ...
 
     async def get(self, token: str) -> Session | None:
@@ -166,11 +167,12 @@ class MemorySessions:
                 self._owned.setdefault(owner, OrderedDict())[key] = None
         self._indexed = len(live)
 
-    async def end_device(self, device: str) -> int:
-        ended = [key for key, session in self._sessions.items() if session.device == device]
-        for key in ended:
+    async def end_device(self, device: str) -> list[tuple[bytes, str]]:
+        ended = [(key, session.credentials.username) for key, session in self._sessions.items()
+                 if session.device == device]
+        for key, _ in ended:
             self._sessions.pop(key, None)
-        return len(ended)
+        return ended
 
     async def get(self, token: str) -> Session | None:
         key = token_key(token)

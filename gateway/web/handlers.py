@@ -186,11 +186,17 @@ async def logout(request: web.Request) -> web.Response:
     await read_nothing(request)
     key = token_key(token)
     await request.app[SESSIONS].end(token)  # (and forgets the token)
-    await session_ended(request.app, key, session.device, session.credentials.username)
-    announce = request.app[ANNOUNCE_ENDED]
-    if announce is not None:  # (Redis: the other instances do the same at once)
-        await announce(key, session.device, session.credentials.username)
+    await _ended_everywhere(request.app, key, session.device, session.credentials.username)
     return web.Response(status=204)
+
+
+async def _ended_everywhere(app: web.Application, key: bytes, device: str,
+                            username: str) -> None:
+    """A session ended: what this instance holds for it ends, and so on every other."""
+    await session_ended(app, key, device, username)
+    announce = app[ANNOUNCE_ENDED]
+    if announce is not None:  # (Redis: the other instances do the same at once)
+        await announce(key, device, username)
 
 
 async def session_ended(app: web.Application, key: bytes, device: str, username: str) -> None:
@@ -379,9 +385,16 @@ async def remove_device(request: web.Request) -> web.Response:
     await _fleet_administrator(request)
     query_of(request)
     name = request.match_info["device_id"]
-    await request.app[DEVICES].remove(name)
-    # its sessions end with it: a device added later under the same id is another device
-    await request.app[SESSIONS].end_device(name)
+    app = request.app
+
+    async def end_sessions() -> None:
+        # Its sessions end with it (a device added later under the same id is another device),
+        # and what they hold, on every instance, as at a logout: their event streams, and the
+        # moves they left under a lease are stopped now, while the device can be called.
+        for key, username in await app[SESSIONS].end_device(name):
+            await _ended_everywhere(app, key, name, username)
+
+    await app[DEVICES].remove(name, ending=end_sessions)
     return web.Response(status=204)
 
 
