@@ -114,10 +114,15 @@ class DeviceRegistry:
             if name not in self._clients:
                 self._add(DeviceConfig(name, url))
 
-    async def _drop(self, name: str) -> None:
-        client = self._clients.pop(name)
+    async def _drop(self, name: str) -> bool:
+        """Forget a device's client; whether there was one (requests racing each other may
+        drop it first: two DELETEs, a refresh)."""
+        client = self._clients.pop(name, None)
+        if client is None:
+            return False
         del self._caches[name]
         await client.close()
+        return True
 
     def __iter__(self) -> Iterator[DeviceClient]:
         return iter(list(self._clients.values()))
@@ -174,7 +179,8 @@ class DeviceRegistry:
         if ending is not None:
             await ending()
         await self._store.remove_device(name)
-        await self._drop(name)
+        if not await self._drop(name):
+            raise NotFound(f"no device {name!r}")  # a request racing this one removed it
 
     async def close(self) -> None:
         for client in self:

@@ -233,3 +233,18 @@ async def test_a_cached_answer_is_the_same_bytes_as_a_fresh_one(fleet, aiohttp_c
     assert answers[0] == answers[1] == answers[2]
     assert answers[0][1] == "application/json; charset=utf-8"
     assert json.loads(answers[0][2])["manufacturer"]
+
+
+async def test_removing_a_device_twice_at_once_is_one_204_and_404s(gateway):
+    admin = bearer(await login(gateway))
+    added = await gateway.post("/devices", headers=admin,
+                               json={"id": "lobby", "url": "http://127.0.0.1:1/onvif"})
+    assert added.status == 201
+    answers = await asyncio.gather(*(gateway.delete("/devices/lobby", headers=admin)
+                                     for _ in range(6)))
+    assert sorted(answer.status for answer in answers) == [204] + [404] * 5
+    for answer in answers:
+        if answer.status == 404:
+            assert answer.content_type == "application/problem+json"
+    devices = await (await gateway.get("/devices", headers=admin)).json()
+    assert [d["id"] for d in devices["devices"]] == ["cam"]
