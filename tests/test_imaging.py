@@ -61,6 +61,24 @@ async def test_settings_joined_with_options(camera):
     assert (await missing.json())["field"] == "path.name"
 
 
+async def test_writes_at_once_each_read_back_their_own(camera):
+    """Ten clients set the brightness at once: each write is read back before the next is
+    made, so each answers what it set (nine were a 502 'did not apply', reading another's)."""
+    client, auth, device, _ = await camera()
+    answers = await asyncio.gather(*(client.put(IMAGING, headers=auth,
+                                                json={"brightness": 10 + n}) for n in range(10)))
+    assert [a.status for a in answers] == [200] * 10, await answers[0].text()
+    assert sorted([(await a.json())["brightness"] for a in answers]) == [10.0 + n
+                                                                         for n in range(10)]
+    assert device.imaging["video1"].brightness in range(10, 20)
+    admin = bearer(await login(client))
+    for enabled in (0, 1):
+        answers = await asyncio.gather(*(client.put("/discovery", headers=admin,
+                                                    json={"enabled": (enabled + n) % 2})
+                                         for n in range(6)))
+        assert [a.status for a in answers] == [200] * 6
+
+
 async def test_a_partial_update_keeps_the_rest(camera):
     client, auth, device, _ = await camera()
     answer = await client.put(IMAGING, headers=auth, json={

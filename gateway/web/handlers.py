@@ -6,9 +6,11 @@ Every route is served twice: at the seed's bare path, for the default device, an
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, NamedTuple
 
 from aiohttp import hdrs, web
@@ -39,7 +41,7 @@ from gateway.keys import (
 )
 from gateway.mapping.bodies import declare
 from gateway.mapping.engine import Context, read_resource
-from gateway.mapping.spec import PolicyWrite, Resource, parameter_values
+from gateway.mapping.spec import ActionWrite, PolicyWrite, Resource, parameter_values
 from gateway.mapping.values import xml_text
 from gateway.mapping.writes import put_resource
 from gateway.soap.device import DeviceClient
@@ -303,14 +305,48 @@ def read_handler(resource: Resource) -> Handler:
     return handle
 
 
+class _Turns:
+    """One at a time per key (a device and a resource's parameters); a key's lock is kept only
+    while a request holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Any, tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: Any) -> AsyncIterator[None]:
+        lock, waiting = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        waiting[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            waiting[0] -= 1
+            if not waiting[0]:
+                del self._locks[key]
+
+
 def put_handler(resource: Resource) -> Handler:
-    """The PUT handler of a mapped resource: the body is checked in full before any change."""
-    device_decides = not isinstance(resource.put, PolicyWrite)
+    """The PUT handler of a mapped resource: the body is checked in full before any change.
+
+    Writes are made one at a time per device and resource (its path parameters) through this
+    instance: a write is read back and compared, and another client's write in between made it
+    a 502 'did not apply' (ten PUTs of brightness at once: nine were). Not moves that go on
+    (a lease) or are waited for (wait_while): a stop or a new move replaces them at once."""
+    write = resource.put
+    device_decides = not isinstance(write, PolicyWrite)
+    turns = None if isinstance(write, ActionWrite) and any(
+        action.lease is not None or action.wait_while for action in write.actions.values()
+    ) else _Turns()
 
     async def handle(request: web.Request) -> web.Response:
-        ctx = (await _checked(request, resource, WRITE, device_decides)).context(request)
+        checked = await _checked(request, resource, WRITE, device_decides)
+        ctx = checked.context(request)
+        body = await read_json(request)
         try:
-            return web.json_response(await put_resource(resource, ctx, await read_json(request)))
+            if turns is None:
+                return web.json_response(await put_resource(resource, ctx, body))
+            async with turns.turn((ctx.device.name, *checked.params.items())):
+                return web.json_response(await put_resource(resource, ctx, body))
         finally:
             # whatever the write did, or did in part, nothing read before it may be served after
             await request.app[STORE].bump(ctx.device.name)
