@@ -575,6 +575,10 @@ async def test_pull_point_answers_without_times_are_renewed_on_the_gateways_own(
     # a Hikvision's alarm input, in its own namespace
     ("tns1:Device/Trigger/tnshik:AlarmIn", (("InputToken", "AlarmIn_1"),),
      (("State", "true"),), "input"),
+    # an Ajax camera's motion detection, in its own namespace (onvif-parsers' tests/test_ajax.py)
+    ("tns1:RuleEngine/tnsajax:MotionDetector/Detection",
+     (("VideoSourceToken", "vsconf"), ("Rule", "AjaxMotionRule")), (("Detected", "true"),),
+     "motion"),
 ])
 async def test_vendor_spellings_of_common_topics_have_their_kind(start_device, start_gateway,
                                                                  topic, source, data, kind):
@@ -585,6 +589,44 @@ async def test_vendor_spellings_of_common_topics_have_their_kind(start_device, s
     device.events.set_property(topic, source, data, device.now())
     events = await stream.until(lambda e: e["topic"] == topic)
     assert (events[-1]["kind"], events[-1]["data"]) == (kind, dict(data))
+
+
+# --- 11c'. Events: a message's Data with an ElementItem ----------------------------------------
+
+# A thermal camera's radiometry reading: ONVIF's Analytics Service specification (Radiometry)
+# puts it in an ElementItem, as such cameras send it (the message below as public radiometry
+# parsers' fixtures have it); tt:Source left out, as a message may. Sent verbatim.
+RADIOMETRY = """\
+<wsnt:NotificationMessage xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"
+    xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tns1="http://www.onvif.org/ver10/topics"
+    xmlns:ttr="https://www.onvif.org/ver20/analytics/radiometry">
+  <wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">
+    tns1:VideoAnalytics/Radiometry/BoxTemperatureReading
+  </wsnt:Topic>
+  <wsnt:Message><tt:Message UtcTime="2026-04-19T21:32:08.104Z">
+    <tt:Data><tt:ElementItem Name="Reading">
+      <ttr:BoxTemperatureReading ItemID="D" AreaName="D" MaxTemperature="352.5"
+        MinTemperature="329.6" AverageTemperature="343.5"/>
+    </tt:ElementItem><tt:SimpleItem Name="TimeStamp" Value="2026-04-19T21:32:08.104Z"/></tt:Data>
+  </tt:Message></wsnt:Message>
+</wsnt:NotificationMessage>"""
+
+
+async def test_an_element_item_is_in_the_events_data(start_device, start_gateway):
+    device, url = await start_device()
+    client = await start_gateway(url, **FAST)
+    stream = await listen(client, await login(client), "/events?topic=tns1:VideoAnalytics")
+    await synced(client)
+    device.events.send_raw(RADIOMETRY)
+    (event,) = await stream.until(lambda e: "Radiometry" in e["topic"])
+    assert event["topic"] == "tns1:VideoAnalytics/Radiometry/BoxTemperatureReading"
+    assert (event["source"], event["operation"], event["time"]) == (
+        {}, None, "2026-04-19T21:32:08.104Z")
+    assert event["data"] == {
+        "Reading": '<ttr:BoxTemperatureReading xmlns:ttr="https://www.onvif.org/ver20/analytics/'
+                   'radiometry" ItemID="D" AreaName="D" MaxTemperature="352.5" '
+                   'MinTemperature="329.6" AverageTemperature="343.5"/>',
+        "TimeStamp": "2026-04-19T21:32:08.104Z"}
 
 
 # --- 11d. Events: a pull point address with its port twice ----------------------------------

@@ -10,6 +10,7 @@ or restored, a client disconnected) have the same shape, topic "gateway/...", an
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -26,6 +27,9 @@ KINDS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
     (re.compile(pattern, re.IGNORECASE), kind) for pattern, kind in (
         (r"^VideoSource/MotionAlarm$", "motion"),
         (r"^RuleEngine/(CellMotionDetector|MotionRegionDetector)/Motion$", "motion"),
+        # (Ajax: tns1:RuleEngine/tnsajax:MotionDetector/Detection, onvif-parsers' ajax.py and
+        # its vector tests/test_ajax.py)
+        (r"^RuleEngine/MotionDetector/Detection$", "motion"),
         (r"^VideoAnalytics/Motion", "motion"),
         (r"^VideoSource/GlobalSceneChange/", "tamper"),
         # (Tapo: tns1:RuleEngine/CellMotionDetector/Tamper, in onvif-parsers' tapo.py)
@@ -70,9 +74,25 @@ def kind_of(topic: str) -> str:
 
 
 def _items(message: etree._Element, part: str) -> dict[str, str]:
-    return {str(item.get("Name")): str(item.get("Value", ""))
-            for item in message.iterfind(f"{{{TT}}}{part}/{{{TT}}}SimpleItem")
-            if item.get("Name") is not None}
+    """A Source's or Data's items by name: a SimpleItem's value, an ElementItem's content as
+    XML (a thermal camera's radiometry Reading, ONVIF Analytics' Radiometry topics)."""
+    items = {}
+    for item in message.iterfind(f"{{{TT}}}{part}/*"):
+        name = item.get("Name")
+        if name is None:
+            continue
+        if item.tag == f"{{{TT}}}SimpleItem":
+            items[name] = str(item.get("Value", ""))
+        elif item.tag == f"{{{TT}}}ElementItem":
+            items[name] = "".join(_xml(child) for child in item.iterchildren(etree.Element))
+    return items
+
+
+def _xml(element: etree._Element) -> str:
+    """An element as XML declaring only the namespaces it uses (not the envelope's)."""
+    element = copy.deepcopy(element)
+    etree.cleanup_namespaces(element)
+    return etree.tostring(element, encoding="unicode", with_tail=False)
 
 
 def _topic(holder: Mapping[str, Any], message: etree._Element | None) -> str:

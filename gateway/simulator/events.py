@@ -20,7 +20,7 @@ from gateway.soap.xml import TEV, TNS1, TT, WSA, WSNT, WSTOP, qname
 
 from .device import SUBSCRIPTION, AccessClass, SimulatedDevice
 from .operation import Call, EmptyAnswer, Hangup, Operation, invalid_arg, response
-from .pullpoints import INPUT_TOPIC, MOTION_TOPIC, Notification, PullPoint
+from .pullpoints import INPUT_TOPIC, MOTION_TOPIC, Notification, PullPoint, RawNotification
 from .soap import RECEIVER, SENDER, SoapFault, sub
 
 CONCRETE_SET: Final = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
@@ -175,7 +175,11 @@ def _index(text: str) -> int:
     return int(text) if text.isdigit() else 0
 
 
-def _message(parent: etree._Element, notification: Notification, topic_suffix: str) -> None:
+def _message(parent: etree._Element, notification: Notification | RawNotification,
+             topic_suffix: str) -> None:
+    if isinstance(notification, RawNotification):
+        parent.append(etree.fromstring(notification.xml))
+        return
     holder = sub(parent, wsnt("NotificationMessage"))
     topic = sub(holder, wsnt("Topic"))
     topic.set("Dialect", CONCRETE_SET)

@@ -39,20 +39,30 @@ class Notification:
     data: tuple[tuple[str, str], ...]
 
 
+@dataclass(frozen=True)
+class RawNotification:
+    """A wsnt:NotificationMessage sent as written (EventState.send_raw): a real camera's message
+    verbatim, with shapes the simulator's own messages never have (ElementItems, no Source, no
+    PropertyOperation, vendor prefixes)."""
+
+    xml: str
+
+
 @dataclass
 class PullPoint:
     """One subscription: what it has not pulled yet and when it ends (monotonic seconds)."""
 
     id: int
     expires: float
-    messages: deque[Notification] = field(default_factory=lambda: deque(maxlen=PULL_POINT_QUEUE))
+    messages: deque[Notification | RawNotification] = field(
+        default_factory=lambda: deque(maxlen=PULL_POINT_QUEUE))
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def put(self, notification: Notification) -> None:
+    def put(self, notification: Notification | RawNotification) -> None:
         self.messages.append(notification)
         self.arrived.set()
 
-    def take(self, limit: int) -> list[Notification]:
+    def take(self, limit: int) -> list[Notification | RawNotification]:
         taken = [self.messages.popleft() for _ in range(min(limit, len(self.messages)))]
         if not self.messages:
             self.arrived.clear()
@@ -111,6 +121,12 @@ class EventState:
         """End every pull point, as a device does when it reboots or loses its state."""
         for point_id in list(self.pull_points):
             self.drop(point_id)
+
+    def send_raw(self, xml: str) -> None:
+        """Tell every live pull point one wsnt:NotificationMessage, given as XML (its namespaces
+        declared in it), sent as it is: no property of the device changes."""
+        for point in self.live().values():
+            point.put(RawNotification(xml))
 
     def set_property(self, topic: str, source: tuple[tuple[str, str], ...],
                      data: tuple[tuple[str, str], ...], now: datetime,
