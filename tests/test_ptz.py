@@ -377,9 +377,14 @@ async def test_presets_create_goto_remove(ptz):
     removed = await client.put(path, headers=auth,
                                json={"action": "remove", "preset": "preset_1"})
     assert await removed.json() == {"presets": []}
-    unknown = await client.put(path, headers=auth, json={"action": "goto", "preset": "preset_1"})
-    assert unknown.status == 404
-    assert (await unknown.json())["fault_subcodes"] == ["InvalidArgVal", "NoToken"]
+    for action in ("goto", "remove"):  # a preset the device does not know: 404 naming it
+        unknown = await client.put(path, headers=auth, json={"action": action,
+                                                             "preset": "preset_1"})
+        assert unknown.status == 404
+        problem = await unknown.json()
+        assert problem["fault_subcodes"] == ["InvalidArgVal", "NoToken"]
+        assert problem["field"] == "$.preset"
+        assert "preset 'preset_1'" in problem["detail"]
     again = await client.put(path, headers=auth, json={"action": "create", "name": "door"})
     assert again.status == 200
     taken = await client.put(path, headers=auth, json={"action": "create", "name": "door"})

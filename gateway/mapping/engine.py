@@ -317,11 +317,29 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
     try:
         return await ctx.device.call(service, operation, ctx.credentials, **built)
     except DeviceFault as exc:
-        # (a preset the device does not know is named by the body, not by the path)
-        if exc.status != 404 or not _in_path(resource) or "NoToken" in exc.subcodes:
+        if exc.status != 404:
             raise
-        raise _not_found(resource, ctx, exc.detail, fault_code=exc.extra.get("fault_code"),
-                         fault_subcodes=exc.extra.get("fault_subcodes")) from exc
+        codes = {"fault_code": exc.extra.get("fault_code"),
+                 "fault_subcodes": exc.extra.get("fault_subcodes")}
+        if "NoToken" in exc.subcodes:  # (a preset the device does not know: named by the body)
+            named = _token_field(arguments)
+            if named is None:
+                raise
+            element, name = named
+            raise NotFound(f"the device knows no {name} {built[element]!r}: {exc.detail}",
+                           field=f"$.{name}", device=ctx.device.name, **codes) from exc
+        if not _in_path(resource):
+            raise
+        raise _not_found(resource, ctx, exc.detail, **codes) from exc
+
+
+def _token_field(arguments: dict[str, Any]) -> tuple[str, str] | None:
+    """The argument a body field gives as a token (PresetToken = { field = "preset" }), as
+    (element, field): what a NoToken fault is about."""
+    for element, source in arguments.items():
+        if element.endswith("Token") and isinstance(source, Source) and source.kind == "field":
+            return element, source.name
+    return None
 
 
 async def make_calls(resource: Resource, ctx: Context, calls: tuple[Call, ...],
