@@ -442,6 +442,27 @@ async def test_a_move_of_no_axis_is_a_400_naming_them(ptz, mode):
     assert [name for name, _ in device.calls if "Move" in name] == []
 
 
+async def test_a_field_its_action_does_not_take_is_a_400_naming_it(ptz):
+    """lease_ms of an absolute move would be believed kept; a preset's name at goto believed
+    set: each is refused, nothing sent."""
+    client, auth, device, _ = await ptz()
+    device.calls.clear()
+    for path, body, field in (
+            (MOVE, {"mode": "absolute", "pan": 0.1, "tilt": 0.1, "lease_ms": 500}, "$.lease_ms"),
+            (MOVE, {"mode": "relative", "zoom": 0.1, "lease_ms": 500}, "$.lease_ms"),
+            ("/profiles/profile_1/ptz/presets", {"action": "goto", "preset": "preset_1",
+                                                 "name": "door"}, "$.name"),
+            ("/profiles/profile_1/ptz/presets", {"action": "create", "name": "door",
+                                                 "preset": "preset_1"}, "$.preset"),
+            ("/sources/video/video1/focus", {"action": "stop", "speed": 0.5}, "$.speed")):
+        response = await client.put(path, headers=auth, json=body)
+        assert response.status == 400, (body, await response.text())
+        assert response.content_type == "application/problem+json"
+        assert (await response.json())["field"] == field
+    assert [name for name, _ in device.calls if not name.startswith("Get")] == []
+    assert device.ptz.presets == {}
+
+
 async def test_openapi_documents_ptz(ptz):
     client, _, _, _ = await ptz()
     described = await (await client.get("/openapi.json")).json()

@@ -140,6 +140,11 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
     for name in action.required:
         if name not in body:
             raise BadRequest(f"{write.case} {case} needs {name!r}", field=f"$.{name}")
+    for name in body:
+        if name != write.case and name not in action.takes:
+            raise BadRequest(f"{name!r} does not go with {write.case} {case} (it takes: "
+                             f"{', '.join(sorted(action.takes)) or 'nothing more'})",
+                             field=f"$.{name}")
     seconds = None
     if action.lease is not None:
         seconds = _lease_seconds(action, body, ctx)

@@ -258,6 +258,9 @@ class Action:
     required: tuple[str, ...] = ()  # body fields this action needs
     # groups of body fields one of each it needs (from the WSDL: arguments.needs_one_of)
     one_of: tuple[tuple[str, ...], ...] = ()
+    # the body fields it takes (its arguments', its calls', its else's, its lease's...): any
+    # other is a 400, lest a client believe it was done (lease_ms of an absolute move)
+    takes: frozenset[str] = frozenset()
     together: tuple[tuple[str, ...], ...] = ()  # body fields given all or none (pan and tilt)
     # body field = a GET field: given while the GET shows false (the device has no such axis),
     # a 400 naming it; null (not known) lets it through
@@ -906,9 +909,14 @@ def _action(table: Any, body: Body, parameters: dict[str, Parameter], enums: dic
         stop = _action(lease_table["stop"], Body({}), parameters, enums, shown, wsdls,
                        f"{at}.stop")
         lease = Lease(name, stop)
+    takes = {source.name for source in sources([arguments, *(c.arguments for c in calls)])
+             if source.kind == "field"}
+    takes |= {*required, *(name for group in together for name in group), *ranges, *supported,
+              *verify, *(otherwise.takes if otherwise is not None else ()),
+              *((lease.field,) if lease is not None else ())}
     return Action(service, operation, arguments, calls, required,
-                  needs_one_of(arguments, op.input.body.type), together, supported, ranges,
-                  verify, wait_while, otherwise, note, lease)
+                  needs_one_of(arguments, op.input.body.type), frozenset(takes), together,
+                  supported, ranges, verify, wait_while, otherwise, note, lease)
 
 
 def _configuration_write(table: dict[str, Any], body: Body, reads: tuple[Read, ...],

@@ -238,11 +238,18 @@ def _action_schema(write: ActionWrite) -> Schema:
     return schema
 
 
-def _request_body(body: Body, schema: Schema | None = None) -> dict[str, Any]:
+def _request_body(body: Body, schema: Schema | None = None,
+                  write: ActionWrite | None = None) -> dict[str, Any]:
     """A request body from its declaration: its schema (or a $ref to it), and an example made
-    of its fields' examples."""
+    of its fields' examples (of an action, those its example case takes)."""
     content: dict[str, Any] = {"schema": schema or body.schema()}
-    if example := body.example():
+    example = body.example()
+    if write is not None and write.case:
+        action = write.actions.get(str(example.get(write.case)))
+        if action is not None:
+            example = {name: value for name, value in example.items()
+                       if name == write.case or name in action.takes}
+    if example:
         content["example"] = example
     return {"required": True, "content": {"application/json": content}}
 
@@ -274,7 +281,9 @@ def _resource_operation(resource: Resource, method: str,
         "description": f"{WRITES[type(resource.put)]}{_into(resource)} Answers with the state "
                       "read back, as GET would. Needs an ONVIF Operator or above.",
         "tags": [resource.title],
-        "requestBody": _request_body(resource.put.body, _ref(f"{name}Update")),
+        "requestBody": _request_body(resource.put.body, _ref(f"{name}Update"),
+                                     resource.put if isinstance(resource.put, ActionWrite)
+                                     else None),
         "responses": {**_ok(f"{resource.title}, read back", _ref(answer)),
                       **_problems(401, *BODY, *DEVICE)},
     }
