@@ -63,7 +63,7 @@ async def test_many_clients_share_one_subscription(
         assert event_id.startswith(client.app[EVENT_HUB].epoch)
         assert event == {
             "device": "cam", "time": event["time"], "topic": "tns1:VideoSource/MotionAlarm",
-            "source": {"VideoSourceToken": "video1"}, "data": {"State": "true"},
+            "source": {"VideoSourceToken": "video1"}, "key": {}, "data": {"State": "true"},
             "operation": "Changed", "kind": "motion",
         }
     assert device.events.created == 1

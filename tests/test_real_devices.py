@@ -579,6 +579,10 @@ async def test_pull_point_answers_without_times_are_renewed_on_the_gateways_own(
     ("tns1:RuleEngine/tnsajax:MotionDetector/Detection",
      (("VideoSourceToken", "vsconf"), ("Rule", "AjaxMotionRule")), (("Detected", "true"),),
      "motion"),
+    # a Uniview IPC2124LR3-PF40M-D's person detection (home-assistant/core#175055; its topic in
+    # the log of #125335, which begins with this Source; the Data item a stand-in)
+    ("tns1:UserAlarm/IVA/HumanShapeDetect", (("VideoSourceConfigurationToken", "0"),),
+     (("State", "true"),), "analytics"),
 ])
 async def test_vendor_spellings_of_common_topics_have_their_kind(start_device, start_gateway,
                                                                  topic, source, data, kind):
@@ -627,6 +631,50 @@ async def test_an_element_item_is_in_the_events_data(start_device, start_gateway
                    'radiometry" ItemID="D" AreaName="D" MaxTemperature="352.5" '
                    'MinTemperature="329.6" AverageTemperature="343.5"/>',
         "TimeStamp": "2026-04-19T21:32:08.104Z"}
+
+
+# --- 11c". Events: a message with a Key ----------------------------------------------------------
+
+def objects_inside(object_id: str, inside: str) -> str:
+    """A Hikvision DS-2CD2387G2-LSU/SL's (firmware V5.7.19) field detection as it sends it, one
+    object (its ObjectId in tt:Key) in or out: danielwoz/ubiquiti-protect-onvif-event-listener#33
+    quotes the SOAP body."""
+    return f"""\
+<wsnt:NotificationMessage xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"
+    xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tns1="http://www.onvif.org/ver10/topics">
+  <wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
+    >tns1:RuleEngine/FieldDetector/ObjectsInside</wsnt:Topic>
+  <wsnt:Message>
+    <tt:Message UtcTime="2026-05-18T10:00:00Z" PropertyOperation="Changed">
+      <tt:Source>
+        <tt:SimpleItem Name="VideoSourceConfigurationToken" Value="VideoSourceToken"/>
+        <tt:SimpleItem Name="VideoAnalyticsConfigurationToken" Value="VideoAnalyticsToken"/>
+        <tt:SimpleItem Name="Rule" Value="MyFieldDetector1"/>
+      </tt:Source>
+      <tt:Key><tt:SimpleItem Name="ObjectId" Value="{object_id}"/></tt:Key>
+      <tt:Data><tt:SimpleItem Name="IsInside" Value="{inside}"/></tt:Data>
+    </tt:Message>
+  </wsnt:Message>
+</wsnt:NotificationMessage>"""
+
+
+async def test_objects_told_apart_by_their_key_are_a_property_each(start_device, start_gateway):
+    # ONVIF's message format: a Key tells apart the instances of one source's property (here an
+    # object's id). Left out, the event did not say which object, and /events/state kept one
+    # entry for all: the last object to leave hid the one still inside.
+    device, url = await start_device()
+    client = await start_gateway(url, **FAST)
+    token = await login(client)
+    stream = await listen(client, token, "/events?topic=analytics")
+    await synced(client)
+    for object_id, inside in (("90920", "true"), ("90921", "true"), ("90920", "false")):
+        device.events.send_raw(objects_inside(object_id, inside))
+    events = await stream.until(lambda e: e["data"] == {"IsInside": "false"})
+    assert [(e["key"]["ObjectId"], e["data"]["IsInside"]) for e in events] == [
+        ("90920", "true"), ("90921", "true"), ("90920", "false")]
+    response = await client.get("/events/state?topic=analytics", headers=bearer(token))
+    state = {e["key"]["ObjectId"]: e["data"]["IsInside"] for e in (await response.json())["events"]}
+    assert state == {"90920": "false", "90921": "true"}
 
 
 # --- 11d. Events: a pull point address with its port twice ----------------------------------

@@ -1,6 +1,6 @@
 """The gateway's event: one ONVIF notification in a normalised JSON shape, and topic filters.
 
-    {"device", "time", "topic", "source": {...}, "data": {...}, "operation", "kind"}
+    {"device", "time", "topic", "source": {...}, "key": {...}, "data": {...}, "operation", "kind"}
 
 `topic` is the raw topic as the device sent it (e.g. "tns1:VideoSource/MotionAlarm"); `kind` names
 the common ones (motion, tamper, input, ...), matched on the topic without namespace prefixes, so
@@ -44,6 +44,9 @@ KINDS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"^AudioAnalytics/Audio/", "audio"),
         (r"^RuleEngine/(FieldDetector|LineDetector)/", "analytics"),
         (r"^RuleEngine/", "analytics"),
+        # (Uniview IPC2124LR3-PF40M-D: tns1:UserAlarm/IVA/HumanShapeDetect, a person detection;
+        # home-assistant/core#175055, its parser from #125335, onvif-parsers' uncategorized.py)
+        (r"^UserAlarm/IVA/", "analytics"),
         (r"^(Configuration|Media/ConfigurationChanged|Media/ProfileChanged)", "configuration"),
         (r"^Monitoring/", "monitoring"),
     ))
@@ -120,6 +123,11 @@ def from_notification(device: str, holder: Mapping[str, Any]) -> dict[str, Any] 
         "time": message.get("UtcTime") or now(),
         "topic": topic,
         "source": _items(message, "Source"),
+        # ONVIF's message format: a Key tells apart the instances of one source's property,
+        # such as the objects a field detector sees (a Hikvision DS-2CD2387G2-LSU/SL's
+        # ObjectsInside, each object's ObjectId: danielwoz/ubiquiti-protect-onvif-event-listener
+        # #33 quotes its message)
+        "key": _items(message, "Key"),
         "data": _items(message, "Data"),
         "operation": message.get("PropertyOperation"),
         "kind": kind_of(topic),
@@ -129,20 +137,22 @@ def from_notification(device: str, holder: Mapping[str, Any]) -> dict[str, Any] 
 def gateway_event(device: str, name: str, kind: str, **data: Any) -> dict[str, Any]:
     """An event of the gateway's own (subscription lost or restored, client disconnected)."""
     return {"device": device, "time": now(), "topic": GATEWAY_TOPIC + name, "source": {},
-            "data": data, "operation": None, "kind": kind}
+            "key": {}, "data": data, "operation": None, "kind": kind}
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def property_key(event: Mapping[str, Any]) -> tuple[str, str, tuple[tuple[str, str], ...]]:
-    """What identifies a property: its device, topic and source (GET /events/state); and its
-    Data item's name, under a topic of PER_ITEM_TOPICS."""
+def property_key(event: Mapping[str, Any]) -> tuple[str, str, tuple[tuple[str, str], ...],
+                                                  tuple[tuple[str, str], ...]]:
+    """What identifies a property: its device, topic, source and key (GET /events/state); and
+    its Data item's name, under a topic of PER_ITEM_TOPICS."""
     topic = bare_topic(event["topic"])
     if PER_ITEM_TOPICS.match(topic):
         topic += "/" + ",".join(sorted(event["data"]))
-    return (event["device"], topic, tuple(sorted(event["source"].items())))
+    return (event["device"], topic, tuple(sorted(event["source"].items())),
+            tuple(sorted(event["key"].items())))
 
 
 class TopicFilter:

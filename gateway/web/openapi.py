@@ -319,6 +319,9 @@ EVENT = _object({
               "the gateway's own events", "example": "tns1:VideoSource/MotionAlarm"},
     "source": {"type": "object", "additionalProperties": STRING,
                "example": {"VideoSourceToken": "video1"}},
+    "key": {"type": "object", "additionalProperties": STRING, "description": "ONVIF's Key: "
+            "which instance of the source's property (an object's ObjectId); {} without one",
+            "example": {}},
     "data": {"type": "object", "example": {"State": "true"}},
     "operation": {"type": ["string", "null"], "enum": ["Initialized", "Changed", "Deleted", None],
                   "description": "ONVIF's PropertyOperation; null for events that are not "
