@@ -34,6 +34,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.errors import GatewayError
+
 log = logging.getLogger(__name__)
 
 Stop = Callable[[], Awaitable[None]]
@@ -166,6 +168,8 @@ class Leases:
         log.warning("stopping %s: its lease ran out and the instance that held it is gone", name)
         try:
             await takeover(name, what)
+        except GatewayError as exc:  # the device's answer, or no such device here: said plainly
+            log.warning("stopping %s failed: %s", name, exc)
         except Exception:
             log.exception("stopping %s failed", name)
 
@@ -204,6 +208,8 @@ class Leases:
         # the failure is logged.
         try:
             await held.stop()
+        except GatewayError as exc:  # the device's answer (unreachable, a fault): said plainly
+            log.warning("stopping %s failed: %s", key, exc)
         except Exception:
             log.exception("stopping %s failed", key)
 

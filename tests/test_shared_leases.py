@@ -8,6 +8,7 @@ import asyncio
 import aiohttp
 import pytest
 
+from gateway.simulator import RECEIVER, SoapFault
 from gateway.state.redisstore import LEASE_ENDS, RedisLeases, connect
 from tests.conftest import bearer
 from tests.events_helpers import eventually
@@ -103,3 +104,27 @@ async def test_a_dead_instances_focus_move_is_stopped_too(start_device, start_ga
     stop = next(element for name, element in device.calls if name == "Stop")
     assert "imaging" in stop.tag  # timg:Stop of video1's focus
     assert stop.findtext("{*}VideoSourceToken") == "video1"
+
+
+@pytest.mark.parametrize("left", ["gone", "refused"])
+async def test_a_takeover_that_cannot_stop_says_why_in_a_line(
+        start_device, start_gateway, redis_url, tmp_path, caplog, left):
+    """A dead instance's lease on a device this instance does not know (removed since), or one
+    whose device refuses the Stop: a warning saying why, not a traceback (it is the device's
+    answer, not the gateway's failure)."""
+    fault = SoapFault(RECEIVER, ("Action", "HardwareFailure"), "the motor is stuck")
+    # (the device's fault, quoted in the warning, says the Stop reached it)
+    _, url = await start_device(faults={"Stop": fault} if left == "refused" else {})
+    await start_gateway(url, {"username": "operator", "password": "operator"},
+                        redis_url=redis_url, state_dir=tmp_path)
+    name = "gone" if left == "gone" else "cam"
+    redis = connect(redis_url)
+    assert await RedisLeases(redis).take(f'["{name}",["token","profile_1"]]', "dead", 0,
+                                         '["ptz-move","continuous"]')
+    await redis.aclose()
+    await eventually(lambda: "failed" in caplog.text)
+    failed = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert [r.levelname for r in failed] == ["WARNING"]
+    assert failed[0].exc_info is None
+    assert ("no device 'gone'" if left == "gone" else "the motor is stuck") \
+        in failed[0].getMessage()
