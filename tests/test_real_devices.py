@@ -1105,6 +1105,16 @@ async def test_a_head_without_zoom_is_stopped_without_naming_zoom(start_device, 
     assert device.ptz.velocity == (0.0, 0.0, 0.0)
 
 
+async def described_ptz(client, auth) -> dict[str, Any]:
+    """GET /profiles/profile_1/ptz: answered, and as the OpenAPI document describes it."""
+    response = await client.get("/profiles/profile_1/ptz", headers=auth)
+    assert response.status == 200, await response.text()
+    state: dict[str, Any] = await response.json()
+    document = await (await client.get("/openapi.json")).json()
+    check(document, ok_schema(document["paths"]["/profiles/{token}/ptz"]["get"]), state)
+    return state
+
+
 # --- 14c. PTZ: a zoom-only lens --------------------------------------------------------------
 
 async def test_a_zoom_only_lens_zooms_and_pan_or_tilt_is_a_400_naming_it(start_device,
@@ -1113,11 +1123,7 @@ async def test_a_zoom_only_lens_zooms_and_pan_or_tilt_is_a_400_naming_it(start_d
     client = await start_gateway(url)
     operator = bearer(await login(client, "operator", "operator"))
     ptz = "/profiles/profile_1/ptz"
-    response = await client.get(ptz, headers=operator)
-    assert response.status == 200, await response.text()
-    state = await response.json()
-    document = await (await client.get("/openapi.json")).json()
-    check(document, ok_schema(document["paths"]["/profiles/{token}/ptz"]["get"]), state)
+    state = await described_ptz(client, operator)
     assert state["position"] == {"pan": None, "tilt": None, "zoom": 0.0}
     assert (state["limits"]["pan"], state["limits"]["zoom"]) == (None, {"min": 0.0, "max": 1.0})
     assert state["supports"] | {"presets": 0} == {
@@ -1174,11 +1180,7 @@ async def test_without_get_node_and_get_nodes_what_the_node_says_is_null(start_d
     client = await start_gateway(url)
     operator = bearer(await login(client, "operator", "operator"))
     ptz = "/profiles/profile_1/ptz"
-    response = await client.get(ptz, headers=operator)
-    assert response.status == 200, await response.text()
-    state = await response.json()
-    document = await (await client.get("/openapi.json")).json()
-    check(document, ok_schema(document["paths"]["/profiles/{token}/ptz"]["get"]), state)
+    state = await described_ptz(client, operator)
     # what the status and the profile's configuration tell is there
     assert (state["position"], state["node"]) == ({"pan": 0.0, "tilt": 0.0, "zoom": 0.0},
                                                   "ptz_node")
@@ -1206,11 +1208,7 @@ async def test_a_node_get_nodes_does_not_list_is_not_known_and_said_so(start_dev
     client = await start_gateway(url)
     operator = bearer(await login(client, "operator", "operator"))
     ptz = "/profiles/profile_1/ptz"
-    response = await client.get(ptz, headers=operator)
-    assert response.status == 200, await response.text()
-    state = await response.json()
-    document = await (await client.get("/openapi.json")).json()
-    check(document, ok_schema(document["paths"]["/profiles/{token}/ptz"]["get"]), state)
+    state = await described_ptz(client, operator)
     assert "GetNodes" in [name for name, _ in device.calls]
     assert state["node"] == "ptz_node"
     assert state["node_unknown"] == (
@@ -1275,11 +1273,7 @@ async def test_a_head_without_get_status_is_served_and_moved(start_device, start
     client = await start_gateway(url)
     operator = bearer(await login(client, "operator", "operator"))
     ptz = "/profiles/profile_1/ptz"
-    response = await client.get(ptz, headers=operator)
-    assert response.status == 200, await response.text()
-    state = await response.json()
-    document = await (await client.get("/openapi.json")).json()
-    check(document, ok_schema(document["paths"]["/profiles/{token}/ptz"]["get"]), state)
+    state = await described_ptz(client, operator)
     assert (state["position"], state["move_status"], state["error"]) == (None, None, None)
     assert "no GetStatus" in state["status_unknown"]
     # what the profile's configuration and the node tell is there
