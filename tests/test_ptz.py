@@ -389,6 +389,7 @@ async def test_presets_create_goto_remove(ptz):
     assert again.status == 200
     taken = await client.put(path, headers=auth, json={"action": "create", "name": "door"})
     assert taken.status == 409  # ter:PresetExist
+    assert (await taken.json())["field"] == "$.name"
 
 
 async def test_home_set_and_goto(ptz):

@@ -317,27 +317,26 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
     try:
         return await ctx.device.call(service, operation, ctx.credentials, **built)
     except DeviceFault as exc:
-        if exc.status != 404:
-            raise
         codes = {"fault_code": exc.extra.get("fault_code"),
                  "fault_subcodes": exc.extra.get("fault_subcodes")}
-        if "NoToken" in exc.subcodes:  # (a preset the device does not know: named by the body)
-            named = _token_field(arguments)
-            if named is None:
-                raise
+        # a fault about what a body field gave (a preset the device does not know, or has
+        # already by that name) names that field
+        if "PresetExist" in exc.subcodes and (named := _given(arguments, "Name")) is not None:
+            exc.extra["field"] = f"$.{named[1]}"
+        if "NoToken" in exc.subcodes and (named := _given(arguments, "Token")) is not None:
             element, name = named
             raise NotFound(f"the device knows no {name} {built[element]!r}: {exc.detail}",
                            field=f"$.{name}", device=ctx.device.name, **codes) from exc
-        if not _in_path(resource):
+        if exc.status != 404 or not _in_path(resource) or "NoToken" in exc.subcodes:
             raise
         raise _not_found(resource, ctx, exc.detail, **codes) from exc
 
 
-def _token_field(arguments: dict[str, Any]) -> tuple[str, str] | None:
-    """The argument a body field gives as a token (PresetToken = { field = "preset" }), as
-    (element, field): what a NoToken fault is about."""
+def _given(arguments: dict[str, Any], kind: str) -> tuple[str, str] | None:
+    """The argument a body field gives whose element ends with `kind` (PresetToken = { field =
+    "preset" } for "Token"), as (element, field): what a NoToken or PresetExist fault is about."""
     for element, source in arguments.items():
-        if element.endswith("Token") and isinstance(source, Source) and source.kind == "field":
+        if element.endswith(kind) and isinstance(source, Source) and source.kind == "field":
             return element, source.name
     return None
 
