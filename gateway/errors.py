@@ -9,6 +9,7 @@
     ├── Conflict             409    it clashes with the gateway policy or the device's state
     ├── PayloadTooLarge      413
     ├── UnsupportedMediaType 415
+    ├── ExpectationFailed    417    an Expect header other than 100-continue
     ├── TooManyRequests      429    too many login guesses: wait retry_after seconds
     ├── NotReady             503    the gateway cannot serve yet (or any more): /readyz
     ├── StoreUnavailable     503    the shared state store (Redis) does not answer
@@ -98,6 +99,12 @@ class UnsupportedMediaType(GatewayError):
     status = 415
     title = "Unsupported media type"
     slug = "unsupported-media-type"
+
+
+class ExpectationFailed(GatewayError):
+    status = 417
+    title = "Expectation failed"
+    slug = "expectation-failed"
 
 
 class TooManyRequests(GatewayError):

@@ -9,6 +9,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import (
+    ExpectationFailed,
     GatewayError,
     MethodNotAllowed,
     NotFound,
@@ -88,6 +89,29 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         # A bug, not a device problem: keep the traceback in the log, give the client no internals.
         log.exception("unexpected error on %s %s", request.method, request.path)
         error = GatewayError("the gateway failed unexpectedly; the error is in its log")
+    return _answer(error, request)
+
+
+async def expect(request: web.Request) -> web.StreamResponse | None:
+    """Every route's Expect handler (aiohttp calls it before any middleware): 100 Continue only
+    for a body the gateway would read; one declared past MAX_BODY_BYTES is refused at once (413,
+    before the client sends it), any other expectation too (417), as problems. aiohttp's own
+    sent 100 Continue for any size, and a text/plain 417."""
+    expectation = request.headers.get(hdrs.EXPECT, "")
+    if expectation.lower() != "100-continue":
+        return _answer(ExpectationFailed(f"the gateway meets no expectation but 100-continue, "
+                                         f"not {expectation!r}"), request)
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _answer(PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} "
+                                       "bytes"), request)
+    if request.version >= (1, 1):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # (the answer is still to come, as aiohttp's does)
+    return None
+
+
+def _answer(error: GatewayError, request: web.Request) -> web.Response:
+    """An error as an application/problem+json answer."""
     headers = {}
     if isinstance(error, MethodNotAllowed):
         headers["Allow"] = error.extra["allow"]

@@ -19,6 +19,7 @@ from aiohttp import hdrs, web
 from yarl import URL
 
 from gateway.web.handlers import DEVICE_PREFIX
+from gateway.web.problems import expect
 
 if TYPE_CHECKING:  # the type AbstractResource.get_info() is declared with
     from aiohttp.web_urldispatcher import _InfoDict
@@ -115,6 +116,8 @@ class PerDevice(web.AbstractResource):
 def add_routes(app: web.Application, routes: list[web.RouteDef]) -> None:
     """Add a route table to the app: those under /devices/{device_id}/ in one PerDevice (first
     of those filed under /devices: /devices and /devices/{device_id} cannot take its paths)."""
+    routes = [web.RouteDef(route.method, route.path, route.handler,
+                           {"expect_handler": expect, **route.kwargs}) for route in routes]
     per_device = [route for route in routes if route.path.startswith(PER_DEVICE)]
     if per_device:
         app.router.register_resource(PerDevice(per_device))
