@@ -583,6 +583,18 @@ async def test_pull_point_answers_without_times_are_renewed_on_the_gateways_own(
     # the log of #125335, which begins with this Source; the Data item a stand-in)
     ("tns1:UserAlarm/IVA/HumanShapeDetect", (("VideoSourceConfigurationToken", "0"),),
      (("State", "true"),), "analytics"),
+    # an Axis camera's (Kane610/axis, tests/event_fixtures.py: VMD4_C1P1_CHANGE, VMD3_INIT,
+    # PIR_CHANGE, AUDIO_INIT, FENCE_GUARD_INIT; tnsaxis:Tampering in its EVENT_INSTANCES)
+    ("tnsaxis:CameraApplicationPlatform/VMD/Camera1Profile1", (), (("active", "1"),), "motion"),
+    ("tns1:RuleEngine/tnsaxis:VMD3/vmd3_video_1", (("areaid", "0"),), (("active", "1"),),
+     "motion"),
+    ("tns1:Device/tnsaxis:Sensor/PIR", (("sensor", "0"),), (("state", "1"),), "motion"),
+    ("tns1:AudioSource/tnsaxis:TriggerLevel", (("channel", "1"),), (("triggered", "1"),),
+     "audio"),
+    ("tns1:VideoSource/tnsaxis:Tampering", (("channel", "1"),), (("tampering", "1"),), "tamper"),
+    ("tns1:Device/tnsaxis:IO/VirtualInput", (("port", "1"),), (("active", "1"),), "input"),
+    ("tnsaxis:CameraApplicationPlatform/FenceGuard/Camera1Profile1", (), (("active", "1"),),
+     "analytics"),
 ])
 async def test_vendor_spellings_of_common_topics_have_their_kind(start_device, start_gateway,
                                                                  topic, source, data, kind):

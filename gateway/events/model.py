@@ -30,23 +30,31 @@ KINDS: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         # (Ajax: tns1:RuleEngine/tnsajax:MotionDetector/Detection, onvif-parsers' ajax.py and
         # its vector tests/test_ajax.py)
         (r"^RuleEngine/MotionDetector/Detection$", "motion"),
+        # (Axis: VMD 4 tnsaxis:CameraApplicationPlatform/VMD/Camera1Profile1, VMD 3
+        # tns1:RuleEngine/tnsaxis:VMD3/vmd3_video_1, the PIR sensor tns1:Device/tnsaxis:Sensor/PIR;
+        # and below its tampering, audio level, virtual inputs and guard applications: the
+        # messages of Kane610/axis' tests/event_fixtures.py)
+        (r"^(CameraApplicationPlatform/VMD/|RuleEngine/VMD3/|Device/Sensor/PIR$)", "motion"),
         (r"^VideoAnalytics/Motion", "motion"),
         (r"^VideoSource/GlobalSceneChange/", "tamper"),
         # (Tapo: tns1:RuleEngine/CellMotionDetector/Tamper, in onvif-parsers' tapo.py)
         (r"^RuleEngine/(TamperDetector/|[^/]+/Tamper$)", "tamper"),
         (r"^VideoSource/(ImageTooBlurry|ImageTooDark|ImageTooBright)/", "tamper"),
+        (r"^VideoSource/Tampering$", "tamper"),
         (r"^VideoSource/SignalLoss$", "video-loss"),
         # (Hikvision: tns1:Device/Trigger/tnshik:AlarmIn, in onvif-parsers' hikvision.py)
         (r"^Device/Trigger/(DigitalInput|AlarmIn)$", "input"),
-        (r"^Device/IO/(VirtualPort|Port)$", "input"),
+        (r"^Device/IO/(VirtualPort|VirtualInput|Port)$", "input"),
         (r"^Device/Trigger/Relay$", "relay"),
         (r"^Device/HardwareFailure/", "hardware"),
-        (r"^AudioAnalytics/Audio/", "audio"),
+        (r"^(AudioAnalytics/Audio/|AudioSource/TriggerLevel$)", "audio"),
         (r"^RuleEngine/(FieldDetector|LineDetector)/", "analytics"),
         (r"^RuleEngine/", "analytics"),
         # (Uniview IPC2124LR3-PF40M-D: tns1:UserAlarm/IVA/HumanShapeDetect, a person detection;
         # home-assistant/core#175055, its parser from #125335, onvif-parsers' uncategorized.py)
         (r"^UserAlarm/IVA/", "analytics"),
+        (r"^CameraApplicationPlatform/(FenceGuard|LoiteringGuard|MotionGuard|ObjectAnalytics)/",
+         "analytics"),
         (r"^(Configuration|Media/ConfigurationChanged|Media/ProfileChanged)", "configuration"),
         (r"^Monitoring/", "monitoring"),
     ))
