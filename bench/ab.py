@@ -41,10 +41,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         urls = [f"http://127.0.0.1:{port}/dev/{i}/onvif/device_service" for i in range(1, c + 1)]
         gateways: list[tuple[str, int, int]] = []  # name, pid, port
         for n, source in enumerate(args.trees):
-            ini = gateway_ini(tmp / f"gw{n}", 0, urls, 0, args.device_concurrency)
-            # its own mapping files too (the installed gateway.mappings is this checkout's)
-            ini.write_text(ini.read_text().replace(
-                "[gateway]\n", f"[gateway]\nmappings_dir = {source / 'mappings'}\n", 1))
+            ini = gateway_ini(tmp / f"gw{n}", 0, urls, 0, args.device_concurrency,
+                              f"mappings_dir = {source / 'mappings'}")
             os.environ["PYTHONPATH"] = str(source)  # its own gateway package, not ours
             try:
                 process, output = await start("serve", "-c", str(ini), until="gateway serving on",

@@ -43,7 +43,8 @@ async def run(args: argparse.Namespace, tmp: Path, baseline: Path | None) -> lis
                "/dev/1/onvif/device_service")
 
         async def gateway(name: str, checkout: Path) -> tuple[int, int]:
-            ini = gateway_ini(tmp / name, 0, [url], 3600, 4)
+            ini = gateway_ini(tmp / name, 0, [url], 3600, 4,
+                              f"mappings_dir = {checkout / 'mappings'}")  # its own, too
             # `python -m gateway` from a checkout imports that checkout's gateway package
             process, output = await start("serve", "-c", str(ini), until="gateway serving on",
                                           log=tmp / f"{name}.log", cwd=checkout)

@@ -382,12 +382,16 @@ async def soap_calls(port: int) -> float:
 
 
 def gateway_ini(directory: Path, port: int, device_urls: list[str], cache_ttl: float,
-                device_concurrency: int) -> Path:
+                device_concurrency: int, *settings: str) -> Path:
+    """A bench gateway's gateway.ini, with these further [gateway] settings ("name = value"):
+    a gateway run from another source tree names its own mapping files there (mappings_dir),
+    since the installed gateway.mappings is this checkout's."""
     directory.mkdir(parents=True, exist_ok=True)
     ini = directory / "gateway.ini"
     lines = ["[gateway]", f"port = {port}", f"state_dir = {directory / 'state'}",
              f"cache_ttl = {cache_ttl}", "health_interval = 0",  # nothing else runs meanwhile
-             f"device_concurrency = {device_concurrency}", "metrics_allow = 127.0.0.1/32"]
+             f"device_concurrency = {device_concurrency}", "metrics_allow = 127.0.0.1/32",
+             *settings]
     for i, url in enumerate(device_urls, 1):
         lines += ["", f"[device:cam{i}]", f"url = {url}"] + (["default = yes"] if i == 1 else [])
     ini.write_text("\n".join(lines) + "\n")

@@ -80,9 +80,7 @@ async def one(tree: Path, device_url: str, requests: int) -> dict[str, float]:
     assert Path(sys.modules["gateway"].__file__ or "").is_relative_to(tree), "not the build's"
 
     with tempfile.TemporaryDirectory() as tmp:
-        ini = gateway_ini(Path(tmp), 0, [device_url], 0, 4)
-        ini.write_text(ini.read_text().replace(
-            "[gateway]\n", f"[gateway]\nmappings_dir = {tree / 'mappings'}\n", 1))
+        ini = gateway_ini(Path(tmp), 0, [device_url], 0, 4, f"mappings_dir = {tree / 'mappings'}")
         config = load_config(ini)
         configure_logging(False, config.log_format)  # as `serve` does: a line per request
         runner, port = await server.start(await create_app(config), "127.0.0.1", 0)
