@@ -408,6 +408,10 @@ def device_from_json(name: str, url: str) -> DeviceConfig:
     """A device added at run time (POST /devices), checked like a [device:NAME] section."""
     if not DEVICE_NAME.fullmatch(name):
         raise ConfigError("a device name is 1 to 64 letters, digits, '.', '_' or '-'")
+    if "@" in urlsplit(url).netloc:  # (_device_url's words point to gateway.ini's keys)
+        raise ConfigError("url: must not hold a user name or password (GET /devices shows every "
+                          "address); a device added at run time has no service account: "
+                          "sessions log in to it with their own")
     try:
         return DeviceConfig(name, _device_url(url))
     except ValueError as exc:

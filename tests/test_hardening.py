@@ -435,6 +435,7 @@ async def test_device_ids_and_urls_are_checked_strictly(gateway, device_id, url,
     body = await response.json()
     assert body["field"] == field
     assert "s3cret" not in body["detail"]
+    assert "username" not in body["detail"]  # (POST /devices takes no such field)
     devices = await (await gateway.get("/devices", headers=admin)).json()
     assert [d["id"] for d in devices["devices"]] == ["cam"]
 
