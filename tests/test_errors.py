@@ -131,7 +131,8 @@ async def test_routes_the_mappings_do_not_make_check_their_query_too(gateway):
             ("GET", "/devices?x=1", "query.x"),
             ("DELETE", "/devices/spare?force=1", "query.force"),
             ("GET", "/webhooks?all=1", "query.all"),
-            ("GET", "/snapshot?profile=profile_1", "query.profile")):
+            ("GET", "/snapshot?profile=profile_1", "query.profile"),
+            ("PUT", "/logout?all=1", "query.all")):
         body = await problem(await gateway.request(method, path, headers=admin), 400)
         assert body["field"] == field, path
     devices = await (await gateway.get("/devices", headers=admin)).json()
@@ -172,3 +173,12 @@ async def test_expectations_are_answered_as_problems(gateway):
                        b"Expect: 100-continue\r\n\r\n" % len(body), body)
     assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200"), answer
     assert b"sessionToken" in answer
+
+
+async def test_a_login_with_a_query_is_refused_not_made_to_the_default_device(gateway):
+    """PUT /login?device=cam7 logged in to the default device: /devices/cam7/login is the way."""
+    for path in ("/login?device=cam7", "/validateUser?device=cam7"):
+        body = {"username": "admin", "password": "admin"} if "login" in path else {
+            "sessionToken": "x"}
+        problem_body = await problem(await gateway.put(path, json=body), 400)
+        assert problem_body["field"] == "query.device"

@@ -152,6 +152,7 @@ async def _user_level(device: DeviceClient, credentials: Credentials) -> str | N
 
 async def login(request: web.Request) -> web.Response:
     """Check a user's credentials against the device itself, then open a session."""
+    query_of(request)  # (PUT /login?device=cam7 would log in to the default device)
     body = await read_object(request, LOGIN_BODY)
     device = await _device(request)
     credentials = Credentials(body["username"], body["password"])
@@ -185,6 +186,7 @@ async def logout(request: web.Request) -> web.Response:
     """End the session of the bearer token sent, here and on every other instance."""
     token = _token(request)
     session = await _session(request, await _device(request))
+    query_of(request)
     await read_nothing(request)
     key = token_key(token)
     await request.app[SESSIONS].end(token)  # (and forgets the token)
@@ -215,6 +217,7 @@ async def session_ended(app: web.Application, key: bytes, device: str, username:
 
 async def validate_user(request: web.Request) -> web.Response:
     """Whether a session token is still usable here: {"valid": 1} or {"valid": 0}."""
+    query_of(request)
     body = await read_object(request, VALIDATE_BODY)
     device = await _device(request)  # an unknown device is 404, whatever the token
     session = await request.app[SESSIONS].get(body["sessionToken"])
