@@ -182,3 +182,14 @@ async def test_a_login_with_a_query_is_refused_not_made_to_the_default_device(ga
             "sessionToken": "x"}
         problem_body = await problem(await gateway.put(path, json=body), 400)
         assert problem_body["field"] == "query.device"
+
+
+async def test_a_parameter_no_soap_message_can_carry_is_named_so(gateway):
+    """A NUL in a path or query parameter: not 'must be a string' (it is one), but why."""
+    auth = bearer(await login(gateway))
+    for path, status, field in (("/profiles/profile_1%00/stream-uri", 404, "path.token"),
+                                ("/profiles/profile_1/stream-uri?protocol=rtsp%00", 400,
+                                 "query.protocol")):
+        body = await problem(await gateway.get(path, headers=auth), status)
+        assert body["field"] == field
+        assert "no SOAP message can carry" in body["detail"], body["detail"]

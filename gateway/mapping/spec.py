@@ -38,6 +38,7 @@ from gateway.mapping.values import (
     from_text,
     is_json_type,
     parse_enum,
+    xml_text,
 )
 from gateway.soap.wsdl import SERVICES, Wsdls
 from gateway.soap.xml import TR2, qname
@@ -1126,8 +1127,10 @@ def parameter_values(resource: Resource, path: Mapping[str, str],
         try:
             value = from_text(given[name], parameter.type)
         except ValueError:
-            raise error(f"{parameter.where} parameter {name!r} must be a {parameter.type}, not "
-                        f"{given[name]!r}", field=parameter.field) from None
+            why = (f"must be a {parameter.type}" if xml_text(given[name])
+                   else "holds characters no SOAP message can carry")
+            raise error(f"{parameter.where} parameter {name!r} {why}, not {given[name]!r}",
+                        field=parameter.field) from None
         if parameter.enum is not None and value not in parameter.enum.json_values:
             raise error(f"{parameter.where} parameter {name!r} must be one of "
                         f"{parameter.enum.json_values}, not {given[name]!r}",
