@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.errors import GatewayError
+from gateway.errors import DeviceTimeout, DeviceUnavailable, DeviceUnreachable, GatewayError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ TakeOver = Callable[[str, str], Awaitable[None]]
 # the same time, and then makes no stop of its own (the book says it was taken over).
 WATCH_EVERY = 0.5
 ALIVE = 2.0
+# A stop that failed on the way to the device (a camera on Wi-Fi, or a busy one, dropping the
+# request; a timeout; its breaker open) is made again after each of these pauses (seconds, on
+# the leases' clock): three tries in 3 s. A device that answered with a fault refused it: that
+# stop is not made again.
+STOP_AGAIN_AFTER = (1.0, 2.0)
+NOT_REACHED = (DeviceUnreachable, DeviceTimeout, DeviceUnavailable)
 
 
 class SharedLeases(Protocol):
@@ -96,6 +102,7 @@ class Leases:
         self._me = secrets.token_hex(8)  # this instance, in the shared book
         self._held: dict[Hashable, _Held] = {}
         self._takeovers: set[asyncio.Task[None]] = set()
+        self._again: dict[str, bool] = {}  # the stops waiting to be made again, by key's name
 
     def __len__(self) -> int:
         return len(self._held)
@@ -125,6 +132,8 @@ class Leases:
             await self._shared.supersede(_name(key), min(self.maximum, self.ceiling))
 
     def _drop(self, key: Hashable) -> None:
+        if self._again and (name := _name(key)) in self._again:
+            self._again[name] = False  # a stop waiting to be made again is not: a newer command
         held = self._held.pop(key, None)
         if held is not None:
             held.timer.cancel()
@@ -163,23 +172,17 @@ class Leases:
                 task.add_done_callback(self._takeovers.discard)
             await asyncio.sleep(every)
 
-    @staticmethod
-    async def _take_over(takeover: TakeOver, name: str, what: str) -> None:
+    async def _take_over(self, takeover: TakeOver, name: str, what: str) -> None:
         log.warning("stopping %s: its lease ran out and the instance that held it is gone", name)
         try:
-            await takeover(name, what)
+            await self._stopping(name, lambda: takeover(name, what))
         except GatewayError as exc:  # the device's answer, or no such device here: said plainly
             log.warning("stopping %s failed: %s", name, exc)
         except Exception:
             log.exception("stopping %s failed", name)
 
     async def _expire(self, key: Hashable, until: float) -> None:
-        # the clock says when the end has come (a test's clock moves only when the test moves
-        # it); the sleep only says when to look again
-        left = until - self._clock()
-        while left > 0:
-            await asyncio.sleep(left)
-            left = until - self._clock()
+        await self._until(until)
         held = self._held.get(key)
         if held is not None and held.timer is asyncio.current_task():
             del self._held[key]
@@ -201,17 +204,43 @@ class Leases:
         log.info("%s: its lease was renewed or superseded on another instance", key)
         return False
 
-    @staticmethod
-    async def _run(key: Hashable, held: _Held, why: str) -> None:
+    async def _run(self, key: Hashable, held: _Held, why: str) -> None:
         log.info("stopping %s: %s", key, why)
         # A device that fails to stop must not take the lease machinery (or shutdown) with it:
         # the failure is logged.
         try:
-            await held.stop()
+            await self._stopping(_name(key), held.stop)
         except GatewayError as exc:  # the device's answer (unreachable, a fault): said plainly
             log.warning("stopping %s failed: %s", key, exc)
         except Exception:
             log.exception("stopping %s failed", key)
+
+    async def _stopping(self, name: str, stop: Stop) -> None:
+        """stop(), made again after each pause of STOP_AGAIN_AFTER while it does not reach the
+        device, unless a newer command on the lease's key came through this instance meanwhile
+        (its move is not to be stopped); the last failure is raised."""
+        for pause in STOP_AGAIN_AFTER:
+            try:
+                return await stop()
+            except NOT_REACHED as exc:
+                log.warning("stopping %s failed, trying again in %g s: %s", name, pause, exc)
+            self._again[name] = True
+            try:
+                await self._until(self._clock() + pause)
+            finally:
+                again = self._again.pop(name)
+            if not again:
+                log.info("%s: not stopped again, a newer command came", name)
+                return None
+        await stop()
+
+    async def _until(self, until: float) -> None:
+        # the clock says when the time has come (a test's clock moves only when the test moves
+        # it); the sleep only says when to look again
+        left = until - self._clock()
+        while left > 0:
+            await asyncio.sleep(left)
+            left = until - self._clock()
 
 
 def _name(key: Hashable) -> str:

@@ -5,6 +5,7 @@ device switches (no RelativeMove, Stop refused, PTZ on one profile only), and us
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from gateway.errors import MappingError
 from gateway.keys import LEASES
 from gateway.leases import Leases
 from gateway.mapping.spec import load_mappings
-from gateway.simulator import MEDIA, MEDIA2, SimulatedDevice
+from gateway.simulator import MEDIA, MEDIA2, RECEIVER, SimulatedDevice, SoapFault
 from gateway.simulator.device import PTZ
 from tests.conftest import FakeClock, bearer, login
 
@@ -133,6 +134,58 @@ async def test_a_continuous_move_stops_by_itself_when_its_lease_ends(ptz):
     assert device.ptz.velocity == (0.0, 0.0, 0.0)
     assert device.ptz.pan == pytest.approx(0.5)  # 0.5 velocity * 0.5/s * 2 s
     assert len(client.app[LEASES]) == 0
+
+
+async def test_a_lease_stop_the_device_did_not_answer_is_made_again(ptz, caplog):
+    # the first Stop unanswered within device_timeout: the camera would keep turning
+    client, auth, device, clock = await ptz(device={"held_unanswered_next": {"Stop": 1}},
+                                            device_timeout=0.5)
+    await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 0.5, "lease_ms": 100})
+    clock.now += 1
+    await wait_for(lambda: "trying again" in caplog.text)
+    assert sent(device) == ["ContinuousMove", "Stop"]
+    assert device.ptz.velocity == (0.5, 0.0, 0.0)
+    clock.now += 1  # STOP_AGAIN_AFTER's first pause, on the leases' clock
+    await wait_for(lambda: sent(device).count("Stop") == 2)
+    assert sent(device) == ["ContinuousMove", "Stop", "Stop"]
+    assert device.ptz.velocity == (0.0, 0.0, 0.0)
+    again = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert [r.levelname for r in again] == ["WARNING"]
+    assert "failed, trying again in 1 s" in again[0].getMessage()
+    assert "no answer within 0.5 s" in again[0].getMessage()
+
+
+async def test_a_lease_stop_is_not_made_again_over_a_newer_move(ptz, caplog):
+    # a joystick client whose lease ran out moves again while the Stop waits to be made again
+    caplog.set_level(logging.INFO, logger="gateway.leases")
+    client, auth, device, clock = await ptz(device={"held_unanswered_next": {"Stop": 1}},
+                                            device_timeout=0.5)
+    await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 0.5, "lease_ms": 100})
+    clock.now += 1
+    await wait_for(lambda: "trying again" in caplog.text)
+    moved = await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 0.2,
+                                                       "lease_ms": 30000})
+    assert moved.status == 200, await moved.text()
+    clock.now += 5  # past every pause, not the new lease's end
+    await wait_for(lambda: "a newer command came" in caplog.text)
+    assert sent(device) == ["ContinuousMove", "Stop", "ContinuousMove"]
+    assert device.ptz.velocity == (0.2, 0.0, 0.0)
+
+
+async def test_a_lease_stop_the_device_refused_is_not_made_again(ptz, caplog):
+    fault = SoapFault(RECEIVER, ("Action", "HardwareFailure"), "the motor is stuck")
+    client, auth, device, clock = await ptz(device={"faults": {"Stop": fault}})
+    await client.put(MOVE, headers=auth, json={"mode": "continuous", "pan": 0.5, "lease_ms": 100})
+    clock.now += 1
+    await wait_for(lambda: "the motor is stuck" in caplog.text)
+    del device.faults["Stop"]  # it would stop now, were it asked again
+    clock.now += 10  # past every pause
+    await asyncio.sleep(0.2)
+    assert sent(device) == ["ContinuousMove"]  # (a faulted request is not taken)
+    assert device.ptz.velocity == (0.5, 0.0, 0.0)
+    failed = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert [r.levelname for r in failed] == ["WARNING"]
+    assert "trying again" not in caplog.text
 
 
 async def test_a_renewed_lease_is_one_lease_and_the_default_comes_from_gateway_ini(ptz):

@@ -128,3 +128,19 @@ async def test_a_takeover_that_cannot_stop_says_why_in_a_line(
     assert failed[0].exc_info is None
     assert ("no device 'gone'" if left == "gone" else "the motor is stuck") \
         in failed[0].getMessage()
+
+
+async def test_a_takeover_stop_the_device_did_not_answer_is_made_again(
+        start_device, start_gateway, redis_url, tmp_path, caplog):
+    # the first Stop unanswered within device_timeout: made again a second later (real time)
+    device, url = await start_device(held_unanswered_next={"Stop": 1})
+    await start_gateway(url, {"username": "operator", "password": "operator"},
+                        redis_url=redis_url, state_dir=tmp_path, device_timeout=0.5)
+    redis = connect(redis_url)
+    assert await RedisLeases(redis).take('["cam",["token","profile_1"]]', "dead", 0,
+                                         '["ptz-move","continuous"]')
+    await redis.aclose()
+    await eventually(lambda: sent(device).count("Stop") == 2)
+    assert "failed, trying again in 1 s" in caplog.text
+    assert "no answer within 0.5 s" in caplog.text
+    assert not device.held_unanswered_next["Stop"]

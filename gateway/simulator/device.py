@@ -225,6 +225,12 @@ class SimulatedDevice:
     # camera" otherwise "delays startup" (python-onvif-zeep-async#33). No report found names a
     # camera model that holds this call.
     held_unanswered: set[str] = field(default_factory=set)
+    # Operation name -> how many of its next requests the device holds so (each one counted
+    # down; then it answers again): a camera on Wi-Fi, or a busy one, whose answer does not come
+    # now and then (a TP-Link Tapo C125 dropped connections every 10 s or so:
+    # python-onvif-zeep-async#169). A Stop lost so leaves a camera turning: an ONVIF_ICAMERA
+    # JM800S5_AF ignores ContinuousMove's Timeout and turned 84 s and more (koush/scrypted#2124).
+    held_unanswered_next: dict[str, int] = field(default_factory=dict)
     # One request per connection: every answer says Connection: close, and one request is served
     # at a time (a single-threaded C server run as CGI; Thingino firmware even closes the
     # connection after each answer without saying so: python-onvif-zeep-async#140).

@@ -327,6 +327,9 @@ async def _answer(device: SimulatedDevice, service: str, request: web.Request,
     if name in device.faults:
         raise device.faults[name]
     device.calls.append((name, envelope.operation))
+    if device.held_unanswered_next.get(name, 0) > 0:
+        device.held_unanswered_next[name] -= 1
+        await _held(request)
     if name in device.held_unanswered:
         await _held(request)
     if service == SUBSCRIPTION:
