@@ -1022,36 +1022,26 @@ async def test_a_snapshot_server_refusing_its_own_query_credentials_gets_digest(
     assert device.snapshot_users == ["user"]  # by Digest, after the query was refused
 
 
-# --- 13b. A snapshot URI of "(null)" ---------------------------------------------------------
+# --- 13b. A snapshot URI of "(null)", or none ------------------------------------------------
 
-async def test_a_null_snapshot_uri_is_a_device_without_snapshots(start_device, start_gateway):
-    # was handed out as the URI "(null)", and the snapshot a 502 about a URI of scheme ''
-    device, url = await start_device(snapshot_uri_null=True)
-    assert await device_uri(device, url, SNAPSHOT_URI) == "(null)"  # the switch works
-    client = await start_gateway(url)
-    user = bearer(await login(client, "user", "user"))
-    for path in ("/profiles/profile_1/snapshot-uri", "/profiles/profile_1/snapshot",
-                 "/snapshot"):
-        body = await problem(await client.get(path, headers=user), 501)
-        assert body["detail"] == ("device cam has no such URI for this profile (it answered "
-                                  "'(null)')"), path
-    assert device.snapshot_users == []  # nothing fetched
-    stream = await client.get("/profiles/profile_1/stream-uri", headers=user)
-    assert stream.status == 200, await stream.text()  # the stream is unaffected
-
-
-async def test_a_snapshot_uri_answer_without_a_uri_is_a_device_without_snapshots(
-        start_device, start_gateway):
+@pytest.mark.parametrize(("switch", "answered"), [
+    # a gm8135_v2 camera's C firmware prints a NULL string (home-assistant/core#84551): was
+    # handed out as the URI "(null)", and the snapshot a 502 about a URI of scheme ''
+    ("snapshot_uri_null", "'(null)'"),
     # TP-Link TL-IPC55A cameras answer GetSnapshotUri with no URI (home-assistant/core#101597):
     # /snapshot-uri was {"uri": null}, /snapshot a 502
-    device, url = await start_device(snapshot_uri_missing=True)
+    ("snapshot_uri_missing", "none"),
+])
+async def test_a_snapshot_uri_of_null_or_none_is_a_device_without_snapshots(
+        start_device, start_gateway, switch, answered):
+    device, url = await start_device(**{switch: True})
     client = await start_gateway(url)
     user = bearer(await login(client, "user", "user"))
     for path in ("/profiles/profile_1/snapshot-uri", "/profiles/profile_1/snapshot",
                  "/snapshot"):
         body = await problem(await client.get(path, headers=user), 501)
         assert body["detail"] == ("device cam has no such URI for this profile (it answered "
-                                  "none)"), path
+                                  f"{answered})"), path
     assert "GetSnapshotUri" in [name for name, _ in device.calls]
     assert device.snapshot_users == []  # nothing fetched
     stream = await client.get("/profiles/profile_1/stream-uri", headers=user)
