@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from cachetools import TTLCache
 
 from gateway.config import DeviceConfig, GatewayConfig
-from gateway.errors import Conflict, DeviceError, NotFound
+from gateway.errors import Conflict, DeviceError, NotFound, quoted
 from gateway.soap.device import CallObserver, DeviceClient
 from gateway.soap.wsdl import Wsdls
 from gateway.state.store import PolicyStore
@@ -140,7 +140,7 @@ class DeviceRegistry:
         if url is None:
             if client is not None:
                 await self._drop(name)
-            raise NotFound(f"no device {name!r}")
+            raise NotFound(f"no device {quoted(name)}")
         return client if client is not None else self._add(DeviceConfig(name, url))
 
     def loaded(self, name: str) -> DeviceClient | None:
@@ -166,7 +166,7 @@ class DeviceRegistry:
         """Add a device at run time; it is stored, so a restart (and every instance) has it."""
         if self.is_static(device.name) or not await self._store.add_device(device.name,
                                                                             device.url):
-            raise Conflict(f"there is already a device {device.name!r}", field="$.id")
+            raise Conflict(f"there is already a device {quoted(device.name)}", field="$.id")
         return self._add(device)
 
     async def remove(self, name: str,
@@ -175,12 +175,12 @@ class DeviceRegistry:
         once the device may go, while it can still be called (to end what its users hold)."""
         await self.get(name)
         if self.is_static(name):
-            raise Conflict(f"device {name!r} is defined in gateway.ini; remove it there")
+            raise Conflict(f"device {quoted(name)} is defined in gateway.ini; remove it there")
         if ending is not None:
             await ending()
         await self._store.remove_device(name)
         if not await self._drop(name):
-            raise NotFound(f"no device {name!r}")  # a request racing this one removed it
+            raise NotFound(f"no device {quoted(name)}")  # a request racing this one removed it
 
     async def close(self) -> None:
         for client in self:

@@ -36,6 +36,35 @@ from __future__ import annotations
 
 from typing import Any
 
+# A client's value is quoted in a problem's detail, its field or a log line at most this long: its
+# first characters, then how long it was. Echoed whole, a 60 KB user name made a 60 KB answer.
+QUOTED_LENGTH = 100
+
+
+def shortened(text: str) -> str:
+    """A client's text, bounded: its first QUOTED_LENGTH characters and its length, if longer
+    (a field name the client made up, in `field`)."""
+    if len(text) <= QUOTED_LENGTH:
+        return text
+    return f"{text[:QUOTED_LENGTH]}\u2026 ({len(text)} characters)"
+
+
+def quoted(value: object) -> str:
+    """repr() of a client's value, bounded as shortened() does: the way a detail or a log line
+    quotes what the client sent (a name, token, user name, value or query parameter)."""
+    if isinstance(value, str) and len(value) > QUOTED_LENGTH:
+        return f"{value[:QUOTED_LENGTH]!r}\u2026 ({len(value)} characters)"
+    return shortened(repr(value))
+
+
+def echo_shortened(text: str, *values: object) -> str:
+    """A device's text (a fault's reason) with the client's long values it repeats ("No profile
+    'ttt...'") shortened as shortened() does; the device's own words stay whole."""
+    for value in values:
+        if isinstance(value, str) and len(value) > QUOTED_LENGTH:
+            text = text.replace(value, shortened(value))
+    return text
+
 
 class GatewayError(Exception):
     """An error the client is told about, as an RFC 9457 problem."""

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from cachetools import TTLCache
 
-from gateway.errors import DeviceUnavailable, TooManyRequests
+from gateway.errors import DeviceUnavailable, TooManyRequests, quoted
 
 # An attempt whose turn the shared book does not give at once (guesses in flight on other
 # instances) asks again this often, while it may wait.
@@ -145,7 +145,7 @@ class LoginLimiter:
             return
         wait = max(locked.values())
         until = (datetime.now(UTC) + timedelta(seconds=math.ceil(wait))).replace(microsecond=0)
-        who = {"user": f"user {username!r} of device {device}",
+        who = {"user": f"user {quoted(username)} of device {device}",
                "address": f"the client address {address}"}
         raise TooManyRequests(
             f"{' and '.join(who[what] for what in locked)} "
@@ -187,8 +187,9 @@ class LoginLimiter:
                     raise
         except TimeoutError:
             raise TooManyRequests(
-                f"{self.max_failures} login attempts for user {username!r} of device {device} "
-                f"or from {address} are already waiting for the device; try again shortly", 1,
+                f"{self.max_failures} login attempts for user {quoted(username)} of device "
+                f"{device} or from {address} are already waiting for the device; try again "
+                "shortly", 1,
             ) from None
         try:
             yield attempt

@@ -33,6 +33,7 @@ from gateway.errors import (
     DeviceFault,
     DeviceTimeout,
     DeviceUnreachable,
+    quoted,
 )
 from gateway.mapping.uris import with_query_credentials
 from gateway.soap.device import DeviceClient
@@ -206,7 +207,7 @@ class Snapshots:
                                   f"(HTTP {response.status}), which the gateway does not follow",
                                   name)
         if response.status in (401, 403):
-            raise DeviceFault(f"device {name} refused user {credentials.username!r} the "
+            raise DeviceFault(f"device {name} refused user {quoted(credentials.username)} the "
                               f"snapshot (HTTP {response.status})", name, "Sender",
                               ["NotAuthorized"])
         if response.status != 200:

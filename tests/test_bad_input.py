@@ -160,3 +160,61 @@ async def test_a_body_where_none_is_taken_is_refused_and_nothing_done(start_devi
     assert (await client.post("/reboot", headers=admin)).status == 200
     assert device.reboots == 2
     assert (await client.put("/logout", json={}, headers=admin)).status == 204
+
+
+# A client's value is quoted in a problem at most this long (its first characters and its length):
+# echoed whole, a 60 KB user name made a 60 KB answer (and log line).
+SHORT_DETAIL = 500
+
+
+async def test_a_huge_username_is_quoted_short_at_login(gateway):
+    username = "u" * 60_000
+    response = await gateway.put("/login", json={"username": username, "password": "x"})
+    assert response.status in (400, 401), await response.text()
+    problem = await response.json()
+    assert len(problem["detail"]) < SHORT_DETAIL, problem["detail"][:SHORT_DETAIL]
+    assert "user 'uuuu" in problem["detail"]
+    assert "(60000 characters)" in problem["detail"]
+    assert len(await response.read()) < 2 * SHORT_DETAIL
+
+
+async def test_a_huge_unknown_field_name_is_named_short(gateway):
+    auth = bearer(await login(gateway))
+    name = "f" * 5_000
+    response = await gateway.put("/discovery", json={"enabled": 0, name: 1}, headers=auth)
+    assert response.status == 400, await response.text()
+    problem = await response.json()
+    assert len(problem["detail"]) < SHORT_DETAIL, problem["detail"][:SHORT_DETAIL]
+    assert "unknown field 'ffff" in problem["detail"]
+    assert "(5000 characters)" in problem["detail"]
+    assert problem["field"].startswith("$.ffff")
+    assert "(5000 characters)" in problem["field"]
+    assert len(problem["field"]) < SHORT_DETAIL
+
+
+async def test_a_huge_path_token_is_quoted_short(gateway):
+    auth = bearer(await login(gateway))
+    token = "t" * 3_000
+    response = await gateway.get(f"/profiles/{token}/stream-uri", headers=auth)
+    assert response.status == 404, await response.text()
+    problem = await response.json()
+    assert problem["field"] == "path.token"
+    assert len(problem["detail"]) < SHORT_DETAIL, problem["detail"][:SHORT_DETAIL]
+    assert "(3000 characters)" in problem["detail"]
+
+
+async def test_a_huge_unknown_path_or_query_parameter_is_quoted_short(gateway):
+    auth = bearer(await login(gateway))
+    response = await gateway.get("/" + "p" * 3_000, headers=auth)
+    assert response.status == 404, await response.text()
+    assert len((await response.json())["detail"]) < SHORT_DETAIL
+    name = "q" * 5_000
+    for path in ("/login", "/profiles/profile_1/stream-uri"):  # a route of the gateway's own,
+        method = gateway.put if path == "/login" else gateway.get  # one of a mapping file
+        response = await method(f"{path}?{name}=1", headers=auth,
+                                json={"username": "admin", "password": "admin"})
+        assert response.status == 400, await response.text()
+        problem = await response.json()
+        assert len(problem["detail"]) < SHORT_DETAIL, problem["detail"][:SHORT_DETAIL]
+        assert "unknown query parameter 'qqqq" in problem["detail"]
+        assert problem["field"] == f"query.{'q' * 100}\u2026 (5000 characters)"

@@ -38,7 +38,7 @@ import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from gateway.errors import BadRequest, Conflict
+from gateway.errors import BadRequest, Conflict, quoted
 from gateway.events.hub import EventHub, Listener, Sent
 from gateway.events.model import TopicFilter, now
 from gateway.soap.device import DeviceClient
@@ -133,11 +133,11 @@ async def check_url(url: str, allow: tuple[Network, ...]) -> None:
         infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port or 0,
                                                              type=socket.SOCK_STREAM)
     except OSError:
-        raise BadRequest(f"the webhook url's host {parts.hostname!r} does not resolve",
+        raise BadRequest(f"the webhook url's host {quoted(parts.hostname)} does not resolve",
                          field="$.url") from None
     addresses = {str(info[4][0]) for info in infos}
     if not all(allowed(address, allow) for address in addresses):
-        raise BadRequest(f"the webhook url's host {parts.hostname!r} is outside the networks "
+        raise BadRequest(f"the webhook url's host {quoted(parts.hostname)} is outside the networks "
                          "webhook_allow (gateway.ini) allows", field="$.url")
 
 

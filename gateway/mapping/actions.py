@@ -18,7 +18,7 @@ import asyncio
 import json
 from typing import Any
 
-from gateway.errors import BadRequest, DeviceDidNotApply, DeviceFault
+from gateway.errors import BadRequest, DeviceDidNotApply, DeviceFault, quoted
 from gateway.mapping.arguments import sources
 from gateway.mapping.engine import NOT_IMPLEMENTED, Context, call, make_calls, read_resource
 from gateway.mapping.spec import Action, ActionWrite, Resource
@@ -105,14 +105,15 @@ def _check_ranges(action: Action, body: dict[str, Any], state: dict[str, Any],
                 continue  # the device tells none: it decides, and the value is read back
             if value not in choices:
                 raise BadRequest(f"{name} must be one of {choices} (the device's "
-                                 f"{allowed.one_of}), not {value!r}", field=where, device=device)
+                                 f"{allowed.one_of}), not {quoted(value)}", field=where,
+                                 device=device)
             continue
         low = flat(state, allowed.min) if allowed.min else None
         high = flat(state, allowed.max) if allowed.max else None
         if (low is not None and value < low) or (high is not None and value > high):
             shown = f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
             raise BadRequest(f"{name} must be within {shown} (the device's {allowed.min} .. "
-                             f"{allowed.max}), not {value!r}", field=where, device=device)
+                             f"{allowed.max}), not {quoted(value)}", field=where, device=device)
 
 
 async def _make(resource: Resource, action: Action, ctx: Context, body: dict[str, Any]) -> str:
@@ -180,7 +181,7 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
                      "move_settle of gateway.ini)" if going_on else "")
             raise DeviceDidNotApply(
                 f"the device accepted {action.operation} but reports {shown} = {now!r}, not "
-                f"{body[name]!r}{still}", ctx.device.name)
+                f"{quoted(body[name])}{still}", ctx.device.name)
     if note:
         state["fallback"] = note
     if ctx.clamped:
@@ -217,7 +218,7 @@ def _lease_seconds(action: Action, body: dict[str, Any], ctx: Context) -> float:
     limit = round(leases.maximum * 1000)
     if not 1 <= body[name] <= limit:
         raise BadRequest(f"{name} must be within 1..{limit} (move_lease_max of gateway.ini), "
-                         f"not {body[name]!r}", field=f"$.{name}")
+                         f"not {quoted(body[name])}", field=f"$.{name}")
     return float(body[name]) / 1000
 
 

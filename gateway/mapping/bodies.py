@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import BadRequest, MappingError
+from gateway.errors import BadRequest, MappingError, quoted, shortened
 from gateway.mapping.values import JSON_TYPES, Enum, check_value, is_json_type
 
 TYPES = (*JSON_TYPES, "array")
@@ -78,8 +78,8 @@ class Body:
             raise BadRequest(f"{where} must be a JSON object", field=where)
         for name in data:
             if name not in self.fields:
-                raise BadRequest(f"unknown field {name!r} (expected: {', '.join(self.fields)})",
-                                 field=f"{where}.{name}")
+                raise BadRequest(f"unknown field {quoted(name)} (expected: "
+                                 f"{', '.join(self.fields)})", field=f"{where}.{shortened(name)}")
         for name, spec in self.fields.items():
             at = f"{where}.{name}"
             if name not in data:

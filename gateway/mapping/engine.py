@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.credentials import Credentials
-from gateway.errors import BadRequest, Conflict, DeviceBadReply, DeviceFault, NotFound
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    DeviceBadReply,
+    DeviceFault,
+    NotFound,
+    echo_shortened,
+    quoted,
+)
 from gateway.leases import Leases
 from gateway.mapping.arguments import Source, Untranslatable, build
 from gateway.mapping.profiles import Profiles
@@ -312,7 +320,7 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
     except Untranslatable as exc:
         # a value this operation has no word for (rtsps over Media1, say): it cannot do it
         raise DeviceFault(f"{operation} ({service} service) cannot take {exc.source.name} "
-                          f"{exc.value!r}", ctx.device.name, "Receiver",
+                          f"{quoted(exc.value)}", ctx.device.name, "Receiver",
                           ["ActionNotSupported"]) from None
     try:
         return await ctx.device.call(service, operation, ctx.credentials, **built)
@@ -325,7 +333,8 @@ async def call(resource: Resource, ctx: Context, service: str, operation: str,
             exc.extra["field"] = f"$.{named[1]}"
         if "NoToken" in exc.subcodes and (named := _given(arguments, "Token")) is not None:
             element, name = named
-            raise NotFound(f"the device knows no {name} {built[element]!r}: {exc.detail}",
+            why = echo_shortened(exc.detail, built[element])
+            raise NotFound(f"the device knows no {name} {quoted(built[element])}: {why}",
                            field=f"$.{name}", device=ctx.device.name, **codes) from exc
         if exc.status != 404 or not _in_path(resource) or "NoToken" in exc.subcodes:
             raise
@@ -389,7 +398,8 @@ def _not_found(resource: Resource, ctx: Context, why: str, **extra: Any) -> NotF
     in_path = _in_path(resource)
     if not in_path:
         return NotFound(f"the device has nothing for this: {why}", device=ctx.device.name)
-    given = ", ".join(f"{p.name} {ctx.params[p.name]!r}" for p in in_path)
+    given = ", ".join(f"{p.name} {quoted(ctx.params[p.name])}" for p in in_path)
+    why = echo_shortened(why, *(ctx.params[p.name] for p in in_path))
     return NotFound(f"the device knows no {given}: {why}", field=in_path[0].field,
                     device=ctx.device.name, **extra)
 

@@ -20,7 +20,7 @@ from typing import Any
 from zeep.xsd import Attribute, ComplexType
 
 from gateway.access import LEVELS, READ
-from gateway.errors import BadRequest, MappingError, NotFound
+from gateway.errors import BadRequest, MappingError, NotFound, quoted, shortened
 from gateway.mapping.arguments import (
     SOURCES,
     Lookup,
@@ -1111,10 +1111,11 @@ def parameter_values(resource: Resource, path: Mapping[str, str],
         if parameter is None or parameter.where != "query":
             known = ", ".join(p.name for p in resource.parameters.values()
                               if p.where == "query") or "none"
-            raise BadRequest(f"unknown query parameter {key!r} (known: {known})",
-                             field=f"query.{key}")
+            raise BadRequest(f"unknown query parameter {quoted(key)} (known: {known})",
+                             field=f"query.{shortened(key)}")
         if key in given:
-            raise BadRequest(f"query parameter {key!r} is given twice", field=f"query.{key}")
+            raise BadRequest(f"query parameter {quoted(key)} is given twice",
+                             field=f"query.{shortened(key)}")
         given[key] = text
     given.update({k: v for k, v in path.items() if k in resource.parameters})
     for name, parameter in resource.parameters.items():
@@ -1129,11 +1130,11 @@ def parameter_values(resource: Resource, path: Mapping[str, str],
         except ValueError:
             why = (f"must be a {parameter.type}" if xml_text(given[name])
                    else "holds characters no SOAP message can carry")
-            raise error(f"{parameter.where} parameter {name!r} {why}, not {given[name]!r}",
+            raise error(f"{parameter.where} parameter {name!r} {why}, not {quoted(given[name])}",
                         field=parameter.field) from None
         if parameter.enum is not None and value not in parameter.enum.json_values:
             raise error(f"{parameter.where} parameter {name!r} must be one of "
-                        f"{parameter.enum.json_values}, not {given[name]!r}",
+                        f"{parameter.enum.json_values}, not {quoted(given[name])}",
                         field=parameter.field)
         values[name] = value
     return values

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import BadRequest, MappingError
+from gateway.errors import BadRequest, MappingError, quoted
 from gateway.soap.xml import NOT_XML
 
 JSON_TYPES = ("string", "integer", "number", "boolean")
@@ -121,7 +121,7 @@ def check_value(value: Any, kind: str, enum: Enum | None, name: str, where: str)
         return enum.from_client(value)
     except KeyError:
         case = " (in either case)" if enum.either_case else ""
-        raise BadRequest(f"{name} must be one of {enum.json_values}{case}, not {value!r}",
+        raise BadRequest(f"{name} must be one of {enum.json_values}{case}, not {quoted(value)}",
                          field=where) from None
 
 

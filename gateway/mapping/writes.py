@@ -14,6 +14,7 @@ from gateway.errors import (
     DeviceError,
     DeviceFault,
     NotFound,
+    quoted,
 )
 from gateway.mapping.actions import put_action
 from gateway.mapping.engine import POLICY_DEFAULT, Context, call, choose_read, read_resource
@@ -64,11 +65,11 @@ async def _put_policy(resource: Resource, ctx: Context, body: dict[str, Any]) ->
         # (JSON Schema, and so the OpenAPI description, cannot forbid repeats by name).
         if name not in offered:
             if names_enum is None:
-                raise NotFound(f"the device has no {name!r}", field=f"{where}.name",
+                raise NotFound(f"the device has no {quoted(name)}", field=f"{where}.name",
                                device=ctx.device.name)
             if enabled:
-                raise Conflict(f"the device does not offer {name!r}, so it cannot be enabled",
-                               field=f"{where}.{flag}", device=ctx.device.name)
+                raise Conflict(f"the device does not offer {quoted(name)}, so it cannot be "
+                               "enabled", field=f"{where}.{flag}", device=ctx.device.name)
         values[name] = enabled
     await ctx.store.set_enabled(ctx.device.name, str(flag_spec.policy), values)
 
@@ -83,7 +84,7 @@ async def _put_call(resource: Resource, write: CallWrite, ctx: Context,
         if name in body and now.get(name) != body[name]:
             raise DeviceDidNotApply(
                 f"the device accepted {write.operation} but still reports {name} = "
-                f"{now.get(name)!r}, not {body[name]!r}", ctx.device.name,
+                f"{now.get(name)!r}, not {quoted(body[name])}", ctx.device.name,
             )
 
 
@@ -97,7 +98,7 @@ async def _put_configuration(
     configurations = reply.get(read.items[0]) or []
     chosen = next((c for c in configurations if c.get("Name") == body["c_name"]), None)
     if chosen is None:
-        raise NotFound(f"the device has no configuration named {body['c_name']!r}",
+        raise NotFound(f"the device has no configuration named {quoted(body['c_name'])}",
                        field="$.c_name", device=ctx.device.name)
     for name, element in write.match.items():
         if chosen.get(element) == body[name]:
@@ -105,10 +106,10 @@ async def _put_configuration(
         # A configuration belongs to one of what it names (a source configuration to its video
         # source); the device knows only those its configurations name.
         if body[name] not in {c.get(element) for c in configurations}:
-            raise NotFound(f"no configuration of the device has {element} {body[name]!r}",
+            raise NotFound(f"no configuration of the device has {element} {quoted(body[name])}",
                            field=f"$.{name}", device=ctx.device.name)
         raise Conflict(f"configuration {body['c_name']!r} has {element} "
-                       f"{chosen.get(element)!r}, not {body[name]!r}",
+                       f"{chosen.get(element)!r}, not {quoted(body[name])}",
                        field=f"$.{name}", device=ctx.device.name)
     profiles = await Profiles.of(ctx.device, ctx.credentials)
     if body["action"] == "create":
@@ -124,7 +125,7 @@ async def _create(write: ConfigurationWrite, ctx: Context, profiles: Profiles,
         value = body[policy.field]
         key = policy.enum.to_json(value) if policy.enum else value
         if (await ctx.policy(policy.table)).get(key, POLICY_DEFAULT) == 0:
-            raise Conflict(f"{value!r} is disabled by the gateway policy ({policy.table})",
+            raise Conflict(f"{quoted(value)} is disabled by the gateway policy ({policy.table})",
                            field=f"$.{policy.field}", device=ctx.device.name)
     owned = await ctx.store.owned_profiles(ctx.device.name)
     kinds = [kind] + ([write.into] if write.into else [])

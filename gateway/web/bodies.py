@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import BadRequest, UnsupportedMediaType
+from gateway.errors import BadRequest, UnsupportedMediaType, quoted, shortened
 from gateway.mapping.bodies import Body
 
 # The API's bodies are at most three levels deep ({"sources": [{"name": ...}]}).
@@ -107,10 +107,11 @@ async def read_nothing(request: web.Request) -> None:
     body = await read_json(request)
     if isinstance(body, dict) and body:
         key = next(iter(body))
-        raise BadRequest(f"unknown field {key!r} ({request.method} {request.path} takes no body)",
-                         field=f"$.{key}")
+        raise BadRequest(f"unknown field {quoted(key)} ({request.method} "
+                         f"{shortened(request.path)} takes no body)", field=f"$.{shortened(key)}")
     if body != {}:
-        raise BadRequest(f"{request.method} {request.path} takes no body, or {{}}", field="$")
+        raise BadRequest(f"{request.method} {shortened(request.path)} takes no body, or {{}}",
+                         field="$")
 
 
 async def read_object(request: web.Request, body: Body) -> dict[str, Any]:

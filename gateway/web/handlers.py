@@ -26,6 +26,8 @@ from gateway.errors import (
     DeviceFault,
     Forbidden,
     Unauthorized,
+    quoted,
+    shortened,
 )
 from gateway.keys import (
     ANNOUNCE_ENDED,
@@ -84,10 +86,11 @@ def query_of(request: web.Request, *known: str) -> dict[str, str]:
     query: dict[str, str] = {}
     for key, value in request.query.items():
         if key not in known:
-            raise BadRequest(f"unknown query parameter {key!r} (known: "
-                             f"{', '.join(known) or 'none'})", field=f"query.{key}")
+            raise BadRequest(f"unknown query parameter {quoted(key)} (known: "
+                             f"{', '.join(known) or 'none'})", field=f"query.{shortened(key)}")
         if key in query:
-            raise BadRequest(f"query parameter {key!r} is given twice", field=f"query.{key}")
+            raise BadRequest(f"query parameter {quoted(key)} is given twice",
+                             field=f"query.{shortened(key)}")
         query[key] = value
     return query
 
@@ -123,14 +126,14 @@ def _require(session: Session, needed: str, device_decides: bool) -> None:
             return
         user = session.credentials.username
         raise Forbidden(f"this needs an ONVIF {needed}, and the gateway does not know the level "
-                        f"of user {user!r}: device {session.device} did not tell it (GetUsers "
-                        f"does not list the user). State it in gateway.ini, section "
-                        f"[device:{session.device}]: user_levels = {user}:Administrator (or "
-                        "Operator, User); or give that section a username and password the "
+                        f"of user {quoted(user)}: device {session.device} did not tell it "
+                        f"(GetUsers does not list the user). State it in gateway.ini, section "
+                        f"[device:{session.device}]: user_levels = {shortened(user)}:Administrator "
+                        "(or Operator, User); or give that section a username and password the "
                         "device does list its users to")
     if not allows(session.level, needed):
         raise Forbidden(f"this needs an ONVIF {needed}; user "
-                        f"{session.credentials.username!r} is {a_level(session.level)}")
+                        f"{quoted(session.credentials.username)} is {a_level(session.level)}")
 
 
 async def _user_level(device: DeviceClient, credentials: Credentials) -> str | None:
@@ -170,13 +173,13 @@ async def login(request: web.Request) -> web.Response:
             if "NotAuthorized" in exc.subcodes:
                 guess.failed()
                 raise Unauthorized(f"device {device.name} refused the credentials of user "
-                                   f"{credentials.username!r}", device=device.name) from None
+                                   f"{quoted(credentials.username)}", device=device.name) from None
             raise
         guess.succeeded()
     if await device.probe_authentication() == "not-enforced":
-        log.warning("login of user %r on device %s: the device does not enforce "
-                    "authentication, so it did not check the password", credentials.username,
-                    device.name)
+        log.warning("login of user %s on device %s: the device does not enforce "
+                    "authentication, so it did not check the password",
+                    quoted(credentials.username), device.name)
     level = await _user_level(device, credentials)
     token = await request.app[SESSIONS].create(device.name, credentials, level, address)
     return web.json_response({"sessionToken": token})

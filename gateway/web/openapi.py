@@ -16,7 +16,7 @@ from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
 from gateway.config import DEVICE_NAME
-from gateway.errors import NotFound
+from gateway.errors import NotFound, shortened
 from gateway.keys import CONFIG, RESOURCES
 from gateway.mapping.bodies import Body
 from gateway.mapping.spec import (
@@ -788,7 +788,7 @@ async def docs_asset(request: web.Request) -> web.FileResponse:
     """One of the few Swagger UI files the page loads (and nothing else of the package)."""
     asset = request.match_info["asset"]
     if asset not in DOCS_ASSETS:
-        raise NotFound(f"no resource at {request.path}")
+        raise NotFound(f"no resource at {shortened(request.path)}")
     return web.FileResponse(swagger_ui_path / asset)
 
 

@@ -14,6 +14,8 @@ from gateway.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    quoted,
+    shortened,
 )
 from gateway.keys import REQUEST_ID
 
@@ -44,11 +46,12 @@ def problem_body(error: GatewayError, instance: str,
 def _from_http(exc: web.HTTPException, request: web.Request) -> GatewayError:
     """aiohttp's own refusals (no route, wrong method, body too big) as gateway errors."""
     if isinstance(exc, web.HTTPNotFound):
-        return NotFound(f"no resource at {request.path}")
+        return NotFound(f"no resource at {shortened(request.path)}")
     if isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = ", ".join(sorted(exc.allowed_methods - {hdrs.METH_HEAD}))  # (refused: below)
         return MethodNotAllowed(
-            f"{request.method} is not allowed on {request.path}; use {allowed}", allow=allowed
+            f"{shortened(request.method)} is not allowed on {shortened(request.path)}; use "
+            f"{allowed}", allow=allowed,
         )
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
@@ -66,9 +69,9 @@ def _head_refused(request: web.Request) -> GatewayError:
     elif isinstance(refused := request.match_info.http_exception, web.HTTPMethodNotAllowed):
         methods = set(refused.allowed_methods)  # (a path without GET: aiohttp matched no route)
     else:
-        return NotFound(f"no resource at {request.path}")
+        return NotFound(f"no resource at {shortened(request.path)}")
     allowed = ", ".join(sorted(methods - {hdrs.METH_HEAD}))
-    return MethodNotAllowed(f"HEAD is not allowed on {request.path}; use {allowed}",
+    return MethodNotAllowed(f"HEAD is not allowed on {shortened(request.path)}; use {allowed}",
                             allow=allowed)
 
 
@@ -87,7 +90,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         error = _from_http(exc, request)
     except Exception:
         # A bug, not a device problem: keep the traceback in the log, give the client no internals.
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.exception("unexpected error on %s %s", request.method, shortened(request.path))
         error = GatewayError("the gateway failed unexpectedly; the error is in its log")
     return _answer(error, request)
 
@@ -100,7 +103,7 @@ async def expect(request: web.Request) -> web.StreamResponse | None:
     expectation = request.headers.get(hdrs.EXPECT, "")
     if expectation.lower() != "100-continue":
         return _answer(ExpectationFailed(f"the gateway meets no expectation but 100-continue, "
-                                         f"not {expectation!r}"), request)
+                                         f"not {quoted(expectation)}"), request)
     if (request.content_length or 0) > MAX_BODY_BYTES:
         return _answer(PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} "
                                        "bytes"), request)

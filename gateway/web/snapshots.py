@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.errors import DeviceBadReply, NotFound
+from gateway.errors import DeviceBadReply, NotFound, quoted
 from gateway.keys import SNAPSHOTS, STORE
 from gateway.mapping.engine import Context, read_resource
 from gateway.mapping.spec import Resource, parameter_values
@@ -45,7 +45,7 @@ def _fetcher(request: web.Request, ctx: Context, snapshot_uri: Resource,
         uri = (await read_resource(snapshot_uri, ctx)).get("uri")
         if not uri:
             raise DeviceBadReply(f"device {ctx.device.name} gave no snapshot URI for profile "
-                                 f"{profile!r}", ctx.device.name)
+                                 f"{quoted(profile)}", ctx.device.name)
         return await request.app[SNAPSHOTS].fetch(ctx.device, str(uri), ctx.credentials,
                                                    ctx.credential_keys.get(str(uri), ()))
 
