@@ -888,6 +888,31 @@ async def test_imaging_without_options_is_served_and_writes_are_left_to_the_devi
     await problem(await client.put(imaging, json={"brightness": 20}, headers=operator), 502)
 
 
+
+async def test_ir_cut_filter_modes_in_mixed_case_are_read_and_set(start_device, start_gateway):
+    # Thingino's ONVIF server answers "On", "Off", "Auto" (tt:IrCutFilterMode is ON, OFF, AUTO)
+    device, url = await start_device(ir_cut_filter_mixed_case=True)
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    imaging = "/sources/video/video1/imaging"
+    response = await client.get(imaging, headers=operator)
+    assert response.status == 200, await response.text()  # was a 502 naming 'Auto'
+    state = await response.json()
+    assert (state["ir_cut_filter"], state["options"]["ir_cut_filter"]) == ("auto",
+                                                                            ["on", "off", "auto"])
+    response = await client.put(imaging, json={"ir_cut_filter": "off"}, headers=operator)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["ir_cut_filter"] == "off"
+    assert device.imaging["video1"].ir_cut_filter == "OFF"
+    # another field's write sends the filter back as the device holds it, and reads it back
+    response = await client.put(imaging, json={"brightness": 60}, headers=operator)
+    assert response.status == 200, await response.text()
+    assert ((await response.json())["ir_cut_filter"], device.imaging["video1"].brightness) == (
+        "off", 60)
+    body = await problem(await client.put(imaging, json={"ir_cut_filter": "Off"},
+                                          headers=operator), 400)
+    assert body["field"] == "$.ir_cut_filter"  # the API's own spelling is lower case
+
 # --- 13. Credentials in the device's URIs -------------------------------------------------------
 
 async def test_credentials_a_device_puts_in_its_uris_never_pass_through(start_device,

@@ -430,6 +430,12 @@ class SimulatedDevice:
     # range or mode of its image settings, which clients take as advisory (and, with
     # unsupported={"GetOptions"}, one that lacks the operation).
     imaging_options_empty: bool = False
+    # The IR cut filter's modes in mixed case, outside tt:IrCutFilterMode (ON, OFF, AUTO):
+    # GetImagingSettings answers IrCutFilter "On", "Off" or "Auto", GetOptions lists
+    # IrCutFilterModes so, and SetImagingSettings takes them in any case, as the ONVIF server
+    # of Thingino firmware (Ingenic cameras) does (themactep/thingino-onvif,
+    # src/imaging_service.c: ircut_mode_to_string, append_ircut_modes; strcasecmp on input).
+    ir_cut_filter_mixed_case: bool = False
     # Renew is refused (wsrf-r:ResourceUnknown, though the pull point lives on) and each
     # PullMessages keeps the pull point alive for its Timeout instead, ONVIF Core's default
     # keep-alive of a pull point (9.1.1): cameras that refuse Renew, an ONVIF_IPNC F4G with

@@ -120,11 +120,20 @@ def _tree(parent: etree._Element, rows: Sequence[tuple[tuple[str, ...], str]]) -
         sub(at, qname(TT, path[-1]), text)
 
 
+def _spoken(device: SimulatedDevice, path: tuple[str, ...], mode: str) -> str:
+    """A mode as the device writes it: the IR cut filter's in mixed case ("Auto") on a device
+    with ir_cut_filter_mixed_case."""
+    if device.ir_cut_filter_mixed_case and path[-1] in ("IrCutFilter", "IrCutFilterModes"):
+        return mode.capitalize()
+    return mode
+
+
 def get_imaging_settings(call: Call) -> etree._Element:
     """timg:GetImagingSettings."""
     settings = _settings(call)
     answer = response(call)
-    values = [(path, value if isinstance(value := getattr(settings, name), str) else f"{value:g}")
+    values = [(path, _spoken(call.device, path, value)
+               if isinstance(value := getattr(settings, name), str) else f"{value:g}")
               for path, name, _ in SETTINGS]
     _tree(sub(answer, timg("ImagingSettings")), values)
     return answer
@@ -141,7 +150,7 @@ def get_options(call: Call) -> etree._Element:
     for path, _, allowed in SETTINGS:
         named = tuple(OPTION_NAMES.get(part, part) for part in path)
         if isinstance(allowed[0], str):
-            rows += [(named, str(mode)) for mode in allowed]
+            rows += [(named, _spoken(call.device, named, str(mode))) for mode in allowed]
         else:
             rows += [((*named, "Min"), f"{allowed[0]:g}"), ((*named, "Max"), f"{allowed[1]:g}")]
     _tree(sub(answer, timg("ImagingOptions")), rows)
@@ -163,6 +172,8 @@ def set_imaging_settings(call: Call) -> etree._Element:
         text = (element.text or "").strip()
         where = ".".join(path)
         if isinstance(allowed[0], str):
+            if call.device.ir_cut_filter_mixed_case and path == ("IrCutFilter",):
+                text = text.upper()  # taken in any case
             if text not in allowed:
                 raise SoapFault(SENDER, ("InvalidArgVal", "SettingsInvalid"),
                                 f"{where} {text!r} is not one of {', '.join(map(str, allowed))}")
