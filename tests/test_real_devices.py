@@ -913,6 +913,33 @@ async def test_ir_cut_filter_modes_in_mixed_case_are_read_and_set(start_device, 
                                           headers=operator), 400)
     assert body["field"] == "$.ir_cut_filter"  # the API's own spelling is lower case
 
+# --- 12b. Focus moves without GetMoveOptions --------------------------------------------------
+
+async def test_focus_moves_without_move_options_are_left_to_the_device(start_device,
+                                                                       start_gateway):
+    device, url = await start_device(unsupported={"GetMoveOptions"})
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    focus = "/sources/video/video1/focus"
+    response = await client.get(focus, headers=operator)
+    assert response.status == 200, await response.text()  # was a 501 naming GetMoveOptions
+    state = await response.json()
+    assert (state["position"], state["speed"]) == (0.5, None)  # the device tells no range
+    document = await (await client.get("/openapi.json")).json()
+    check(document, ok_schema(document["paths"]["/sources/video/{name}/focus"]["get"]), state)
+    response = await client.put(focus, json={"action": "move", "speed": 0.5}, headers=operator)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["move_status"] == "MOVING"
+    assert device.imaging["video1"].focus_speed == 0.5
+    response = await client.put(focus, json={"action": "stop"}, headers=operator)
+    assert response.status == 200, await response.text()
+    assert device.imaging["video1"].focus_speed == 0
+    # no range to check a speed against: the device's own check answers
+    body = await problem(await client.put(focus, json={"action": "move", "speed": 5},
+                                          headers=operator), 400)
+    assert "InvalidArgVal" in body["fault_subcodes"]
+    assert device.imaging["video1"].focus_speed == 0
+
 # --- 13. Credentials in the device's URIs -------------------------------------------------------
 
 async def test_credentials_a_device_puts_in_its_uris_never_pass_through(start_device,

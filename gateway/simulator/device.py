@@ -169,7 +169,9 @@ class SimulatedDevice:
     # ("media2:GetProfiles": a Hikvision camera listing Media2 answered its GetProfiles
     # "Optional Action Not Implemented", rvi/ONVIFCamera#4, and served Media1's). "GetStatus": a
     # Wansview W7 on Thingino firmware, whose PTZ GetStatus Frigate finds missing while its moves
-    # work (themactep/thingino-firmware#760).
+    # work (themactep/thingino-firmware#760). "GetMoveOptions": focus moves without their options,
+    # which clients such as Frigate never ask for (they move at a fixed speed:
+    # blakeblackshear/frigate#18883); no report found names a camera that lacks it.
     unsupported: set[str] = field(default_factory=set)
     # Operation names answered with HTTP 200 and an empty body, before any check: how some
     # cheap firmware answers an operation it does not implement, instead of a SOAP fault.
