@@ -5,7 +5,7 @@ from __future__ import annotations
 from lxml import etree
 
 from gateway.app import WSDL_DIR, shared_wsdls
-from gateway.soap.quirks import ChildNamespaceRepair
+from gateway.soap.quirks import ChildNamespaceRepair, ImagingTokenRepair
 
 REPLY = """<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"
  xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema">
@@ -43,3 +43,35 @@ async def test_another_operations_reply_is_not_touched():
     before = etree.tostring(envelope)
     ChildNamespaceRepair().ingress(envelope, {}, operation)
     assert etree.tostring(envelope) == before
+
+
+IMAGING = """<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"
+ xmlns:timg="http://www.onvif.org/ver20/imaging/wsdl" xmlns:tt="http://www.onvif.org/ver10/schema">
+<s:Body><timg:{response}><timg:{holder}>{token}<tt:Brightness>{inner}</tt:Brightness>
+</timg:{holder}></timg:{response}></s:Body></s:Envelope>"""
+TOKEN = "<tt:VideoSourceToken>video1</tt:VideoSourceToken>"
+
+
+def test_the_source_token_inside_imaging_settings_and_options_is_dropped():
+    # Thingino's ONVIF server writes it first inside both (test_real_devices.py)
+    repair = ImagingTokenRepair()
+    for response, holder in [("GetImagingSettingsResponse", "ImagingSettings"),
+                             ("GetOptionsResponse", "ImagingOptions")]:
+        envelope = etree.fromstring(IMAGING.format(response=response, holder=holder,
+                                                   token=TOKEN, inner="5"))
+        repair.ingress(envelope, {}, None)
+        assert [child.tag for child in envelope[0][0][0]] == [f"{TT}Brightness"]
+
+
+def test_a_source_token_anywhere_else_is_left_for_zeep_to_refuse():
+    repair = ImagingTokenRepair()
+    for response, holder, token, inner in [
+            ("GetImagingSettingsResponse", "ImagingSettings", "", TOKEN),  # deeper
+            ("SetImagingSettingsResponse", "ImagingSettings", TOKEN, "5"),  # another answer
+            ("GetMoveOptionsResponse", "MoveOptions", TOKEN, "5"),
+            ("GetImagingSettingsResponse", "ImagingSettings", "", "5")]:  # conforming
+        envelope = etree.fromstring(IMAGING.format(response=response, holder=holder,
+                                                   token=token, inner=inner))
+        before = etree.tostring(envelope)
+        repair.ingress(envelope, {}, None)
+        assert etree.tostring(envelope) == before

@@ -15,6 +15,7 @@ import pytest
 
 from gateway.keys import DEVICES
 from gateway.simulator import SENDER, SoapFault
+from gateway.simulator.imaging import ImagingSettings
 from tests.conftest import bearer, login
 from tests.events_helpers import eventually, motion
 from tests.processes import ROOT, free_port, start
@@ -939,6 +940,32 @@ async def test_focus_moves_without_move_options_are_left_to_the_device(start_dev
                                           headers=operator), 400)
     assert "InvalidArgVal" in body["fault_subcodes"]
     assert device.imaging["video1"].focus_speed == 0
+
+async def test_imaging_answers_with_the_source_token_inside_are_read_and_set(start_device,
+                                                                               start_gateway):
+    # Thingino's ONVIF server writes tt:VideoSourceToken first inside ImagingSettings and
+    # ImagingOptions (themactep/thingino-onvif, src/imaging_service.c), which the schema lacks
+    device, url = await start_device(imaging_token_inside=True)
+    device.imaging["video1"] = ImagingSettings(brightness=30.0, ir_cut_filter="ON")
+    client = await start_gateway(url)
+    operator = bearer(await login(client, "operator", "operator"))
+    imaging = "/sources/video/video1/imaging"
+    response = await client.get(imaging, headers=operator)
+    assert response.status == 200, await response.text()  # was a 502 'Unexpected element'
+    state = await response.json()
+    assert (state["brightness"], state["ir_cut_filter"]) == (30.0, "on")
+    assert state["options"]["ir_cut_filter"] == ["on", "off", "auto"]
+    assert state["options"]["brightness"] == {"min": 0.0, "max": 100.0}
+    response = await client.put(imaging, json={"brightness": 70, "ir_cut_filter": "auto"},
+                                headers=operator)
+    assert response.status == 200, await response.text()
+    assert ((await response.json())["brightness"], device.imaging["video1"].brightness,
+            device.imaging["video1"].ir_cut_filter) == (70.0, 70.0, "AUTO")
+    body = await problem(await client.put(imaging, json={"brightness": 101}, headers=operator),
+                         400)
+    assert body["field"] == "$.brightness"  # still checked against the options read
+    assert device.imaging["video1"].brightness == 70.0
+
 
 # --- 13. Credentials in the device's URIs -------------------------------------------------------
 

@@ -438,6 +438,12 @@ class SimulatedDevice:
     # of Thingino firmware (Ingenic cameras) does (themactep/thingino-onvif,
     # src/imaging_service.c: ircut_mode_to_string, append_ircut_modes; strcasecmp on input).
     ir_cut_filter_mixed_case: bool = False
+    # GetImagingSettings and GetOptions answer the requested source's tt:VideoSourceToken first
+    # inside ImagingSettings / ImagingOptions, where tt:ImagingSettings20 and tt:ImagingOptions20
+    # have no such element, as the ONVIF server of Thingino firmware does
+    # (themactep/thingino-onvif, src/imaging_service.c: build_imaging_settings_xml,
+    # build_imaging_options_xml).
+    imaging_token_inside: bool = False
     # Renew is refused (wsrf-r:ResourceUnknown, though the pull point lives on) and each
     # PullMessages keeps the pull point alive for its Timeout instead, ONVIF Core's default
     # keep-alive of a pull point (9.1.1): cameras that refuse Renew, an ONVIF_IPNC F4G with

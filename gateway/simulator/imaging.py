@@ -128,6 +128,15 @@ def _spoken(device: SimulatedDevice, path: tuple[str, ...], mode: str) -> str:
     return mode
 
 
+def _holder(call: Call, answer: etree._Element, name: str) -> etree._Element:
+    """The answer's ImagingSettings or ImagingOptions element; with imaging_token_inside, the
+    requested token first in it."""
+    holder = sub(answer, timg(name))
+    if call.device.imaging_token_inside:
+        sub(holder, qname(TT, "VideoSourceToken"), call.required("VideoSourceToken"))
+    return holder
+
+
 def get_imaging_settings(call: Call) -> etree._Element:
     """timg:GetImagingSettings."""
     settings = _settings(call)
@@ -135,7 +144,7 @@ def get_imaging_settings(call: Call) -> etree._Element:
     values = [(path, _spoken(call.device, path, value)
                if isinstance(value := getattr(settings, name), str) else f"{value:g}")
               for path, name, _ in SETTINGS]
-    _tree(sub(answer, timg("ImagingSettings")), values)
+    _tree(_holder(call, answer, "ImagingSettings"), values)
     return answer
 
 
@@ -143,8 +152,8 @@ def get_options(call: Call) -> etree._Element:
     """timg:GetOptions: the range or the modes of every setting."""
     _settings(call)
     answer = response(call)
+    options = _holder(call, answer, "ImagingOptions")
     if call.device.imaging_options_empty:
-        sub(answer, timg("ImagingOptions"))
         return answer
     rows: list[tuple[tuple[str, ...], str]] = []
     for path, _, allowed in SETTINGS:
@@ -153,7 +162,7 @@ def get_options(call: Call) -> etree._Element:
             rows += [(named, _spoken(call.device, named, str(mode))) for mode in allowed]
         else:
             rows += [((*named, "Min"), f"{allowed[0]:g}"), ((*named, "Max"), f"{allowed[1]:g}")]
-    _tree(sub(answer, timg("ImagingOptions")), rows)
+    _tree(options, rows)
     return answer
 
 

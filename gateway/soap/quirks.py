@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from lxml import etree
 from zeep import Plugin
 
-from gateway.soap.xml import SOAP11_ENV, SOAP_ENV, TDS, qname
+from gateway.soap.xml import SOAP11_ENV, SOAP_ENV, TDS, TIMG, TT, qname
 
 SOAP_BODY = qname(SOAP_ENV, "Body")
 # A response element's tag, its children's tags by local name, and the set of those tags.
@@ -104,5 +104,36 @@ class Soap11FaultRepair(Plugin):  # type: ignore[misc]
         return repaired, http_headers
 
 
+class ImagingTokenRepair(Plugin):  # type: ignore[misc]
+    """Drop a tt:VideoSourceToken written directly inside the ImagingSettings of a
+    GetImagingSettingsResponse or the ImagingOptions of a GetOptionsResponse (imaging, timg).
+
+    Thingino firmware's ONVIF server puts the requested source's token first in both
+    (themactep/thingino-onvif, src/imaging_service.c: build_imaging_settings_xml,
+    build_imaging_options_xml), where tt:ImagingSettings20 and tt:ImagingOptions20 have no such
+    element; zeep then rejects the whole answer. It only repeats the token the request gave.
+    Any other reply is passed by one look at its body's first element.
+    """
+
+    # a response's tag: its settings (or options) element's tag
+    RESPONSES: ClassVar[dict[str, str]] = {
+        qname(TIMG, "GetImagingSettingsResponse"): qname(TIMG, "ImagingSettings"),
+        qname(TIMG, "GetOptionsResponse"): qname(TIMG, "ImagingOptions")}
+    TOKEN: ClassVar[str] = qname(TT, "VideoSourceToken")
+
+    def ingress(self, envelope: Any, http_headers: Any, operation: Any) -> tuple[Any, Any]:
+        body = envelope.find(SOAP_BODY)
+        if body is None or not len(body):
+            return envelope, http_headers
+        settings_tag = self.RESPONSES.get(body[0].tag)
+        if settings_tag is None:
+            return envelope, http_headers  # not an imaging settings or options answer
+        for settings in body[0].iterfind(settings_tag):
+            for token in settings.findall(self.TOKEN):
+                settings.remove(token)
+        return envelope, http_headers
+
+
 # In order: the namespace repair first, so that later ones find elements where the WSDL puts them.
-PLUGINS = [Soap11FaultRepair(), ChildNamespaceRepair(), BooleanDiscoveryModeRepair()]
+PLUGINS = [Soap11FaultRepair(), ChildNamespaceRepair(), BooleanDiscoveryModeRepair(),
+           ImagingTokenRepair()]
