@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -1098,6 +1098,21 @@ def _parameters(table: Any, path: str, enums: dict[str, Enum]) -> dict[str, Para
     return parameters
 
 
+def checked_query(query: Collection[tuple[str, str]], known: Sequence[str]) -> dict[str, str]:
+    """A request's query parameters, each one of `known` and given once, else a 400 naming it:
+    the check of every route's query (a mapped resource's, and the gateway's own routes')."""
+    given: dict[str, str] = {}
+    for key, text in query:
+        if key not in known:
+            raise BadRequest(f"unknown query parameter {quoted(key)} (known: "
+                             f"{', '.join(known) or 'none'})", field=f"query.{shortened(key)}")
+        if key in given:
+            raise BadRequest(f"query parameter {quoted(key)} is given twice",
+                             field=f"query.{shortened(key)}")
+        given[key] = text
+    return given
+
+
 def parameter_values(resource: Resource, path: Mapping[str, str],
                      query: Collection[tuple[str, str]]) -> dict[str, Any]:
     """A request's parameters, typed: a bad path parameter is 404 (no such resource), a bad,
@@ -1105,18 +1120,8 @@ def parameter_values(resource: Resource, path: Mapping[str, str],
     if not resource.parameters and not query:  # most resources, most requests
         return {}
     values: dict[str, Any] = {}
-    given: dict[str, str] = {}
-    for key, text in query:
-        parameter = resource.parameters.get(key)
-        if parameter is None or parameter.where != "query":
-            known = ", ".join(p.name for p in resource.parameters.values()
-                              if p.where == "query") or "none"
-            raise BadRequest(f"unknown query parameter {quoted(key)} (known: {known})",
-                             field=f"query.{shortened(key)}")
-        if key in given:
-            raise BadRequest(f"query parameter {quoted(key)} is given twice",
-                             field=f"query.{shortened(key)}")
-        given[key] = text
+    given = checked_query(query, [p.name for p in resource.parameters.values()
+                                  if p.where == "query"]) if query else {}
     given.update({k: v for k, v in path.items() if k in resource.parameters})
     for name, parameter in resource.parameters.items():
         if name not in given:

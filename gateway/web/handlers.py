@@ -43,7 +43,13 @@ from gateway.keys import (
 )
 from gateway.mapping.bodies import declare
 from gateway.mapping.engine import Context, read_resource
-from gateway.mapping.spec import ActionWrite, PolicyWrite, Resource, parameter_values
+from gateway.mapping.spec import (
+    ActionWrite,
+    PolicyWrite,
+    Resource,
+    checked_query,
+    parameter_values,
+)
 from gateway.mapping.values import xml_text
 from gateway.mapping.writes import put_resource
 from gateway.soap.device import DeviceClient
@@ -82,17 +88,8 @@ def _token(request: web.Request) -> str:
 
 def query_of(request: web.Request, *known: str) -> dict[str, str]:
     """The query parameters of a route the mapping files do not make (theirs are checked by
-    parameter_values): each one of `known`, given once, else a 400 naming it."""
-    query: dict[str, str] = {}
-    for key, value in request.query.items():
-        if key not in known:
-            raise BadRequest(f"unknown query parameter {quoted(key)} (known: "
-                             f"{', '.join(known) or 'none'})", field=f"query.{shortened(key)}")
-        if key in query:
-            raise BadRequest(f"query parameter {quoted(key)} is given twice",
-                             field=f"query.{shortened(key)}")
-        query[key] = value
-    return query
+    parameter_values, alike): each one of `known`, given once, else a 400 naming it."""
+    return checked_query(request.query.items(), known)
 
 
 def _live(session: Session | None) -> Session:
