@@ -60,7 +60,8 @@ def held_for(key: str, stop: str) -> tuple[str, dict[str, Any], str, str]:
 
 
 async def stop_lease(resource: Resource, case: str, ctx: Context) -> None:
-    """Make the stop of a lease held for a case of resource's PUT (by an instance now gone)."""
+    """Make the stop of a lease held for a case of resource's PUT (at its end here, or by an
+    instance now gone)."""
     assert isinstance(resource.put, ActionWrite)
     lease = resource.put.actions[case].lease
     assert lease is not None
@@ -163,11 +164,10 @@ async def put_action(resource: Resource, write: ActionWrite, ctx: Context,
         await ctx.leases.release(key)  # this command supersedes whatever a lease held
     note = await _make(resource, action, ctx, body)
     if action.lease is not None and ctx.leases is not None and seconds is not None:
-        stop, credentials = action.lease.stop, ctx.credentials
-        stopper = Context(ctx.device, credentials, ctx.store, dict(ctx.params))
+        stopper = Context(ctx.device, ctx.credentials, ctx.store, dict(ctx.params))
 
         async def stop_it() -> None:
-            await _make(resource, stop, stopper, {})
+            await stop_lease(resource, case, stopper)
 
         seconds = await ctx.leases.hold(key, ctx.owner, seconds, stop_it,
                                         lease_stop(resource, case))
